@@ -1,0 +1,96 @@
+//! jwt-todo's use cases, over ports.
+//!
+//! # Layout
+//! - [`ports`]: the traits the use cases need (stores, token codec, hasher, clock, ids),
+//!   each documenting its failures; mockall mocks behind the `mocks` feature.
+//! - [`usecases`]: one module per operation, each with its request, response, error enum
+//!   and an `execute` method. No use case knows about HTTP; each returns its own error and
+//!   the HTTP adapter maps them to statuses in one place.
+//! - [`Services`]: every use case, built once from the ports and the [`TokenPolicy`], for
+//!   the inbound adapter to hold.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub mod ports;
+pub mod usecases;
+
+pub use usecases::Principal;
+
+use ports::{
+    Clock, IdGenerator, PasswordHasher, SessionStore, TodoRepository, TokenCodec, UserRepository,
+};
+use usecases::*;
+
+/// The adapters the use cases run on.
+#[derive(Clone)]
+pub struct Ports {
+    pub users: Arc<dyn UserRepository>,
+    pub todos: Arc<dyn TodoRepository>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub tokens: Arc<dyn TokenCodec>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports { .. }")
+    }
+}
+
+/// Token lifetimes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenPolicy {
+    pub access_ttl: Duration,
+    /// Sliding: each refresh issues a refresh token valid this long again.
+    pub refresh_ttl: Duration,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        Self {
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Every use case, ready to execute.
+#[derive(Debug)]
+pub struct Services {
+    pub register: Register,
+    pub login: Login,
+    pub refresh: Refresh,
+    pub logout: Logout,
+    pub authenticate: Authenticate,
+    pub me: Me,
+    pub create_todo: CreateTodo,
+    pub list_todos: ListTodos,
+    pub get_todo: GetTodo,
+    pub update_todo: UpdateTodo,
+    pub delete_todo: DeleteTodo,
+    pub list_sessions: ListSessions,
+    pub revoke_session: RevokeSession,
+}
+
+impl Services {
+    pub fn new(ports: &Ports, policy: TokenPolicy) -> Self {
+        Self {
+            register: Register::new(ports),
+            login: Login::new(ports, policy),
+            refresh: Refresh::new(ports, policy),
+            logout: Logout::new(ports),
+            authenticate: Authenticate::new(ports),
+            me: Me::new(ports),
+            create_todo: CreateTodo::new(ports),
+            list_todos: ListTodos::new(ports),
+            get_todo: GetTodo::new(ports),
+            update_todo: UpdateTodo::new(ports),
+            delete_todo: DeleteTodo::new(ports),
+            list_sessions: ListSessions::new(ports),
+            revoke_session: RevokeSession::new(ports),
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Ports: what the use cases need from the outside world, as traits. Adapters implement
+//! them (`adapters/*`); the use cases never see Redis, HTTP, JWT or Argon2 types.
+//!
+//! Every fallible method documents its failures. Store adapters translate their driver
+//! errors at the boundary: a connection refused, a pool timeout or a dead Redis becomes
+//! [`StoreError::Unavailable`] (the HTTP layer answers 503 and the client may retry);
+//! anything else becomes [`StoreError::Unexpected`].
+
+use async_trait::async_trait;
+use domain::ids::Uuid;
+use domain::{
+    AccessClaims, PasswordHash, PasswordInput, RefreshClaims, Session, SessionId, Timestamp, Todo,
+    TodoId, TokenId, User, UserId, Username,
+};
+
+#[cfg(any(test, feature = "mocks"))]
+use mockall::automock;
+
+/// Failure of a store port.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or did not answer in time. Nothing was changed that
+    /// the caller was told about; retrying later may succeed.
+    #[error("store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else: corrupt records, protocol errors. Not retryable by the client.
+    #[error("store failure")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+/// Users and the username index.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new user, claiming its username atomically.
+    ///
+    /// # Errors
+    /// [`InsertUserError::UsernameTaken`] when another user holds the (case-folded) name;
+    /// [`InsertUserError::Store`] on store failure, in which case no user was created.
+    async fn insert(&self, user: &User) -> Result<(), InsertUserError>;
+
+    /// # Errors
+    /// [`StoreError`] on store failure. An unknown name is `Ok(None)`.
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+
+    /// # Errors
+    /// [`StoreError`] on store failure. An unknown id is `Ok(None)`.
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertUserError {
+    #[error("username already taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Todos, always addressed through their owner: there is no way to reach a todo without
+/// naming the user it belongs to, so ownership is checked by construction.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait TodoRepository: Send + Sync {
+    /// # Errors
+    /// [`StoreError`] on store failure, in which case the todo was not stored.
+    async fn insert(&self, todo: &Todo) -> Result<(), StoreError>;
+
+    /// The user's todos, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure.
+    async fn list(&self, user: UserId) -> Result<Vec<Todo>, StoreError>;
+
+    /// `Ok(None)` when no todo with this id belongs to this user (whether it does not
+    /// exist or belongs to someone else: the two are indistinguishable by design).
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure.
+    async fn get(&self, user: UserId, id: TodoId) -> Result<Option<Todo>, StoreError>;
+
+    /// Replaces a todo of `todo.user_id`. Returns `false` when it no longer exists.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure.
+    async fn update(&self, todo: &Todo) -> Result<bool, StoreError>;
+
+    /// Returns `false` when no such todo belonged to the user.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure.
+    async fn delete(&self, user: UserId, id: TodoId) -> Result<bool, StoreError>;
+}
+
+/// What a refresh asks of the session store, applied as one atomic step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    /// `jti` of the refresh token the client presented.
+    pub presented: TokenId,
+    /// `jti` of the refresh token about to be issued.
+    pub next: TokenId,
+    pub now: Timestamp,
+    /// Expiry of the new refresh token, and so of the session.
+    pub expires_at: Timestamp,
+}
+
+/// The result of [`SessionStore::rotate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// The presented token was the current one: it is spent now and `next` is current.
+    Rotated(Session),
+    /// The presented token belonged to the session but was already spent: a replay.
+    /// The session has been deleted, so every token of it is dead.
+    ReuseDetected,
+    /// No live session with this id for this user (expired, logged out, revoked).
+    NotFound,
+}
+
+/// Sessions, the token metadata that makes revocation immediate.
+///
+/// Entries expire by themselves at `Session::expires_at` (TTL in Redis): nothing outlives
+/// the refresh token that keeps it alive.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// # Errors
+    /// [`StoreError`] on store failure, in which case no session exists.
+    async fn create(&self, session: &Session) -> Result<(), StoreError>;
+
+    /// The per-request check: is this session of this user alive? One O(1) lookup.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure; callers must fail closed.
+    async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError>;
+
+    /// Spends the presented refresh token and makes `next` current, or detects a replay
+    /// and deletes the session, atomically: of any number of concurrent rotations with
+    /// the same token, at most one returns `Rotated`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure, in which case nothing changed.
+    async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError>;
+
+    /// Deletes one session; `false` when it was not there.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure.
+    async fn revoke(&self, user: UserId, session: SessionId) -> Result<bool, StoreError>;
+
+    /// Deletes all the user's sessions except `keep`; returns how many were deleted.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure.
+    async fn revoke_all(&self, user: UserId, keep: Option<SessionId>) -> Result<u64, StoreError>;
+
+    /// The user's live sessions, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure.
+    async fn list(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Well-formed and correctly signed, but past its `exp` (beyond the leeway).
+    #[error("token expired")]
+    Expired,
+    /// Anything else: bad signature, wrong algorithm or type, wrong issuer or audience,
+    /// malformed. Deliberately one variant: callers must not branch on why a forgery failed.
+    #[error("token invalid")]
+    Invalid,
+    #[error("token codec failure")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+/// Issues and verifies tokens. Access and refresh tokens use distinct keys and types, so
+/// one kind can never be verified as the other.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait TokenCodec: Send + Sync {
+    /// # Errors
+    /// [`TokenError::Unexpected`] if signing fails.
+    fn issue_access(&self, claims: &AccessClaims) -> Result<String, TokenError>;
+
+    /// # Errors
+    /// [`TokenError::Unexpected`] if signing fails.
+    fn issue_refresh(&self, claims: &RefreshClaims) -> Result<String, TokenError>;
+
+    /// Checks signature, algorithm, type, issuer, audience and expiry against `now`.
+    ///
+    /// # Errors
+    /// [`TokenError::Expired`] or [`TokenError::Invalid`].
+    fn verify_access(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError>;
+
+    /// As [`TokenCodec::verify_access`], for refresh tokens.
+    ///
+    /// # Errors
+    /// [`TokenError::Expired`] or [`TokenError::Invalid`].
+    fn verify_refresh(&self, token: &str, now: Timestamp) -> Result<RefreshClaims, TokenError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Too many hashes already queued; the caller should answer "try again later"
+    /// rather than let work pile up without bound.
+    #[error("password hasher overloaded")]
+    Overloaded,
+    #[error("password hashing failed")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+/// Password hashing (Argon2id in production). Implementations run the work off the async
+/// executor and bound how much of it runs at once.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// # Errors
+    /// [`HashError`] when overloaded or on failure.
+    async fn hash(&self, password: &PasswordInput) -> Result<PasswordHash, HashError>;
+
+    /// Checks `password` against `hash`. With `hash = None` (unknown user) it performs the
+    /// same work against a dummy hash and returns `false`, so that response time does not
+    /// tell whether a username exists.
+    ///
+    /// # Errors
+    /// [`HashError`] when overloaded or on failure.
+    async fn verify(
+        &self,
+        password: &PasswordInput,
+        hash: Option<PasswordHash>,
+    ) -> Result<bool, HashError>;
+}
+
+/// The current time.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// Fresh unique identifiers (random UUIDs in production).
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait IdGenerator: Send + Sync {
+    fn new_uuid(&self) -> Uuid;
+}

@@ -1,0 +1,146 @@
+//! One module per use case. Each has a request (plain data, validated inside the use
+//! case so every entry point gets the same rules), a response, an error enum and an
+//! `execute` method.
+
+mod authenticate;
+mod create_todo;
+mod delete_todo;
+mod get_todo;
+mod list_sessions;
+mod list_todos;
+mod login;
+mod logout;
+mod me;
+mod refresh;
+mod register;
+mod revoke_session;
+mod update_todo;
+
+pub use authenticate::{AuthError, Authenticate};
+pub use create_todo::{CreateTodo, CreateTodoError, CreateTodoRequest};
+pub use delete_todo::{DeleteTodo, DeleteTodoError};
+pub use get_todo::{GetTodo, GetTodoError};
+pub use list_sessions::{ListSessions, ListSessionsError, SessionView};
+pub use list_todos::{ListTodos, ListTodosError};
+pub use login::{Login, LoginError, LoginRequest};
+pub use logout::{Logout, LogoutCredential, LogoutError, LogoutScope};
+pub use me::{Me, MeError};
+pub use refresh::{Refresh, RefreshError};
+pub use register::{Register, RegisterError, RegisterRequest};
+pub use revoke_session::{RevokeSession, RevokeSessionError};
+pub use update_todo::{UpdateTodo, UpdateTodoError, UpdateTodoRequest};
+
+use domain::{
+    AccessClaims, RefreshClaims, Session, SessionId, Timestamp, TokenId, TokenPair, UserId,
+};
+
+use crate::TokenPolicy;
+use crate::ports::{TokenCodec, TokenError};
+
+/// Who is calling: the outcome of [`Authenticate`], handed to every protected use case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+}
+
+/// Which input field a validation error is about, for a precise client error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Username,
+    Password,
+    Phone,
+    Title,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Username => "username",
+            Field::Password => "password",
+            Field::Phone => "phone",
+            Field::Title => "title",
+        }
+    }
+}
+
+/// What a token pair is signed for.
+pub(crate) struct PairFor {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    /// `jti` of the refresh token: the one the session will accept next.
+    pub refresh_jti: TokenId,
+    /// Expiry of the refresh token and so of the session; the access token never outlives it.
+    pub session_expires_at: Timestamp,
+    pub access_jti: TokenId,
+}
+
+impl PairFor {
+    pub fn session(session: &Session, access_jti: TokenId) -> Self {
+        Self {
+            user_id: session.user_id,
+            session_id: session.id,
+            refresh_jti: session.refresh_jti,
+            session_expires_at: session.expires_at,
+            access_jti,
+        }
+    }
+}
+
+/// Signs an access/refresh pair. Callers sign before they store anything, so a signing
+/// failure changes nothing.
+pub(crate) fn issue_pair(
+    tokens: &dyn TokenCodec,
+    policy: TokenPolicy,
+    spec: &PairFor,
+    now: Timestamp,
+) -> Result<TokenPair, TokenError> {
+    let access = AccessClaims {
+        user_id: spec.user_id,
+        session_id: spec.session_id,
+        token_id: spec.access_jti,
+        issued_at: now,
+        expires_at: now.plus(policy.access_ttl).min(spec.session_expires_at),
+    };
+    let refresh = RefreshClaims {
+        user_id: spec.user_id,
+        session_id: spec.session_id,
+        token_id: spec.refresh_jti,
+        issued_at: now,
+        expires_at: spec.session_expires_at,
+    };
+    Ok(TokenPair {
+        access_token: tokens.issue_access(&access)?,
+        refresh_token: tokens.issue_refresh(&refresh)?,
+        access_expires_at: access.expires_at,
+        refresh_expires_at: refresh.expires_at,
+        session_id: spec.session_id,
+    })
+}
+
+/// Every use case error carries these two catch-alls; this keeps their conversion from
+/// the store's error in one place.
+macro_rules! store_failures {
+    ($error:ident) => {
+        impl From<$crate::ports::StoreError> for $error {
+            fn from(err: $crate::ports::StoreError) -> Self {
+                match err {
+                    $crate::ports::StoreError::Unavailable(e) => $error::Unavailable(e),
+                    $crate::ports::StoreError::Unexpected(e) => $error::Unexpected(e),
+                }
+            }
+        }
+    };
+}
+pub(crate) use store_failures;
+
+/// Token errors that are not the client's fault are unexpected failures of ours.
+pub(crate) fn codec_failure(err: TokenError) -> anyhow::Error {
+    match err {
+        TokenError::Unexpected(e) => e,
+        other => anyhow::Error::new(other),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testkit;

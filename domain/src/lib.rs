@@ -1,0 +1,30 @@
+//! The pure model of jwt-todo.
+//!
+//! Everything here is a value that validated itself on construction ("parse, don't
+//! validate"): once code holds a [`Username`], a [`TodoTitle`] or a [`PhoneNumber`], it is
+//! valid, and no layer further in has to check it again.
+//!
+//! # Layout
+//! - [`ids`]: typed identifiers, so a session id can never be passed where a user id goes.
+//! - [`time`]: [`Timestamp`], seconds since the Unix epoch; the clock itself is a port.
+//! - [`user`]: users, usernames, passwords (as secrets) and phone numbers.
+//! - [`todo`]: todos and their titles.
+//! - [`session`]: login sessions and the token pair issued for them.
+//!
+//! The crate depends on no async runtime, web framework, store or JWT library; the
+//! workspace's manifests enforce that direction (`domain <- application <- adapters <- server`).
+
+pub mod ids;
+pub mod session;
+pub mod time;
+pub mod todo;
+pub mod user;
+
+pub use ids::{SessionId, TodoId, TokenId, UserId};
+pub use session::{AccessClaims, RefreshClaims, Session, TokenPair};
+pub use time::Timestamp;
+pub use todo::{Todo, TodoTitle, TodoTitleError};
+pub use user::{
+    NewPassword, PasswordError, PasswordHash, PasswordInput, PhoneNumber, PhoneNumberError, User,
+    Username, UsernameError,
+};

@@ -1,0 +1,122 @@
+//! Sessions and the tokens issued for them.
+//!
+//! A session is one login of one user (a device, a browser). Login creates it; every
+//! access token and refresh token carries its id (`sid`). The store holds the session
+//! while it lives, so revoking it (logout, reuse detection) ends every token of that
+//! login at once, however long their `exp` still runs.
+//!
+//! Refresh tokens rotate: the session records the `jti` of the one refresh token it will
+//! accept next. Presenting it spends it and yields a new pair; presenting any older one
+//! of the same session is a replay, which is how a stolen refresh token is noticed
+//! (RFC 9700 §4.14.2).
+
+use std::fmt;
+
+use crate::{SessionId, Timestamp, TokenId, UserId};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    /// `jti` of the only refresh token this session accepts next.
+    pub refresh_jti: TokenId,
+    pub created_at: Timestamp,
+    /// When the last rotation happened (`created_at` until the first).
+    pub refreshed_at: Timestamp,
+    /// When the current refresh token expires; the store forgets the session then.
+    pub expires_at: Timestamp,
+    /// The client's `User-Agent` at login, to help a user tell their sessions apart.
+    pub user_agent: Option<String>,
+}
+
+impl Session {
+    /// Bound on the stored user agent: it is client-controlled text.
+    pub const MAX_USER_AGENT: usize = 256;
+
+    /// Trims a client-supplied user agent to something safe to store and show.
+    pub fn clean_user_agent(raw: Option<&str>) -> Option<String> {
+        let cleaned: String = raw?
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(Self::MAX_USER_AGENT)
+            .collect();
+        let cleaned = cleaned.trim();
+        (!cleaned.is_empty()).then(|| cleaned.to_owned())
+    }
+}
+
+/// What an access token asserts once its signature and registered claims checked out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub token_id: TokenId,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What a refresh token asserts. A distinct type from [`AccessClaims`] so that the
+/// compiler, and the token codec's distinct keys and `typ`, keep the two kinds apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshClaims {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub token_id: TokenId,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// An access/refresh token pair as handed to a client. `Debug` hides the tokens: they
+/// are bearer credentials and must never reach a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub access_expires_at: Timestamp,
+    pub refresh_expires_at: Timestamp,
+    pub session_id: SessionId,
+}
+
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"[REDACTED]")
+            .field("refresh_token", &"[REDACTED]")
+            .field("access_expires_at", &self.access_expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agents_are_cleaned_and_bounded() {
+        assert_eq!(Session::clean_user_agent(None), None);
+        assert_eq!(Session::clean_user_agent(Some("  \t ")), None);
+        assert_eq!(
+            Session::clean_user_agent(Some("curl/8\r\nX: y")),
+            Some("curl/8X: y".into())
+        );
+        assert_eq!(
+            Session::clean_user_agent(Some(&"a".repeat(1000))).map(|s| s.len()),
+            Some(256)
+        );
+    }
+
+    #[test]
+    fn token_pairs_never_print_their_tokens() {
+        let pair = TokenPair {
+            access_token: "secret-access".into(),
+            refresh_token: "secret-refresh".into(),
+            access_expires_at: Timestamp::from_unix_seconds(1),
+            refresh_expires_at: Timestamp::from_unix_seconds(2),
+            session_id: SessionId::from_uuid(uuid::Uuid::nil()),
+        };
+        let printed = format!("{pair:?}");
+        assert!(!printed.contains("secret"));
+    }
+}

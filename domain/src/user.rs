@@ -1,0 +1,341 @@
+//! Users and the values that make them up.
+
+use std::fmt;
+
+use crate::{Timestamp, UserId};
+
+/// A registered user. The password is only ever held as its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub username: Username,
+    pub password_hash: PasswordHash,
+    pub phone: Option<PhoneNumber>,
+    pub created_at: Timestamp,
+}
+
+/// A login name: 3 to 64 characters of ASCII letters, digits, `_`, `.` and `-`,
+/// folded to lower case so that `Alice` and `alice` cannot be two different people.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Username(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsernameError {
+    #[error("username must be between {min} and {max} characters long", min = Username::MIN_LEN, max = Username::MAX_LEN)]
+    Length,
+    #[error("username may contain only letters, digits, '_', '.' and '-'")]
+    Charset,
+}
+
+impl Username {
+    pub const MIN_LEN: usize = 3;
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, UsernameError> {
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&raw.len()) {
+            return Err(UsernameError::Length);
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            return Err(UsernameError::Charset);
+        }
+        Ok(Self(raw.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A password as typed by a user, for checking against a hash. Any non-empty string up to
+/// [`PasswordInput::MAX_LEN`] bytes is accepted here: policy applies when a password is
+/// *chosen* ([`NewPassword`]), never when one is checked, so the checks cannot leak which
+/// accounts predate a policy change. `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordInput(String);
+
+impl PasswordInput {
+    /// Bound on what a client may make the hasher chew on.
+    pub const MAX_LEN: usize = 1024;
+
+    pub fn new(raw: impl Into<String>) -> Result<Self, PasswordError> {
+        let raw = raw.into();
+        if raw.is_empty() || raw.len() > Self::MAX_LEN {
+            return Err(PasswordError::Length);
+        }
+        Ok(Self(raw))
+    }
+
+    /// The secret itself, for the hasher only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordInput([REDACTED])")
+    }
+}
+
+/// A password a user is choosing, which has passed the policy: 8 to 128 characters, not
+/// only whitespace, and not one of the most common passwords.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewPassword(PasswordInput);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password must be between {min} and {max} characters long", min = NewPassword::MIN_CHARS, max = NewPassword::MAX_CHARS)]
+    Length,
+    #[error("password must not consist only of whitespace")]
+    Blank,
+    #[error("password is too common; choose another")]
+    TooCommon,
+}
+
+/// Passwords that lead every leaked-password list; refusing them stops the bulk of
+/// credential-stuffing successes at almost no cost. Compared case-insensitively.
+const COMMON_PASSWORDS: &[&str] = &[
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "password!",
+    "passw0rd",
+    "p@ssw0rd",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "12345678910",
+    "87654321",
+    "11111111",
+    "00000000",
+    "qwertyui",
+    "qwertyuiop",
+    "qwerty123",
+    "qwerty12",
+    "1q2w3e4r",
+    "1q2w3e4r5t",
+    "1qaz2wsx",
+    "zaq12wsx",
+    "asdfghjk",
+    "asdfghjkl",
+    "zxcvbnm1",
+    "iloveyou",
+    "iloveyou1",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "welcome1",
+    "welcome123",
+    "letmein1",
+    "trustno1",
+    "superman",
+    "starwars",
+    "dragon12",
+    "monkey12",
+    "master12",
+    "whatever",
+    "abcd1234",
+    "abc12345",
+    "a1b2c3d4",
+    "admin123",
+    "administrator",
+    "changeme",
+    "changeme1",
+    "computer",
+    "internet",
+    "michelle",
+    "jennifer",
+    "corvette",
+    "mercedes",
+    "charlie1",
+    "shadow12",
+    "football1",
+    "baseball1",
+    "jordan23",
+    "liverpool",
+    "chelsea1",
+    "arsenal1",
+    "qazwsxedc",
+    "1234qwer",
+    "qwer1234",
+    "q1w2e3r4",
+    "q1w2e3r4t5",
+    "aa123456",
+    "123123123",
+    "12341234",
+    "11223344",
+    "secret123",
+    "test1234",
+    "testtest",
+    "guest123",
+    "default1",
+    "hello123",
+];
+
+impl NewPassword {
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(raw: impl Into<String>) -> Result<Self, PasswordError> {
+        let raw = raw.into();
+        let chars = raw.chars().count();
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) {
+            return Err(PasswordError::Length);
+        }
+        if raw.chars().all(char::is_whitespace) {
+            return Err(PasswordError::Blank);
+        }
+        let lowered = raw.to_lowercase();
+        if COMMON_PASSWORDS.contains(&lowered.as_str()) {
+            return Err(PasswordError::TooCommon);
+        }
+        Ok(Self(PasswordInput(raw)))
+    }
+
+    pub fn as_input(&self) -> &PasswordInput {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewPassword([REDACTED])")
+    }
+}
+
+/// A password hash in PHC string format (`$argon2id$v=19$...`), as the hasher produced it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    pub fn new(phc: impl Into<String>) -> Self {
+        Self(phc.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash([REDACTED])")
+    }
+}
+
+/// A phone number in E.164: `+`, a country code that does not start with 0, at most 15
+/// digits in all (ITU-T E.164), e.g. `+4915112345678`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PhoneNumber(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("phone number must be in E.164 format: '+' then 8 to 15 digits, e.g. +4915112345678")]
+pub struct PhoneNumberError;
+
+impl PhoneNumber {
+    pub fn parse(raw: &str) -> Result<Self, PhoneNumberError> {
+        let digits = raw.strip_prefix('+').ok_or(PhoneNumberError)?;
+        let valid = (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(PhoneNumberError)
+        }
+    }
+
+    /// `+4915112345678`
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `4915112345678`: the form SMS APIs such as Vonage's want.
+    pub fn digits(&self) -> &str {
+        &self.0[1..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_bounded_folded_and_restricted() {
+        assert_eq!(
+            Username::parse("Alice_1.b-c").map(|u| u.to_string()),
+            Ok("alice_1.b-c".into())
+        );
+        assert_eq!(Username::parse("ab"), Err(UsernameError::Length));
+        assert_eq!(Username::parse(&"a".repeat(65)), Err(UsernameError::Length));
+        assert_eq!(Username::parse("al ice"), Err(UsernameError::Charset));
+        assert_eq!(Username::parse("ålice"), Err(UsernameError::Charset));
+        assert_eq!(Username::parse("al\u{0}ce"), Err(UsernameError::Charset));
+    }
+
+    #[test]
+    fn new_passwords_follow_the_policy() {
+        assert!(NewPassword::parse("correct horse battery").is_ok());
+        assert_eq!(
+            NewPassword::parse("short").err(),
+            Some(PasswordError::Length)
+        );
+        assert_eq!(
+            NewPassword::parse("x".repeat(129)).err(),
+            Some(PasswordError::Length)
+        );
+        assert_eq!(
+            NewPassword::parse("         ").err(),
+            Some(PasswordError::Blank)
+        );
+        assert_eq!(
+            NewPassword::parse("PassWord123").err(),
+            Some(PasswordError::TooCommon)
+        );
+        // Counted in characters, not bytes: eight umlauts are eight characters.
+        assert!(NewPassword::parse("ääääääää").is_ok());
+    }
+
+    #[test]
+    fn password_inputs_accept_anything_bounded_and_never_print() {
+        assert!(PasswordInput::new("password").is_ok());
+        assert_eq!(PasswordInput::new("").err(), Some(PasswordError::Length));
+        assert_eq!(
+            PasswordInput::new("x".repeat(1025)).err(),
+            Some(PasswordError::Length)
+        );
+        let input = PasswordInput::new("hunter2").expect("valid");
+        assert!(!format!("{input:?}").contains("hunter2"));
+        let new = NewPassword::parse("hunter2hunter2").expect("valid");
+        assert!(!format!("{new:?}").contains("hunter2"));
+        assert!(!format!("{:?}", PasswordHash::new("$argon2id$secret")).contains("secret"));
+    }
+
+    #[test]
+    fn phone_numbers_are_e164() {
+        let phone = PhoneNumber::parse("+4915112345678").expect("valid");
+        assert_eq!(phone.digits(), "4915112345678");
+        for bad in [
+            "4915112345678",
+            "+0151123456",
+            "+12",
+            "+1234567890123456",
+            "+49 151 123",
+            "+49151abc45",
+            "",
+        ] {
+            assert_eq!(PhoneNumber::parse(bad), Err(PhoneNumberError), "{bad}");
+        }
+    }
+}
