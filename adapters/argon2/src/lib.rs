@@ -1,1 +1,288 @@
+//! The [`PasswordHasher`] port over Argon2id (`argon2` 0.5).
+//!
+//! # Design
+//!
+//! - **Parameters.** By default Argon2id with m = 19 MiB, t = 2, p = 1: `Argon2::default()`,
+//!   the OWASP minimum. About 35–40 ms of one core per hash. Hashes are PHC strings
+//!   (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`) with a fresh random salt each, and
+//!   verification reads the parameters from the stored string, so raising them later keeps
+//!   old hashes verifiable. [`Argon2Hasher::with_params`] exists so tests can use cheap ones.
+//! - **Off the executor.** Every hash and verify runs in `tokio::task::spawn_blocking`: 40 ms
+//!   on an async worker thread would stall every other request scheduled there.
+//! - **Bounded concurrency.** A semaphore of `permits` (default: the number of CPUs) bounds
+//!   how many Argon2 computations run at once, and with it the memory they use: each holds
+//!   its 19 MiB block matrix, so the bound is `permits × 19 MiB`. The permit moves into the
+//!   blocking task and is released only when the computation ends, even if the caller
+//!   stopped waiting (a client that disconnects does not free a slot that is still in use).
+//! - **Bounded queue.** Waiting for a permit is allowed for at most `max_queue` callers
+//!   (default [`DEFAULT_MAX_QUEUE`]). Beyond that, [`HashError::Overloaded`] comes back at
+//!   once: a login burst then gets fast "try again later" answers instead of an ever longer
+//!   queue whose callers time out anyway, while memory stays bounded.
+//! - **No user enumeration by timing.** `verify(password, None)` (unknown user) checks the
+//!   password against a dummy hash, computed once at construction with the same parameters
+//!   for a random password, and answers `false`: the same work as a real check.
+//! - **Errors.** A wrong password is `Ok(false)`; a stored hash that is not a valid Argon2
+//!   PHC string is [`HashError::Unexpected`], since it means corrupt data, not a bad guess.
+//!
+//! # Layout
+//! - [`Argon2Hasher`]: the port implementation; cheap to clone (shared state).
+//! - [`Argon2Limits`]: permits and queue bound.
+//! - [`Argon2SetupError`]: why construction failed.
 
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use application::ports::{HashError, PasswordHasher};
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{self, SaltString};
+use argon2::{Algorithm, Argon2, PasswordHasher as _, PasswordVerifier as _, Version};
+use async_trait::async_trait;
+use domain::{PasswordHash, PasswordInput};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+
+/// Argon2 cost parameters (memory in KiB, iterations, lanes), re-exported so that callers
+/// need no `argon2` dependency of their own.
+pub use argon2::Params;
+
+/// Default bound on callers waiting for a permit.
+pub const DEFAULT_MAX_QUEUE: usize = 64;
+
+/// How much hashing may run and wait at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Argon2Limits {
+    /// Argon2 computations running at once (each holds `m_cost` KiB of memory). At least 1.
+    pub permits: usize,
+    /// Callers allowed to wait for a permit; one more gets [`HashError::Overloaded`].
+    /// Zero means: refuse whenever all permits are taken.
+    pub max_queue: usize,
+}
+
+impl Default for Argon2Limits {
+    /// One permit per available CPU (1 if that cannot be read), [`DEFAULT_MAX_QUEUE`] waiters.
+    fn default() -> Self {
+        Self {
+            permits: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            max_queue: DEFAULT_MAX_QUEUE,
+        }
+    }
+}
+
+/// Why an [`Argon2Hasher`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum Argon2SetupError {
+    #[error("the password hasher needs at least one permit")]
+    NoPermits,
+    #[error("computing the dummy password hash failed")]
+    DummyHash(#[source] password_hash::Error),
+}
+
+/// Argon2id password hashing, off the async executor and behind a bounded queue.
+#[derive(Clone)]
+pub struct Argon2Hasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    argon2: Argon2<'static>,
+    /// The parameters `argon2` was built with (it offers no getter).
+    params: Params,
+    /// PHC string of a random password, hashed with `argon2`'s parameters; verified
+    /// against when the user is unknown.
+    dummy_hash: String,
+    permits: Arc<Semaphore>,
+    /// Callers currently waiting for a permit (not those running).
+    waiting: AtomicUsize,
+    limits: Argon2Limits,
+}
+
+impl fmt::Debug for Argon2Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let params = &self.inner.params;
+        f.debug_struct("Argon2Hasher")
+            .field("algorithm", &"argon2id")
+            .field("m_cost_kib", &params.m_cost())
+            .field("t_cost", &params.t_cost())
+            .field("p_cost", &params.p_cost())
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Argon2Hasher {
+    /// Argon2id with the default (OWASP minimum) parameters and default [`Argon2Limits`].
+    /// Computes the dummy hash, so it takes one hash's time (about 40 ms); call it once at
+    /// start-up.
+    ///
+    /// # Errors
+    /// [`Argon2SetupError`] if the dummy hash cannot be computed.
+    pub fn new() -> Result<Self, Argon2SetupError> {
+        Self::with_config(Params::DEFAULT, Argon2Limits::default())
+    }
+
+    /// Argon2id with other parameters (cheap ones in tests) and default [`Argon2Limits`].
+    ///
+    /// # Errors
+    /// As [`Argon2Hasher::new`].
+    pub fn with_params(params: Params) -> Result<Self, Argon2SetupError> {
+        Self::with_config(params, Argon2Limits::default())
+    }
+
+    /// Argon2id with the given parameters and limits.
+    ///
+    /// # Errors
+    /// [`Argon2SetupError::NoPermits`] for `permits == 0`; otherwise as [`Argon2Hasher::new`].
+    pub fn with_config(params: Params, limits: Argon2Limits) -> Result<Self, Argon2SetupError> {
+        if limits.permits == 0 {
+            return Err(Argon2SetupError::NoPermits);
+        }
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+
+        let mut random_password = [0u8; 32];
+        OsRng.fill_bytes(&mut random_password);
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy_hash = argon2
+            .hash_password(&random_password, &salt)
+            .map_err(Argon2SetupError::DummyHash)?
+            .to_string();
+
+        let permits = limits.permits.min(Semaphore::MAX_PERMITS);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                argon2,
+                params,
+                dummy_hash,
+                permits: Arc::new(Semaphore::new(permits)),
+                waiting: AtomicUsize::new(0),
+                limits: Argon2Limits { permits, ..limits },
+            }),
+        })
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Argon2Limits {
+        self.inner.limits
+    }
+
+    /// Takes a permit at once if one is free, else waits for one if the queue has room,
+    /// else refuses.
+    async fn acquire(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        match Arc::clone(&self.inner.permits).try_acquire_owned() {
+            Ok(permit) => return Ok(permit),
+            Err(TryAcquireError::NoPermits) => {}
+            Err(TryAcquireError::Closed) => return Err(semaphore_closed()),
+        }
+        let Some(_place) = QueuePlace::take(&self.inner.waiting, self.inner.limits.max_queue)
+        else {
+            tracing::debug!("password hasher overloaded; refusing");
+            return Err(HashError::Overloaded);
+        };
+        // Dropping this future (caller cancelled) drops `_place`, leaving the queue.
+        Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| semaphore_closed())
+    }
+
+    /// Runs `work` on the blocking pool under a permit.
+    async fn run<T, F>(&self, work: F) -> Result<T, HashError>
+    where
+        F: FnOnce(&Inner) -> Result<T, HashError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.acquire().await?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            // Held until the computation ends, whether or not anyone still awaits it.
+            let _permit = permit;
+            work(&inner)
+        })
+        .await
+        .map_err(|e| {
+            HashError::Unexpected(anyhow::Error::new(e).context("password hashing task failed"))
+        })?
+    }
+}
+
+/// A place in the wait queue, given back on drop.
+struct QueuePlace<'a>(&'a AtomicUsize);
+
+impl<'a> QueuePlace<'a> {
+    fn take(waiting: &'a AtomicUsize, max: usize) -> Option<Self> {
+        waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(waiting))
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn semaphore_closed() -> HashError {
+    HashError::Unexpected(anyhow::anyhow!("password hasher semaphore closed"))
+}
+
+#[async_trait]
+impl PasswordHasher for Argon2Hasher {
+    async fn hash(&self, password: &PasswordInput) -> Result<PasswordHash, HashError> {
+        let password = password.clone();
+        self.run(move |inner| {
+            let salt = SaltString::generate(&mut OsRng);
+            inner
+                .argon2
+                .hash_password(password.expose().as_bytes(), &salt)
+                .map(|hash| PasswordHash::new(hash.to_string()))
+                .map_err(|e| {
+                    HashError::Unexpected(anyhow::Error::new(e).context("hashing a password"))
+                })
+        })
+        .await
+    }
+
+    async fn verify(
+        &self,
+        password: &PasswordInput,
+        hash: Option<PasswordHash>,
+    ) -> Result<bool, HashError> {
+        let password = password.clone();
+        self.run(move |inner| {
+            let (stored, known_user) = match &hash {
+                Some(hash) => (hash.as_str(), true),
+                None => (inner.dummy_hash.as_str(), false),
+            };
+            let parsed = password_hash::PasswordHash::new(stored).map_err(|e| {
+                HashError::Unexpected(
+                    anyhow::Error::new(e).context("stored password hash is malformed"),
+                )
+            })?;
+            // A PHC string may legally omit salt and output, and `verify_password` would
+            // then answer "wrong password". A stored hash without them is corrupt data.
+            if parsed.salt.is_none() || parsed.hash.is_none() {
+                return Err(HashError::Unexpected(anyhow::anyhow!(
+                    "stored password hash has no salt or no output"
+                )));
+            }
+            // Uses the algorithm and parameters recorded in `stored`; compares in constant time.
+            match inner
+                .argon2
+                .verify_password(password.expose().as_bytes(), &parsed)
+            {
+                Ok(()) => Ok(known_user),
+                Err(password_hash::Error::Password) => Ok(false),
+                Err(e) => Err(HashError::Unexpected(
+                    anyhow::Error::new(e).context("verifying a password"),
+                )),
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests;
