@@ -72,6 +72,7 @@ pub struct RefreshClaims {
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
+    pub issued_at: Timestamp,
     pub access_expires_at: Timestamp,
     pub refresh_expires_at: Timestamp,
     pub session_id: SessionId,
@@ -82,6 +83,7 @@ impl fmt::Debug for TokenPair {
         f.debug_struct("TokenPair")
             .field("access_token", &"[REDACTED]")
             .field("refresh_token", &"[REDACTED]")
+            .field("issued_at", &self.issued_at)
             .field("access_expires_at", &self.access_expires_at)
             .field("refresh_expires_at", &self.refresh_expires_at)
             .field("session_id", &self.session_id)
@@ -112,6 +114,7 @@ mod tests {
         let pair = TokenPair {
             access_token: "secret-access".into(),
             refresh_token: "secret-refresh".into(),
+            issued_at: Timestamp::from_unix_seconds(0),
             access_expires_at: Timestamp::from_unix_seconds(1),
             refresh_expires_at: Timestamp::from_unix_seconds(2),
             session_id: SessionId::from_uuid(uuid::Uuid::nil()),

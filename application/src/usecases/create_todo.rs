@@ -69,3 +69,111 @@ impl CreateTodo {
         Ok(todo)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::TodoTitleError;
+
+    use super::*;
+    use crate::usecases::testkit::*;
+
+    fn create(mocks: Mocks) -> CreateTodo {
+        CreateTodo::new(&mocks.into_ports())
+    }
+
+    fn request(title: &str) -> CreateTodoRequest {
+        CreateTodoRequest {
+            title: title.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn stores_a_trimmed_open_todo_owned_by_the_caller() {
+        let mut mocks = Mocks::new();
+        let stored = Captured::new();
+        let record = stored.clone();
+        mocks.todos.expect_insert().times(1).returning(move |todo| {
+            record.set(todo);
+            Ok(())
+        });
+
+        let todo = create(mocks)
+            .execute(principal(), request("   buy milk \n"))
+            .await
+            .expect("created");
+
+        let expected = Todo {
+            id: TodoId::from_uuid(seq(1)),
+            user_id: USER_ID,
+            title: TodoTitle::parse("buy milk").expect("valid"),
+            completed: false,
+            created_at: NOW,
+            updated_at: NOW,
+        };
+        assert_eq!(stored.get(), expected);
+        assert_eq!(todo, expected);
+        assert_eq!(todo.title.as_str(), "buy milk");
+    }
+
+    #[tokio::test]
+    async fn invalid_title_never_reaches_the_store() {
+        for (raw, expected) in [
+            ("   ", TodoTitleError::Empty),
+            ("", TodoTitleError::Empty),
+            (
+                &*"x".repeat(TodoTitle::MAX_CHARS + 1),
+                TodoTitleError::TooLong,
+            ),
+            ("a\u{7}b", TodoTitleError::ControlCharacter),
+        ] {
+            let mut mocks = Mocks::new();
+            mocks.todos.expect_insert().never();
+            mocks.ids = no_ids();
+
+            let result = create(mocks).execute(principal(), request(raw)).await;
+
+            match result {
+                Err(CreateTodoError::InvalidTitle(err)) => assert_eq!(err, expected),
+                other => panic!("{raw:?}: expected InvalidTitle, got {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_is_unavailable() {
+        let mut mocks = Mocks::new();
+        mocks
+            .todos
+            .expect_insert()
+            .times(1)
+            .returning(|_| Err(unavailable()));
+
+        let result = create(mocks)
+            .execute(principal(), request("buy milk"))
+            .await;
+
+        assert!(
+            matches!(result, Err(CreateTodoError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_failure_is_unexpected() {
+        let mut mocks = Mocks::new();
+        mocks
+            .todos
+            .expect_insert()
+            .times(1)
+            .returning(|_| Err(unexpected()));
+
+        let result = create(mocks)
+            .execute(principal(), request("buy milk"))
+            .await;
+
+        assert!(
+            matches!(result, Err(CreateTodoError::Unexpected(_))),
+            "{result:?}"
+        );
+    }
+}

@@ -46,3 +46,83 @@ impl DeleteTodo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::usecases::testkit::*;
+
+    fn delete(mocks: Mocks) -> DeleteTodo {
+        DeleteTodo::new(&mocks.into_ports())
+    }
+
+    #[tokio::test]
+    async fn deletes_the_callers_todo() {
+        let mut mocks = Mocks::new();
+        mocks
+            .todos
+            .expect_delete()
+            .with(eq(USER_ID), eq(TODO_ID))
+            .times(1)
+            .returning(|_, _| Ok(true));
+
+        delete(mocks)
+            .execute(principal(), TODO_ID)
+            .await
+            .expect("deleted");
+    }
+
+    #[tokio::test]
+    async fn missing_or_foreign_todo_is_not_found() {
+        let mut mocks = Mocks::new();
+        mocks
+            .todos
+            .expect_delete()
+            .with(eq(USER_ID), eq(TODO_ID))
+            .times(1)
+            .returning(|_, _| Ok(false));
+
+        let result = delete(mocks).execute(principal(), TODO_ID).await;
+
+        assert!(
+            matches!(result, Err(DeleteTodoError::NotFound)),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_is_unavailable() {
+        let mut mocks = Mocks::new();
+        mocks
+            .todos
+            .expect_delete()
+            .times(1)
+            .returning(|_, _| Err(unavailable()));
+
+        let result = delete(mocks).execute(principal(), TODO_ID).await;
+
+        assert!(
+            matches!(result, Err(DeleteTodoError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_failure_is_unexpected() {
+        let mut mocks = Mocks::new();
+        mocks
+            .todos
+            .expect_delete()
+            .times(1)
+            .returning(|_, _| Err(unexpected()));
+
+        let result = delete(mocks).execute(principal(), TODO_ID).await;
+
+        assert!(
+            matches!(result, Err(DeleteTodoError::Unexpected(_))),
+            "{result:?}"
+        );
+    }
+}

@@ -46,3 +46,82 @@ impl GetTodo {
             .ok_or(GetTodoError::NotFound)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::usecases::testkit::*;
+
+    fn get(mocks: Mocks) -> GetTodo {
+        GetTodo::new(&mocks.into_ports())
+    }
+
+    #[tokio::test]
+    async fn returns_the_callers_todo() {
+        let mut mocks = Mocks::new();
+        mocks
+            .todos
+            .expect_get()
+            .with(eq(USER_ID), eq(TODO_ID))
+            .times(1)
+            .returning(|_, _| Ok(Some(todo("buy milk", false))));
+
+        let found = get(mocks)
+            .execute(principal(), TODO_ID)
+            .await
+            .expect("found");
+
+        assert_eq!(found, todo("buy milk", false));
+    }
+
+    #[tokio::test]
+    async fn missing_or_foreign_todo_is_not_found() {
+        let mut mocks = Mocks::new();
+        mocks
+            .todos
+            .expect_get()
+            .with(eq(USER_ID), eq(TODO_ID))
+            .times(1)
+            .returning(|_, _| Ok(None));
+
+        let result = get(mocks).execute(principal(), TODO_ID).await;
+
+        assert!(matches!(result, Err(GetTodoError::NotFound)), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_is_unavailable() {
+        let mut mocks = Mocks::new();
+        mocks
+            .todos
+            .expect_get()
+            .times(1)
+            .returning(|_, _| Err(unavailable()));
+
+        let result = get(mocks).execute(principal(), TODO_ID).await;
+
+        assert!(
+            matches!(result, Err(GetTodoError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_failure_is_unexpected() {
+        let mut mocks = Mocks::new();
+        mocks
+            .todos
+            .expect_get()
+            .times(1)
+            .returning(|_, _| Err(unexpected()));
+
+        let result = get(mocks).execute(principal(), TODO_ID).await;
+
+        assert!(
+            matches!(result, Err(GetTodoError::Unexpected(_))),
+            "{result:?}"
+        );
+    }
+}

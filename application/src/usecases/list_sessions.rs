@@ -56,3 +56,93 @@ impl ListSessions {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::usecases::testkit::*;
+
+    fn list(mocks: Mocks) -> ListSessions {
+        ListSessions::new(&mocks.into_ports())
+    }
+
+    #[tokio::test]
+    async fn marks_only_the_callers_session_as_current() {
+        let sessions = vec![session(OTHER_SESSION_ID), session(SESSION_ID)];
+        let returned = sessions.clone();
+        let mut mocks = Mocks::new();
+        mocks
+            .sessions
+            .expect_list()
+            .with(eq(USER_ID))
+            .times(1)
+            .return_once(move |_| Ok(returned));
+
+        let views = list(mocks).execute(principal()).await.expect("listed");
+
+        assert_eq!(
+            views,
+            vec![
+                SessionView {
+                    session: sessions[0].clone(),
+                    current: false,
+                },
+                SessionView {
+                    session: sessions[1].clone(),
+                    current: true,
+                },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn no_sessions_is_an_empty_list() {
+        let mut mocks = Mocks::new();
+        mocks
+            .sessions
+            .expect_list()
+            .with(eq(USER_ID))
+            .times(1)
+            .returning(|_| Ok(Vec::new()));
+
+        let views = list(mocks).execute(principal()).await.expect("listed");
+
+        assert!(views.is_empty());
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_is_unavailable() {
+        let mut mocks = Mocks::new();
+        mocks
+            .sessions
+            .expect_list()
+            .times(1)
+            .returning(|_| Err(unavailable()));
+
+        let result = list(mocks).execute(principal()).await;
+
+        assert!(
+            matches!(result, Err(ListSessionsError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_failure_is_unexpected() {
+        let mut mocks = Mocks::new();
+        mocks
+            .sessions
+            .expect_list()
+            .times(1)
+            .returning(|_| Err(unexpected()));
+
+        let result = list(mocks).execute(principal()).await;
+
+        assert!(
+            matches!(result, Err(ListSessionsError::Unexpected(_))),
+            "{result:?}"
+        );
+    }
+}

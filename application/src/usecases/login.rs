@@ -129,3 +129,447 @@ impl Login {
         Ok(pair)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::{AccessClaims, PasswordHash, RefreshClaims, User};
+    use mockall::Sequence;
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::ports::{StoreError, TokenError};
+    use crate::usecases::testkit::*;
+
+    fn request(username: &str, password: &str) -> LoginRequest {
+        LoginRequest {
+            username: username.into(),
+            password: password.into(),
+            user_agent: Some("  Mozilla/5.0\r\n (X11)  ".into()),
+        }
+    }
+
+    fn login(mocks: Mocks) -> Login {
+        Login::new(&mocks.into_ports(), policy())
+    }
+
+    fn expect_user(mocks: &mut Mocks, found: Option<User>) {
+        mocks
+            .users
+            .expect_find_by_username()
+            .withf(|name| name.as_str() == "alice")
+            .times(1)
+            .return_once(move |_| Ok(found));
+    }
+
+    fn expect_verify(mocks: &mut Mocks, expected: Option<PasswordHash>, outcome: bool) {
+        mocks
+            .hasher
+            .expect_verify()
+            .withf(move |password, hash| password.expose() == PASSWORD && *hash == expected)
+            .times(1)
+            .returning(move |_, _| Ok(outcome));
+    }
+
+    fn expect_no_issue(mocks: &mut Mocks) {
+        mocks.tokens.expect_issue_access().never();
+        mocks.tokens.expect_issue_refresh().never();
+        mocks.sessions.expect_create().never();
+    }
+
+    #[tokio::test]
+    async fn success_opens_a_session_and_signs_a_pair_for_it() {
+        let mut mocks = Mocks::new();
+        // The username is case-folded before the lookup.
+        expect_user(&mut mocks, Some(user()));
+        expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), true);
+
+        let session_id = SessionId::from_uuid(seq(1));
+        let refresh_jti = TokenId::from_uuid(seq(2));
+        let access_jti = TokenId::from_uuid(seq(3));
+        let session_expiry = NOW.plus(REFRESH_TTL);
+
+        // Both tokens are signed before anything is stored.
+        let mut order = Sequence::new();
+        mocks
+            .tokens
+            .expect_issue_access()
+            .with(eq(AccessClaims {
+                user_id: USER_ID,
+                session_id,
+                token_id: access_jti,
+                issued_at: NOW,
+                expires_at: NOW.plus(ACCESS_TTL),
+            }))
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_| Ok("access-token".into()));
+        mocks
+            .tokens
+            .expect_issue_refresh()
+            .with(eq(RefreshClaims {
+                user_id: USER_ID,
+                session_id,
+                token_id: refresh_jti,
+                issued_at: NOW,
+                expires_at: session_expiry,
+            }))
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_| Ok("refresh-token".into()));
+        let stored = Captured::new();
+        let record = stored.clone();
+        mocks
+            .sessions
+            .expect_create()
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(move |session| {
+                record.set(session);
+                Ok(())
+            });
+
+        let pair = login(mocks)
+            .execute(request("Alice", PASSWORD))
+            .await
+            .expect("login succeeds");
+
+        assert_eq!(
+            stored.get(),
+            Session {
+                id: session_id,
+                user_id: USER_ID,
+                refresh_jti,
+                created_at: NOW,
+                refreshed_at: NOW,
+                expires_at: session_expiry,
+                user_agent: Some("Mozilla/5.0 (X11)".into()),
+            }
+        );
+        assert_eq!(pair.access_token, "access-token");
+        assert_eq!(pair.refresh_token, "refresh-token");
+        assert_eq!(pair.session_id, session_id);
+        assert_eq!(pair.issued_at, NOW);
+        assert_eq!(pair.access_expires_at, NOW.plus(ACCESS_TTL));
+        assert_eq!(pair.refresh_expires_at, session_expiry);
+    }
+
+    #[tokio::test]
+    async fn access_token_never_outlives_the_session() {
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, Some(user()));
+        expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), true);
+        mocks
+            .tokens
+            .expect_issue_access()
+            .withf(|claims| claims.expires_at == NOW.plus(std::time::Duration::from_secs(60)))
+            .times(1)
+            .returning(|_| Ok("a".into()));
+        mocks
+            .tokens
+            .expect_issue_refresh()
+            .times(1)
+            .returning(|_| Ok("r".into()));
+        mocks
+            .sessions
+            .expect_create()
+            .times(1)
+            .returning(|_| Ok(()));
+        let short = TokenPolicy {
+            access_ttl: std::time::Duration::from_secs(3600),
+            refresh_ttl: std::time::Duration::from_secs(60),
+        };
+
+        let pair = Login::new(&mocks.into_ports(), short)
+            .execute(request("alice", PASSWORD))
+            .await
+            .expect("login succeeds");
+
+        assert_eq!(pair.access_expires_at, pair.refresh_expires_at);
+    }
+
+    #[tokio::test]
+    async fn missing_user_agent_is_stored_as_none() {
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, Some(user()));
+        expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), true);
+        mocks
+            .tokens
+            .expect_issue_access()
+            .returning(|_| Ok("a".into()));
+        mocks
+            .tokens
+            .expect_issue_refresh()
+            .returning(|_| Ok("r".into()));
+        mocks
+            .sessions
+            .expect_create()
+            .withf(|session| session.user_agent.is_none())
+            .times(1)
+            .returning(|_| Ok(()));
+
+        let mut req = request("alice", PASSWORD);
+        req.user_agent = Some(" \t\r\n".into());
+        login(mocks).execute(req).await.expect("login succeeds");
+    }
+
+    #[tokio::test]
+    async fn wrong_password_is_refused_without_a_session() {
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, Some(user()));
+        expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), false);
+        expect_no_issue(&mut mocks);
+        mocks.ids = no_ids();
+
+        let err = login(mocks).execute(request("alice", PASSWORD)).await;
+
+        assert!(
+            matches!(err, Err(LoginError::InvalidCredentials)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_user_still_costs_a_hash_against_none() {
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, None);
+        // Timing equality: the hasher runs, against the dummy hash.
+        expect_verify(&mut mocks, None, false);
+        expect_no_issue(&mut mocks);
+        mocks.ids = no_ids();
+
+        let err = login(mocks).execute(request("alice", PASSWORD)).await;
+
+        assert!(
+            matches!(err, Err(LoginError::InvalidCredentials)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_user_is_refused_even_if_the_hasher_said_yes() {
+        // Defence in depth: no user means no login, whatever the dummy verify returned.
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, None);
+        expect_verify(&mut mocks, None, true);
+        expect_no_issue(&mut mocks);
+        mocks.ids = no_ids();
+
+        let err = login(mocks).execute(request("alice", PASSWORD)).await;
+
+        assert!(
+            matches!(err, Err(LoginError::InvalidCredentials)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_username_is_verified_against_none_without_a_lookup() {
+        for bad in ["al", "al ice", "ålice", &"a".repeat(65)] {
+            let mut mocks = Mocks::new();
+            mocks.users.expect_find_by_username().never();
+            expect_verify(&mut mocks, None, false);
+            expect_no_issue(&mut mocks);
+            mocks.ids = no_ids();
+
+            let err = login(mocks).execute(request(bad, PASSWORD)).await;
+
+            assert!(
+                matches!(err, Err(LoginError::InvalidCredentials)),
+                "{bad}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn over_long_password_is_refused_without_hashing() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_find_by_username().never();
+        mocks.hasher.expect_verify().never();
+        expect_no_issue(&mut mocks);
+        mocks.ids = no_ids();
+
+        let err = login(mocks)
+            .execute(request("alice", &"x".repeat(PasswordInput::MAX_LEN + 1)))
+            .await;
+
+        assert!(
+            matches!(err, Err(LoginError::InvalidCredentials)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn empty_password_is_refused_without_hashing() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_find_by_username().never();
+        mocks.hasher.expect_verify().never();
+        expect_no_issue(&mut mocks);
+        mocks.ids = no_ids();
+
+        let err = login(mocks).execute(request("alice", "")).await;
+
+        assert!(
+            matches!(err, Err(LoginError::InvalidCredentials)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn password_at_the_length_bound_is_still_checked() {
+        let long = "x".repeat(PasswordInput::MAX_LEN);
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, Some(user()));
+        let expected = long.clone();
+        mocks
+            .hasher
+            .expect_verify()
+            .withf(move |password, hash| password.expose() == expected && hash.is_some())
+            .times(1)
+            .returning(|_, _| Ok(false));
+        expect_no_issue(&mut mocks);
+
+        let err = login(mocks).execute(request("alice", &long)).await;
+
+        assert!(
+            matches!(err, Err(LoginError::InvalidCredentials)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_on_lookup_is_unavailable() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_by_username()
+            .times(1)
+            .returning(|_| Err(unavailable()));
+        mocks.hasher.expect_verify().never();
+        expect_no_issue(&mut mocks);
+
+        let err = login(mocks).execute(request("alice", PASSWORD)).await;
+
+        assert!(matches!(err, Err(LoginError::Unavailable(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn store_failure_on_lookup_is_unexpected() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_by_username()
+            .times(1)
+            .returning(|_| Err(unexpected()));
+        mocks.hasher.expect_verify().never();
+        expect_no_issue(&mut mocks);
+
+        let err = login(mocks).execute(request("alice", PASSWORD)).await;
+
+        assert!(matches!(err, Err(LoginError::Unexpected(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_on_session_create_is_unavailable() {
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, Some(user()));
+        expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), true);
+        mocks
+            .tokens
+            .expect_issue_access()
+            .times(1)
+            .returning(|_| Ok("a".into()));
+        mocks
+            .tokens
+            .expect_issue_refresh()
+            .times(1)
+            .returning(|_| Ok("r".into()));
+        mocks
+            .sessions
+            .expect_create()
+            .times(1)
+            .returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
+
+        let err = login(mocks).execute(request("alice", PASSWORD)).await;
+
+        assert!(matches!(err, Err(LoginError::Unavailable(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn overloaded_hasher_is_overloaded() {
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, Some(user()));
+        mocks
+            .hasher
+            .expect_verify()
+            .times(1)
+            .returning(|_, _| Err(HashError::Overloaded));
+        expect_no_issue(&mut mocks);
+
+        let err = login(mocks).execute(request("alice", PASSWORD)).await;
+
+        assert!(matches!(err, Err(LoginError::Overloaded)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn failing_hasher_is_unexpected() {
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, Some(user()));
+        mocks
+            .hasher
+            .expect_verify()
+            .times(1)
+            .returning(|_, _| Err(HashError::Unexpected(anyhow::anyhow!("boom"))));
+        expect_no_issue(&mut mocks);
+
+        let err = login(mocks).execute(request("alice", PASSWORD)).await;
+
+        assert!(matches!(err, Err(LoginError::Unexpected(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn signing_failure_is_unexpected_and_creates_no_session() {
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, Some(user()));
+        expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), true);
+        mocks
+            .tokens
+            .expect_issue_access()
+            .times(1)
+            .returning(|_| Ok("a".into()));
+        mocks
+            .tokens
+            .expect_issue_refresh()
+            .times(1)
+            .returning(|_| Err(TokenError::Unexpected(anyhow::anyhow!("no key"))));
+        mocks.sessions.expect_create().never();
+
+        let err = login(mocks).execute(request("alice", PASSWORD)).await;
+
+        assert!(matches!(err, Err(LoginError::Unexpected(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn access_signing_failure_creates_no_session() {
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, Some(user()));
+        expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), true);
+        mocks
+            .tokens
+            .expect_issue_access()
+            .times(1)
+            .returning(|_| Err(TokenError::Unexpected(anyhow::anyhow!("no key"))));
+        mocks.tokens.expect_issue_refresh().never();
+        mocks.sessions.expect_create().never();
+
+        let err = login(mocks).execute(request("alice", PASSWORD)).await;
+
+        assert!(matches!(err, Err(LoginError::Unexpected(_))), "{err:?}");
+    }
+
+    #[test]
+    fn request_debug_hides_the_password() {
+        let printed = format!("{:?}", request("alice", "hunter2hunter2"));
+        assert!(printed.contains("alice"));
+        assert!(!printed.contains("hunter2"));
+    }
+}

@@ -124,3 +124,352 @@ impl Logout {
         Ok(ended)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::{RefreshClaims, Timestamp, UserId};
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::usecases::testkit::*;
+
+    const REFRESH: &str = "refresh-token";
+
+    fn logout(mut mocks: Mocks) -> Logout {
+        mocks.ids = no_ids();
+        Logout::new(&mocks.into_ports())
+    }
+
+    fn access() -> LogoutCredential {
+        LogoutCredential::Access(principal())
+    }
+
+    fn refresh() -> LogoutCredential {
+        LogoutCredential::Refresh(REFRESH.into())
+    }
+
+    /// The refresh token's claims name the session; no access token vouched for it.
+    fn expect_refresh_claims(mocks: &mut Mocks) {
+        mocks
+            .tokens
+            .expect_verify_refresh()
+            .with(eq(REFRESH), eq(NOW))
+            .times(1)
+            .returning(|_, _| {
+                Ok(RefreshClaims {
+                    user_id: USER_ID,
+                    session_id: SESSION_ID,
+                    token_id: REFRESH_JTI,
+                    issued_at: Timestamp::from_unix_seconds(1_699_000_000),
+                    expires_at: NOW.plus(REFRESH_TTL),
+                })
+            });
+    }
+
+    fn expect_revoke(mocks: &mut Mocks, found: bool) {
+        mocks
+            .sessions
+            .expect_revoke()
+            .with(eq(USER_ID), eq(SESSION_ID))
+            .times(1)
+            .returning(move |_, _| Ok(found));
+        mocks.sessions.expect_revoke_all().never();
+    }
+
+    fn expect_revoke_all(mocks: &mut Mocks, keep: Option<domain::SessionId>, ended: u64) {
+        mocks
+            .sessions
+            .expect_revoke_all()
+            .with(eq(USER_ID), eq(keep))
+            .times(1)
+            .returning(move |_, _| Ok(ended));
+        mocks.sessions.expect_revoke().never();
+    }
+
+    fn expect_is_active(mocks: &mut Mocks, active: bool) {
+        mocks
+            .sessions
+            .expect_is_active()
+            .with(eq(USER_ID), eq(SESSION_ID))
+            .times(1)
+            .returning(move |_, _| Ok(active));
+    }
+
+    fn expect_untouched_store(mocks: &mut Mocks) {
+        mocks.sessions.expect_revoke().never();
+        mocks.sessions.expect_revoke_all().never();
+        mocks.sessions.expect_is_active().never();
+    }
+
+    #[tokio::test]
+    async fn access_local_revokes_the_callers_session() {
+        let mut mocks = Mocks::new();
+        mocks.tokens.expect_verify_refresh().never();
+        mocks.sessions.expect_is_active().never();
+        expect_revoke(&mut mocks, true);
+
+        let ended = logout(mocks)
+            .execute(access(), LogoutScope::Local)
+            .await
+            .expect("logged out");
+
+        assert_eq!(ended, 1);
+    }
+
+    #[tokio::test]
+    async fn access_local_on_an_already_gone_session_is_not_an_error() {
+        // The access token was checked by Authenticate; a concurrent logout got there first.
+        let mut mocks = Mocks::new();
+        expect_revoke(&mut mocks, false);
+
+        let ended = logout(mocks)
+            .execute(access(), LogoutScope::Local)
+            .await
+            .expect("logged out");
+
+        assert_eq!(ended, 0);
+    }
+
+    #[tokio::test]
+    async fn refresh_local_revokes_the_tokens_session() {
+        let mut mocks = Mocks::new();
+        expect_refresh_claims(&mut mocks);
+        mocks.sessions.expect_is_active().never();
+        expect_revoke(&mut mocks, true);
+
+        let ended = logout(mocks)
+            .execute(refresh(), LogoutScope::Local)
+            .await
+            .expect("logged out");
+
+        assert_eq!(ended, 1);
+    }
+
+    #[tokio::test]
+    async fn refresh_local_on_a_gone_session_is_invalid_token() {
+        let mut mocks = Mocks::new();
+        expect_refresh_claims(&mut mocks);
+        expect_revoke(&mut mocks, false);
+
+        let err = logout(mocks).execute(refresh(), LogoutScope::Local).await;
+
+        assert!(matches!(err, Err(LogoutError::InvalidToken)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn invalid_or_expired_refresh_token_is_invalid_and_touches_nothing() {
+        for (scope, failure) in [
+            (LogoutScope::Local, TokenError::Invalid),
+            (LogoutScope::Others, TokenError::Expired),
+            (LogoutScope::Global, TokenError::Invalid),
+        ] {
+            let mut mocks = Mocks::new();
+            mocks
+                .tokens
+                .expect_verify_refresh()
+                .times(1)
+                .return_once(move |_, _| Err(failure));
+            expect_untouched_store(&mut mocks);
+
+            let err = logout(mocks).execute(refresh(), scope).await;
+
+            assert!(
+                matches!(err, Err(LogoutError::InvalidToken)),
+                "{scope:?}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn codec_failure_is_unexpected_and_touches_nothing() {
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_verify_refresh()
+            .times(1)
+            .returning(|_, _| Err(TokenError::Unexpected(anyhow::anyhow!("boom"))));
+        expect_untouched_store(&mut mocks);
+
+        let err = logout(mocks).execute(refresh(), LogoutScope::Local).await;
+
+        assert!(matches!(err, Err(LogoutError::Unexpected(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn access_others_revokes_all_but_the_callers_session() {
+        let mut mocks = Mocks::new();
+        mocks.sessions.expect_is_active().never();
+        expect_revoke_all(&mut mocks, Some(SESSION_ID), 3);
+
+        let ended = logout(mocks)
+            .execute(access(), LogoutScope::Others)
+            .await
+            .expect("logged out");
+
+        assert_eq!(ended, 3);
+    }
+
+    #[tokio::test]
+    async fn access_global_revokes_every_session() {
+        let mut mocks = Mocks::new();
+        mocks.sessions.expect_is_active().never();
+        expect_revoke_all(&mut mocks, None, 4);
+
+        let ended = logout(mocks)
+            .execute(access(), LogoutScope::Global)
+            .await
+            .expect("logged out");
+
+        assert_eq!(ended, 4);
+    }
+
+    #[tokio::test]
+    async fn refresh_others_on_a_live_session_keeps_it() {
+        let mut mocks = Mocks::new();
+        expect_refresh_claims(&mut mocks);
+        expect_is_active(&mut mocks, true);
+        expect_revoke_all(&mut mocks, Some(SESSION_ID), 2);
+
+        let ended = logout(mocks)
+            .execute(refresh(), LogoutScope::Others)
+            .await
+            .expect("logged out");
+
+        assert_eq!(ended, 2);
+    }
+
+    #[tokio::test]
+    async fn refresh_global_on_a_live_session_ends_them_all() {
+        let mut mocks = Mocks::new();
+        expect_refresh_claims(&mut mocks);
+        expect_is_active(&mut mocks, true);
+        expect_revoke_all(&mut mocks, None, 5);
+
+        let ended = logout(mocks)
+            .execute(refresh(), LogoutScope::Global)
+            .await
+            .expect("logged out");
+
+        assert_eq!(ended, 5);
+    }
+
+    #[tokio::test]
+    async fn refresh_others_or_global_on_a_dead_session_is_invalid_and_revokes_nothing() {
+        for scope in [LogoutScope::Others, LogoutScope::Global] {
+            let mut mocks = Mocks::new();
+            expect_refresh_claims(&mut mocks);
+            expect_is_active(&mut mocks, false);
+            mocks.sessions.expect_revoke_all().never();
+            mocks.sessions.expect_revoke().never();
+
+            let err = logout(mocks).execute(refresh(), scope).await;
+
+            assert!(
+                matches!(err, Err(LogoutError::InvalidToken)),
+                "{scope:?}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn revoke_all_is_addressed_by_the_tokens_user() {
+        // Another user's refresh token speaks only for that user.
+        let other = UserId::from_uuid(seq(99));
+        let mut mocks = Mocks::new();
+        mocks
+            .tokens
+            .expect_verify_refresh()
+            .times(1)
+            .returning(move |_, _| {
+                Ok(RefreshClaims {
+                    user_id: other,
+                    session_id: OTHER_SESSION_ID,
+                    token_id: REFRESH_JTI,
+                    issued_at: NOW,
+                    expires_at: NOW.plus(REFRESH_TTL),
+                })
+            });
+        mocks
+            .sessions
+            .expect_is_active()
+            .with(eq(other), eq(OTHER_SESSION_ID))
+            .times(1)
+            .returning(|_, _| Ok(true));
+        mocks
+            .sessions
+            .expect_revoke_all()
+            .with(eq(other), eq(Some(OTHER_SESSION_ID)))
+            .times(1)
+            .returning(|_, _| Ok(1));
+
+        let ended = logout(mocks)
+            .execute(refresh(), LogoutScope::Others)
+            .await
+            .expect("logged out");
+
+        assert_eq!(ended, 1);
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_on_revoke_is_unavailable() {
+        let mut mocks = Mocks::new();
+        mocks
+            .sessions
+            .expect_revoke()
+            .times(1)
+            .returning(|_, _| Err(unavailable()));
+
+        let err = logout(mocks).execute(access(), LogoutScope::Local).await;
+
+        assert!(matches!(err, Err(LogoutError::Unavailable(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_on_revoke_all_is_unavailable() {
+        let mut mocks = Mocks::new();
+        mocks
+            .sessions
+            .expect_revoke_all()
+            .times(1)
+            .returning(|_, _| Err(unavailable()));
+
+        let err = logout(mocks).execute(access(), LogoutScope::Global).await;
+
+        assert!(matches!(err, Err(LogoutError::Unavailable(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_on_liveness_check_is_unavailable_and_revokes_nothing() {
+        let mut mocks = Mocks::new();
+        expect_refresh_claims(&mut mocks);
+        mocks
+            .sessions
+            .expect_is_active()
+            .times(1)
+            .returning(|_, _| Err(unavailable()));
+        mocks.sessions.expect_revoke_all().never();
+
+        let err = logout(mocks).execute(refresh(), LogoutScope::Others).await;
+
+        assert!(matches!(err, Err(LogoutError::Unavailable(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn store_failure_is_unexpected() {
+        let mut mocks = Mocks::new();
+        mocks
+            .sessions
+            .expect_revoke()
+            .times(1)
+            .returning(|_, _| Err(unexpected()));
+
+        let err = logout(mocks).execute(access(), LogoutScope::Local).await;
+
+        assert!(matches!(err, Err(LogoutError::Unexpected(_))), "{err:?}");
+    }
+
+    #[test]
+    fn default_scope_is_local() {
+        assert_eq!(LogoutScope::default(), LogoutScope::Local);
+    }
+}

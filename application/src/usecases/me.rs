@@ -46,3 +46,73 @@ impl Me {
             .ok_or(MeError::NotFound)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::usecases::testkit::*;
+
+    fn me(mocks: Mocks) -> Me {
+        Me::new(&mocks.into_ports())
+    }
+
+    #[tokio::test]
+    async fn returns_the_callers_user() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_by_id()
+            .with(eq(USER_ID))
+            .times(1)
+            .returning(|_| Ok(Some(user())));
+
+        let found = me(mocks).execute(principal()).await.expect("found");
+
+        assert_eq!(found, user());
+    }
+
+    #[tokio::test]
+    async fn missing_user_is_not_found() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_by_id()
+            .with(eq(USER_ID))
+            .times(1)
+            .returning(|_| Ok(None));
+
+        let result = me(mocks).execute(principal()).await;
+
+        assert!(matches!(result, Err(MeError::NotFound)), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_is_unavailable() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_by_id()
+            .times(1)
+            .returning(|_| Err(unavailable()));
+
+        let result = me(mocks).execute(principal()).await;
+
+        assert!(matches!(result, Err(MeError::Unavailable(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn store_failure_is_unexpected() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_by_id()
+            .times(1)
+            .returning(|_| Err(unexpected()));
+
+        let result = me(mocks).execute(principal()).await;
+
+        assert!(matches!(result, Err(MeError::Unexpected(_))), "{result:?}");
+    }
+}

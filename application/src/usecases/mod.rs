@@ -112,6 +112,7 @@ pub(crate) fn issue_pair(
     Ok(TokenPair {
         access_token: tokens.issue_access(&access)?,
         refresh_token: tokens.issue_refresh(&refresh)?,
+        issued_at: now,
         access_expires_at: access.expires_at,
         refresh_expires_at: refresh.expires_at,
         session_id: spec.session_id,

@@ -106,3 +106,237 @@ impl Refresh {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::{AccessClaims, RefreshClaims};
+    use mockall::Sequence;
+    use mockall::predicate::{always, eq};
+
+    use super::*;
+    use crate::usecases::testkit::*;
+
+    const PRESENTED: &str = "presented-refresh-token";
+
+    fn claims() -> RefreshClaims {
+        RefreshClaims {
+            user_id: USER_ID,
+            session_id: SESSION_ID,
+            token_id: REFRESH_JTI,
+            issued_at: domain::Timestamp::from_unix_seconds(1_699_990_000),
+            expires_at: NOW.plus(std::time::Duration::from_secs(10)),
+        }
+    }
+
+    fn refresh(mocks: Mocks) -> Refresh {
+        Refresh::new(&mocks.into_ports(), policy())
+    }
+
+    fn expect_claims(mocks: &mut Mocks) {
+        mocks
+            .tokens
+            .expect_verify_refresh()
+            .with(eq(PRESENTED), eq(NOW))
+            .times(1)
+            .returning(|_, _| Ok(claims()));
+    }
+
+    fn expect_signing(mocks: &mut Mocks) {
+        mocks
+            .tokens
+            .expect_issue_access()
+            .times(1)
+            .returning(|_| Ok("new-access".into()));
+        mocks
+            .tokens
+            .expect_issue_refresh()
+            .times(1)
+            .returning(|_| Ok("new-refresh".into()));
+    }
+
+    fn expect_rotate(
+        mocks: &mut Mocks,
+        outcome: Result<RotationOutcome, crate::ports::StoreError>,
+    ) {
+        mocks
+            .sessions
+            .expect_rotate()
+            .times(1)
+            .return_once(move |_| outcome);
+    }
+
+    fn expect_verify_fails(mocks: &mut Mocks, err: TokenError) {
+        mocks
+            .tokens
+            .expect_verify_refresh()
+            .times(1)
+            .return_once(move |_, _| Err(err));
+    }
+
+    fn expect_nothing_after_verify(mocks: &mut Mocks) {
+        mocks.tokens.expect_issue_access().never();
+        mocks.tokens.expect_issue_refresh().never();
+        mocks.sessions.expect_rotate().never();
+        mocks.ids = no_ids();
+    }
+
+    #[tokio::test]
+    async fn success_rotates_the_presented_jti_and_signs_the_new_one_first() {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        let next = TokenId::from_uuid(seq(1));
+        let access_jti = TokenId::from_uuid(seq(2));
+        let expiry = NOW.plus(REFRESH_TTL);
+
+        let mut order = Sequence::new();
+        mocks
+            .tokens
+            .expect_issue_access()
+            .with(eq(AccessClaims {
+                user_id: USER_ID,
+                session_id: SESSION_ID,
+                token_id: access_jti,
+                issued_at: NOW,
+                expires_at: NOW.plus(ACCESS_TTL),
+            }))
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_| Ok("new-access".into()));
+        mocks
+            .tokens
+            .expect_issue_refresh()
+            .with(eq(RefreshClaims {
+                user_id: USER_ID,
+                session_id: SESSION_ID,
+                token_id: next,
+                issued_at: NOW,
+                expires_at: expiry,
+            }))
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_| Ok("new-refresh".into()));
+        mocks
+            .sessions
+            .expect_rotate()
+            .with(eq(Rotation {
+                user_id: USER_ID,
+                session_id: SESSION_ID,
+                presented: REFRESH_JTI,
+                next,
+                now: NOW,
+                expires_at: expiry,
+            }))
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_| Ok(RotationOutcome::Rotated(session(SESSION_ID))));
+
+        let pair = refresh(mocks).execute(PRESENTED).await.expect("refreshed");
+
+        assert_eq!(pair.access_token, "new-access");
+        assert_eq!(pair.refresh_token, "new-refresh");
+        assert_eq!(pair.session_id, SESSION_ID);
+        assert_eq!(pair.issued_at, NOW);
+        assert_eq!(pair.access_expires_at, NOW.plus(ACCESS_TTL));
+        // Sliding: the new refresh token runs a full refresh_ttl from now, not from login.
+        assert_eq!(pair.refresh_expires_at, expiry);
+    }
+
+    #[tokio::test]
+    async fn expired_token_is_invalid_and_never_reaches_the_store() {
+        let mut mocks = Mocks::new();
+        expect_verify_fails(&mut mocks, TokenError::Expired);
+        expect_nothing_after_verify(&mut mocks);
+
+        let err = refresh(mocks).execute(PRESENTED).await;
+
+        assert!(matches!(err, Err(RefreshError::InvalidToken)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn invalid_token_is_invalid_and_never_reaches_the_store() {
+        let mut mocks = Mocks::new();
+        expect_verify_fails(&mut mocks, TokenError::Invalid);
+        expect_nothing_after_verify(&mut mocks);
+
+        let err = refresh(mocks).execute("forged").await;
+
+        assert!(matches!(err, Err(RefreshError::InvalidToken)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn codec_failure_on_verify_is_unexpected() {
+        let mut mocks = Mocks::new();
+        expect_verify_fails(&mut mocks, TokenError::Unexpected(anyhow::anyhow!("boom")));
+        expect_nothing_after_verify(&mut mocks);
+
+        let err = refresh(mocks).execute(PRESENTED).await;
+
+        assert!(matches!(err, Err(RefreshError::Unexpected(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn reuse_detected_is_reused() {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        expect_signing(&mut mocks);
+        expect_rotate(&mut mocks, Ok(RotationOutcome::ReuseDetected));
+
+        let err = refresh(mocks).execute(PRESENTED).await;
+
+        assert!(matches!(err, Err(RefreshError::Reused)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn gone_session_is_invalid_token() {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        expect_signing(&mut mocks);
+        expect_rotate(&mut mocks, Ok(RotationOutcome::NotFound));
+
+        let err = refresh(mocks).execute(PRESENTED).await;
+
+        assert!(matches!(err, Err(RefreshError::InvalidToken)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_is_unavailable() {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        expect_signing(&mut mocks);
+        expect_rotate(&mut mocks, Err(unavailable()));
+
+        let err = refresh(mocks).execute(PRESENTED).await;
+
+        assert!(matches!(err, Err(RefreshError::Unavailable(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn store_failure_is_unexpected() {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        expect_signing(&mut mocks);
+        expect_rotate(&mut mocks, Err(unexpected()));
+
+        let err = refresh(mocks).execute(PRESENTED).await;
+
+        assert!(matches!(err, Err(RefreshError::Unexpected(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn signing_failure_is_unexpected_and_spends_nothing() {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        mocks
+            .tokens
+            .expect_issue_access()
+            .with(always())
+            .times(1)
+            .returning(|_| Err(TokenError::Unexpected(anyhow::anyhow!("no key"))));
+        mocks.tokens.expect_issue_refresh().never();
+        mocks.sessions.expect_rotate().never();
+
+        let err = refresh(mocks).execute(PRESENTED).await;
+
+        assert!(matches!(err, Err(RefreshError::Unexpected(_))), "{err:?}");
+    }
+}

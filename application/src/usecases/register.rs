@@ -112,3 +112,290 @@ impl Register {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use domain::{PasswordHash, PhoneNumber, Timestamp};
+
+    use super::*;
+    use crate::ports::StoreError;
+    use crate::usecases::testkit::*;
+
+    fn request(username: &str, password: &str, phone: Option<&str>) -> RegisterRequest {
+        RegisterRequest {
+            username: username.into(),
+            password: password.into(),
+            phone: phone.map(Into::into),
+        }
+    }
+
+    fn register(mocks: Mocks) -> Register {
+        Register::new(&mocks.into_ports())
+    }
+
+    fn expect_hash(mocks: &mut Mocks) {
+        mocks
+            .hasher
+            .expect_hash()
+            .withf(|password| password.expose() == PASSWORD)
+            .times(1)
+            .returning(|_| Ok(PasswordHash::new(PASSWORD_HASH)));
+    }
+
+    /// Validation failures do no work: no hashing, no id, no store access.
+    fn expect_no_work(mocks: &mut Mocks) {
+        mocks.hasher.expect_hash().never();
+        mocks.hasher.expect_verify().never();
+        mocks.users.expect_insert().never();
+        mocks.ids = no_ids();
+    }
+
+    fn assert_invalid(result: Result<User, RegisterError>, expected: Field) -> String {
+        match result {
+            Err(RegisterError::Invalid { field, message }) => {
+                assert_eq!(field, expected, "{message}");
+                message
+            }
+            other => panic!("expected Invalid({expected:?}), got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn success_stores_the_hash_folded_name_and_parsed_phone() {
+        let mut mocks = Mocks::new();
+        expect_hash(&mut mocks);
+        let stored = Captured::new();
+        let record = stored.clone();
+        mocks.users.expect_insert().times(1).returning(move |user| {
+            record.set(user);
+            Ok(())
+        });
+
+        let user = register(mocks)
+            .execute(request("Alice.Smith", PASSWORD, Some("+4915112345678")))
+            .await
+            .expect("registered");
+
+        let expected = User {
+            id: UserId::from_uuid(seq(1)),
+            username: Username::parse("alice.smith").expect("valid"),
+            password_hash: PasswordHash::new(PASSWORD_HASH),
+            phone: Some(PhoneNumber::parse("+4915112345678").expect("valid")),
+            created_at: NOW,
+        };
+        assert_eq!(stored.get(), expected);
+        assert_eq!(user, expected);
+        assert_eq!(user.username.as_str(), "alice.smith");
+        assert_eq!(user.password_hash.as_str(), PASSWORD_HASH);
+    }
+
+    #[tokio::test]
+    async fn phone_is_optional() {
+        let mut mocks = Mocks::new();
+        expect_hash(&mut mocks);
+        mocks
+            .users
+            .expect_insert()
+            .withf(|user| user.phone.is_none())
+            .times(1)
+            .returning(|_| Ok(()));
+
+        let user = register(mocks)
+            .execute(request("alice", PASSWORD, None))
+            .await
+            .expect("registered");
+
+        assert_eq!(user.phone, None);
+        assert_eq!(user.created_at, NOW);
+    }
+
+    #[tokio::test]
+    async fn invalid_username_is_refused_before_any_work() {
+        for bad in ["al", "al ice", "ålice", "a/b", ""] {
+            let mut mocks = Mocks::new();
+            expect_no_work(&mut mocks);
+
+            let result = register(mocks).execute(request(bad, PASSWORD, None)).await;
+
+            assert_invalid(result, Field::Username);
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_password_is_refused_before_any_work() {
+        for bad in ["short", "         ", &"x".repeat(129)] {
+            let mut mocks = Mocks::new();
+            expect_no_work(&mut mocks);
+
+            let result = register(mocks).execute(request("alice", bad, None)).await;
+
+            assert_invalid(result, Field::Password);
+        }
+    }
+
+    #[tokio::test]
+    async fn common_password_is_refused() {
+        let mut mocks = Mocks::new();
+        expect_no_work(&mut mocks);
+
+        let result = register(mocks)
+            .execute(request("alice", "Password123", None))
+            .await;
+
+        let message = assert_invalid(result, Field::Password);
+        assert!(message.contains("common"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn invalid_phone_is_refused_before_any_work() {
+        for bad in ["4915112345678", "+0151123456", "+49 151 123", ""] {
+            let mut mocks = Mocks::new();
+            expect_no_work(&mut mocks);
+
+            let result = register(mocks)
+                .execute(request("alice", PASSWORD, Some(bad)))
+                .await;
+
+            assert_invalid(result, Field::Phone);
+        }
+    }
+
+    #[tokio::test]
+    async fn username_is_checked_first() {
+        let mut mocks = Mocks::new();
+        expect_no_work(&mut mocks);
+
+        let result = register(mocks)
+            .execute(request("a", "short", Some("bad")))
+            .await;
+
+        assert_invalid(result, Field::Username);
+    }
+
+    #[tokio::test]
+    async fn taken_username_is_username_taken() {
+        let mut mocks = Mocks::new();
+        expect_hash(&mut mocks);
+        mocks
+            .users
+            .expect_insert()
+            .times(1)
+            .returning(|_| Err(InsertUserError::UsernameTaken));
+
+        let result = register(mocks)
+            .execute(request("alice", PASSWORD, None))
+            .await;
+
+        assert!(
+            matches!(result, Err(RegisterError::UsernameTaken)),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_is_unavailable() {
+        let mut mocks = Mocks::new();
+        expect_hash(&mut mocks);
+        mocks
+            .users
+            .expect_insert()
+            .times(1)
+            .returning(|_| Err(InsertUserError::Store(unavailable())));
+
+        let result = register(mocks)
+            .execute(request("alice", PASSWORD, None))
+            .await;
+
+        assert!(
+            matches!(result, Err(RegisterError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_failure_is_unexpected() {
+        let mut mocks = Mocks::new();
+        expect_hash(&mut mocks);
+        mocks.users.expect_insert().times(1).returning(|_| {
+            Err(InsertUserError::Store(StoreError::Unexpected(
+                anyhow::anyhow!("x"),
+            )))
+        });
+
+        let result = register(mocks)
+            .execute(request("alice", PASSWORD, None))
+            .await;
+
+        assert!(
+            matches!(result, Err(RegisterError::Unexpected(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn overloaded_hasher_is_overloaded_and_stores_nothing() {
+        let mut mocks = Mocks::new();
+        mocks
+            .hasher
+            .expect_hash()
+            .times(1)
+            .returning(|_| Err(HashError::Overloaded));
+        mocks.users.expect_insert().never();
+
+        let result = register(mocks)
+            .execute(request("alice", PASSWORD, None))
+            .await;
+
+        assert!(
+            matches!(result, Err(RegisterError::Overloaded)),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn failing_hasher_is_unexpected_and_stores_nothing() {
+        let mut mocks = Mocks::new();
+        mocks
+            .hasher
+            .expect_hash()
+            .times(1)
+            .returning(|_| Err(HashError::Unexpected(anyhow::anyhow!("boom"))));
+        mocks.users.expect_insert().never();
+
+        let result = register(mocks)
+            .execute(request("alice", PASSWORD, None))
+            .await;
+
+        assert!(
+            matches!(result, Err(RegisterError::Unexpected(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn created_at_comes_from_the_clock() {
+        let later = Timestamp::from_unix_seconds(1_800_000_000);
+        let mut mocks = Mocks::new();
+        mocks.clock = fixed_clock(later);
+        expect_hash(&mut mocks);
+        mocks
+            .users
+            .expect_insert()
+            .withf(move |user| user.created_at == later)
+            .times(1)
+            .returning(|_| Ok(()));
+
+        let user = register(mocks)
+            .execute(request("alice", PASSWORD, None))
+            .await
+            .expect("registered");
+
+        assert_eq!(user.created_at, later);
+    }
+
+    #[test]
+    fn request_debug_hides_the_password() {
+        let printed = format!("{:?}", request("alice", "hunter2hunter2", None));
+        assert!(!printed.contains("hunter2"));
+    }
+}

@@ -53,3 +53,84 @@ impl RevokeSession {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::usecases::testkit::*;
+
+    fn revoke(mocks: Mocks) -> RevokeSession {
+        RevokeSession::new(&mocks.into_ports())
+    }
+
+    #[tokio::test]
+    async fn revokes_the_named_session_of_the_caller() {
+        let mut mocks = Mocks::new();
+        mocks
+            .sessions
+            .expect_revoke()
+            .with(eq(USER_ID), eq(OTHER_SESSION_ID))
+            .times(1)
+            .returning(|_, _| Ok(true));
+        mocks.sessions.expect_revoke_all().never();
+
+        revoke(mocks)
+            .execute(principal(), OTHER_SESSION_ID)
+            .await
+            .expect("revoked");
+    }
+
+    #[tokio::test]
+    async fn missing_or_foreign_session_is_not_found() {
+        let mut mocks = Mocks::new();
+        mocks
+            .sessions
+            .expect_revoke()
+            .with(eq(USER_ID), eq(OTHER_SESSION_ID))
+            .times(1)
+            .returning(|_, _| Ok(false));
+
+        let result = revoke(mocks).execute(principal(), OTHER_SESSION_ID).await;
+
+        assert!(
+            matches!(result, Err(RevokeSessionError::NotFound)),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_unavailable_is_unavailable() {
+        let mut mocks = Mocks::new();
+        mocks
+            .sessions
+            .expect_revoke()
+            .times(1)
+            .returning(|_, _| Err(unavailable()));
+
+        let result = revoke(mocks).execute(principal(), OTHER_SESSION_ID).await;
+
+        assert!(
+            matches!(result, Err(RevokeSessionError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn store_failure_is_unexpected() {
+        let mut mocks = Mocks::new();
+        mocks
+            .sessions
+            .expect_revoke()
+            .times(1)
+            .returning(|_, _| Err(unexpected()));
+
+        let result = revoke(mocks).execute(principal(), OTHER_SESSION_ID).await;
+
+        assert!(
+            matches!(result, Err(RevokeSessionError::Unexpected(_))),
+            "{result:?}"
+        );
+    }
+}
