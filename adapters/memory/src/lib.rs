@@ -1,1 +1,276 @@
+//! The embedded store: in-process implementations of jwt-todo's store ports, and the
+//! system clock and random ids.
+//!
+//! This is the default when `REDIS_URL` is unset, so `cargo run -p server` works on a
+//! bare machine, and it is what most tests run on. It keeps the same contract as the Redis
+//! adapter (the same contract tests run against both): sessions expire at their
+//! `expires_at`, rotation is atomic, usernames are unique.
+//!
+//! # Design
+//! One `RwLock` over plain maps. Every port method takes the lock once and does its whole
+//! job under it, which is what makes `rotate` and `insert` atomic. Expired sessions are
+//! invisible to every read as soon as they expire (checked against the injected
+//! [`Clock`], so tests can move time), and are physically dropped whenever their user's
+//! sessions are touched and by [`MemoryStore::purge_expired`], which the server runs
+//! periodically so that abandoned sessions do not pile up.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use application::ports::{
+    Clock, IdGenerator, InsertUserError, Rotation, RotationOutcome, SessionStore, StoreError,
+    TodoRepository, UserRepository,
+};
+use async_trait::async_trait;
+use domain::ids::Uuid;
+use domain::{Session, SessionId, Timestamp, Todo, TodoId, User, UserId, Username};
+
+/// Reads the wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Timestamp::from_unix_seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+}
+
+/// Random (v4) UUIDs from the operating system's CSPRNG: ids double as unguessable
+/// handles (a todo id or session id reveals nothing and cannot be enumerated).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RandomIds;
+
+impl IdGenerator for RandomIds {
+    fn new_uuid(&self) -> Uuid {
+        Uuid::new_v4()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    users: HashMap<UserId, User>,
+    usernames: HashMap<Username, UserId>,
+    /// Each todo with its insertion number, which orders lists (timestamps are in whole
+    /// seconds and would tie).
+    todos: HashMap<UserId, HashMap<TodoId, (u64, Todo)>>,
+    next_todo_seq: u64,
+    sessions: HashMap<UserId, HashMap<SessionId, Session>>,
+}
+
+/// All three stores in one, sharing one lock.
+pub struct MemoryStore {
+    state: RwLock<State>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            state: RwLock::new(State::default()),
+            clock,
+        }
+    }
+
+    // A panic while holding the lock cannot leave these maps half-updated in a way that
+    // matters more than refusing all service would, so poisoning is ignored.
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Drops every expired session; returns how many. Reads never see expired sessions
+    /// anyway; this only returns their memory.
+    pub fn purge_expired(&self) -> usize {
+        let now = self.clock.now();
+        let mut state = self.write();
+        let mut purged = 0;
+        state.sessions.retain(|_, sessions| {
+            let before = sessions.len();
+            sessions.retain(|_, s| !s.expires_at.has_passed(now));
+            purged += before - sessions.len();
+            !sessions.is_empty()
+        });
+        purged
+    }
+
+    /// The user's live sessions, with the expired ones dropped on the way.
+    fn live_sessions(
+        state: &mut State,
+        user: UserId,
+        now: Timestamp,
+    ) -> Option<&mut HashMap<SessionId, Session>> {
+        let sessions = state.sessions.get_mut(&user)?;
+        sessions.retain(|_, s| !s.expires_at.has_passed(now));
+        Some(sessions)
+    }
+}
+
+#[async_trait]
+impl UserRepository for MemoryStore {
+    async fn insert(&self, user: &User) -> Result<(), InsertUserError> {
+        let mut state = self.write();
+        match state.usernames.entry(user.username.clone()) {
+            Entry::Occupied(_) => return Err(InsertUserError::UsernameTaken),
+            Entry::Vacant(slot) => {
+                slot.insert(user.id);
+            }
+        }
+        state.users.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        let state = self.read();
+        Ok(state
+            .usernames
+            .get(username)
+            .and_then(|id| state.users.get(id))
+            .cloned())
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(self.read().users.get(&id).cloned())
+    }
+}
+
+#[async_trait]
+impl TodoRepository for MemoryStore {
+    async fn insert(&self, todo: &Todo) -> Result<(), StoreError> {
+        let mut state = self.write();
+        state.next_todo_seq += 1;
+        let seq = state.next_todo_seq;
+        state
+            .todos
+            .entry(todo.user_id)
+            .or_default()
+            .insert(todo.id, (seq, todo.clone()));
+        Ok(())
+    }
+
+    async fn list(&self, user: UserId) -> Result<Vec<Todo>, StoreError> {
+        let mut todos: Vec<(u64, Todo)> = self
+            .read()
+            .todos
+            .get(&user)
+            .map(|t| t.values().cloned().collect())
+            .unwrap_or_default();
+        todos.sort_by_key(|(seq, _)| *seq);
+        Ok(todos.into_iter().map(|(_, todo)| todo).collect())
+    }
+
+    async fn get(&self, user: UserId, id: TodoId) -> Result<Option<Todo>, StoreError> {
+        Ok(self
+            .read()
+            .todos
+            .get(&user)
+            .and_then(|t| t.get(&id))
+            .map(|(_, todo)| todo.clone()))
+    }
+
+    async fn update(&self, todo: &Todo) -> Result<bool, StoreError> {
+        let mut state = self.write();
+        match state
+            .todos
+            .get_mut(&todo.user_id)
+            .and_then(|t| t.get_mut(&todo.id))
+        {
+            Some((_, stored)) => {
+                *stored = todo.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn delete(&self, user: UserId, id: TodoId) -> Result<bool, StoreError> {
+        Ok(self
+            .write()
+            .todos
+            .get_mut(&user)
+            .is_some_and(|t| t.remove(&id).is_some()))
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut state = self.write();
+        let sessions = state.sessions.entry(session.user_id).or_default();
+        sessions.retain(|_, s| !s.expires_at.has_passed(now));
+        sessions.insert(session.id, session.clone());
+        Ok(())
+    }
+
+    async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        Ok(self
+            .read()
+            .sessions
+            .get(&user)
+            .and_then(|s| s.get(&session))
+            .is_some_and(|s| !s.expires_at.has_passed(now)))
+    }
+
+    async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
+        let now = self.clock.now();
+        let mut state = self.write();
+        let Some(sessions) = Self::live_sessions(&mut state, rotation.user_id, now) else {
+            return Ok(RotationOutcome::NotFound);
+        };
+        let Some(session) = sessions.get_mut(&rotation.session_id) else {
+            return Ok(RotationOutcome::NotFound);
+        };
+        if session.refresh_jti != rotation.presented {
+            sessions.remove(&rotation.session_id);
+            return Ok(RotationOutcome::ReuseDetected);
+        }
+        session.refresh_jti = rotation.next;
+        session.refreshed_at = rotation.now;
+        session.expires_at = rotation.expires_at;
+        Ok(RotationOutcome::Rotated(session.clone()))
+    }
+
+    async fn revoke(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let mut state = self.write();
+        Ok(
+            Self::live_sessions(&mut state, user, now)
+                .is_some_and(|s| s.remove(&session).is_some()),
+        )
+    }
+
+    async fn revoke_all(&self, user: UserId, keep: Option<SessionId>) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        let mut state = self.write();
+        let Some(sessions) = Self::live_sessions(&mut state, user, now) else {
+            return Ok(0);
+        };
+        let before = sessions.len();
+        sessions.retain(|id, _| Some(*id) == keep);
+        Ok((before - sessions.len()) as u64)
+    }
+
+    async fn list(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        let now = self.clock.now();
+        let mut state = self.write();
+        let mut sessions: Vec<Session> = Self::live_sessions(&mut state, user, now)
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
+        sessions.sort_by_key(|s| (s.created_at, s.id));
+        Ok(sessions)
+    }
+}
