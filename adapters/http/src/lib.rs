@@ -1,1 +1,127 @@
+//! jwt-todo's HTTP adapter: the poem-openapi API, its spec and Swagger UI, and the
+//! middleware every request passes through.
+//!
+//! # Layout
+//! - [`api`]: the operations; each calls one use case.
+//! - [`dto`]: wire types and their conversions; nothing outside this crate sees them.
+//! - [`problem`]: RFC 9457 errors and the single mapping from use-case errors to statuses.
+//!
+//! # Request pipeline (outermost first)
+//! security headers -> panic guard -> error rendering (every error becomes
+//! `application/problem+json`) -> body limit -> routes. The body limit buffers at most
+//! `max_body_bytes` and refuses the rest with 413, whether or not the client sent a
+//! `Content-Length`, so a slow or endless body cannot make the server hold unbounded memory.
 
+use std::sync::Arc;
+
+use application::Services;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::middleware::{CatchPanic, SetHeader};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem_openapi::OpenApiService;
+
+pub mod api;
+pub mod dto;
+pub mod problem;
+
+pub use api::Api;
+
+/// Default request body limit: generous for this API's JSON, tiny for an attacker.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// The OpenAPI service: the spec, and the operations when served.
+pub fn openapi_service() -> OpenApiService<Api, ()> {
+    OpenApiService::new(Api, "jwt-todo", env!("CARGO_PKG_VERSION"))
+        .description(
+            "A todo API behind JWT access + refresh token pairs. Sessions live in a store, so \
+             logout and refresh-token theft detection take effect at once. Errors are RFC 9457 \
+             problem documents; 401s carry an RFC 6750 `WWW-Authenticate` challenge.",
+        )
+        .license("MIT OR Apache-2.0")
+}
+
+/// The spec as served at `/openapi.json` and committed in `openapi/openapi.json`.
+pub fn spec_json() -> String {
+    openapi_service().spec()
+}
+
+/// The whole HTTP application over the given use cases.
+pub fn app(services: Arc<Services>, config: HttpConfig) -> impl Endpoint<Output = Response> {
+    let api = openapi_service();
+    let spec = api.spec_endpoint();
+    let spec_yaml = api.spec_endpoint_yaml();
+    let docs = api.swagger_ui();
+    let max_body = config.max_body_bytes;
+
+    Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec)
+        .at("/openapi.yaml", spec_yaml)
+        .nest("/docs", docs)
+        .data(services)
+        .around(move |ep, req| async move { limit_body(ep, req, max_body).await })
+        .catch_all_error(problem::render_error)
+        .with(CatchPanic::new().with_handler(|_| {
+            tracing::error!("handler panicked");
+            problem::problem_response(problem::Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ))
+        }))
+        .with(security_headers())
+        .map_to_response()
+}
+
+/// Headers on every response. `no-store` because responses carry tokens and personal
+/// data (RFC 6749 §5.1 requires it for token responses); the rest deny sniffing,
+/// framing and referrer leaks.
+fn security_headers() -> SetHeader {
+    SetHeader::new()
+        .overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+        .overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        )
+        .overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"))
+        .overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        )
+}
+
+/// Reads at most `max` bytes of body; more is a 413 before any handler runs.
+async fn limit_body<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    max: usize,
+) -> poem::Result<Response> {
+    let declared = req
+        .header(header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    let body = req.take_body();
+    if !body.is_empty() {
+        let bytes = body
+            .into_bytes_limit(max)
+            .await
+            .map_err(|_| poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE))?;
+        req.set_body(bytes);
+    }
+    Ok(ep.call(req).await?.into_response())
+}

@@ -1,0 +1,445 @@
+//! The operations. Each handler converts DTOs, calls one use case and converts the
+//! result; statuses come from [`crate::problem`], never from here.
+
+use std::sync::Arc;
+
+use application::usecases::{
+    CreateTodoRequest, LoginRequest, LogoutCredential, RegisterRequest, UpdateTodoRequest,
+};
+use application::{Principal, Services};
+use domain::{SessionId, TodoId};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::auth::Bearer;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, Tags};
+use uuid::Uuid;
+
+use crate::dto;
+use crate::problem::ApiResult;
+
+#[derive(Tags)]
+enum Tag {
+    /// Login, token refresh, logout.
+    Auth,
+    /// Registration and the caller's profile.
+    Users,
+    /// The caller's todos.
+    Todos,
+    /// The caller's sessions (logged-in devices).
+    Sessions,
+    /// Liveness for load balancers.
+    Health,
+}
+
+/// An access token from `POST /login` or `POST /token/refresh`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT")]
+pub struct BearerAuth(Bearer);
+
+impl std::fmt::Debug for BearerAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerAuth([REDACTED])")
+    }
+}
+
+type Svc<'a> = Data<&'a Arc<Services>>;
+
+async fn principal(services: &Services, auth: &BearerAuth) -> ApiResult<Principal> {
+    Ok(services.authenticate.execute(&auth.0.token).await?)
+}
+
+fn user_agent(req: &Request) -> Option<String> {
+    req.header(poem::http::header::USER_AGENT)
+        .map(str::to_owned)
+}
+
+#[derive(ApiResponse)]
+enum LoginResponse {
+    /// Logged in: a new session and its first token pair.
+    #[oai(status = 200)]
+    Ok(Json<dto::TokenResponse>),
+}
+
+#[derive(ApiResponse)]
+enum RefreshResponse {
+    /// The presented refresh token is spent; here is the session's new pair.
+    #[oai(status = 201)]
+    Created(Json<dto::TokenResponse>),
+}
+
+#[derive(ApiResponse)]
+enum LogoutResponse {
+    /// The sessions are ended: their access and refresh tokens no longer work.
+    #[oai(status = 200)]
+    Ok(Json<dto::LogoutResponse>),
+}
+
+#[derive(ApiResponse)]
+enum RegisterResponse {
+    /// The account exists; log in with it.
+    #[oai(status = 201)]
+    Created(Json<dto::UserResponse>),
+}
+
+#[derive(ApiResponse)]
+enum MeResponse {
+    #[oai(status = 200)]
+    Ok(Json<dto::UserResponse>),
+}
+
+#[derive(ApiResponse)]
+enum CreateTodoResponse {
+    #[oai(status = 201)]
+    Created(Json<dto::TodoResponse>),
+}
+
+#[derive(ApiResponse)]
+enum ListTodosResponse {
+    #[oai(status = 200)]
+    Ok(Json<Vec<dto::TodoResponse>>),
+}
+
+#[derive(ApiResponse)]
+enum TodoResponse {
+    #[oai(status = 200)]
+    Ok(Json<dto::TodoResponse>),
+}
+
+#[derive(ApiResponse)]
+enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+#[derive(ApiResponse)]
+enum ListSessionsResponse {
+    #[oai(status = 200)]
+    Ok(Json<Vec<dto::SessionResponse>>),
+}
+
+#[derive(ApiResponse)]
+enum HealthResponse {
+    #[oai(status = 200)]
+    Ok(Json<dto::HealthResponse>),
+}
+
+fn logged_out(sessions_ended: u64) -> LogoutResponse {
+    LogoutResponse::Ok(Json(dto::LogoutResponse {
+        message: "Successfully logged out".into(),
+        sessions_ended,
+    }))
+}
+
+/// The whole API, one `OpenApi` impl so operation ids and tags stay in one place.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Api;
+
+#[OpenApi]
+impl Api {
+    /// Log in
+    ///
+    /// Checks the credentials and opens a session. Unknown user and wrong password get
+    /// the same answer in the same time.
+    #[oai(
+        path = "/login",
+        method = "post",
+        tag = "Tag::Auth",
+        operation_id = "login"
+    )]
+    async fn login(
+        &self,
+        services: Svc<'_>,
+        req: &Request,
+        body: Json<dto::LoginRequest>,
+    ) -> ApiResult<LoginResponse> {
+        let body = body.0;
+        let pair = services
+            .login
+            .execute(LoginRequest {
+                username: body.username.0,
+                password: body.password.0,
+                user_agent: user_agent(req),
+            })
+            .await?;
+        Ok(LoginResponse::Ok(Json(pair.into())))
+    }
+
+    /// Refresh tokens
+    ///
+    /// Spends the refresh token and returns a new pair for the same session. A refresh
+    /// token can be used once: presenting a spent one again ends its session.
+    #[oai(
+        path = "/token/refresh",
+        method = "post",
+        tag = "Tag::Auth",
+        operation_id = "refresh_token"
+    )]
+    async fn refresh(
+        &self,
+        services: Svc<'_>,
+        body: Json<dto::RefreshRequest>,
+    ) -> ApiResult<RefreshResponse> {
+        let pair = services.refresh.execute(&body.0.refresh_token.0).await?;
+        Ok(RefreshResponse::Created(Json(pair.into())))
+    }
+
+    /// Log out
+    ///
+    /// Ends the caller's session (`scope=local`, the default), all its other sessions
+    /// (`others`) or all of them (`global`). Access and refresh tokens of ended sessions
+    /// stop working at once.
+    #[oai(
+        path = "/logout",
+        method = "post",
+        tag = "Tag::Auth",
+        operation_id = "logout"
+    )]
+    async fn logout(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        #[oai(default)] scope: Query<dto::Scope>,
+    ) -> ApiResult<LogoutResponse> {
+        let principal = principal(&services, &auth).await?;
+        let ended = services
+            .logout
+            .execute(LogoutCredential::Access(principal), scope.0.into())
+            .await?;
+        Ok(logged_out(ended))
+    }
+
+    /// Log out with a refresh token
+    ///
+    /// For a client whose access token has expired: ends the refresh token's session
+    /// (or, with `scope`, the user's other or all sessions).
+    #[oai(
+        path = "/token/revoke",
+        method = "post",
+        tag = "Tag::Auth",
+        operation_id = "revoke_token"
+    )]
+    async fn revoke(
+        &self,
+        services: Svc<'_>,
+        body: Json<dto::RevokeRequest>,
+    ) -> ApiResult<LogoutResponse> {
+        let body = body.0;
+        let ended = services
+            .logout
+            .execute(
+                LogoutCredential::Refresh(body.refresh_token.0),
+                body.scope.into(),
+            )
+            .await?;
+        Ok(logged_out(ended))
+    }
+
+    /// Register
+    #[oai(
+        path = "/users",
+        method = "post",
+        tag = "Tag::Users",
+        operation_id = "register"
+    )]
+    async fn register(
+        &self,
+        services: Svc<'_>,
+        body: Json<dto::RegisterRequest>,
+    ) -> ApiResult<RegisterResponse> {
+        let body = body.0;
+        let user = services
+            .register
+            .execute(RegisterRequest {
+                username: body.username.0,
+                password: body.password.0,
+                phone: body.phone.map(|p| p.0),
+            })
+            .await?;
+        Ok(RegisterResponse::Created(Json(user.into())))
+    }
+
+    /// The caller's profile
+    #[oai(path = "/me", method = "get", tag = "Tag::Users", operation_id = "me")]
+    async fn me(&self, services: Svc<'_>, auth: BearerAuth) -> ApiResult<MeResponse> {
+        let principal = principal(&services, &auth).await?;
+        let user = services.me.execute(principal).await?;
+        Ok(MeResponse::Ok(Json(user.into())))
+    }
+
+    /// Create a todo
+    #[oai(
+        path = "/todo",
+        method = "post",
+        tag = "Tag::Todos",
+        operation_id = "create_todo"
+    )]
+    async fn create_todo(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        body: Json<dto::CreateTodoRequest>,
+    ) -> ApiResult<CreateTodoResponse> {
+        let principal = principal(&services, &auth).await?;
+        let todo = services
+            .create_todo
+            .execute(
+                principal,
+                CreateTodoRequest {
+                    title: body.0.title.0,
+                },
+            )
+            .await?;
+        Ok(CreateTodoResponse::Created(Json(todo.into())))
+    }
+
+    /// List the caller's todos
+    #[oai(
+        path = "/todo",
+        method = "get",
+        tag = "Tag::Todos",
+        operation_id = "list_todos"
+    )]
+    async fn list_todos(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+    ) -> ApiResult<ListTodosResponse> {
+        let principal = principal(&services, &auth).await?;
+        let todos = services.list_todos.execute(principal).await?;
+        Ok(ListTodosResponse::Ok(Json(
+            todos.into_iter().map(Into::into).collect(),
+        )))
+    }
+
+    /// Get one todo
+    ///
+    /// Another user's todo is reported as not found.
+    #[oai(
+        path = "/todo/:id",
+        method = "get",
+        tag = "Tag::Todos",
+        operation_id = "get_todo"
+    )]
+    async fn get_todo(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<TodoResponse> {
+        let principal = principal(&services, &auth).await?;
+        let todo = services
+            .get_todo
+            .execute(principal, TodoId::from_uuid(id.0))
+            .await?;
+        Ok(TodoResponse::Ok(Json(todo.into())))
+    }
+
+    /// Update a todo
+    #[oai(
+        path = "/todo/:id",
+        method = "patch",
+        tag = "Tag::Todos",
+        operation_id = "update_todo"
+    )]
+    async fn update_todo(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<dto::UpdateTodoRequest>,
+    ) -> ApiResult<TodoResponse> {
+        let principal = principal(&services, &auth).await?;
+        let body = body.0;
+        let todo = services
+            .update_todo
+            .execute(
+                principal,
+                TodoId::from_uuid(id.0),
+                UpdateTodoRequest {
+                    title: body.title.map(|t| t.0),
+                    completed: body.completed,
+                },
+            )
+            .await?;
+        Ok(TodoResponse::Ok(Json(todo.into())))
+    }
+
+    /// Delete a todo
+    #[oai(
+        path = "/todo/:id",
+        method = "delete",
+        tag = "Tag::Todos",
+        operation_id = "delete_todo"
+    )]
+    async fn delete_todo(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<NoContent> {
+        let principal = principal(&services, &auth).await?;
+        services
+            .delete_todo
+            .execute(principal, TodoId::from_uuid(id.0))
+            .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// List the caller's sessions
+    #[oai(
+        path = "/sessions",
+        method = "get",
+        tag = "Tag::Sessions",
+        operation_id = "list_sessions"
+    )]
+    async fn list_sessions(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+    ) -> ApiResult<ListSessionsResponse> {
+        let principal = principal(&services, &auth).await?;
+        let sessions = services.list_sessions.execute(principal).await?;
+        Ok(ListSessionsResponse::Ok(Json(
+            sessions.into_iter().map(Into::into).collect(),
+        )))
+    }
+
+    /// End one of the caller's sessions
+    #[oai(
+        path = "/sessions/:id",
+        method = "delete",
+        tag = "Tag::Sessions",
+        operation_id = "revoke_session"
+    )]
+    async fn revoke_session(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<NoContent> {
+        let principal = principal(&services, &auth).await?;
+        services
+            .revoke_session
+            .execute(principal, SessionId::from_uuid(id.0))
+            .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Liveness
+    ///
+    /// The process is up and serving. Unauthenticated and cheap.
+    #[oai(
+        path = "/healthz",
+        method = "get",
+        tag = "Tag::Health",
+        operation_id = "healthz"
+    )]
+    async fn healthz(&self) -> HealthResponse {
+        HealthResponse::Ok(Json(dto::HealthResponse {
+            status: "ok".into(),
+        }))
+    }
+}

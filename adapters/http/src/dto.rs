@@ -1,0 +1,328 @@
+//! Wire types. They stay in this adapter; conversions to and from the domain live here.
+//! Field names follow the seed tutorial (`access_token`, `refresh_token`, `user_id`,
+//! `title`) so its clients keep working; everything else is additive.
+
+use application::usecases::{LogoutScope, SessionView};
+use domain::{Session, Todo, TokenPair, User};
+use poem_openapi::registry::MetaSchemaRef;
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::{Enum, Object};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A JSON string, and only a string. poem-openapi's `String` also accepts numbers and
+/// booleans (`{"password": 12345678}` would become `"12345678"`); an auth API should
+/// answer a wrong type with 422, not guess.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Text(pub String);
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Request fields include passwords and tokens; never print them.
+        f.write_str("Text(..)")
+    }
+}
+
+impl Type for Text {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        String::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        String::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for Text {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(text)) => Ok(Text(text)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl ToJSON for Text {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+/// Credentials, as the seed's clients send them.
+#[derive(Object)]
+#[oai(example)]
+pub struct LoginRequest {
+    pub username: Text,
+    #[oai(write_only)]
+    pub password: Text,
+}
+
+impl poem_openapi::types::Example for LoginRequest {
+    fn example() -> Self {
+        Self {
+            username: Text("username".into()),
+            password: Text("password".into()),
+        }
+    }
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new token pair.
+#[derive(Debug, Object)]
+pub struct TokenResponse {
+    /// Send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Spend at `POST /token/refresh` for a new pair; single use.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+    /// The session both tokens belong to.
+    pub session_id: Uuid,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(pair: TokenPair) -> Self {
+        let now = pair.issued_at.unix_seconds();
+        Self {
+            expires_in: pair.access_expires_at.unix_seconds() - now,
+            refresh_expires_in: pair.refresh_expires_at.unix_seconds() - now,
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            token_type: "Bearer".into(),
+            session_id: *pair.session_id.as_uuid(),
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct RefreshRequest {
+    pub refresh_token: Text,
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshRequest { .. }")
+    }
+}
+
+/// Which sessions a logout ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum Scope {
+    /// This session only (default).
+    #[default]
+    Local,
+    /// All other sessions of the user; this one stays.
+    Others,
+    /// All sessions of the user.
+    Global,
+}
+
+impl From<Scope> for LogoutScope {
+    fn from(scope: Scope) -> Self {
+        match scope {
+            Scope::Local => LogoutScope::Local,
+            Scope::Others => LogoutScope::Others,
+            Scope::Global => LogoutScope::Global,
+        }
+    }
+}
+
+/// Revoke by refresh token: for a client whose access token has already expired.
+#[derive(Object)]
+pub struct RevokeRequest {
+    pub refresh_token: Text,
+    /// Defaults to `local`.
+    #[oai(default)]
+    pub scope: Scope,
+}
+
+impl std::fmt::Debug for RevokeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevokeRequest")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct LogoutResponse {
+    /// `Successfully logged out`, as the seed says.
+    pub message: String,
+    /// How many sessions ended.
+    pub sessions_ended: u64,
+}
+
+/// A new account.
+#[derive(Object)]
+#[oai(example)]
+pub struct RegisterRequest {
+    /// 3-64 characters: letters, digits, `_`, `.`, `-`; case-insensitive.
+    #[oai(validator(min_length = 3, max_length = 64))]
+    pub username: Text,
+    /// 8-128 characters, not one of the most common passwords.
+    #[oai(write_only, validator(min_length = 8, max_length = 128))]
+    pub password: Text,
+    /// E.164, e.g. `+4915112345678`; receives an SMS when a todo is created.
+    #[oai(validator(max_length = 16))]
+    pub phone: Option<Text>,
+}
+
+impl poem_openapi::types::Example for RegisterRequest {
+    fn example() -> Self {
+        Self {
+            username: Text("alice".into()),
+            password: Text("correct horse battery staple".into()),
+            phone: Some(Text("+4915112345678".into())),
+        }
+    }
+}
+
+impl std::fmt::Debug for RegisterRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterRequest")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user as shown to themselves.
+#[derive(Debug, Object)]
+pub struct UserResponse {
+    pub id: Uuid,
+    pub username: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub phone: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self {
+            id: *user.id.as_uuid(),
+            username: user.username.to_string(),
+            phone: user.phone.map(|p| p.as_str().to_owned()),
+            created_at: user.created_at.unix_seconds(),
+        }
+    }
+}
+
+/// A new todo. Other fields the seed's clients send (such as `user_id`) are ignored: the
+/// owner is always the caller.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct CreateTodoRequest {
+    /// 1-200 characters after trimming.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: Text,
+}
+
+impl poem_openapi::types::Example for CreateTodoRequest {
+    fn example() -> Self {
+        Self {
+            title: Text("Buy milk".into()),
+        }
+    }
+}
+
+/// Fields to change; absent fields stay as they are.
+#[derive(Debug, Object)]
+pub struct UpdateTodoRequest {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: Option<Text>,
+    pub completed: Option<bool>,
+}
+
+#[derive(Debug, Object)]
+pub struct TodoResponse {
+    pub id: Uuid,
+    /// The owner: always the caller.
+    pub user_id: Uuid,
+    pub title: String,
+    pub completed: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl From<Todo> for TodoResponse {
+    fn from(todo: Todo) -> Self {
+        Self {
+            id: *todo.id.as_uuid(),
+            user_id: *todo.user_id.as_uuid(),
+            title: todo.title.as_str().to_owned(),
+            completed: todo.completed,
+            created_at: todo.created_at.unix_seconds(),
+            updated_at: todo.updated_at.unix_seconds(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct SessionResponse {
+    pub id: Uuid,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last refresh.
+    pub refreshed_at: i64,
+    /// Unix seconds; the session ends then unless refreshed.
+    pub expires_at: i64,
+    #[oai(skip_serializing_if_is_none)]
+    pub user_agent: Option<String>,
+    /// True for the session making this request.
+    pub current: bool,
+}
+
+impl From<SessionView> for SessionResponse {
+    fn from(view: SessionView) -> Self {
+        let Session {
+            id,
+            created_at,
+            refreshed_at,
+            expires_at,
+            user_agent,
+            ..
+        } = view.session;
+        Self {
+            id: *id.as_uuid(),
+            created_at: created_at.unix_seconds(),
+            refreshed_at: refreshed_at.unix_seconds(),
+            expires_at: expires_at.unix_seconds(),
+            user_agent,
+            current: view.current,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct HealthResponse {
+    /// `ok`
+    pub status: String,
+}

@@ -1,0 +1,386 @@
+//! Errors on the wire: RFC 9457 problem documents, and the one place where use-case
+//! errors become HTTP statuses.
+//!
+//! Internal causes are logged here and never sent: a client sees a stable `type`, a
+//! `title` and, for its own mistakes, a `detail` that helps it fix the request.
+
+use application::usecases::{
+    AuthError, CreateTodoError, DeleteTodoError, Field, GetTodoError, ListSessionsError,
+    ListTodosError, LoginError, LogoutError, MeError, RefreshError, RegisterError,
+    RevokeSessionError, UpdateTodoError,
+};
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+/// `WWW-Authenticate` realm on every 401 (RFC 6750 §3).
+const REALM: &str = "jwt-todo";
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_SECS: &str = "1";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct Problem {
+    /// A URI identifying the kind of problem; stable, so clients may branch on it.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Short, human-readable summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// Explanation specific to this occurrence.
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// For validation problems: the request field at fault.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+impl poem_openapi::types::Example for Problem {
+    fn example() -> Self {
+        Problem::new(StatusCode::UNAUTHORIZED, "invalid-token", "Invalid token")
+            .detail("The access token expired")
+    }
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, slug: &str, title: &str) -> Self {
+        Self {
+            kind: format!("urn:jwt-todo:problem:{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: None,
+            field: None,
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    fn field(mut self, field: Field) -> Self {
+        self.field = Some(field.as_str().to_owned());
+        self
+    }
+}
+
+/// Every error response of the API. All are `application/problem+json` with one
+/// schema, so generated clients get a single error type.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed (e.g. a path parameter of the wrong type).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid, expired or revoked credentials (RFC 6750).
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// No such resource for this caller.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The resource already exists (e.g. a taken username).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The request body is larger than the server accepts.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The request body is not `application/json`.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
+    /// The body is not valid JSON of the expected shape, or a value breaks a rule.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// An unexpected server failure; the cause is logged, never sent.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The store is unreachable or the server is saturated; retry after the given delay.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] String),
+}
+
+/// The error half of every operation's result.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The `error` codes of RFC 6750 §3.1 that a 401 may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BearerError {
+    /// No credentials were presented: the challenge carries no error code.
+    Missing,
+    InvalidToken,
+}
+
+impl ApiError {
+    pub fn unauthorized(code: BearerError, slug: &str, title: &str, detail: &str) -> Self {
+        let challenge = match code {
+            BearerError::Missing => format!("Bearer realm=\"{REALM}\""),
+            BearerError::InvalidToken => {
+                format!(
+                    "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{detail}\""
+                )
+            }
+        };
+        ApiError::Unauthorized(
+            Json(Problem::new(StatusCode::UNAUTHORIZED, slug, title).detail(detail)),
+            challenge,
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        ApiError::NotFound(Json(
+            Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
+                .detail(format!("No such {what}")),
+        ))
+    }
+
+    pub fn unprocessable(slug: &str, detail: impl Into<String>, field: Option<Field>) -> Self {
+        let mut problem =
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, slug, "Invalid request").detail(detail);
+        if let Some(field) = field {
+            problem = problem.field(field);
+        }
+        ApiError::Unprocessable(Json(problem))
+    }
+
+    /// The store (or the hasher) cannot serve now. Logged with its cause; the client only
+    /// learns to retry.
+    pub fn unavailable(cause: &anyhow::Error) -> Self {
+        tracing::warn!(error = ?cause, "service unavailable");
+        Self::busy("The service is temporarily unavailable; retry shortly")
+    }
+
+    fn busy(detail: &str) -> Self {
+        ApiError::Unavailable(
+            Json(
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service unavailable",
+                )
+                .detail(detail),
+            ),
+            RETRY_AFTER_SECS.to_owned(),
+        )
+    }
+
+    pub fn internal(cause: &anyhow::Error) -> Self {
+        tracing::error!(error = ?cause, "internal error");
+        ApiError::Internal(Json(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+        )))
+    }
+
+    fn invalid_token(detail: &str) -> Self {
+        Self::unauthorized(
+            BearerError::InvalidToken,
+            "invalid-token",
+            "Invalid token",
+            detail,
+        )
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::InvalidToken => ApiError::invalid_token("The access token is invalid"),
+            AuthError::Expired => ApiError::invalid_token("The access token expired"),
+            AuthError::Revoked => ApiError::invalid_token("The session was logged out or revoked"),
+            AuthError::Unavailable(e) => ApiError::unavailable(&e),
+            AuthError::Unexpected(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(err: LoginError) -> Self {
+        match err {
+            LoginError::InvalidCredentials => ApiError::unauthorized(
+                BearerError::Missing,
+                "invalid-credentials",
+                "Invalid credentials",
+                "Please provide valid login details",
+            ),
+            LoginError::Overloaded => ApiError::busy("Too many logins at once; retry shortly"),
+            LoginError::Unavailable(e) => ApiError::unavailable(&e),
+            LoginError::Unexpected(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(err: RefreshError) -> Self {
+        match err {
+            RefreshError::InvalidToken => {
+                ApiError::invalid_token("The refresh token is invalid or expired")
+            }
+            // Same answer as any other dead token: the thief learns nothing from it.
+            RefreshError::Reused => {
+                ApiError::invalid_token("The refresh token is invalid or expired")
+            }
+            RefreshError::Unavailable(e) => ApiError::unavailable(&e),
+            RefreshError::Unexpected(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<LogoutError> for ApiError {
+    fn from(err: LogoutError) -> Self {
+        match err {
+            LogoutError::InvalidToken => {
+                ApiError::invalid_token("The refresh token is invalid or expired")
+            }
+            LogoutError::Unavailable(e) => ApiError::unavailable(&e),
+            LogoutError::Unexpected(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(err: RegisterError) -> Self {
+        match err {
+            RegisterError::Invalid { field, message } => {
+                ApiError::unprocessable("invalid-field", message, Some(field))
+            }
+            RegisterError::UsernameTaken => ApiError::Conflict(Json(
+                Problem::new(StatusCode::CONFLICT, "username-taken", "Username taken")
+                    .detail("This username is already registered")
+                    .field(Field::Username),
+            )),
+            RegisterError::Overloaded => {
+                ApiError::busy("Too many registrations at once; retry shortly")
+            }
+            RegisterError::Unavailable(e) => ApiError::unavailable(&e),
+            RegisterError::Unexpected(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+/// The remaining use cases share their shapes: not found, an invalid title, and the two
+/// catch-alls.
+macro_rules! map_errors {
+    ($error:ident { $($variant:ident => $mapped:expr),* $(,)? }) => {
+        impl From<$error> for ApiError {
+            fn from(err: $error) -> Self {
+                match err {
+                    $($error::$variant => $mapped,)*
+                    $error::Unavailable(e) => ApiError::unavailable(&e),
+                    $error::Unexpected(e) => ApiError::internal(&e),
+                }
+            }
+        }
+    };
+}
+
+map_errors!(MeError { NotFound => ApiError::invalid_token("The user no longer exists") });
+map_errors!(ListTodosError {});
+map_errors!(GetTodoError { NotFound => ApiError::not_found("todo") });
+map_errors!(DeleteTodoError { NotFound => ApiError::not_found("todo") });
+map_errors!(ListSessionsError {});
+map_errors!(RevokeSessionError { NotFound => ApiError::not_found("session") });
+
+impl From<CreateTodoError> for ApiError {
+    fn from(err: CreateTodoError) -> Self {
+        match err {
+            CreateTodoError::InvalidTitle(e) => {
+                ApiError::unprocessable("invalid-field", e.to_string(), Some(Field::Title))
+            }
+            CreateTodoError::Unavailable(e) => ApiError::unavailable(&e),
+            CreateTodoError::Unexpected(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<UpdateTodoError> for ApiError {
+    fn from(err: UpdateTodoError) -> Self {
+        match err {
+            UpdateTodoError::NotFound => ApiError::not_found("todo"),
+            UpdateTodoError::InvalidTitle(e) => {
+                ApiError::unprocessable("invalid-field", e.to_string(), Some(Field::Title))
+            }
+            UpdateTodoError::Unavailable(e) => ApiError::unavailable(&e),
+            UpdateTodoError::Unexpected(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+/// Turns errors raised outside our operations (by poem and poem-openapi while routing
+/// and extracting) into the same problem documents, so every error a client can see has
+/// one shape. Errors that already are our responses pass through unchanged.
+pub(crate) async fn render_error(err: poem::Error) -> Response {
+    use poem_openapi::error::{
+        AuthorizationError, ContentTypeError, ParseParamError, ParseRequestPayloadError,
+    };
+
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let api_error = if err.is::<AuthorizationError>() {
+        ApiError::unauthorized(
+            BearerError::Missing,
+            "missing-token",
+            "Authentication required",
+            "Send an access token as 'Authorization: Bearer <token>'",
+        )
+    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        ApiError::unprocessable("invalid-body", truncate(&e.reason), None)
+    } else if err.is::<ContentTypeError>() {
+        ApiError::UnsupportedMediaType(Json(
+            Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            )
+            .detail("Send the request body as 'Content-Type: application/json'"),
+        ))
+    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        ApiError::BadRequest(Json(
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-parameter",
+                "Invalid parameter",
+            )
+            .detail(format!(
+                "Parameter '{}' is invalid: {}",
+                e.name,
+                truncate(&e.reason)
+            )),
+        ))
+    } else {
+        let status = err.status();
+        if status.is_server_error() {
+            tracing::error!(error = %err, "unhandled server error");
+        }
+        let title = status.canonical_reason().unwrap_or("Error");
+        let slug = title.to_ascii_lowercase().replace(' ', "-");
+        let mut problem = Problem::new(status, &slug, title);
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            problem = problem.detail("The request body is too large");
+        }
+        return problem_response(problem);
+    };
+    api_error.into_response()
+}
+
+/// A problem document as a response, for statuses outside [`ApiError`] (404 on unknown
+/// routes, 405, 413 ...).
+pub(crate) fn problem_response(problem: Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = poem_openapi::types::ToJSON::to_json_string(&problem);
+    Response::builder()
+        .status(status)
+        .content_type("application/problem+json")
+        .body(body)
+}
+
+/// Parser messages are useful to a client but may quote its input; keep them short.
+fn truncate(reason: &str) -> String {
+    const MAX: usize = 200;
+    match reason.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &reason[..cut]),
+        None => reason.to_owned(),
+    }
+}
