@@ -1,1 +1,19 @@
+//! jwt-todo's server: configuration, the wiring of adapters into use cases, and the
+//! HTTP server itself. Thin on purpose: every decision of substance lives in the
+//! domain, the use cases or an adapter.
+//!
+//! # Layout
+//! - [`config`]: [`Config`], read once from the environment.
+//! - [`startup`]: [`Application`], which builds the adapters, binds the listener (port 0
+//!   works, for tests) and serves until stopped.
 
+pub mod config;
+pub mod startup;
+
+pub use config::{Config, ConfigError, Environment};
+pub use startup::Application;
+
+/// The OpenAPI document the server serves, as committed in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    adapter_http::spec_json()
+}

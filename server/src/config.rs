@@ -1,0 +1,282 @@
+//! Configuration: read once from the environment at start, typed, every bad value a
+//! start-up error naming its variable. Nothing reads the environment after this.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+
+pub const BIND_ADDR: &str = "BIND_ADDR";
+pub const REDIS_URL: &str = "REDIS_URL";
+pub const ACCESS_SECRET: &str = "ACCESS_SECRET";
+pub const REFRESH_SECRET: &str = "REFRESH_SECRET";
+pub const ACCESS_TTL: &str = "ACCESS_TTL";
+pub const REFRESH_TTL: &str = "REFRESH_TTL";
+pub const JWT_ISSUER: &str = "JWT_ISSUER";
+pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+pub const JWT_LEEWAY: &str = "JWT_LEEWAY";
+pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+pub const APP_ENV: &str = "APP_ENV";
+
+/// Shortest secret accepted (RFC 7518 §3.2: an HS256 key has at least 256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    /// Random secrets when none are given, and the seed's sample user.
+    Development,
+    /// Secrets required; no sample user.
+    Production,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind_addr: SocketAddr,
+    /// `None`: the embedded in-memory store.
+    pub redis_url: Option<SecretString>,
+    pub access_secret: SecretSlice<u8>,
+    pub refresh_secret: SecretSlice<u8>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub jwt_leeway: Duration,
+    pub max_body_bytes: usize,
+    pub environment: Environment,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn err(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// The first variable with a bad value, named.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads the process environment, then `./.env` for what the environment lacks. The
+    /// file is read, never loaded into the process environment.
+    ///
+    /// # Errors
+    /// The first variable with a bad value, named, or an unreadable `.env`.
+    pub fn from_env_and_dotenv() -> Result<Self, ConfigError> {
+        let mut file = std::collections::HashMap::new();
+        match dotenvy::from_filename_iter(".env") {
+            Ok(entries) => {
+                for entry in entries {
+                    let (key, value) = entry.map_err(|e| err(".env", e.to_string()))?;
+                    file.insert(key, value);
+                }
+            }
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(err(".env", e.to_string())),
+        }
+        Self::from_lookup(|key| std::env::var(key).ok().or_else(|| file.get(key).cloned()))
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the process
+    /// environment (which `set_var` makes racy).
+    ///
+    /// # Errors
+    /// The first variable with a bad value, named.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+
+        let environment = match get(APP_ENV).as_deref().map(str::trim) {
+            None | Some("development") | Some("dev") => Environment::Development,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(other) => {
+                return Err(err(
+                    APP_ENV,
+                    format!("expected 'development' or 'production', got '{other}'"),
+                ));
+            }
+        };
+        let bind_addr = match get(BIND_ADDR) {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(raw) => raw.trim().parse().map_err(|_| {
+                err(
+                    BIND_ADDR,
+                    format!("expected an address such as 127.0.0.1:8080, got '{raw}'"),
+                )
+            })?,
+        };
+        let duration = |key: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            match get(key) {
+                None => Ok(default),
+                Some(raw) => humantime::parse_duration(raw.trim())
+                    .map_err(|e| err(key, format!("expected a duration such as 15m or 7d: {e}"))),
+            }
+        };
+        let access_ttl = duration(ACCESS_TTL, Duration::from_secs(15 * 60))?;
+        let refresh_ttl = duration(REFRESH_TTL, Duration::from_secs(7 * 24 * 3600))?;
+        let jwt_leeway = duration(JWT_LEEWAY, Duration::from_secs(30))?;
+        if access_ttl < Duration::from_secs(1) {
+            return Err(err(ACCESS_TTL, "must be at least 1s"));
+        }
+        if refresh_ttl < access_ttl {
+            return Err(err(REFRESH_TTL, "must not be shorter than ACCESS_TTL"));
+        }
+        if jwt_leeway > Duration::from_secs(300) {
+            return Err(err(
+                JWT_LEEWAY,
+                "must be at most 5m: more is a longer lifetime, not clock skew",
+            ));
+        }
+        let max_body_bytes = match get(MAX_BODY_BYTES) {
+            None => 16 * 1024,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (256..=1024 * 1024).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        MAX_BODY_BYTES,
+                        "expected a byte count between 256 and 1048576",
+                    )
+                })?,
+        };
+
+        let secret = |key: &'static str| -> Result<SecretSlice<u8>, ConfigError> {
+            match (get(key), environment) {
+                (Some(raw), _) if raw.len() < MIN_SECRET_BYTES => Err(err(
+                    key,
+                    format!("must be at least {MIN_SECRET_BYTES} bytes"),
+                )),
+                (Some(raw), _) => Ok(SecretSlice::from(raw.into_bytes())),
+                (None, Environment::Development) => Ok(random_secret()),
+                (None, Environment::Production) => {
+                    Err(err(key, "is required when APP_ENV=production"))
+                }
+            }
+        };
+        let access_secret = secret(ACCESS_SECRET)?;
+        let refresh_secret = secret(REFRESH_SECRET)?;
+        if access_secret.expose_secret() == refresh_secret.expose_secret() {
+            return Err(err(
+                REFRESH_SECRET,
+                "must differ from ACCESS_SECRET, so one kind of token can never pass for the other",
+            ));
+        }
+
+        let text = |key: &'static str| -> Result<String, ConfigError> {
+            let value = get(key).unwrap_or_else(|| "jwt-todo".to_owned());
+            if value.len() > 256 {
+                return Err(err(key, "must be at most 256 characters"));
+            }
+            Ok(value)
+        };
+
+        Ok(Self {
+            bind_addr,
+            redis_url: get(REDIS_URL).map(SecretString::from),
+            access_secret,
+            refresh_secret,
+            access_ttl,
+            refresh_ttl,
+            jwt_issuer: text(JWT_ISSUER)?,
+            jwt_audience: text(JWT_AUDIENCE)?,
+            jwt_leeway,
+            max_body_bytes,
+            environment,
+        })
+    }
+}
+
+/// 32 random bytes from the OS CSPRNG: tokens of a development server die with it.
+fn random_secret() -> SecretSlice<u8> {
+    use rand::RngCore;
+    let mut bytes = vec![0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    SecretSlice::from(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_a_working_development_server() {
+        let config = load(&[]).expect("defaults load");
+        assert_eq!(config.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.access_ttl, Duration::from_secs(900));
+        assert_eq!(config.refresh_ttl, Duration::from_secs(604_800));
+        assert_eq!(config.environment, Environment::Development);
+        assert!(config.redis_url.is_none());
+        assert_eq!(config.access_secret.expose_secret().len(), 32);
+        assert_ne!(
+            config.access_secret.expose_secret(),
+            config.refresh_secret.expose_secret()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[(BIND_ADDR, "nope")], BIND_ADDR),
+            (&[(ACCESS_TTL, "soon")], ACCESS_TTL),
+            (&[(ACCESS_TTL, "1h"), (REFRESH_TTL, "10m")], REFRESH_TTL),
+            (&[(APP_ENV, "staging")], APP_ENV),
+            (&[(APP_ENV, "production")], ACCESS_SECRET),
+            (&[(ACCESS_SECRET, "short")], ACCESS_SECRET),
+            (
+                &[
+                    (ACCESS_SECRET, &"a".repeat(32)),
+                    (REFRESH_SECRET, &"a".repeat(32)),
+                ],
+                REFRESH_SECRET,
+            ),
+            (&[(JWT_LEEWAY, "1h")], JWT_LEEWAY),
+            (&[(MAX_BODY_BYTES, "10")], MAX_BODY_BYTES),
+        ];
+        for (pairs, variable) in cases {
+            let error = load(pairs).expect_err("must be refused");
+            assert_eq!(error.variable, *variable, "{pairs:?}");
+            assert!(error.to_string().starts_with(variable));
+        }
+    }
+
+    #[test]
+    fn production_takes_given_secrets_and_never_prints_them() {
+        let config = load(&[
+            (APP_ENV, "production"),
+            (ACCESS_SECRET, &"a".repeat(40)),
+            (REFRESH_SECRET, &"b".repeat(40)),
+            (ACCESS_TTL, "5m"),
+            (REDIS_URL, "redis://:hunter2@localhost:6379"),
+        ])
+        .expect("valid");
+        assert_eq!(config.environment, Environment::Production);
+        assert_eq!(config.access_ttl, Duration::from_secs(300));
+        let printed = format!("{config:?}");
+        assert!(
+            !printed.contains("aaaa") && !printed.contains("hunter2"),
+            "{printed}"
+        );
+    }
+}

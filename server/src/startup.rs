@@ -1,0 +1,209 @@
+//! Building and running the server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapter_argon2::Argon2Hasher;
+use adapter_jwt::{JwtCodec, JwtConfig};
+use adapter_memory::{MemoryStore, RandomIds, SystemClock};
+use anyhow::Context;
+use application::ports::{Clock, InsertUserError, PasswordHasher};
+use application::{Ports, Services, TokenPolicy};
+use domain::{PasswordInput, User, UserId, Username};
+use poem::endpoint::BoxEndpoint;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{EndpointExt, Response};
+
+use crate::config::{Config, Environment};
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often the embedded store returns the memory of expired sessions.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The seed tutorial's sample user, created in development only.
+pub const SAMPLE_USERNAME: &str = "username";
+pub const SAMPLE_PASSWORD: &str = "password";
+
+/// A built server: adapters wired, listener bound.
+pub struct Application {
+    local_addr: SocketAddr,
+    acceptor: poem::listener::TcpAcceptor,
+    app: BoxEndpoint<'static, Response>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Builds every adapter from `config` and binds the listener.
+    ///
+    /// # Errors
+    /// An adapter refused its configuration, or the address could not be bound.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let tokens = JwtCodec::new(JwtConfig {
+            access_secret: config.access_secret.clone(),
+            refresh_secret: config.refresh_secret.clone(),
+            issuer: config.jwt_issuer.clone(),
+            audience: config.jwt_audience.clone(),
+            leeway: config.jwt_leeway,
+        })
+        .context("JWT configuration")?;
+        let hasher: Arc<dyn PasswordHasher> =
+            Arc::new(Argon2Hasher::new().context("password hasher")?);
+
+        if config.redis_url.is_some() {
+            anyhow::bail!(
+                "REDIS_URL: the Redis store is not part of this build yet; unset REDIS_URL to use the embedded store"
+            );
+        }
+        let store = Arc::new(MemoryStore::new(clock.clone()));
+        spawn_purger(Arc::downgrade(&store));
+
+        let ports = Ports {
+            users: store.clone(),
+            todos: store.clone(),
+            sessions: store.clone(),
+            tokens: Arc::new(tokens),
+            hasher: hasher.clone(),
+            clock: clock.clone(),
+            ids: Arc::new(RandomIds),
+        };
+        if config.environment == Environment::Development {
+            ensure_sample_user(&ports).await?;
+        }
+        let policy = TokenPolicy {
+            access_ttl: config.access_ttl,
+            refresh_ttl: config.refresh_ttl,
+        };
+        let services = Arc::new(Services::new(&ports, policy));
+        let app = adapter_http::app(
+            services,
+            adapter_http::HttpConfig {
+                max_body_bytes: config.max_body_bytes,
+            },
+        );
+
+        let acceptor = TcpListener::bind(config.bind_addr)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
+        let local_addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .context("listener has no socket address")?;
+        Ok(Self {
+            local_addr,
+            acceptor,
+            app: app.boxed(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
+    /// [`SHUTDOWN_GRACE`].
+    ///
+    /// # Errors
+    /// The listener failed.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        poem::Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.app, shutdown, Some(SHUTDOWN_GRACE))
+            .await
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    ///
+    /// # Errors
+    /// The listener failed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Periodically drops expired sessions from the embedded store; stops with the store.
+fn spawn_purger(store: std::sync::Weak<MemoryStore>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(store) = store.upgrade() else { break };
+            let purged = store.purge_expired();
+            if purged > 0 {
+                tracing::debug!(purged, "expired sessions purged");
+            }
+        }
+    });
+}
+
+/// Creates the seed tutorial's `username` / `password` user so its curl walkthrough works
+/// unchanged. Development only: its password would never pass the registration policy.
+async fn ensure_sample_user(ports: &Ports) -> anyhow::Result<()> {
+    let username = Username::parse(SAMPLE_USERNAME).context("sample username")?;
+    if ports.users.find_by_username(&username).await?.is_some() {
+        return Ok(());
+    }
+    let password = PasswordInput::new(SAMPLE_PASSWORD).context("sample password")?;
+    let user = User {
+        id: UserId::from_uuid(ports.ids.new_uuid()),
+        username,
+        password_hash: ports.hasher.hash(&password).await?,
+        phone: None,
+        created_at: ports.clock.now(),
+    };
+    match ports.users.insert(&user).await {
+        Ok(()) | Err(InsertUserError::UsernameTaken) => {
+            tracing::info!(
+                "development: sample user '{SAMPLE_USERNAME}' / '{SAMPLE_PASSWORD}' is available"
+            );
+            Ok(())
+        }
+        Err(InsertUserError::Store(e)) => Err(e.into()),
+    }
+}

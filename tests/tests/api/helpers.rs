@@ -1,0 +1,195 @@
+//! `TestApp`: a running server and a helper per endpoint.
+
+use std::collections::HashMap;
+
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use server::{Application, Config};
+use tokio::sync::oneshot;
+
+pub const SAMPLE_USER: &str = "username";
+pub const SAMPLE_PASSWORD: &str = "password";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// A token pair as the API returns it.
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub body: Value,
+}
+
+/// A development server (sample user present) on the embedded store.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// As [`spawn_app`], with some environment variables set.
+pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    let mut env: HashMap<String, String> =
+        HashMap::from([("BIND_ADDR".to_owned(), "127.0.0.1:0".to_owned())]);
+    env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let config =
+        Config::from_lookup(|key| env.get(key).cloned()).expect("test configuration is valid");
+    let app = Application::build(config).await.expect("server builds");
+    let base = format!("http://{}", app.local_addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        _shutdown: tx,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, bearer: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(path)).json(body);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, bearer: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/login",
+            &json!({"username": username, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    pub async fn login_ok(&self, username: &str, password: &str) -> Tokens {
+        let response = self.login(username, password).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        tokens(response).await
+    }
+
+    pub async fn login_sample(&self) -> Tokens {
+        self.login_ok(SAMPLE_USER, SAMPLE_PASSWORD).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json(
+            "/token/refresh",
+            &json!({"refresh_token": refresh_token}),
+            None,
+        )
+        .await
+    }
+
+    pub async fn logout(&self, access_token: &str) -> Response {
+        self.client
+            .post(self.url("/logout"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn create_todo(&self, access_token: &str, title: &str) -> Response {
+        self.post_json("/todo", &json!({"title": title}), Some(access_token))
+            .await
+    }
+
+    pub async fn me(&self, access_token: &str) -> Response {
+        self.get("/me", access_token).await
+    }
+
+    /// Registers and logs in a fresh user.
+    pub async fn new_user(&self, username: &str) -> Tokens {
+        let password = "a fine long passphrase";
+        let response = self
+            .post_json(
+                "/users",
+                &json!({"username": username, "password": password}),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        self.login_ok(username, password).await
+    }
+}
+
+pub async fn tokens(response: Response) -> Tokens {
+    let body: Value = response.json().await.expect("json body");
+    Tokens {
+        access: body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+        refresh: body["refresh_token"]
+            .as_str()
+            .expect("refresh_token")
+            .to_owned(),
+        body,
+    }
+}
+
+/// Asserts an RFC 9457 problem response with `status`, returning its body.
+pub async fn assert_problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content-type was {content_type}"
+    );
+    let body: Value = response.json().await.expect("problem body is json");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("urn:jwt-todo:problem:")),
+        "{body}"
+    );
+    assert!(body["title"].is_string(), "{body}");
+    body
+}
+
+/// Asserts a 401 with an RFC 6750 challenge; `error` is the expected `error=` code.
+pub async fn assert_unauthorized(response: Response, error: Option<&str>) -> Value {
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .expect("401 carries WWW-Authenticate")
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer realm=\"jwt-todo\""),
+        "{challenge}"
+    );
+    match error {
+        Some(code) => assert!(
+            challenge.contains(&format!("error=\"{code}\"")),
+            "{challenge}"
+        ),
+        None => assert!(!challenge.contains("error="), "{challenge}"),
+    }
+    assert_problem(response, StatusCode::UNAUTHORIZED).await
+}

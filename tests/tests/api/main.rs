@@ -1,0 +1,11 @@
+//! Black-box tests: the real server on an ephemeral port, driven over HTTP.
+//!
+//! One test binary (faster to link than one per file); each test gets its own server
+//! and so its own state, and they run in parallel.
+
+mod auth;
+mod errors;
+mod helpers;
+mod openapi;
+mod sessions;
+mod todos;
