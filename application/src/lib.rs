@@ -73,6 +73,7 @@ pub struct Services {
     pub delete_todo: DeleteTodo,
     pub list_sessions: ListSessions,
     pub revoke_session: RevokeSession,
+    pub readiness: Readiness,
 }
 
 impl Services {
@@ -91,6 +92,7 @@ impl Services {
             delete_todo: DeleteTodo::new(ports),
             list_sessions: ListSessions::new(ports),
             revoke_session: RevokeSession::new(ports),
+            readiness: Readiness::new(ports),
         }
     }
 }

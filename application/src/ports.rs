@@ -159,6 +159,12 @@ pub trait SessionStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] on store failure.
     async fn list(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
+
+    /// Can the store serve right now? Cheap; for readiness probes.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it cannot.
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

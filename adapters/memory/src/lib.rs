@@ -273,4 +273,8 @@ impl SessionStore for MemoryStore {
         sessions.sort_by_key(|s| (s.created_at, s.id));
         Ok(sessions)
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
