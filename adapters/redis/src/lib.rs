@@ -1,0 +1,670 @@
+//! The production store: jwt-todo's store ports over Redis.
+//!
+//! # Layout (every key of a user shares the hash tag `{u:<user_id>}`, so it lives in one
+//! cluster slot and the multi-key scripts below stay atomic under Redis Cluster)
+//!
+//! | key | type | holds | expires |
+//! |---|---|---|---|
+//! | `username:<name>` | string | user id; claimed with `SET NX` (the one cross-slot write) | never |
+//! | `{u:<uid>}:user` | string | the user record (JSON) | never |
+//! | `{u:<uid>}:session:<sid>` | hash | `refresh_jti`, `created_at`, `refreshed_at`, `expires_at`, `user_agent` | at the refresh token's `exp` |
+//! | `{u:<uid>}:sessions` | sorted set | session ids scored by expiry, to list and revoke them | with the last session |
+//! | `{u:<uid>}:todos` | hash | todo id -> `<seq>\|<JSON>` | never |
+//! | `{u:<uid>}:todo_seq` | string | insertion counter that orders the list | never |
+//!
+//! The per-request check is one `EXISTS` on the session key: its TTL does the expiry.
+//! Rotation, reuse detection and revocation are Lua scripts, one atomic step each, never
+//! a lock or a `WATCH` loop.
+//!
+//! # Failures
+//! Every command runs under [`RedisStoreConfig::command_timeout`]. A timeout, a refused or
+//! dropped connection or an exhausted pool is [`StoreError::Unavailable`] (the API answers
+//! 503 and the client may retry); the pool reconnects by itself when Redis is back.
+
+use std::time::Duration;
+
+use application::ports::{
+    InsertUserError, Rotation, RotationOutcome, SessionStore, StoreError, TodoRepository,
+    UserRepository,
+};
+use async_trait::async_trait;
+use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use domain::{
+    PasswordHash, PhoneNumber, Session, SessionId, Timestamp, Todo, TodoId, TodoTitle, TokenId,
+    User, UserId, Username,
+};
+use redis::{AsyncCommands, Script};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug)]
+pub struct RedisStoreConfig {
+    /// Longest any one store operation may take, connection included.
+    pub command_timeout: Duration,
+    /// Connections in the pool. Each is multiplexed, so a few serve many requests.
+    pub pool_size: usize,
+}
+
+impl Default for RedisStoreConfig {
+    fn default() -> Self {
+        Self {
+            command_timeout: Duration::from_millis(500),
+            pool_size: 16,
+        }
+    }
+}
+
+/// All three store ports over one connection pool.
+pub struct RedisStore {
+    pool: Pool,
+    timeout: Duration,
+    scripts: Scripts,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: never print it.
+        f.debug_struct("RedisStore")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Scripts {
+    insert_todo: Script,
+    update_todo: Script,
+    create_session: Script,
+    rotate: Script,
+    revoke: Script,
+    revoke_all: Script,
+    list_sessions: Script,
+}
+
+/// Sets the key's expiry to `at` unless it already expires later. A key without expiry
+/// gets `at` (Redis' `GT` treats "no expiry" as infinite, which is not what we want).
+const EXTEND_EXPIRY: &str = r#"
+local function extend(key, at)
+  local ttl = redis.call('TTL', key)
+  if ttl == -1 then
+    redis.call('EXPIREAT', key, at)
+  else
+    redis.call('EXPIREAT', key, at, 'GT')
+  end
+end
+"#;
+
+impl Scripts {
+    fn new() -> Self {
+        let with_extend = |body: &str| Script::new(&format!("{EXTEND_EXPIRY}\n{body}"));
+        Self {
+            // KEYS: todos, todo_seq. ARGV: todo id, JSON.
+            insert_todo: Script::new(
+                r"
+local seq = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], seq .. '|' .. ARGV[2])
+return seq",
+            ),
+            // KEYS: todos. ARGV: todo id, JSON. Keeps the insertion number.
+            update_todo: Script::new(
+                r"
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old then return 0 end
+local seq = string.match(old, '^(%d+)|')
+redis.call('HSET', KEYS[1], ARGV[1], seq .. '|' .. ARGV[2])
+return 1",
+            ),
+            // KEYS: session, sessions. ARGV: sid, refresh_jti, created_at, refreshed_at,
+            // expires_at, user_agent.
+            create_session: with_extend(
+                r"
+redis.call('HSET', KEYS[1], 'refresh_jti', ARGV[2], 'created_at', ARGV[3],
+  'refreshed_at', ARGV[4], 'expires_at', ARGV[5], 'user_agent', ARGV[6])
+redis.call('EXPIREAT', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+extend(KEYS[2], ARGV[5])
+return 1",
+            ),
+            // KEYS: session, sessions. ARGV: sid, presented, next, now, expires_at.
+            // Returns 0 = not found, 1 = reuse detected (session deleted), or the rotated
+            // session's fields.
+            rotate: with_extend(
+                r"
+local current = redis.call('HGET', KEYS[1], 'refresh_jti')
+if not current then return 0 end
+if current ~= ARGV[2] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
+redis.call('HSET', KEYS[1], 'refresh_jti', ARGV[3], 'refreshed_at', ARGV[4], 'expires_at', ARGV[5])
+redis.call('EXPIREAT', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+extend(KEYS[2], ARGV[5])
+return redis.call('HMGET', KEYS[1], 'refresh_jti', 'created_at', 'refreshed_at', 'expires_at', 'user_agent')",
+            ),
+            // KEYS: session, sessions. ARGV: sid.
+            revoke: Script::new(
+                r"
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])",
+            ),
+            // KEYS: sessions. ARGV: session key prefix, sid to keep ('' for none).
+            // Session keys are derived from the set's members; they share its hash tag and
+            // so its slot.
+            revoke_all: Script::new(
+                r"
+local ended = 0
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if sid ~= ARGV[2] then
+    ended = ended + redis.call('DEL', ARGV[1] .. sid)
+    redis.call('ZREM', KEYS[1], sid)
+  end
+end
+return ended",
+            ),
+            // KEYS: sessions. ARGV: session key prefix, now. Returns 6 fields per live session.
+            list_sessions: Script::new(
+                r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local out = {}
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local f = redis.call('HMGET', ARGV[1] .. sid, 'refresh_jti', 'created_at', 'refreshed_at', 'expires_at', 'user_agent')
+  if f[1] then
+    table.insert(out, sid)
+    for i = 1, 5 do table.insert(out, f[i] or '') end
+  end
+end
+return out",
+            ),
+        }
+    }
+}
+
+fn user_key(user: UserId) -> String {
+    format!("{{u:{user}}}:user")
+}
+fn username_key(username: &Username) -> String {
+    format!("username:{username}")
+}
+fn todos_key(user: UserId) -> String {
+    format!("{{u:{user}}}:todos")
+}
+fn todo_seq_key(user: UserId) -> String {
+    format!("{{u:{user}}}:todo_seq")
+}
+fn session_prefix(user: UserId) -> String {
+    format!("{{u:{user}}}:session:")
+}
+fn session_key(user: UserId, session: SessionId) -> String {
+    format!("{{u:{user}}}:session:{session}")
+}
+fn sessions_key(user: UserId) -> String {
+    format!("{{u:{user}}}:sessions")
+}
+
+/// Stored user record. Private to this adapter.
+#[derive(Serialize, Deserialize)]
+struct UserRecord {
+    id: UserId,
+    username: String,
+    password_hash: String,
+    phone: Option<String>,
+    created_at: i64,
+}
+
+impl UserRecord {
+    fn from_user(user: &User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.to_string(),
+            password_hash: user.password_hash.as_str().to_owned(),
+            phone: user.phone.as_ref().map(|p| p.as_str().to_owned()),
+            created_at: user.created_at.unix_seconds(),
+        }
+    }
+
+    fn into_user(self) -> Result<User, StoreError> {
+        Ok(User {
+            id: self.id,
+            username: Username::parse(&self.username).map_err(corrupt)?,
+            password_hash: PasswordHash::new(self.password_hash),
+            phone: self
+                .phone
+                .as_deref()
+                .map(PhoneNumber::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            created_at: Timestamp::from_unix_seconds(self.created_at),
+        })
+    }
+}
+
+/// Stored todo record (after the `<seq>|` prefix).
+#[derive(Serialize, Deserialize)]
+struct TodoRecord {
+    id: TodoId,
+    title: String,
+    completed: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TodoRecord {
+    fn from_todo(todo: &Todo) -> Self {
+        Self {
+            id: todo.id,
+            title: todo.title.as_str().to_owned(),
+            completed: todo.completed,
+            created_at: todo.created_at.unix_seconds(),
+            updated_at: todo.updated_at.unix_seconds(),
+        }
+    }
+
+    fn into_todo(self, user_id: UserId) -> Result<Todo, StoreError> {
+        Ok(Todo {
+            id: self.id,
+            user_id,
+            title: TodoTitle::parse(&self.title).map_err(corrupt)?,
+            completed: self.completed,
+            created_at: Timestamp::from_unix_seconds(self.created_at),
+            updated_at: Timestamp::from_unix_seconds(self.updated_at),
+        })
+    }
+}
+
+/// Splits `<seq>|<JSON>` into its insertion number and todo.
+fn parse_todo(raw: &str, user: UserId) -> Result<(u64, Todo), StoreError> {
+    let (seq, json) = raw
+        .split_once('|')
+        .ok_or_else(|| corrupt("todo record without sequence"))?;
+    let seq = seq.parse().map_err(corrupt)?;
+    let record: TodoRecord = serde_json::from_str(json).map_err(corrupt)?;
+    Ok((seq, record.into_todo(user)?))
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Unexpected(e.into()))
+}
+
+fn corrupt(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Unexpected(anyhow::anyhow!("corrupt record in Redis: {err}"))
+}
+
+/// Translates a Redis error at the boundary: anything that means "cannot reach Redis
+/// now" is `Unavailable`; the rest is unexpected.
+fn redis_error(err: redis::RedisError) -> StoreError {
+    if err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+    {
+        StoreError::Unavailable(err.into())
+    } else {
+        StoreError::Unexpected(err.into())
+    }
+}
+
+fn session_from_fields(
+    user_id: UserId,
+    sid: SessionId,
+    fields: &[String],
+) -> Result<Session, StoreError> {
+    let [
+        refresh_jti,
+        created_at,
+        refreshed_at,
+        expires_at,
+        user_agent,
+    ] = fields
+    else {
+        return Err(corrupt("session record with missing fields"));
+    };
+    let number = |raw: &String| {
+        raw.parse::<i64>()
+            .map(Timestamp::from_unix_seconds)
+            .map_err(corrupt)
+    };
+    Ok(Session {
+        id: sid,
+        user_id,
+        refresh_jti: TokenId::from_uuid(refresh_jti.parse().map_err(corrupt)?),
+        created_at: number(created_at)?,
+        refreshed_at: number(refreshed_at)?,
+        expires_at: number(expires_at)?,
+        user_agent: (!user_agent.is_empty()).then(|| user_agent.clone()),
+    })
+}
+
+impl RedisStore {
+    /// Builds the pool. Connects lazily: a Redis that is down at start makes requests
+    /// fail with `Unavailable` (and readiness false) until it is up, rather than
+    /// stopping the server.
+    ///
+    /// # Errors
+    /// The URL is malformed.
+    pub fn new(url: &str, config: RedisStoreConfig) -> anyhow::Result<Self> {
+        let mut pool_config = PoolConfig::new(config.pool_size);
+        pool_config.timeouts = Timeouts {
+            wait: Some(config.command_timeout),
+            create: Some(config.command_timeout),
+            recycle: Some(config.command_timeout),
+        };
+        let mut redis_config = Config::from_url(url);
+        redis_config.pool = Some(pool_config);
+        let pool = redis_config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?;
+        Ok(Self {
+            pool,
+            timeout: config.command_timeout,
+            scripts: Scripts::new(),
+        })
+    }
+
+    /// Runs `op` on a pooled connection under the command timeout.
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(deadpool_redis::Connection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let work = async {
+            let conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| StoreError::Unavailable(anyhow::anyhow!("redis pool: {e}")))?;
+            op(conn).await.map_err(redis_error)
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(anyhow::anyhow!(
+                "redis did not answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl UserRepository for RedisStore {
+    async fn insert(&self, user: &User) -> Result<(), InsertUserError> {
+        let record = json(&UserRecord::from_user(user))?;
+        let name_key = username_key(&user.username);
+        let id = user.id.to_string();
+        let claimed: bool = self
+            .run(|mut conn| {
+                let (name_key, id) = (name_key.clone(), id.clone());
+                async move { conn.set_nx(name_key, id).await }
+            })
+            .await?;
+        if !claimed {
+            return Err(InsertUserError::UsernameTaken);
+        }
+        let stored = self
+            .run(|mut conn| {
+                let key = user_key(user.id);
+                async move { conn.set::<_, _, ()>(key, record).await }
+            })
+            .await;
+        if let Err(e) = stored {
+            // Give the name back so a retry can succeed; best effort, and only if it is
+            // still ours.
+            let release = Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+            );
+            let _ = self
+                .run(|mut conn| async move {
+                    release
+                        .key(name_key)
+                        .arg(id)
+                        .invoke_async::<i64>(&mut conn)
+                        .await
+                })
+                .await;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        let key = username_key(username);
+        let id: Option<String> = self
+            .run(|mut conn| async move { conn.get(key).await })
+            .await?;
+        let Some(id) = id else { return Ok(None) };
+        let id: UserId = id.parse().map_err(corrupt)?;
+        self.find_by_id(id).await
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let key = user_key(id);
+        let raw: Option<String> = self
+            .run(|mut conn| async move { conn.get(key).await })
+            .await?;
+        raw.map(|raw| {
+            serde_json::from_str::<UserRecord>(&raw)
+                .map_err(corrupt)?
+                .into_user()
+        })
+        .transpose()
+    }
+}
+
+#[async_trait]
+impl TodoRepository for RedisStore {
+    async fn insert(&self, todo: &Todo) -> Result<(), StoreError> {
+        let record = json(&TodoRecord::from_todo(todo))?;
+        let script = &self.scripts.insert_todo;
+        let (todos, seq) = (todos_key(todo.user_id), todo_seq_key(todo.user_id));
+        let id = todo.id.to_string();
+        self.run(|mut conn| async move {
+            script
+                .key(todos)
+                .key(seq)
+                .arg(id)
+                .arg(record)
+                .invoke_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn list(&self, user: UserId) -> Result<Vec<Todo>, StoreError> {
+        let key = todos_key(user);
+        let raw: Vec<String> = self
+            .run(|mut conn| async move { conn.hvals(key).await })
+            .await?;
+        let mut todos = raw
+            .iter()
+            .map(|r| parse_todo(r, user))
+            .collect::<Result<Vec<_>, _>>()?;
+        todos.sort_by_key(|(seq, _)| *seq);
+        Ok(todos.into_iter().map(|(_, todo)| todo).collect())
+    }
+
+    async fn get(&self, user: UserId, id: TodoId) -> Result<Option<Todo>, StoreError> {
+        let key = todos_key(user);
+        let field = id.to_string();
+        let raw: Option<String> = self
+            .run(|mut conn| async move { conn.hget(key, field).await })
+            .await?;
+        raw.map(|r| parse_todo(&r, user).map(|(_, todo)| todo))
+            .transpose()
+    }
+
+    async fn update(&self, todo: &Todo) -> Result<bool, StoreError> {
+        let record = json(&TodoRecord::from_todo(todo))?;
+        let script = &self.scripts.update_todo;
+        let key = todos_key(todo.user_id);
+        let id = todo.id.to_string();
+        let updated: i64 = self
+            .run(|mut conn| async move {
+                script
+                    .key(key)
+                    .arg(id)
+                    .arg(record)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(updated == 1)
+    }
+
+    async fn delete(&self, user: UserId, id: TodoId) -> Result<bool, StoreError> {
+        let key = todos_key(user);
+        let field = id.to_string();
+        let deleted: i64 = self
+            .run(|mut conn| async move { conn.hdel(key, field).await })
+            .await?;
+        Ok(deleted == 1)
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        let script = &self.scripts.create_session;
+        let (key, set) = (
+            session_key(session.user_id, session.id),
+            sessions_key(session.user_id),
+        );
+        let args = [
+            session.id.to_string(),
+            session.refresh_jti.to_string(),
+            session.created_at.unix_seconds().to_string(),
+            session.refreshed_at.unix_seconds().to_string(),
+            session.expires_at.unix_seconds().to_string(),
+            session.user_agent.clone().unwrap_or_default(),
+        ];
+        self.run(|mut conn| async move {
+            script
+                .key(key)
+                .key(set)
+                .arg(&args[..])
+                .invoke_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
+        let key = session_key(user, session);
+        self.run(|mut conn| async move { conn.exists(key).await })
+            .await
+    }
+
+    async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
+        let script = &self.scripts.rotate;
+        let (key, set) = (
+            session_key(rotation.user_id, rotation.session_id),
+            sessions_key(rotation.user_id),
+        );
+        let args = [
+            rotation.session_id.to_string(),
+            rotation.presented.to_string(),
+            rotation.next.to_string(),
+            rotation.now.unix_seconds().to_string(),
+            rotation.expires_at.unix_seconds().to_string(),
+        ];
+        let reply: redis::Value = self
+            .run(|mut conn| async move {
+                script
+                    .key(key)
+                    .key(set)
+                    .arg(&args[..])
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        match reply {
+            redis::Value::Int(0) => Ok(RotationOutcome::NotFound),
+            redis::Value::Int(1) => Ok(RotationOutcome::ReuseDetected),
+            fields @ redis::Value::Array(_) => {
+                let fields: Vec<String> = redis::from_redis_value(fields).map_err(corrupt)?;
+                Ok(RotationOutcome::Rotated(session_from_fields(
+                    rotation.user_id,
+                    rotation.session_id,
+                    &fields,
+                )?))
+            }
+            other => Err(corrupt(format!("unexpected rotate reply {other:?}"))),
+        }
+    }
+
+    async fn revoke(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
+        let script = &self.scripts.revoke;
+        let (key, set, sid) = (
+            session_key(user, session),
+            sessions_key(user),
+            session.to_string(),
+        );
+        let deleted: i64 = self
+            .run(|mut conn| async move {
+                script
+                    .key(key)
+                    .key(set)
+                    .arg(sid)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(deleted == 1)
+    }
+
+    async fn revoke_all(&self, user: UserId, keep: Option<SessionId>) -> Result<u64, StoreError> {
+        let script = &self.scripts.revoke_all;
+        let (set, prefix) = (sessions_key(user), session_prefix(user));
+        let keep = keep.map(|k| k.to_string()).unwrap_or_default();
+        let ended: i64 = self
+            .run(|mut conn| async move {
+                script
+                    .key(set)
+                    .arg(prefix)
+                    .arg(keep)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(u64::try_from(ended).unwrap_or(0))
+    }
+
+    async fn list(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        let script = &self.scripts.list_sessions;
+        let (set, prefix) = (sessions_key(user), session_prefix(user));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let flat: Vec<String> = self
+            .run(|mut conn| async move {
+                script
+                    .key(set)
+                    .arg(prefix)
+                    .arg(now)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let mut sessions = flat
+            .chunks(6)
+            .map(|chunk| {
+                let sid: SessionId = chunk
+                    .first()
+                    .ok_or_else(|| corrupt("empty session entry"))?
+                    .parse()
+                    .map_err(corrupt)?;
+                session_from_fields(user, sid, &chunk[1..])
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        sessions.sort_by_key(|s| (s.created_at, s.id));
+        Ok(sessions)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(
+            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
+        )
+        .await
+        .map(|_| ())
+    }
+}
