@@ -7,13 +7,17 @@ use std::time::Duration;
 use adapter_argon2::Argon2Hasher;
 use adapter_jwt::{JwtCodec, JwtConfig};
 use adapter_memory::{MemoryStore, RandomIds, SystemClock};
+use adapter_redis::{RedisStore, RedisStoreConfig};
 use anyhow::Context;
-use application::ports::{Clock, InsertUserError, PasswordHasher};
+use application::ports::{
+    Clock, InsertUserError, PasswordHasher, SessionStore, TodoRepository, UserRepository,
+};
 use application::{Ports, Services, TokenPolicy};
 use domain::{PasswordInput, User, UserId, Username};
 use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Response};
+use secrecy::ExposeSecret;
 
 use crate::config::{Config, Environment};
 
@@ -59,25 +63,47 @@ impl Application {
         let hasher: Arc<dyn PasswordHasher> =
             Arc::new(Argon2Hasher::new().context("password hasher")?);
 
-        if config.redis_url.is_some() {
-            anyhow::bail!(
-                "REDIS_URL: the Redis store is not part of this build yet; unset REDIS_URL to use the embedded store"
-            );
-        }
-        let store = Arc::new(MemoryStore::new(clock.clone()));
-        spawn_purger(Arc::downgrade(&store));
+        let (users, todos, sessions): (
+            Arc<dyn UserRepository>,
+            Arc<dyn TodoRepository>,
+            Arc<dyn SessionStore>,
+        ) = match &config.redis_url {
+            Some(url) => {
+                let store = Arc::new(
+                    RedisStore::new(url.expose_secret(), RedisStoreConfig::default())
+                        .context("REDIS_URL")?,
+                );
+                // Redis may come up after us: serve 503s (readiness false) until it does.
+                match store.ping().await {
+                    Ok(()) => tracing::info!("store: Redis"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "store: Redis is unreachable; readiness stays false until it answers")
+                    }
+                }
+                (store.clone(), store.clone(), store)
+            }
+            None => {
+                let store = Arc::new(MemoryStore::new(clock.clone()));
+                spawn_purger(Arc::downgrade(&store));
+                tracing::info!("store: embedded (in memory; data is lost on restart)");
+                (store.clone(), store.clone(), store)
+            }
+        };
 
         let ports = Ports {
-            users: store.clone(),
-            todos: store.clone(),
-            sessions: store.clone(),
+            users,
+            todos,
+            sessions,
             tokens: Arc::new(tokens),
             hasher: hasher.clone(),
             clock: clock.clone(),
             ids: Arc::new(RandomIds),
         };
-        if config.environment == Environment::Development {
-            ensure_sample_user(&ports).await?;
+        if config.environment == Environment::Development
+            && let Err(e) = ensure_sample_user(&ports).await
+        {
+            tracing::warn!(error = %e, "cannot create the sample user yet; retrying in the background");
+            spawn_sample_user(ports.clone());
         }
         let policy = TokenPolicy {
             access_ttl: config.access_ttl,
@@ -177,6 +203,18 @@ fn spawn_purger(store: std::sync::Weak<MemoryStore>) {
             let purged = store.purge_expired();
             if purged > 0 {
                 tracing::debug!(purged, "expired sessions purged");
+            }
+        }
+    });
+}
+
+/// Creates the sample user as soon as the store is reachable.
+fn spawn_sample_user(ports: Ports) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if ensure_sample_user(&ports).await.is_ok() {
+                break;
             }
         }
     });

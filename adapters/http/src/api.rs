@@ -442,4 +442,21 @@ impl Api {
             status: "ok".into(),
         }))
     }
+
+    /// Readiness
+    ///
+    /// 200 while this instance can serve: its store answers. 503 otherwise, so a load
+    /// balancer sends traffic elsewhere until the store is back. Unauthenticated and cheap.
+    #[oai(
+        path = "/readyz",
+        method = "get",
+        tag = "Tag::Health",
+        operation_id = "readyz"
+    )]
+    async fn readyz(&self, services: Svc<'_>) -> ApiResult<HealthResponse> {
+        services.readiness.execute().await?;
+        Ok(HealthResponse::Ok(Json(dto::HealthResponse {
+            status: "ready".into(),
+        })))
+    }
 }

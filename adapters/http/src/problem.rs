@@ -6,7 +6,7 @@
 
 use application::usecases::{
     AuthError, CreateTodoError, DeleteTodoError, Field, GetTodoError, ListSessionsError,
-    ListTodosError, LoginError, LogoutError, MeError, RefreshError, RegisterError,
+    ListTodosError, LoginError, LogoutError, MeError, ReadinessError, RefreshError, RegisterError,
     RevokeSessionError, UpdateTodoError,
 };
 use poem::http::StatusCode;
@@ -280,6 +280,7 @@ map_errors!(ListTodosError {});
 map_errors!(GetTodoError { NotFound => ApiError::not_found("todo") });
 map_errors!(DeleteTodoError { NotFound => ApiError::not_found("todo") });
 map_errors!(ListSessionsError {});
+map_errors!(ReadinessError {});
 map_errors!(RevokeSessionError { NotFound => ApiError::not_found("session") });
 
 impl From<CreateTodoError> for ApiError {
