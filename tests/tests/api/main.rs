@@ -4,8 +4,10 @@
 //! and so its own state, and they run in parallel.
 
 mod auth;
+mod contract;
 mod errors;
 mod helpers;
 mod openapi;
+mod redis;
 mod sessions;
 mod todos;
