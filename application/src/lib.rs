@@ -18,7 +18,8 @@ pub mod usecases;
 pub use usecases::Principal;
 
 use ports::{
-    Clock, IdGenerator, PasswordHasher, SessionStore, TodoRepository, TokenCodec, UserRepository,
+    Clock, IdGenerator, Notifier, Outbox, PasswordHasher, SessionStore, TodoRepository, TokenCodec,
+    UserRepository,
 };
 use usecases::*;
 
@@ -32,6 +33,8 @@ pub struct Ports {
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
+    pub outbox: Arc<dyn Outbox>,
+    pub notifier: Arc<dyn Notifier>,
 }
 
 impl std::fmt::Debug for Ports {

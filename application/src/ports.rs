@@ -7,10 +7,12 @@
 //! anything else becomes [`StoreError::Unexpected`].
 
 use async_trait::async_trait;
+use std::time::Duration;
+
 use domain::ids::Uuid;
 use domain::{
-    AccessClaims, PasswordHash, PasswordInput, RefreshClaims, Session, SessionId, Timestamp, Todo,
-    TodoId, TokenId, User, UserId, Username,
+    AccessClaims, Notification, NotificationId, PasswordHash, PasswordInput, RefreshClaims,
+    Session, SessionId, Sms, Timestamp, Todo, TodoId, TokenId, User, UserId, Username,
 };
 
 #[cfg(any(test, feature = "mocks"))]
@@ -235,6 +237,90 @@ pub trait PasswordHasher: Send + Sync {
         password: &PasswordInput,
         hash: Option<PasswordHash>,
     ) -> Result<bool, HashError>;
+}
+
+/// A notification that will not be delivered, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub notification: Notification,
+    /// The last error, as the notifier reported it.
+    pub error: String,
+    pub failed_at: Timestamp,
+}
+
+/// The outbox: notifications recorded durably with the data they announce and handed to
+/// a delivery worker, at least once.
+///
+/// Claiming leases a message: if the worker that claimed it dies before completing,
+/// retrying or dead-lettering it, the lease runs out and the message is claimed again.
+/// That is what makes a restart resend what was pending.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// # Errors
+    /// [`StoreError`] on store failure, in which case nothing was recorded.
+    async fn enqueue(&self, notification: &Notification) -> Result<(), StoreError>;
+
+    /// The oldest notification due at `now`, leased for `lease`; `None` if none is due.
+    /// Of concurrent claims, each message goes to one claimer.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure.
+    async fn claim(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Notification>, StoreError>;
+
+    /// Delivered: forget the message, keep the provider's receipt (e.g. Vonage's `message_uuid`).
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure; the lease then runs out and delivery is retried.
+    async fn complete(&self, id: NotificationId, receipt: &str) -> Result<(), StoreError>;
+
+    /// Stores the notification (with its updated attempt count) to be claimed again at `due_at`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure.
+    async fn retry(&self, notification: &Notification, due_at: Timestamp)
+    -> Result<(), StoreError>;
+
+    /// Gives up on a notification, recording why.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure.
+    async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), StoreError>;
+
+    /// Notifications given up on, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure.
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// Worth trying again later: rate limited (429), provider error (5xx), timeout,
+    /// connection failure. `retry_after` is the provider's hint, if it gave one.
+    #[error("temporary delivery failure: {reason}")]
+    Retryable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Will never succeed as it is (bad credentials, invalid number, ...): do not retry.
+    #[error("permanent delivery failure: {reason}")]
+    Permanent { reason: String },
+}
+
+/// Sends text messages (the Vonage Messages API in production).
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Returns the provider's id for the accepted message.
+    ///
+    /// # Errors
+    /// [`NotifyError`], telling whether a retry can help.
+    async fn send(&self, sms: &Sms) -> Result<String, NotifyError>;
 }
 
 /// The current time.

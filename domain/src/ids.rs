@@ -53,6 +53,10 @@ id_type!(
     TodoId
 );
 id_type!(
+    /// One notification in the outbox.
+    NotificationId
+);
+id_type!(
     /// The `jti` of one issued token. A session remembers the `jti` of the one refresh
     /// token it will accept next, which is what makes rotation and reuse detection work.
     TokenId

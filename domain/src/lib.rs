@@ -10,17 +10,20 @@
 //! - [`user`]: users, usernames, passwords (as secrets) and phone numbers.
 //! - [`todo`]: todos and their titles.
 //! - [`session`]: login sessions and the token pair issued for them.
+//! - [`notification`]: the SMS a user gets when a todo is created, as an outbox entry.
 //!
 //! The crate depends on no async runtime, web framework, store or JWT library; the
 //! workspace's manifests enforce that direction (`domain <- application <- adapters <- server`).
 
 pub mod ids;
+pub mod notification;
 pub mod session;
 pub mod time;
 pub mod todo;
 pub mod user;
 
-pub use ids::{SessionId, TodoId, TokenId, UserId};
+pub use ids::{NotificationId, SessionId, TodoId, TokenId, UserId};
+pub use notification::{Notification, Sms};
 pub use session::{AccessClaims, RefreshClaims, Session, TokenPair};
 pub use time::Timestamp;
 pub use todo::{Todo, TodoTitle, TodoTitleError};

@@ -1,13 +1,20 @@
-//! CreateTodo: store a todo for the caller.
+//! CreateTodo: store a todo for the caller, and record the SMS that tells them so.
+//!
+//! The SMS goes into the outbox *before* the todo is stored, and the delivery worker
+//! skips a notification whose todo does not exist. So whichever write fails, the client
+//! is never told "created" for a todo that is not there, and no todo that was
+//! acknowledged is ever left without its SMS being attempted. The SMS itself never
+//! decides the answer: the seed failed the request when texting failed, after the todo
+//! had been made.
 
 use std::sync::Arc;
 
-use domain::{Todo, TodoId, TodoTitle};
+use domain::{Notification, NotificationId, Sms, Todo, TodoId, TodoTitle};
 use tracing::instrument;
 
 use super::{Principal, store_failures};
 use crate::Ports;
-use crate::ports::{Clock, IdGenerator, TodoRepository};
+use crate::ports::{Clock, IdGenerator, Outbox, TodoRepository, UserRepository};
 
 #[derive(Debug, Clone)]
 pub struct CreateTodoRequest {
@@ -27,6 +34,8 @@ store_failures!(CreateTodoError);
 
 pub struct CreateTodo {
     todos: Arc<dyn TodoRepository>,
+    users: Arc<dyn UserRepository>,
+    outbox: Arc<dyn Outbox>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
 }
@@ -41,13 +50,16 @@ impl CreateTodo {
     pub fn new(ports: &Ports) -> Self {
         Self {
             todos: ports.todos.clone(),
+            users: ports.users.clone(),
+            outbox: ports.outbox.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
         }
     }
 
     /// # Errors
-    /// See [`CreateTodoError`].
+    /// See [`CreateTodoError`]. Nothing about the SMS can fail this call except the
+    /// store being unavailable while recording it, before the todo exists.
     #[instrument(name = "create_todo", skip_all, fields(user_id = %principal.user_id))]
     pub async fn execute(
         &self,
@@ -64,6 +76,22 @@ impl CreateTodo {
             created_at: now,
             updated_at: now,
         };
+        // A user without a phone gets no SMS, and no error.
+        let user = self.users.find_by_id(principal.user_id).await?;
+        if let Some(user) = user
+            && let Some(phone) = user.phone
+        {
+            let notification = Notification {
+                id: NotificationId::from_uuid(self.ids.new_uuid()),
+                user_id: user.id,
+                todo_id: todo.id,
+                sms: Sms::todo_created(&user.username, phone),
+                attempts: 0,
+                created_at: now,
+            };
+            self.outbox.enqueue(&notification).await?;
+            tracing::debug!(notification_id = %notification.id, todo_id = %todo.id, "sms queued");
+        }
         self.todos.insert(&todo).await?;
         tracing::info!(todo_id = %todo.id, "todo created");
         Ok(todo)
@@ -72,7 +100,7 @@ impl CreateTodo {
 
 #[cfg(test)]
 mod tests {
-    use domain::TodoTitleError;
+    use domain::{PhoneNumber, TodoTitleError};
 
     use super::*;
     use crate::usecases::testkit::*;
@@ -87,32 +115,98 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn stores_a_trimmed_open_todo_owned_by_the_caller() {
-        let mut mocks = Mocks::new();
-        let stored = Captured::new();
-        let record = stored.clone();
-        mocks.todos.expect_insert().times(1).returning(move |todo| {
-            record.set(todo);
-            Ok(())
-        });
+    fn phone() -> PhoneNumber {
+        PhoneNumber::parse("+4915112345678").expect("valid")
+    }
 
-        let todo = create(mocks)
-            .execute(principal(), request("   buy milk \n"))
-            .await
-            .expect("created");
+    fn user_with_phone() -> domain::User {
+        let mut user = user();
+        user.phone = Some(phone());
+        user
+    }
 
-        let expected = Todo {
+    fn expected_todo() -> Todo {
+        Todo {
             id: TodoId::from_uuid(seq(1)),
             user_id: USER_ID,
             title: TodoTitle::parse("buy milk").expect("valid"),
             completed: false,
             created_at: NOW,
             updated_at: NOW,
-        };
-        assert_eq!(stored.get(), expected);
-        assert_eq!(todo, expected);
-        assert_eq!(todo.title.as_str(), "buy milk");
+        }
+    }
+
+    #[tokio::test]
+    async fn stores_a_trimmed_open_todo_and_queues_the_seeds_sms_first() {
+        let mut mocks = Mocks::new();
+        let mut order = mockall::Sequence::new();
+        mocks
+            .users
+            .expect_find_by_id()
+            .withf(|id| *id == USER_ID)
+            .times(1)
+            .returning(|_| Ok(Some(user_with_phone())));
+        let queued = Captured::new();
+        let record = queued.clone();
+        mocks
+            .outbox
+            .expect_enqueue()
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(move |n| {
+                record.set(n);
+                Ok(())
+            });
+        let stored = Captured::new();
+        let record = stored.clone();
+        mocks
+            .todos
+            .expect_insert()
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(move |todo| {
+                record.set(todo);
+                Ok(())
+            });
+
+        let todo = create(mocks)
+            .execute(principal(), request("   buy milk \n"))
+            .await
+            .expect("created");
+
+        assert_eq!(todo, expected_todo());
+        assert_eq!(stored.get(), expected_todo());
+        assert_eq!(
+            queued.get(),
+            Notification {
+                id: NotificationId::from_uuid(seq(2)),
+                user_id: USER_ID,
+                todo_id: todo.id,
+                sms: Sms {
+                    to: phone(),
+                    text: "Dear alice, a todo was created from your account just now.".into(),
+                },
+                attempts: 0,
+                created_at: NOW,
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_without_a_phone_gets_no_sms_and_no_error() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_by_id()
+            .returning(|_| Ok(Some(user())));
+        mocks.outbox.expect_enqueue().never();
+        mocks.todos.expect_insert().times(1).returning(|_| Ok(()));
+
+        let todo = create(mocks)
+            .execute(principal(), request("buy milk"))
+            .await
+            .expect("created");
+        assert_eq!(todo, expected_todo());
     }
 
     #[tokio::test]
@@ -128,6 +222,8 @@ mod tests {
         ] {
             let mut mocks = Mocks::new();
             mocks.todos.expect_insert().never();
+            mocks.outbox.expect_enqueue().never();
+            mocks.users.expect_find_by_id().never();
             mocks.ids = no_ids();
 
             let result = create(mocks).execute(principal(), request(raw)).await;
@@ -140,8 +236,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn outbox_unavailable_fails_before_the_todo_exists() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_by_id()
+            .returning(|_| Ok(Some(user_with_phone())));
+        mocks
+            .outbox
+            .expect_enqueue()
+            .times(1)
+            .returning(|_| Err(unavailable()));
+        mocks.todos.expect_insert().never();
+
+        let result = create(mocks)
+            .execute(principal(), request("buy milk"))
+            .await;
+        assert!(
+            matches!(result, Err(CreateTodoError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn store_unavailable_is_unavailable() {
         let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_by_id()
+            .returning(|_| Ok(Some(user())));
         mocks
             .todos
             .expect_insert()
@@ -151,7 +274,6 @@ mod tests {
         let result = create(mocks)
             .execute(principal(), request("buy milk"))
             .await;
-
         assert!(
             matches!(result, Err(CreateTodoError::Unavailable(_))),
             "{result:?}"
@@ -162,15 +284,14 @@ mod tests {
     async fn store_failure_is_unexpected() {
         let mut mocks = Mocks::new();
         mocks
-            .todos
-            .expect_insert()
-            .times(1)
+            .users
+            .expect_find_by_id()
             .returning(|_| Err(unexpected()));
+        mocks.todos.expect_insert().never();
 
         let result = create(mocks)
             .execute(principal(), request("buy milk"))
             .await;
-
         assert!(
             matches!(result, Err(CreateTodoError::Unexpected(_))),
             "{result:?}"

@@ -5,6 +5,7 @@
 mod authenticate;
 mod create_todo;
 mod delete_todo;
+mod deliver_notification;
 mod get_todo;
 mod list_sessions;
 mod list_todos;
@@ -20,6 +21,9 @@ mod update_todo;
 pub use authenticate::{AuthError, Authenticate};
 pub use create_todo::{CreateTodo, CreateTodoError, CreateTodoRequest};
 pub use delete_todo::{DeleteTodo, DeleteTodoError};
+pub use deliver_notification::{
+    DeliverNotification, DeliveryError, DeliveryOutcome, DeliveryPolicy, DeliveryStats,
+};
 pub use get_todo::{GetTodo, GetTodoError};
 pub use list_sessions::{ListSessions, ListSessionsError, SessionView};
 pub use list_todos::{ListTodos, ListTodosError};

@@ -20,8 +20,8 @@ use domain::{
 
 use super::Principal;
 use crate::ports::{
-    MockClock, MockIdGenerator, MockPasswordHasher, MockSessionStore, MockTodoRepository,
-    MockTokenCodec, MockUserRepository, StoreError,
+    MockClock, MockIdGenerator, MockNotifier, MockOutbox, MockPasswordHasher, MockSessionStore,
+    MockTodoRepository, MockTokenCodec, MockUserRepository, StoreError,
 };
 use crate::{Ports, TokenPolicy};
 
@@ -115,6 +115,8 @@ pub(crate) struct Mocks {
     pub hasher: MockPasswordHasher,
     pub clock: MockClock,
     pub ids: MockIdGenerator,
+    pub outbox: MockOutbox,
+    pub notifier: MockNotifier,
 }
 
 impl Mocks {
@@ -127,6 +129,8 @@ impl Mocks {
             hasher: MockPasswordHasher::new(),
             clock: fixed_clock(NOW),
             ids: sequential_ids(),
+            outbox: MockOutbox::new(),
+            notifier: MockNotifier::new(),
         }
     }
 
@@ -139,6 +143,8 @@ impl Mocks {
             hasher: Arc::new(self.hasher),
             clock: Arc::new(self.clock),
             ids: Arc::new(self.ids),
+            outbox: Arc::new(self.outbox),
+            notifier: Arc::new(self.notifier),
         }
     }
 }
