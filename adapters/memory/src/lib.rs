@@ -14,17 +14,20 @@
 //! sessions are touched and by [`MemoryStore::purge_expired`], which the server runs
 //! periodically so that abandoned sessions do not pile up.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use application::ports::{
-    Clock, IdGenerator, InsertUserError, Rotation, RotationOutcome, SessionStore, StoreError,
-    TodoRepository, UserRepository,
+    Clock, DeadLetter, IdGenerator, InsertUserError, Outbox, Rotation, RotationOutcome,
+    SessionStore, StoreError, TodoRepository, UserRepository,
 };
 use async_trait::async_trait;
 use domain::ids::Uuid;
-use domain::{Session, SessionId, Timestamp, Todo, TodoId, User, UserId, Username};
+use domain::{
+    Notification, NotificationId, Session, SessionId, Timestamp, Todo, TodoId, User, UserId,
+    Username,
+};
 
 /// Reads the wall clock.
 #[derive(Clone, Copy, Debug, Default)]
@@ -59,7 +62,17 @@ struct State {
     todos: HashMap<UserId, HashMap<TodoId, (u64, Todo)>>,
     next_todo_seq: u64,
     sessions: HashMap<UserId, HashMap<SessionId, Session>>,
+    /// Pending notifications: when each is next due, its enqueue number (FIFO among
+    /// equals), and the notification.
+    outbox: HashMap<NotificationId, (Timestamp, u64, Notification)>,
+    next_outbox_seq: u64,
+    dead_letters: Vec<DeadLetter>,
+    /// Receipts of the last delivered notifications, bounded.
+    receipts: VecDeque<(NotificationId, String)>,
 }
+
+/// How many delivery receipts the embedded store remembers.
+const MAX_RECEIPTS: usize = 1024;
 
 /// All three stores in one, sharing one lock.
 pub struct MemoryStore {
@@ -276,5 +289,71 @@ impl SessionStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Outbox for MemoryStore {
+    async fn enqueue(&self, notification: &Notification) -> Result<(), StoreError> {
+        let mut state = self.write();
+        state.next_outbox_seq += 1;
+        let seq = state.next_outbox_seq;
+        state.outbox.insert(
+            notification.id,
+            (notification.created_at, seq, notification.clone()),
+        );
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        now: Timestamp,
+        lease: std::time::Duration,
+    ) -> Result<Option<Notification>, StoreError> {
+        let mut state = self.write();
+        let next = state
+            .outbox
+            .iter()
+            .filter(|(_, (due, _, _))| *due <= now)
+            .min_by_key(|(_, (due, seq, _))| (*due, *seq))
+            .map(|(id, _)| *id);
+        Ok(next.and_then(|id| {
+            let entry = state.outbox.get_mut(&id)?;
+            entry.0 = now.plus(lease);
+            Some(entry.2.clone())
+        }))
+    }
+
+    async fn complete(&self, id: NotificationId, receipt: &str) -> Result<(), StoreError> {
+        let mut state = self.write();
+        state.outbox.remove(&id);
+        if state.receipts.len() == MAX_RECEIPTS {
+            state.receipts.pop_front();
+        }
+        state.receipts.push_back((id, receipt.to_owned()));
+        Ok(())
+    }
+
+    async fn retry(
+        &self,
+        notification: &Notification,
+        due_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write();
+        if let Some(entry) = state.outbox.get_mut(&notification.id) {
+            *entry = (due_at, entry.1, notification.clone());
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), StoreError> {
+        let mut state = self.write();
+        state.outbox.remove(&dead.notification.id);
+        state.dead_letters.push(dead.clone());
+        Ok(())
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        Ok(self.read().dead_letters.clone())
     }
 }

@@ -11,6 +11,10 @@
 //! | `{u:<uid>}:sessions` | sorted set | session ids scored by expiry, to list and revoke them | with the last session |
 //! | `{u:<uid>}:todos` | hash | todo id -> `<seq>\|<JSON>` | never |
 //! | `{u:<uid>}:todo_seq` | string | insertion counter that orders the list | never |
+//! | `{outbox}:due` | sorted set | pending notification ids scored by when they are next due | never |
+//! | `{outbox}:messages` | hash | notification id -> JSON (SMS, attempts) | removed when done |
+//! | `{outbox}:dead` | hash | notification id -> JSON (notification, last error) | never |
+//! | `{outbox}:sent:<id>` | string | the provider's receipt (`message_uuid`) | 7 days |
 //!
 //! The per-request check is one `EXISTS` on the session key: its TTL does the expiry.
 //! Rotation, reuse detection and revocation are Lua scripts, one atomic step each, never
@@ -24,14 +28,14 @@
 use std::time::Duration;
 
 use application::ports::{
-    InsertUserError, Rotation, RotationOutcome, SessionStore, StoreError, TodoRepository,
-    UserRepository,
+    DeadLetter, InsertUserError, Outbox, Rotation, RotationOutcome, SessionStore, StoreError,
+    TodoRepository, UserRepository,
 };
 use async_trait::async_trait;
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
 use domain::{
-    PasswordHash, PhoneNumber, Session, SessionId, Timestamp, Todo, TodoId, TodoTitle, TokenId,
-    User, UserId, Username,
+    Notification, NotificationId, PasswordHash, PhoneNumber, Session, SessionId, Sms, Timestamp,
+    Todo, TodoId, TodoTitle, TokenId, User, UserId, Username,
 };
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
@@ -53,9 +57,16 @@ impl Default for RedisStoreConfig {
     }
 }
 
-/// All three store ports over one connection pool.
+/// Every store port over Redis.
+///
+/// Two kinds of connection, as the design asks: the per-request session check (the hot
+/// path) goes through one shared multiplexed connection that pipelines concurrent
+/// commands and reconnects by itself (`ConnectionManager`); everything else takes a
+/// connection from the deadpool pool, whose checkout costs a `PING` round trip but hands
+/// out a connection of its own.
 pub struct RedisStore {
     pool: Pool,
+    fast: redis::aio::ConnectionManager,
     timeout: Duration,
     scripts: Scripts,
 }
@@ -77,6 +88,7 @@ struct Scripts {
     revoke: Script,
     revoke_all: Script,
     list_sessions: Script,
+    claim: Script,
 }
 
 /// Sets the key's expiry to `at` unless it already expires later. A key without expiry
@@ -175,9 +187,28 @@ for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return out",
             ),
+            // KEYS: due, messages. ARGV: now, lease end. Leases the oldest due message.
+            claim: Script::new(
+                r"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
+if #ids == 0 then return false end
+local body = redis.call('HGET', KEYS[2], ids[1])
+if not body then
+  redis.call('ZREM', KEYS[1], ids[1])
+  return false
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ids[1])
+return body",
+            ),
         }
     }
 }
+
+const OUTBOX_DUE: &str = "{outbox}:due";
+const OUTBOX_MESSAGES: &str = "{outbox}:messages";
+const OUTBOX_DEAD: &str = "{outbox}:dead";
+/// How long a delivery receipt is kept.
+const RECEIPT_TTL_SECS: u64 = 7 * 24 * 3600;
 
 fn user_key(user: UserId) -> String {
     format!("{{u:{user}}}:user")
@@ -281,6 +312,53 @@ fn parse_todo(raw: &str, user: UserId) -> Result<(u64, Todo), StoreError> {
     Ok((seq, record.into_todo(user)?))
 }
 
+/// Stored notification. Private to this adapter.
+#[derive(Serialize, Deserialize)]
+struct NotificationRecord {
+    id: NotificationId,
+    user_id: UserId,
+    todo_id: TodoId,
+    to: String,
+    text: String,
+    attempts: u32,
+    created_at: i64,
+}
+
+impl NotificationRecord {
+    fn from_notification(n: &Notification) -> Self {
+        Self {
+            id: n.id,
+            user_id: n.user_id,
+            todo_id: n.todo_id,
+            to: n.sms.to.as_str().to_owned(),
+            text: n.sms.text.clone(),
+            attempts: n.attempts,
+            created_at: n.created_at.unix_seconds(),
+        }
+    }
+
+    fn into_notification(self) -> Result<Notification, StoreError> {
+        Ok(Notification {
+            id: self.id,
+            user_id: self.user_id,
+            todo_id: self.todo_id,
+            sms: Sms {
+                to: PhoneNumber::parse(&self.to).map_err(corrupt)?,
+                text: self.text,
+            },
+            attempts: self.attempts,
+            created_at: Timestamp::from_unix_seconds(self.created_at),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeadLetterRecord {
+    notification: NotificationRecord,
+    error: String,
+    failed_at: i64,
+}
+
 fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Unexpected(e.into()))
 }
@@ -353,11 +431,38 @@ impl RedisStore {
         let pool = redis_config
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?;
+        // Connects on first use, so a Redis that is down at start is not fatal; after a
+        // failure it reconnects with jittered backoff on its own.
+        let manager_config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.command_timeout))
+            .set_response_timeout(Some(config.command_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let client =
+            redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?;
+        let fast = redis::aio::ConnectionManager::new_lazy_with_config(client, manager_config)
+            .map_err(|e| anyhow::anyhow!("Redis connection manager: {e}"))?;
         Ok(Self {
             pool,
+            fast,
             timeout: config.command_timeout,
             scripts: Scripts::new(),
         })
+    }
+
+    /// `work`, or `Unavailable` once the command timeout has passed.
+    async fn bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "redis did not answer within {:?}",
+                    self.timeout
+                )))
+            })
     }
 
     /// Runs `op` on a pooled connection under the command timeout.
@@ -374,13 +479,7 @@ impl RedisStore {
                 .map_err(|e| StoreError::Unavailable(anyhow::anyhow!("redis pool: {e}")))?;
             op(conn).await.map_err(redis_error)
         };
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Unavailable(anyhow::anyhow!(
-                "redis did not answer within {:?}",
-                self.timeout
-            ))),
-        }
+        self.bounded(work).await
     }
 }
 
@@ -550,7 +649,8 @@ impl SessionStore for RedisStore {
 
     async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
         let key = session_key(user, session);
-        self.run(|mut conn| async move { conn.exists(key).await })
+        let mut conn = self.fast.clone();
+        self.bounded(async move { conn.exists(key).await.map_err(redis_error) })
             .await
     }
 
@@ -661,10 +761,145 @@ impl SessionStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        // Both kinds of connection must answer: the pool serves writes, the shared
+        // connection the per-request check (and this PING makes it reconnect if needed).
         self.run(
             |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
         )
+        .await?;
+        let mut fast = self.fast.clone();
+        self.bounded(async move {
+            redis::cmd("PING")
+                .query_async::<String>(&mut fast)
+                .await
+                .map_err(redis_error)
+        })
         .await
         .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Outbox for RedisStore {
+    async fn enqueue(&self, notification: &Notification) -> Result<(), StoreError> {
+        let record = json(&NotificationRecord::from_notification(notification))?;
+        let id = notification.id.to_string();
+        let due = notification.created_at.unix_seconds();
+        self.run(|mut conn| async move {
+            redis::pipe()
+                .atomic()
+                .hset(OUTBOX_MESSAGES, &id, record)
+                .ignore()
+                .zadd(OUTBOX_DUE, &id, due)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn claim(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Notification>, StoreError> {
+        let script = &self.scripts.claim;
+        let lease_end = now.plus(lease).unix_seconds();
+        let body: Option<String> = self
+            .run(|mut conn| async move {
+                script
+                    .key(OUTBOX_DUE)
+                    .key(OUTBOX_MESSAGES)
+                    .arg(now.unix_seconds())
+                    .arg(lease_end)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        body.map(|b| {
+            serde_json::from_str::<NotificationRecord>(&b)
+                .map_err(corrupt)?
+                .into_notification()
+        })
+        .transpose()
+    }
+
+    async fn complete(&self, id: NotificationId, receipt: &str) -> Result<(), StoreError> {
+        let (id, receipt) = (id.to_string(), receipt.to_owned());
+        let receipt_key = format!("{{outbox}}:sent:{id}");
+        self.run(|mut conn| async move {
+            redis::pipe()
+                .atomic()
+                .zrem(OUTBOX_DUE, &id)
+                .ignore()
+                .hdel(OUTBOX_MESSAGES, &id)
+                .ignore()
+                .set_ex(receipt_key, receipt, RECEIPT_TTL_SECS)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn retry(
+        &self,
+        notification: &Notification,
+        due_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let record = json(&NotificationRecord::from_notification(notification))?;
+        let id = notification.id.to_string();
+        self.run(|mut conn| async move {
+            redis::pipe()
+                .atomic()
+                .hset(OUTBOX_MESSAGES, &id, record)
+                .ignore()
+                .zadd(OUTBOX_DUE, &id, due_at.unix_seconds())
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), StoreError> {
+        let record = json(&DeadLetterRecord {
+            notification: NotificationRecord::from_notification(&dead.notification),
+            error: dead.error.clone(),
+            failed_at: dead.failed_at.unix_seconds(),
+        })?;
+        let id = dead.notification.id.to_string();
+        self.run(|mut conn| async move {
+            redis::pipe()
+                .atomic()
+                .zrem(OUTBOX_DUE, &id)
+                .ignore()
+                .hdel(OUTBOX_MESSAGES, &id)
+                .ignore()
+                .hset(OUTBOX_DEAD, &id, record)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let raw: Vec<String> = self
+            .run(|mut conn| async move { conn.hvals(OUTBOX_DEAD).await })
+            .await?;
+        let mut dead = raw
+            .iter()
+            .map(|r| {
+                let record: DeadLetterRecord = serde_json::from_str(r).map_err(corrupt)?;
+                Ok(DeadLetter {
+                    notification: record.notification.into_notification()?,
+                    error: record.error,
+                    failed_at: Timestamp::from_unix_seconds(record.failed_at),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        dead.sort_by_key(|d| (d.failed_at, d.notification.id));
+        Ok(dead)
     }
 }
