@@ -17,6 +17,11 @@ pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
 pub const JWT_LEEWAY: &str = "JWT_LEEWAY";
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
 pub const APP_ENV: &str = "APP_ENV";
+pub const VONAGE_API_KEY: &str = "VONAGE_API_KEY";
+pub const VONAGE_API_SECRET: &str = "VONAGE_API_SECRET";
+pub const VONAGE_FROM: &str = "VONAGE_FROM";
+pub const VONAGE_BASE_URL: &str = "VONAGE_BASE_URL";
+pub const NOTIFY_MAX_ATTEMPTS: &str = "NOTIFY_MAX_ATTEMPTS";
 
 /// Shortest secret accepted (RFC 7518 §3.2: an HS256 key has at least 256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -43,6 +48,19 @@ pub struct Config {
     pub jwt_leeway: Duration,
     pub max_body_bytes: usize,
     pub environment: Environment,
+    /// `None`: SMS are only logged.
+    pub vonage: Option<VonageSettings>,
+    /// Delivery attempts before an SMS is dead-lettered.
+    pub notify_max_attempts: u32,
+}
+
+/// Vonage Messages API credentials and endpoint.
+#[derive(Clone, Debug)]
+pub struct VonageSettings {
+    pub api_key: String,
+    pub api_secret: SecretString,
+    pub from: String,
+    pub base_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,8 +200,50 @@ impl Config {
             Ok(value)
         };
 
+        let vonage = match (get(VONAGE_API_KEY), get(VONAGE_API_SECRET)) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(err(
+                    VONAGE_API_SECRET,
+                    "is required when VONAGE_API_KEY is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    VONAGE_API_KEY,
+                    "is required when VONAGE_API_SECRET is set",
+                ));
+            }
+            (Some(api_key), Some(secret)) => {
+                let base_url =
+                    get(VONAGE_BASE_URL).unwrap_or_else(|| "https://api.nexmo.com".to_owned());
+                if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+                    return Err(err(VONAGE_BASE_URL, "must be an http(s) URL"));
+                }
+                Some(VonageSettings {
+                    api_key: api_key.trim().to_owned(),
+                    api_secret: SecretString::from(secret),
+                    from: get(VONAGE_FROM).ok_or_else(|| {
+                        err(VONAGE_FROM, "is required when VONAGE_API_KEY is set")
+                    })?,
+                    base_url,
+                })
+            }
+        };
+        let notify_max_attempts = match get(NOTIFY_MAX_ATTEMPTS) {
+            None => 8,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=50).contains(n))
+                .ok_or_else(|| err(NOTIFY_MAX_ATTEMPTS, "expected a number from 1 to 50"))?,
+        };
+
         Ok(Self {
             bind_addr,
+            vonage,
+            notify_max_attempts,
             redis_url: get(REDIS_URL).map(SecretString::from),
             access_secret,
             refresh_secret,
@@ -253,6 +313,22 @@ mod tests {
             ),
             (&[(JWT_LEEWAY, "1h")], JWT_LEEWAY),
             (&[(MAX_BODY_BYTES, "10")], MAX_BODY_BYTES),
+            (&[(VONAGE_API_KEY, "k")], VONAGE_API_SECRET),
+            (&[(VONAGE_API_SECRET, "s")], VONAGE_API_KEY),
+            (
+                &[(VONAGE_API_KEY, "k"), (VONAGE_API_SECRET, "s")],
+                VONAGE_FROM,
+            ),
+            (
+                &[
+                    (VONAGE_API_KEY, "k"),
+                    (VONAGE_API_SECRET, "s"),
+                    (VONAGE_FROM, "x"),
+                    (VONAGE_BASE_URL, "ftp://x"),
+                ],
+                VONAGE_BASE_URL,
+            ),
+            (&[(NOTIFY_MAX_ATTEMPTS, "0")], NOTIFY_MAX_ATTEMPTS),
         ];
         for (pairs, variable) in cases {
             let error = load(pairs).expect_err("must be refused");
@@ -269,6 +345,9 @@ mod tests {
             (REFRESH_SECRET, &"b".repeat(40)),
             (ACCESS_TTL, "5m"),
             (REDIS_URL, "redis://:hunter2@localhost:6379"),
+            (VONAGE_API_KEY, "key"),
+            (VONAGE_API_SECRET, "vonage-secret-value"),
+            (VONAGE_FROM, "jwt-todo"),
         ])
         .expect("valid");
         assert_eq!(config.environment, Environment::Production);

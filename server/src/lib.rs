@@ -11,7 +11,7 @@ pub mod config;
 pub mod startup;
 
 pub use config::{Config, ConfigError, Environment};
-pub use startup::Application;
+pub use startup::{Application, Notifications};
 
 /// The OpenAPI document the server serves, as committed in `openapi/openapi.json`.
 pub fn openapi_json() -> String {

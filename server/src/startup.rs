@@ -8,16 +8,20 @@ use adapter_argon2::Argon2Hasher;
 use adapter_jwt::{JwtCodec, JwtConfig};
 use adapter_memory::{MemoryStore, RandomIds, SystemClock};
 use adapter_redis::{RedisStore, RedisStoreConfig};
+use adapter_vonage::{LogNotifier, VonageConfig, VonageNotifier};
 use anyhow::Context;
 use application::ports::{
-    Clock, InsertUserError, PasswordHasher, SessionStore, TodoRepository, UserRepository,
+    Clock, InsertUserError, Notifier, Outbox, PasswordHasher, SessionStore, TodoRepository,
+    UserRepository,
 };
+use application::usecases::{DeliverNotification, DeliveryOutcome, DeliveryPolicy};
 use application::{Ports, Services, TokenPolicy};
 use domain::{PasswordInput, User, UserId, Username};
 use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Response};
 use secrecy::ExposeSecret;
+use tokio::sync::watch;
 
 use crate::config::{Config, Environment};
 
@@ -35,6 +39,22 @@ pub struct Application {
     local_addr: SocketAddr,
     acceptor: poem::listener::TcpAcceptor,
     app: BoxEndpoint<'static, Response>,
+    notifications: Notifications,
+}
+
+/// Handles on the SMS outbox and the worker that empties it.
+#[derive(Clone)]
+pub struct Notifications {
+    pub outbox: Arc<dyn Outbox>,
+    pub delivery: Arc<DeliverNotification>,
+}
+
+impl std::fmt::Debug for Notifications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifications")
+            .field("delivery", &self.delivery)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Application {
@@ -63,11 +83,7 @@ impl Application {
         let hasher: Arc<dyn PasswordHasher> =
             Arc::new(Argon2Hasher::new().context("password hasher")?);
 
-        let (users, todos, sessions): (
-            Arc<dyn UserRepository>,
-            Arc<dyn TodoRepository>,
-            Arc<dyn SessionStore>,
-        ) = match &config.redis_url {
+        let stores = match &config.redis_url {
             Some(url) => {
                 let store = Arc::new(
                     RedisStore::new(url.expose_secret(), RedisStoreConfig::default())
@@ -80,24 +96,27 @@ impl Application {
                         tracing::warn!(error = %e, "store: Redis is unreachable; readiness stays false until it answers")
                     }
                 }
-                (store.clone(), store.clone(), store)
+                Stores::of(store)
             }
             None => {
                 let store = Arc::new(MemoryStore::new(clock.clone()));
                 spawn_purger(Arc::downgrade(&store));
                 tracing::info!("store: embedded (in memory; data is lost on restart)");
-                (store.clone(), store.clone(), store)
+                Stores::of(store)
             }
         };
 
+        let outbox = stores.outbox.clone();
         let ports = Ports {
-            users,
-            todos,
-            sessions,
+            users: stores.users,
+            todos: stores.todos,
+            sessions: stores.sessions,
             tokens: Arc::new(tokens),
             hasher: hasher.clone(),
             clock: clock.clone(),
             ids: Arc::new(RandomIds),
+            outbox: stores.outbox,
+            notifier: notifier(&config)?,
         };
         if config.environment == Environment::Development
             && let Err(e) = ensure_sample_user(&ports).await
@@ -110,6 +129,13 @@ impl Application {
             refresh_ttl: config.refresh_ttl,
         };
         let services = Arc::new(Services::new(&ports, policy));
+        let delivery = Arc::new(DeliverNotification::new(
+            &ports,
+            DeliveryPolicy {
+                max_attempts: config.notify_max_attempts,
+                ..DeliveryPolicy::default()
+            },
+        ));
         let app = adapter_http::app(
             services,
             adapter_http::HttpConfig {
@@ -130,6 +156,7 @@ impl Application {
             local_addr,
             acceptor,
             app: app.boxed(),
+            notifications: Notifications { outbox, delivery },
         })
     }
 
@@ -150,9 +177,25 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
-        poem::Server::new_with_acceptor(self.acceptor)
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(deliver_until_stopped(
+            self.notifications.delivery.clone(),
+            stopped,
+        ));
+        let served = poem::Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(SHUTDOWN_GRACE))
-            .await
+            .await;
+        // Let the worker finish the message in hand; what is left stays in the outbox.
+        let _ = stop.send(true);
+        if tokio::time::timeout(SHUTDOWN_GRACE, worker).await.is_err() {
+            tracing::warn!("notification worker did not stop in time");
+        }
+        served
+    }
+
+    /// The SMS outbox and its worker, for operators and tests.
+    pub fn notifications(&self) -> Notifications {
+        self.notifications.clone()
     }
 
     /// Serves until SIGINT or SIGTERM.
@@ -190,6 +233,80 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// One store adapter seen through each of its ports.
+struct Stores {
+    users: Arc<dyn UserRepository>,
+    todos: Arc<dyn TodoRepository>,
+    sessions: Arc<dyn SessionStore>,
+    outbox: Arc<dyn Outbox>,
+}
+
+impl Stores {
+    fn of<S>(store: Arc<S>) -> Self
+    where
+        S: UserRepository + TodoRepository + SessionStore + Outbox + 'static,
+    {
+        Self {
+            users: store.clone(),
+            todos: store.clone(),
+            sessions: store.clone(),
+            outbox: store,
+        }
+    }
+}
+
+/// How long the worker waits when the outbox has nothing due (or cannot be read).
+const OUTBOX_POLL: Duration = Duration::from_millis(250);
+
+/// The notification worker: delivers due SMS one at a time until told to stop.
+async fn deliver_until_stopped(
+    delivery: Arc<DeliverNotification>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let busy = match delivery.run_once().await {
+            Ok(DeliveryOutcome::Idle) => false,
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "notification outbox unavailable; retrying");
+                false
+            }
+        };
+        if !busy {
+            tokio::select! {
+                () = tokio::time::sleep(OUTBOX_POLL) => {}
+                _ = stop.changed() => break,
+            }
+        }
+    }
+}
+
+/// Vonage when configured, else a notifier that only logs.
+fn notifier(config: &Config) -> anyhow::Result<Arc<dyn Notifier>> {
+    Ok(match &config.vonage {
+        Some(vonage) => {
+            tracing::info!(base_url = %vonage.base_url, "notifications: Vonage Messages API");
+            Arc::new(
+                VonageNotifier::new(VonageConfig {
+                    api_key: vonage.api_key.clone(),
+                    api_secret: vonage.api_secret.clone(),
+                    from: vonage.from.clone(),
+                    base_url: vonage.base_url.clone(),
+                    timeout: Duration::from_secs(5),
+                })
+                .context("VONAGE_BASE_URL")?,
+            )
+        }
+        None => {
+            tracing::info!("notifications: VONAGE_API_KEY unset; SMS are only logged");
+            Arc::new(LogNotifier)
+        }
+    })
 }
 
 /// Periodically drops expired sessions from the embedded store; stops with the store.

@@ -4,11 +4,12 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use application::ports::{
-    InsertUserError, Rotation, RotationOutcome, SessionStore, TodoRepository, UserRepository,
+    DeadLetter, InsertUserError, Outbox, Rotation, RotationOutcome, SessionStore, TodoRepository,
+    UserRepository,
 };
 use domain::{
-    PasswordHash, PhoneNumber, Session, SessionId, Timestamp, Todo, TodoId, TodoTitle, TokenId,
-    User, UserId, Username,
+    Notification, NotificationId, PasswordHash, PhoneNumber, Session, SessionId, Sms, Timestamp,
+    Todo, TodoId, TodoTitle, TokenId, User, UserId, Username,
 };
 use futures::future::join_all;
 use uuid::Uuid;
@@ -70,8 +71,10 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// Every behaviour the use cases rely on.
 pub async fn store_contract<S>(store: &S)
 where
-    S: UserRepository + TodoRepository + SessionStore,
+    S: UserRepository + TodoRepository + SessionStore + Outbox,
 {
+    outbox_contract(store).await;
+
     // Users: unique, case-folded names; lookups by name and id.
     let alice = user("Alice");
     UserRepository::insert(store, &alice).await.expect("insert");
@@ -274,4 +277,111 @@ where
     assert_eq!(listed, [s5.id]);
 
     store.ping().await.expect("ping");
+}
+
+fn notification(created_at: Timestamp) -> Notification {
+    Notification {
+        id: NotificationId::from_uuid(Uuid::new_v4()),
+        user_id: UserId::from_uuid(Uuid::new_v4()),
+        todo_id: TodoId::from_uuid(Uuid::new_v4()),
+        sms: Sms {
+            to: PhoneNumber::parse("+4915112345678").expect("valid"),
+            text: "Dear alice, a todo was created from your account just now.".into(),
+        },
+        attempts: 0,
+        created_at,
+    }
+}
+
+/// The outbox: FIFO among due messages, leases that hide a claimed message until they
+/// run out, retries rescheduled, dead letters kept with their error.
+async fn outbox_contract<S: Outbox>(store: &S) {
+    let t0 = now();
+    let lease = Duration::from_secs(30);
+    assert_eq!(
+        store.claim(t0, lease).await.expect("claim"),
+        None,
+        "empty outbox"
+    );
+
+    let first = notification(t0.plus(Duration::from_secs(0)));
+    let second = notification(t0.plus(Duration::from_secs(1)));
+    store.enqueue(&first).await.expect("enqueue");
+    store.enqueue(&second).await.expect("enqueue");
+    // Not due before its time.
+    let before = Timestamp::from_unix_seconds(t0.unix_seconds() - 1);
+    assert_eq!(store.claim(before, lease).await.expect("claim"), None);
+
+    // Oldest first; a claimed message is invisible while leased.
+    let later = t0.plus(Duration::from_secs(2));
+    assert_eq!(
+        store.claim(later, lease).await.expect("claim"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.claim(later, lease).await.expect("claim"),
+        Some(second.clone())
+    );
+    assert_eq!(store.claim(later, lease).await.expect("claim"), None);
+
+    // A lease that runs out (a worker died) makes the message due again.
+    let expired = later.plus(lease);
+    let again = store.claim(expired, lease).await.expect("claim");
+    assert!(
+        again == Some(first.clone()) || again == Some(second.clone()),
+        "{again:?}"
+    );
+
+    // Retry: stored with its new attempt count, due at the given time.
+    let mut retried = first.clone();
+    retried.attempts = 1;
+    let due = expired.plus(Duration::from_secs(60));
+    store.retry(&retried, due).await.expect("retry");
+    store
+        .complete(second.id, "uuid-of-second")
+        .await
+        .expect("complete");
+    let just_before = Timestamp::from_unix_seconds(due.unix_seconds() - 1);
+    assert_eq!(store.claim(just_before, lease).await.expect("claim"), None);
+    assert_eq!(
+        store.claim(due, lease).await.expect("claim"),
+        Some(retried.clone())
+    );
+
+    // Dead letters keep the message and its error; the message is no longer due.
+    let dead = DeadLetter {
+        notification: retried.clone(),
+        error: "Vonage answered 401".into(),
+        failed_at: due,
+    };
+    store.dead_letter(&dead).await.expect("dead letter");
+    assert_eq!(
+        store
+            .claim(due.plus(Duration::from_secs(3600)), lease)
+            .await
+            .expect("claim"),
+        None
+    );
+    let letters = store.dead_letters().await.expect("dead letters");
+    assert!(letters.contains(&dead), "{letters:?}");
+
+    // Concurrent claims: each message goes to one claimer.
+    let many: Vec<Notification> = (0..5).map(|_| notification(t0)).collect();
+    for n in &many {
+        store.enqueue(n).await.expect("enqueue");
+    }
+    let at = due.plus(Duration::from_secs(7200));
+    let claims = join_all((0..10).map(|_| store.claim(at, lease))).await;
+    let mut claimed: Vec<NotificationId> = claims
+        .into_iter()
+        .filter_map(|c| c.expect("claim"))
+        .map(|n| n.id)
+        .collect();
+    claimed.sort();
+    let mut expected: Vec<NotificationId> = many.iter().map(|n| n.id).collect();
+    expected.sort();
+    assert_eq!(claimed, expected, "every message claimed exactly once");
+    for n in &many {
+        store.complete(n.id, "done").await.expect("complete");
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use server::{Application, Config};
+use server::{Application, Config, Notifications};
 use tokio::sync::oneshot;
 
 pub const SAMPLE_USER: &str = "username";
@@ -13,6 +13,7 @@ pub const SAMPLE_PASSWORD: &str = "password";
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    pub notifications: Notifications,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -31,6 +32,9 @@ pub async fn spawn_app() -> TestApp {
 
 /// As [`spawn_app`], with some environment variables set.
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    // The workspace builds reqwest without a default crypto provider (see adapters/vonage):
+    // every process that builds an HTTP client installs one first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut env: HashMap<String, String> =
         HashMap::from([("BIND_ADDR".to_owned(), "127.0.0.1:0".to_owned())]);
     env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
@@ -38,6 +42,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         Config::from_lookup(|key| env.get(key).cloned()).expect("test configuration is valid");
     let app = Application::build(config).await.expect("server builds");
     let base = format!("http://{}", app.local_addr());
+    let notifications = app.notifications();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -45,7 +50,24 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     TestApp {
         base,
         client: reqwest::Client::new(),
+        notifications,
         _shutdown: tx,
+    }
+}
+
+/// Polls `check` until it holds, for at most `within`.
+pub async fn eventually<F, Fut>(within: std::time::Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
@@ -119,11 +141,16 @@ impl TestApp {
 
     /// Registers and logs in a fresh user.
     pub async fn new_user(&self, username: &str) -> Tokens {
+        self.new_user_with(username, None).await
+    }
+
+    /// Registers (with an optional phone) and logs in a fresh user.
+    pub async fn new_user_with(&self, username: &str, phone: Option<&str>) -> Tokens {
         let password = "a fine long passphrase";
         let response = self
             .post_json(
                 "/users",
-                &json!({"username": username, "password": password}),
+                &json!({"username": username, "password": password, "phone": phone}),
                 None,
             )
             .await;
