@@ -201,12 +201,18 @@ impl Api {
         &self,
         services: Svc<'_>,
         auth: BearerAuth,
-        #[oai(default)] scope: Query<dto::Scope>,
+        /// Which sessions to end: `local` (the default), `others` or `global`.
+        // An `Option`, not `#[oai(default)]`: a default wraps the enum's `$ref` in an
+        // `allOf`, which generated clients (openapi-python-client) refuse.
+        scope: Query<Option<dto::Scope>>,
     ) -> ApiResult<LogoutResponse> {
         let principal = principal(&services, &auth).await?;
         let ended = services
             .logout
-            .execute(LogoutCredential::Access(principal), scope.0.into())
+            .execute(
+                LogoutCredential::Access(principal),
+                scope.0.unwrap_or_default().into(),
+            )
             .await?;
         Ok(logged_out(ended))
     }
@@ -231,7 +237,7 @@ impl Api {
             .logout
             .execute(
                 LogoutCredential::Refresh(body.refresh_token.0),
-                body.scope.into(),
+                body.scope.unwrap_or_default().into(),
             )
             .await?;
         Ok(logged_out(ended))

@@ -63,11 +63,13 @@ impl ToJSON for Text {
 }
 
 /// Credentials, as the seed's clients send them.
+// Request-only types mark no field `write_only`: poem-openapi leaves such fields out of
+// the schema's example, and an example without its password is useless in Swagger UI's
+// "Try it out" and to generated clients.
 #[derive(Object)]
 #[oai(example)]
 pub struct LoginRequest {
     pub username: Text,
-    #[oai(write_only)]
     pub password: Text,
 }
 
@@ -154,12 +156,13 @@ impl From<Scope> for LogoutScope {
 }
 
 /// Revoke by refresh token: for a client whose access token has already expired.
+/// `scope` defaults to `local`.
 #[derive(Object)]
 pub struct RevokeRequest {
     pub refresh_token: Text,
-    /// Defaults to `local`.
-    #[oai(default)]
-    pub scope: Scope,
+    // No doc comment and no `#[oai(default)]` here: either makes poem-openapi wrap the
+    // enum's `$ref` in an `allOf`, which generated clients (openapi-python-client) refuse.
+    pub scope: Option<Scope>,
 }
 
 impl std::fmt::Debug for RevokeRequest {
@@ -186,7 +189,7 @@ pub struct RegisterRequest {
     #[oai(validator(min_length = 3, max_length = 64))]
     pub username: Text,
     /// 8-128 characters, not one of the most common passwords.
-    #[oai(write_only, validator(min_length = 8, max_length = 128))]
+    #[oai(validator(min_length = 8, max_length = 128))]
     pub password: Text,
     /// E.164, e.g. `+4915112345678`; receives an SMS when a todo is created.
     #[oai(validator(max_length = 16))]

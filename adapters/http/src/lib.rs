@@ -7,8 +7,8 @@
 //! - [`problem`]: RFC 9457 errors and the single mapping from use-case errors to statuses.
 //!
 //! # Request pipeline (outermost first)
-//! security headers -> panic guard -> error rendering (every error becomes
-//! `application/problem+json`) -> body limit -> routes. The body limit buffers at most
+//! security headers -> panic guard -> `Allow` on 405s -> error rendering (every error
+//! becomes `application/problem+json`) -> body limit -> routes. The body limit buffers at most
 //! `max_body_bytes` and refuses the rest with 413, whether or not the client sent a
 //! `Content-Length`, so a slow or endless body cannot make the server hold unbounded memory.
 
@@ -65,6 +65,7 @@ pub fn app(services: Arc<Services>, config: HttpConfig) -> impl Endpoint<Output 
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
     let max_body = config.max_body_bytes;
+    let allowed = Arc::new(AllowedMethods::of_api());
 
     Route::new()
         .nest("/", api)
@@ -74,6 +75,10 @@ pub fn app(services: Arc<Services>, config: HttpConfig) -> impl Endpoint<Output 
         .data(services)
         .around(move |ep, req| async move { limit_body(ep, req, max_body).await })
         .catch_all_error(problem::render_error)
+        .around(move |ep, req| {
+            let allowed = Arc::clone(&allowed);
+            async move { allow_on_405(ep, req, &allowed).await }
+        })
         .with(CatchPanic::new().with_handler(|_| {
             tracing::error!("handler panicked");
             problem::problem_response(problem::Problem::new(
@@ -124,4 +129,81 @@ async fn limit_body<E: Endpoint>(
         req.set_body(bytes);
     }
     Ok(ep.call(req).await?.into_response())
+}
+
+/// The methods the API declares for each path, for the `Allow` header that RFC 9110
+/// §15.5.6 requires on every 405.
+#[derive(Debug)]
+struct AllowedMethods(Vec<(Vec<String>, String)>);
+
+impl AllowedMethods {
+    fn of_api() -> Self {
+        let routes = <Api as poem_openapi::OpenApi>::meta()
+            .into_iter()
+            .flat_map(|api| api.paths)
+            .map(|path| {
+                let mut methods: Vec<&str> = path
+                    .operations
+                    .iter()
+                    .map(|op| op.method.as_str())
+                    .collect();
+                methods.sort_unstable();
+                methods.dedup();
+                let segments = path.path.split('/').map(str::to_owned).collect();
+                (segments, methods.join(", "))
+            })
+            .collect();
+        Self(routes)
+    }
+
+    /// The `Allow` value for a request path, if the API declares that path.
+    fn for_path(&self, path: &str) -> Option<&str> {
+        let wanted: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .find(|(segments, _)| {
+                segments.len() == wanted.len()
+                    && segments.iter().zip(&wanted).all(|(segment, part)| {
+                        segment.starts_with('{') || segment.starts_with(':') || segment == part
+                    })
+            })
+            .map(|(_, methods)| methods.as_str())
+    }
+}
+
+/// Adds `Allow` to a 405 (after the error became a problem document).
+async fn allow_on_405<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    allowed: &AllowedMethods,
+) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
+    let mut response = ep.call(req).await?.into_response();
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(value) = allowed
+            .for_path(&path)
+            .and_then(|methods| HeaderValue::from_str(methods).ok())
+    {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists_the_declared_methods_of_a_path() {
+        let allowed = AllowedMethods::of_api();
+        assert_eq!(allowed.for_path("/login"), Some("POST"));
+        assert_eq!(allowed.for_path("/todo"), Some("GET, POST"));
+        assert_eq!(
+            allowed.for_path("/todo/0b0c0d0e-0000-4000-8000-000000000000"),
+            Some("DELETE, GET, PATCH")
+        );
+        assert_eq!(allowed.for_path("/sessions/x"), Some("DELETE"));
+        assert_eq!(allowed.for_path("/nowhere"), None);
+        assert_eq!(allowed.for_path("/todo/a/b"), None);
+    }
 }

@@ -4,9 +4,11 @@
 //! and so its own state, and they run in parallel.
 
 mod auth;
+mod client;
 mod contract;
 mod errors;
 mod helpers;
+mod notifications;
 mod openapi;
 mod redis;
 mod sessions;

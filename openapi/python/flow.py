@@ -1,0 +1,117 @@
+"""The seed's flow through a Python client generated from openapi/openapi.json.
+
+scripts/contract-checks generates the package `jwt_todo_client` with openapi-python-client
+into a git-ignored folder on PYTHONPATH, starts a server and runs:
+
+    python openapi/python/flow.py http://127.0.0.1:PORT
+
+Logs in, creates a todo, refreshes, replays the spent refresh token, logs in again, logs out
+and checks the token is refused: every status and every parsed body comes from the
+generated client.
+"""
+
+from __future__ import annotations
+
+import sys
+from http import HTTPStatus
+
+from jwt_todo_client import AuthenticatedClient, Client
+from jwt_todo_client.api.auth import login, logout, refresh_token
+from jwt_todo_client.api.todos import create_todo, list_todos
+from jwt_todo_client.api.users import me
+from jwt_todo_client.models import (
+    CreateTodoRequest,
+    LoginRequest,
+    LogoutResponse,
+    Problem,
+    RefreshRequest,
+    TodoResponse,
+    TokenResponse,
+)
+
+SAMPLE = LoginRequest(username="username", password="password")
+
+
+def expect(response, status: HTTPStatus, parsed_type: type, step: str):
+    """The response has `status` and its body parsed as `parsed_type`; returns the body."""
+    assert response.status_code == status, (
+        f"{step}: expected {status.value}, got {response.status_code.value}: {response.content!r}"
+    )
+    assert isinstance(response.parsed, parsed_type), (
+        f"{step}: expected a {parsed_type.__name__}, got {response.parsed!r}"
+    )
+    print(f"  {step}: HTTP {response.status_code.value} {parsed_type.__name__}")
+    return response.parsed
+
+
+def log_in(anonymous: Client, step: str) -> TokenResponse:
+    tokens = expect(
+        login.sync_detailed(client=anonymous, body=SAMPLE), HTTPStatus.OK, TokenResponse, step
+    )
+    assert tokens.token_type == "Bearer"
+    return tokens
+
+
+def main(base_url: str) -> None:
+    anonymous = Client(base_url=base_url, raise_on_unexpected_status=True)
+
+    tokens = log_in(anonymous, "log in")
+    authed = AuthenticatedClient(
+        base_url=base_url, token=tokens.access_token, raise_on_unexpected_status=True
+    )
+
+    todo = expect(
+        create_todo.sync_detailed(client=authed, body=CreateTodoRequest(title="Buy milk")),
+        HTTPStatus.CREATED,
+        TodoResponse,
+        "create a todo",
+    )
+    assert todo.title == "Buy milk" and not todo.completed
+    listed = list_todos.sync_detailed(client=authed)
+    assert listed.status_code == HTTPStatus.OK
+    assert todo.id in [t.id for t in listed.parsed], "the new todo is listed"
+
+    rotated = expect(
+        refresh_token.sync_detailed(
+            client=anonymous, body=RefreshRequest(refresh_token=tokens.refresh_token)
+        ),
+        HTTPStatus.CREATED,
+        TokenResponse,
+        "refresh",
+    )
+    assert rotated.session_id == tokens.session_id
+    assert rotated.refresh_token != tokens.refresh_token
+
+    replay = expect(
+        refresh_token.sync_detailed(
+            client=anonymous, body=RefreshRequest(refresh_token=tokens.refresh_token)
+        ),
+        HTTPStatus.UNAUTHORIZED,
+        Problem,
+        "replay the spent refresh token",
+    )
+    assert replay.type_ == "urn:jwt-todo:problem:invalid-token", replay
+
+    tokens = log_in(anonymous, "log in again")
+    authed = AuthenticatedClient(
+        base_url=base_url, token=tokens.access_token, raise_on_unexpected_status=True
+    )
+    ended = expect(
+        logout.sync_detailed(client=authed), HTTPStatus.OK, LogoutResponse, "log out"
+    )
+    assert ended.message == "Successfully logged out" and ended.sessions_ended == 1
+
+    refused = expect(
+        me.sync_detailed(client=authed),
+        HTTPStatus.UNAUTHORIZED,
+        Problem,
+        "the logged-out token is refused",
+    )
+    assert refused.status == 401, refused
+    print("Python client flow: all statuses as documented")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: flow.py BASE_URL")
+    main(sys.argv[1])

@@ -1,0 +1,314 @@
+//! The generated client: `jwt-todo-client` (progenitor over the committed
+//! `openapi/openapi.json`) drives the real server. A spec that cannot generate a client
+//! fails the build; one whose shapes differ from what the server sends fails here, because
+//! every body (success and problem alike) is parsed into the generated types.
+
+use std::fmt::Debug;
+
+use jwt_todo_client::{Client, Error, ResponseValue, types};
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+/// A client without credentials.
+fn anonymous(app: &TestApp) -> Client {
+    Client::new(&app.base)
+}
+
+/// A client sending `Authorization: Bearer <access_token>`.
+fn authed(app: &TestApp, access_token: &str) -> Client {
+    jwt_todo_client::with_bearer(&app.base, access_token).expect("token is a header value")
+}
+
+fn credentials(username: &str, password: &str) -> types::LoginRequest {
+    types::LoginRequest {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    }
+}
+
+async fn login_sample(client: &Client) -> types::TokenResponse {
+    let response = client
+        .login(&credentials(SAMPLE_USER, SAMPLE_PASSWORD))
+        .await
+        .expect("sample user logs in");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.into_inner()
+}
+
+fn new_todo(title: &str) -> types::CreateTodoRequest {
+    types::CreateTodoRequest {
+        title: title.parse().expect("title fits the schema"),
+    }
+}
+
+/// The call failed with a documented error status, and its body parsed as the
+/// generated `Problem` type.
+fn problem<T: Debug>(
+    result: Result<ResponseValue<T>, Error<types::Problem>>,
+    status: StatusCode,
+) -> ResponseValue<types::Problem> {
+    match result {
+        Err(Error::ErrorResponse(response)) => {
+            assert_eq!(response.status(), status);
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            assert!(
+                content_type.starts_with("application/problem+json"),
+                "{content_type}"
+            );
+            assert_eq!(response.status, status.as_u16());
+            assert!(
+                response.type_.starts_with("urn:jwt-todo:problem:"),
+                "{response:?}"
+            );
+            response
+        }
+        other => panic!("expected a {status} problem document, got {other:?}"),
+    }
+}
+
+/// A 401 problem carrying an RFC 6750 `invalid_token` challenge.
+fn invalid_token<T: Debug>(
+    result: Result<ResponseValue<T>, Error<types::Problem>>,
+) -> types::Problem {
+    let response = problem(result, StatusCode::UNAUTHORIZED);
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .expect("401 carries WWW-Authenticate");
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    response.into_inner()
+}
+
+#[tokio::test]
+async fn generated_client_manages_todos() {
+    let app = spawn_app().await;
+    let tokens = login_sample(&anonymous(&app)).await;
+    assert_eq!(tokens.token_type, "Bearer");
+    assert!(tokens.expires_in > 0 && tokens.refresh_expires_in > tokens.expires_in);
+    let client = authed(&app, &tokens.access_token);
+
+    let created = client
+        .create_todo(&new_todo("Buy milk"))
+        .await
+        .expect("todo created");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created = created.into_inner();
+    assert_eq!(created.title, "Buy milk");
+    assert!(!created.completed);
+
+    let listed = client.list_todos().await.expect("listed").into_inner();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, created.id);
+
+    let fetched = client.get_todo(&created.id).await.expect("fetched");
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(fetched.into_inner().user_id, created.user_id);
+
+    let updated = client
+        .update_todo(
+            &created.id,
+            &types::UpdateTodoRequest {
+                title: Some("Buy oat milk".parse().expect("title fits the schema")),
+                completed: Some(true),
+            },
+        )
+        .await
+        .expect("updated")
+        .into_inner();
+    assert_eq!(updated.title, "Buy oat milk");
+    assert!(updated.completed);
+    assert!(updated.updated_at >= created.updated_at);
+
+    // A title the schema allows but the rules refuse (blank after trimming): 422 naming
+    // the field.
+    let blank = problem(
+        client.create_todo(&new_todo("   ")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_eq!(blank.field.as_deref(), Some("title"));
+
+    let deleted = client.delete_todo(&created.id).await.expect("deleted");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = problem(client.get_todo(&created.id).await, StatusCode::NOT_FOUND);
+    assert_eq!(gone.type_, "urn:jwt-todo:problem:not-found");
+    assert!(
+        client
+            .list_todos()
+            .await
+            .expect("listed")
+            .into_inner()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn generated_client_refreshes_and_a_replay_is_refused_as_a_problem() {
+    let app = spawn_app().await;
+    let anonymous = anonymous(&app);
+    let first = login_sample(&anonymous).await;
+
+    let rotated = anonymous
+        .refresh_token(&types::RefreshRequest {
+            refresh_token: first.refresh_token.clone(),
+        })
+        .await
+        .expect("refreshed");
+    assert_eq!(rotated.status(), StatusCode::CREATED);
+    let rotated = rotated.into_inner();
+    assert_eq!(rotated.session_id, first.session_id);
+    assert_ne!(rotated.refresh_token, first.refresh_token);
+    let fresh = authed(&app, &rotated.access_token);
+    assert_eq!(
+        fresh.me().await.expect("new token works").username,
+        SAMPLE_USER
+    );
+
+    // The spent refresh token again: refused, as a typed problem document ...
+    let replay = invalid_token(
+        anonymous
+            .refresh_token(&types::RefreshRequest {
+                refresh_token: first.refresh_token.clone(),
+            })
+            .await,
+    );
+    assert_eq!(replay.type_, "urn:jwt-todo:problem:invalid-token");
+    assert_eq!(replay.title, "Invalid token");
+    assert!(replay.detail.is_some());
+    // ... and the whole session is gone, the fresh pair with it.
+    invalid_token(fresh.me().await);
+    invalid_token(
+        anonymous
+            .refresh_token(&types::RefreshRequest {
+                refresh_token: rotated.refresh_token,
+            })
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn generated_client_logs_out_and_the_token_is_refused_afterwards() {
+    let app = spawn_app().await;
+    let anonymous = anonymous(&app);
+    let tokens = login_sample(&anonymous).await;
+    let client = authed(&app, &tokens.access_token);
+
+    let ended = client.logout(None).await.expect("logged out");
+    assert_eq!(ended.status(), StatusCode::OK);
+    let ended = ended.into_inner();
+    assert_eq!(ended.message, "Successfully logged out");
+    assert_eq!(ended.sessions_ended, 1);
+
+    let refused = invalid_token(client.create_todo(&new_todo("too late")).await);
+    assert_eq!(refused.status, 401);
+    invalid_token(client.me().await);
+    invalid_token(
+        anonymous
+            .refresh_token(&types::RefreshRequest {
+                refresh_token: tokens.refresh_token,
+            })
+            .await,
+    );
+
+    // No token at all: 401 with a bare challenge, still a problem document.
+    let missing = problem(anonymous.me().await, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.type_, "urn:jwt-todo:problem:missing-token");
+
+    // Wrong credentials: the same typed problem.
+    let wrong = problem(
+        anonymous
+            .login(&credentials(SAMPLE_USER, "not the password"))
+            .await,
+        StatusCode::UNAUTHORIZED,
+    );
+    assert_eq!(wrong.type_, "urn:jwt-todo:problem:invalid-credentials");
+}
+
+#[tokio::test]
+async fn generated_client_registers_and_manages_sessions() {
+    let app = spawn_app().await;
+    let anonymous = anonymous(&app);
+    let password = "a fine long passphrase";
+    let registration = types::RegisterRequest {
+        username: "client_user".parse().expect("username fits the schema"),
+        password: password.parse().expect("password fits the schema"),
+        phone: None,
+    };
+
+    let user = anonymous.register(&registration).await.expect("registered");
+    assert_eq!(user.status(), StatusCode::CREATED);
+    let user = user.into_inner();
+    assert_eq!(user.username, "client_user");
+    let taken = problem(
+        anonymous.register(&registration).await,
+        StatusCode::CONFLICT,
+    );
+    assert_eq!(taken.field.as_deref(), Some("username"));
+
+    let laptop = anonymous
+        .login(&credentials("client_user", password))
+        .await
+        .expect("logged in")
+        .into_inner();
+    let phone = anonymous
+        .login(&credentials("client_user", password))
+        .await
+        .expect("logged in")
+        .into_inner();
+    let client = authed(&app, &laptop.access_token);
+
+    let me = client.me().await.expect("profile").into_inner();
+    assert_eq!(me.id, user.id);
+    assert_eq!(me.username, "client_user");
+
+    let sessions = client.list_sessions().await.expect("sessions").into_inner();
+    assert_eq!(sessions.len(), 2);
+    let current: Vec<_> = sessions.iter().filter(|s| s.current).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].id, laptop.session_id);
+
+    let revoked = client
+        .revoke_session(&phone.session_id)
+        .await
+        .expect("session revoked");
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    invalid_token(authed(&app, &phone.access_token).me().await);
+    problem(
+        client.revoke_session(&phone.session_id).await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_eq!(
+        client
+            .list_sessions()
+            .await
+            .expect("sessions")
+            .into_inner()
+            .len(),
+        1
+    );
+
+    // Log out by refresh token, for a client whose access token expired.
+    let ended = anonymous
+        .revoke_token(&types::RevokeRequest {
+            refresh_token: laptop.refresh_token,
+            scope: Some(types::Scope::Global),
+        })
+        .await
+        .expect("revoked")
+        .into_inner();
+    assert_eq!(ended.sessions_ended, 1);
+    invalid_token(client.list_sessions().await);
+}
+
+#[tokio::test]
+async fn generated_client_reads_health() {
+    let app = spawn_app().await;
+    let client = anonymous(&app);
+    assert_eq!(client.healthz().await.expect("live").status, "ok");
+    assert_eq!(client.readyz().await.expect("ready").status, "ready");
+}
