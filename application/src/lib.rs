@@ -43,12 +43,18 @@ impl std::fmt::Debug for Ports {
     }
 }
 
-/// Token lifetimes.
+/// Token lifetimes and the refresh-token reuse policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenPolicy {
     pub access_ttl: Duration,
-    /// Sliding: each refresh issues a refresh token valid this long again.
+    /// Sliding: each refresh issues a refresh token valid this long again ...
     pub refresh_ttl: Duration,
+    /// ... but never beyond this long after the login that started the session.
+    pub max_session_lifetime: Duration,
+    /// Within this long after a rotation, presenting the token it spent again is
+    /// answered with the pair already issued (two browser tabs refreshing at once)
+    /// instead of being treated as theft. Zero: strict, every replay revokes.
+    pub reuse_grace: Duration,
 }
 
 impl Default for TokenPolicy {
@@ -56,7 +62,22 @@ impl Default for TokenPolicy {
         Self {
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+            max_session_lifetime: Duration::from_secs(30 * 24 * 3600),
+            reuse_grace: Duration::ZERO,
         }
+    }
+}
+
+impl TokenPolicy {
+    /// When a session's refresh token issued at `now` expires: the sliding lifetime,
+    /// capped by the absolute one counted from `auth_time`.
+    pub fn session_expiry(
+        &self,
+        now: domain::Timestamp,
+        auth_time: domain::Timestamp,
+    ) -> domain::Timestamp {
+        now.plus(self.refresh_ttl)
+            .min(auth_time.plus(self.max_session_lifetime))
     }
 }
 

@@ -105,6 +105,9 @@ pub struct Rotation {
     pub now: Timestamp,
     /// Expiry of the new refresh token, and so of the session.
     pub expires_at: Timestamp,
+    /// Reuse grace window: a replay of the token spent by the last rotation, no longer
+    /// than this after it, is answered with [`RotationOutcome::Replayed`]. Zero: strict.
+    pub grace: Duration,
 }
 
 /// The result of [`SessionStore::rotate`].
@@ -112,6 +115,11 @@ pub struct Rotation {
 pub enum RotationOutcome {
     /// The presented token was the current one: it is spent now and `next` is current.
     Rotated(Session),
+    /// The presented token is the one the last rotation spent, and that rotation is
+    /// within the grace window: nothing changed; the session (whose current token is the
+    /// one already issued for the replayed one) is returned so the same pair can be
+    /// given again.
+    Replayed(Session),
     /// The presented token belonged to the session but was already spent: a replay.
     /// The session has been deleted, so every token of it is dead.
     ReuseDetected,
@@ -138,7 +146,8 @@ pub trait SessionStore: Send + Sync {
 
     /// Spends the presented refresh token and makes `next` current, or detects a replay
     /// and deletes the session, atomically: of any number of concurrent rotations with
-    /// the same token, at most one returns `Rotated`.
+    /// the same token, at most one returns `Rotated` (the others, within the grace
+    /// window, `Replayed`; else `ReuseDetected`).
     ///
     /// # Errors
     /// [`StoreError`] on store failure, in which case nothing changed.

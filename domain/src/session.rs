@@ -20,6 +20,9 @@ pub struct Session {
     pub user_id: UserId,
     /// `jti` of the only refresh token this session accepts next.
     pub refresh_jti: TokenId,
+    /// `jti` of the refresh token spent by the last rotation: within the reuse grace
+    /// window, replaying it returns the pair already issued instead of revoking.
+    pub previous_jti: Option<TokenId>,
     pub created_at: Timestamp,
     /// When the last rotation happened (`created_at` until the first).
     pub refreshed_at: Timestamp,
@@ -53,6 +56,8 @@ pub struct AccessClaims {
     pub token_id: TokenId,
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
+    /// When the user logged in to start this session (`auth_time`, RFC 9068 §2.2.1).
+    pub auth_time: Timestamp,
 }
 
 /// What a refresh token asserts. A distinct type from [`AccessClaims`] so that the
@@ -64,6 +69,9 @@ pub struct RefreshClaims {
     pub token_id: TokenId,
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
+    /// When the user logged in to start this session: refreshes never extend a session
+    /// past `auth_time` plus the absolute session lifetime.
+    pub auth_time: Timestamp,
 }
 
 /// An access/refresh token pair as handed to a client. `Debug` hides the tokens: they

@@ -15,6 +15,8 @@ pub const REFRESH_TTL: &str = "REFRESH_TTL";
 pub const JWT_ISSUER: &str = "JWT_ISSUER";
 pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
 pub const JWT_LEEWAY: &str = "JWT_LEEWAY";
+pub const REFRESH_REUSE_GRACE: &str = "REFRESH_REUSE_GRACE";
+pub const SESSION_MAX_LIFETIME: &str = "SESSION_MAX_LIFETIME";
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
 pub const APP_ENV: &str = "APP_ENV";
 pub const VONAGE_API_KEY: &str = "VONAGE_API_KEY";
@@ -46,6 +48,11 @@ pub struct Config {
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub jwt_leeway: Duration,
+    /// `0s`: strict refresh rotation; otherwise the window in which a replay of the
+    /// previous refresh token gets the pair already issued.
+    pub refresh_reuse_grace: Duration,
+    /// Absolute cap on a session, counted from its login, whatever the refreshes.
+    pub session_max_lifetime: Duration,
     pub max_body_bytes: usize,
     pub environment: Environment,
     /// `None`: SMS are only logged.
@@ -148,6 +155,21 @@ impl Config {
         }
         if refresh_ttl < access_ttl {
             return Err(err(REFRESH_TTL, "must not be shorter than ACCESS_TTL"));
+        }
+        let refresh_reuse_grace = duration(REFRESH_REUSE_GRACE, Duration::ZERO)?;
+        if refresh_reuse_grace > Duration::from_secs(60) {
+            return Err(err(
+                REFRESH_REUSE_GRACE,
+                "must be at most 60s: a longer window lets a stolen token ride along",
+            ));
+        }
+        let session_max_lifetime =
+            duration(SESSION_MAX_LIFETIME, Duration::from_secs(30 * 24 * 3600))?;
+        if session_max_lifetime < access_ttl {
+            return Err(err(
+                SESSION_MAX_LIFETIME,
+                "must not be shorter than ACCESS_TTL",
+            ));
         }
         if jwt_leeway > Duration::from_secs(300) {
             return Err(err(
@@ -252,6 +274,8 @@ impl Config {
             jwt_issuer: text(JWT_ISSUER)?,
             jwt_audience: text(JWT_AUDIENCE)?,
             jwt_leeway,
+            refresh_reuse_grace,
+            session_max_lifetime,
             max_body_bytes,
             environment,
         })
@@ -286,6 +310,15 @@ mod tests {
         assert_eq!(config.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(config.access_ttl, Duration::from_secs(900));
         assert_eq!(config.refresh_ttl, Duration::from_secs(604_800));
+        assert_eq!(
+            config.refresh_reuse_grace,
+            Duration::ZERO,
+            "strict by default"
+        );
+        assert_eq!(
+            config.session_max_lifetime,
+            Duration::from_secs(30 * 86_400)
+        );
         assert_eq!(config.environment, Environment::Development);
         assert!(config.redis_url.is_none());
         assert_eq!(config.access_secret.expose_secret().len(), 32);
@@ -329,6 +362,11 @@ mod tests {
                 VONAGE_BASE_URL,
             ),
             (&[(NOTIFY_MAX_ATTEMPTS, "0")], NOTIFY_MAX_ATTEMPTS),
+            (&[(REFRESH_REUSE_GRACE, "5m")], REFRESH_REUSE_GRACE),
+            (
+                &[(SESSION_MAX_LIFETIME, "1s"), (ACCESS_TTL, "1m")],
+                SESSION_MAX_LIFETIME,
+            ),
         ];
         for (pairs, variable) in cases {
             let error = load(pairs).expect_err("must be refused");

@@ -127,6 +127,8 @@ impl Application {
         let policy = TokenPolicy {
             access_ttl: config.access_ttl,
             refresh_ttl: config.refresh_ttl,
+            max_session_lifetime: config.session_max_lifetime,
+            reuse_grace: config.refresh_reuse_grace,
         };
         let services = Arc::new(Services::new(&ports, policy));
         let delivery = Arc::new(DeliverNotification::new(

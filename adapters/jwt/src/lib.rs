@@ -249,6 +249,7 @@ impl JwtCodec {
             exp: claims.expires_at.unix_seconds(),
             iss: &self.issuer,
             aud: &self.audience,
+            auth_time: claims.auth_time.unix_seconds(),
         };
         jsonwebtoken::encode(&keys.header, &wire, &keys.encoding)
             .map_err(|e| TokenError::Unexpected(anyhow::Error::new(e).context("signing a JWT")))
@@ -277,7 +278,7 @@ impl JwtCodec {
             && header.crit.is_none();
         // Already checked by `Validation`; repeated because it costs nothing.
         let audience_ok = claims.iss == self.issuer && claims.aud == self.audience;
-        if !header_ok || !audience_ok || claims.iat > claims.exp {
+        if !header_ok || !audience_ok || claims.iat > claims.exp || claims.auth_time > claims.iat {
             return Err(TokenError::Invalid);
         }
 
@@ -287,6 +288,7 @@ impl JwtCodec {
             token_id: TokenId::from_uuid(canonical_uuid(&claims.jti)?),
             issued_at: Timestamp::from_unix_seconds(claims.iat),
             expires_at: Timestamp::from_unix_seconds(claims.exp),
+            auth_time: Timestamp::from_unix_seconds(claims.auth_time),
         };
 
         // Last: only a token that is genuine in every other respect may be called expired.
@@ -326,6 +328,7 @@ struct Claims {
     token_id: TokenId,
     issued_at: Timestamp,
     expires_at: Timestamp,
+    auth_time: Timestamp,
 }
 
 impl From<&AccessClaims> for Claims {
@@ -336,6 +339,7 @@ impl From<&AccessClaims> for Claims {
             token_id: c.token_id,
             issued_at: c.issued_at,
             expires_at: c.expires_at,
+            auth_time: c.auth_time,
         }
     }
 }
@@ -348,6 +352,7 @@ impl From<&RefreshClaims> for Claims {
             token_id: c.token_id,
             issued_at: c.issued_at,
             expires_at: c.expires_at,
+            auth_time: c.auth_time,
         }
     }
 }
@@ -360,6 +365,7 @@ impl From<Claims> for AccessClaims {
             token_id: c.token_id,
             issued_at: c.issued_at,
             expires_at: c.expires_at,
+            auth_time: c.auth_time,
         }
     }
 }
@@ -372,6 +378,7 @@ impl From<Claims> for RefreshClaims {
             token_id: c.token_id,
             issued_at: c.issued_at,
             expires_at: c.expires_at,
+            auth_time: c.auth_time,
         }
     }
 }
@@ -386,6 +393,8 @@ struct WireClaimsOut<'a> {
     exp: i64,
     iss: &'a str,
     aud: &'a str,
+    /// When the user logged in (RFC 9068 §2.2.1); the session's lifetime counts from it.
+    auth_time: i64,
 }
 
 /// The JWT payload as read back. Every field is required; `aud` must be a single string.
@@ -398,6 +407,7 @@ struct WireClaimsIn {
     exp: i64,
     iss: String,
     aud: String,
+    auth_time: i64,
 }
 
 impl TokenCodec for JwtCodec {

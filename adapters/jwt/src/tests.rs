@@ -49,6 +49,7 @@ fn access_claims(expires_at: i64) -> AccessClaims {
         token_id: JTI.parse().expect("uuid"),
         issued_at: now(),
         expires_at: ts(expires_at),
+        auth_time: ts(NOW - 3600),
     }
 }
 
@@ -59,6 +60,7 @@ fn refresh_claims(expires_at: i64) -> RefreshClaims {
         token_id: JTI.parse().expect("uuid"),
         issued_at: now(),
         expires_at: ts(expires_at),
+        auth_time: ts(NOW - 3600),
     }
 }
 
@@ -97,7 +99,7 @@ fn payload() -> Value {
     json!({
         "sub": USER, "sid": SESSION, "jti": JTI,
         "iat": NOW, "exp": NOW + 900,
-        "iss": ISSUER, "aud": AUDIENCE,
+        "iss": ISSUER, "aud": AUDIENCE, "auth_time": NOW - 3600,
     })
 }
 
@@ -414,7 +416,7 @@ fn wrong_issuer_or_audience_is_rejected() {
 #[test]
 fn every_claim_is_required() {
     let codec = codec();
-    for claim in ["sub", "sid", "jti", "iat", "exp", "iss", "aud"] {
+    for claim in ["sub", "sid", "jti", "iat", "exp", "iss", "aud", "auth_time"] {
         let token = forge(
             &access_header(&codec),
             &without(payload(), claim),
@@ -646,4 +648,17 @@ fn debug_output_never_shows_secrets() {
         }
     }
     assert!(format!("{codec:?}").contains(codec.access_key_id()));
+}
+
+#[test]
+fn a_login_after_issue_is_refused() {
+    // `auth_time` is when the session's login happened; a token cannot predate it.
+    let codec = codec();
+    let token = forge(
+        &access_header(&codec),
+        &with(payload(), "auth_time", json!(NOW + 1)),
+        "HS256",
+        ACCESS_SECRET,
+    );
+    assert_invalid_access(&codec, &token);
 }

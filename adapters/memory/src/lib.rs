@@ -248,9 +248,16 @@ impl SessionStore for MemoryStore {
             return Ok(RotationOutcome::NotFound);
         };
         if session.refresh_jti != rotation.presented {
+            let elapsed = rotation.now.unix_seconds() - session.refreshed_at.unix_seconds();
+            let within_grace = !rotation.grace.is_zero()
+                && u64::try_from(elapsed).is_ok_and(|e| e <= rotation.grace.as_secs());
+            if within_grace && session.previous_jti == Some(rotation.presented) {
+                return Ok(RotationOutcome::Replayed(session.clone()));
+            }
             sessions.remove(&rotation.session_id);
             return Ok(RotationOutcome::ReuseDetected);
         }
+        session.previous_jti = Some(rotation.presented);
         session.refresh_jti = rotation.next;
         session.refreshed_at = rotation.now;
         session.expires_at = rotation.expires_at;

@@ -91,9 +91,16 @@ struct Scripts {
     claim: Script,
 }
 
-/// Sets the key's expiry to `at` unless it already expires later. A key without expiry
+/// The fields of a session hash in the order `session_from_fields` reads them, with ''
+/// for absent ones.
+/// Also: sets the key's expiry to `at` unless it already expires later. A key without expiry
 /// gets `at` (Redis' `GT` treats "no expiry" as infinite, which is not what we want).
 const EXTEND_EXPIRY: &str = r#"
+local function session_fields(key)
+  local f = redis.call('HMGET', key, 'refresh_jti', 'previous_jti', 'created_at', 'refreshed_at', 'expires_at', 'user_agent')
+  for i = 1, 6 do f[i] = f[i] or '' end
+  return f
+end
 local function extend(key, at)
   local ttl = redis.call('TTL', key)
   if ttl == -1 then
@@ -135,23 +142,30 @@ redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 extend(KEYS[2], ARGV[5])
 return 1",
             ),
-            // KEYS: session, sessions. ARGV: sid, presented, next, now, expires_at.
-            // Returns 0 = not found, 1 = reuse detected (session deleted), or the rotated
-            // session's fields.
+            // KEYS: session, sessions. ARGV: sid, presented, next, now, expires_at, grace
+            // seconds. Returns 0 = not found, 1 = reuse detected (session deleted), or
+            // {'rotated' | 'replayed', the session's fields}.
             rotate: with_extend(
                 r"
 local current = redis.call('HGET', KEYS[1], 'refresh_jti')
 if not current then return 0 end
 if current ~= ARGV[2] then
+  local previous = redis.call('HGET', KEYS[1], 'previous_jti')
+  local refreshed = tonumber(redis.call('HGET', KEYS[1], 'refreshed_at'))
+  local grace = tonumber(ARGV[6])
+  if grace > 0 and previous == ARGV[2] and tonumber(ARGV[4]) - refreshed <= grace then
+    return {'replayed', session_fields(KEYS[1])}
+  end
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 1
 end
-redis.call('HSET', KEYS[1], 'refresh_jti', ARGV[3], 'refreshed_at', ARGV[4], 'expires_at', ARGV[5])
+redis.call('HSET', KEYS[1], 'refresh_jti', ARGV[3], 'previous_jti', ARGV[2],
+  'refreshed_at', ARGV[4], 'expires_at', ARGV[5])
 redis.call('EXPIREAT', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 extend(KEYS[2], ARGV[5])
-return redis.call('HMGET', KEYS[1], 'refresh_jti', 'created_at', 'refreshed_at', 'expires_at', 'user_agent')",
+return {'rotated', session_fields(KEYS[1])}",
             ),
             // KEYS: session, sessions. ARGV: sid.
             revoke: Script::new(
@@ -173,16 +187,15 @@ for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return ended",
             ),
-            // KEYS: sessions. ARGV: session key prefix, now. Returns 6 fields per live session.
-            list_sessions: Script::new(
+            // KEYS: sessions. ARGV: session key prefix, now. Returns the id and 6 fields per live session.
+            list_sessions: with_extend(
                 r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 local out = {}
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local f = redis.call('HMGET', ARGV[1] .. sid, 'refresh_jti', 'created_at', 'refreshed_at', 'expires_at', 'user_agent')
-  if f[1] then
+  if redis.call('EXISTS', ARGV[1] .. sid) == 1 then
     table.insert(out, sid)
-    for i = 1, 5 do table.insert(out, f[i] or '') end
+    for _, field in ipairs(session_fields(ARGV[1] .. sid)) do table.insert(out, field) end
   end
 end
 return out",
@@ -388,6 +401,7 @@ fn session_from_fields(
 ) -> Result<Session, StoreError> {
     let [
         refresh_jti,
+        previous_jti,
         created_at,
         refreshed_at,
         expires_at,
@@ -401,10 +415,14 @@ fn session_from_fields(
             .map(Timestamp::from_unix_seconds)
             .map_err(corrupt)
     };
+    let token = |raw: &String| raw.parse().map(TokenId::from_uuid).map_err(corrupt);
     Ok(Session {
         id: sid,
         user_id,
-        refresh_jti: TokenId::from_uuid(refresh_jti.parse().map_err(corrupt)?),
+        refresh_jti: token(refresh_jti)?,
+        previous_jti: (!previous_jti.is_empty())
+            .then(|| token(previous_jti))
+            .transpose()?,
         created_at: number(created_at)?,
         refreshed_at: number(refreshed_at)?,
         expires_at: number(expires_at)?,
@@ -666,6 +684,7 @@ impl SessionStore for RedisStore {
             rotation.next.to_string(),
             rotation.now.unix_seconds().to_string(),
             rotation.expires_at.unix_seconds().to_string(),
+            rotation.grace.as_secs().to_string(),
         ];
         let reply: redis::Value = self
             .run(|mut conn| async move {
@@ -680,13 +699,15 @@ impl SessionStore for RedisStore {
         match reply {
             redis::Value::Int(0) => Ok(RotationOutcome::NotFound),
             redis::Value::Int(1) => Ok(RotationOutcome::ReuseDetected),
-            fields @ redis::Value::Array(_) => {
-                let fields: Vec<String> = redis::from_redis_value(fields).map_err(corrupt)?;
-                Ok(RotationOutcome::Rotated(session_from_fields(
-                    rotation.user_id,
-                    rotation.session_id,
-                    &fields,
-                )?))
+            reply @ redis::Value::Array(_) => {
+                let (outcome, fields): (String, Vec<String>) =
+                    redis::from_redis_value(reply).map_err(corrupt)?;
+                let session = session_from_fields(rotation.user_id, rotation.session_id, &fields)?;
+                match outcome.as_str() {
+                    "rotated" => Ok(RotationOutcome::Rotated(session)),
+                    "replayed" => Ok(RotationOutcome::Replayed(session)),
+                    other => Err(corrupt(format!("unexpected rotate outcome {other}"))),
+                }
             }
             other => Err(corrupt(format!("unexpected rotate reply {other:?}"))),
         }
@@ -746,7 +767,7 @@ impl SessionStore for RedisStore {
             })
             .await?;
         let mut sessions = flat
-            .chunks(6)
+            .chunks(7)
             .map(|chunk| {
                 let sid: SessionId = chunk
                     .first()

@@ -88,6 +88,7 @@ mod tests {
             token_id: TokenId::from_uuid(seq(42)),
             issued_at: domain::Timestamp::from_unix_seconds(1_699_999_900),
             expires_at: NOW.plus(ACCESS_TTL),
+            auth_time: AUTH_TIME,
         }
     }
 

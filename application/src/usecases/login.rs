@@ -111,9 +111,10 @@ impl Login {
             id: SessionId::from_uuid(self.ids.new_uuid()),
             user_id: user.id,
             refresh_jti: TokenId::from_uuid(self.ids.new_uuid()),
+            previous_jti: None,
             created_at: now,
             refreshed_at: now,
-            expires_at: now.plus(self.policy.refresh_ttl),
+            expires_at: self.policy.session_expiry(now, now),
             user_agent: Session::clean_user_agent(request.user_agent.as_deref()),
         };
         let access_jti = TokenId::from_uuid(self.ids.new_uuid());
@@ -199,6 +200,7 @@ mod tests {
                 token_id: access_jti,
                 issued_at: NOW,
                 expires_at: NOW.plus(ACCESS_TTL),
+                auth_time: NOW,
             }))
             .times(1)
             .in_sequence(&mut order)
@@ -212,6 +214,7 @@ mod tests {
                 token_id: refresh_jti,
                 issued_at: NOW,
                 expires_at: session_expiry,
+                auth_time: NOW,
             }))
             .times(1)
             .in_sequence(&mut order)
@@ -239,6 +242,7 @@ mod tests {
                 id: session_id,
                 user_id: USER_ID,
                 refresh_jti,
+                previous_jti: None,
                 created_at: NOW,
                 refreshed_at: NOW,
                 expires_at: session_expiry,
@@ -277,6 +281,7 @@ mod tests {
         let short = TokenPolicy {
             access_ttl: std::time::Duration::from_secs(3600),
             refresh_ttl: std::time::Duration::from_secs(60),
+            ..TokenPolicy::default()
         };
 
         let pair = Login::new(&mocks.into_ports(), short)

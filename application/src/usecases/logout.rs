@@ -162,6 +162,7 @@ mod tests {
                     token_id: REFRESH_JTI,
                     issued_at: Timestamp::from_unix_seconds(1_699_000_000),
                     expires_at: NOW.plus(REFRESH_TTL),
+                    auth_time: AUTH_TIME,
                 })
             });
     }
@@ -387,6 +388,7 @@ mod tests {
                     token_id: REFRESH_JTI,
                     issued_at: NOW,
                     expires_at: NOW.plus(REFRESH_TTL),
+                    auth_time: AUTH_TIME,
                 })
             });
         mocks

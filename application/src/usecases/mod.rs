@@ -79,6 +79,12 @@ pub(crate) struct PairFor {
     /// Expiry of the refresh token and so of the session; the access token never outlives it.
     pub session_expires_at: Timestamp,
     pub access_jti: TokenId,
+    /// When the login that started the session happened.
+    pub auth_time: Timestamp,
+    /// `iat` of the refresh token: now for a new token; the original time when a token
+    /// already issued is issued again (a grace-window replay), which, HMAC being
+    /// deterministic, reproduces it exactly.
+    pub refresh_issued_at: Timestamp,
 }
 
 impl PairFor {
@@ -89,6 +95,8 @@ impl PairFor {
             refresh_jti: session.refresh_jti,
             session_expires_at: session.expires_at,
             access_jti,
+            auth_time: session.created_at,
+            refresh_issued_at: session.refreshed_at,
         }
     }
 }
@@ -107,13 +115,15 @@ pub(crate) fn issue_pair(
         token_id: spec.access_jti,
         issued_at: now,
         expires_at: now.plus(policy.access_ttl).min(spec.session_expires_at),
+        auth_time: spec.auth_time,
     };
     let refresh = RefreshClaims {
         user_id: spec.user_id,
         session_id: spec.session_id,
         token_id: spec.refresh_jti,
-        issued_at: now,
+        issued_at: spec.refresh_issued_at,
         expires_at: spec.session_expires_at,
+        auth_time: spec.auth_time,
     };
     Ok(TokenPair {
         access_token: tokens.issue_access(&access)?,

@@ -70,13 +70,19 @@ impl Refresh {
             }
             Err(TokenError::Unexpected(e)) => return Err(RefreshError::Unexpected(e)),
         };
+        // The absolute lifetime, counted from the login, caps every refresh.
+        let expires_at = self.policy.session_expiry(now, claims.auth_time);
+        if expires_at.has_passed(now) {
+            return Err(RefreshError::InvalidToken);
+        }
         let rotation = Rotation {
             user_id: claims.user_id,
             session_id: claims.session_id,
             presented: claims.token_id,
             next: TokenId::from_uuid(self.ids.new_uuid()),
             now,
-            expires_at: now.plus(self.policy.refresh_ttl),
+            expires_at,
+            grace: self.policy.reuse_grace,
         };
         // Sign first: once the store has rotated, the presented token is spent, so nothing
         // may fail between the rotation and the answer.
@@ -86,6 +92,8 @@ impl Refresh {
             refresh_jti: rotation.next,
             session_expires_at: rotation.expires_at,
             access_jti: TokenId::from_uuid(self.ids.new_uuid()),
+            auth_time: claims.auth_time,
+            refresh_issued_at: now,
         };
         let pair = issue_pair(self.tokens.as_ref(), self.policy, &spec, now)
             .map_err(|e| RefreshError::Unexpected(codec_failure(e)))?;
@@ -93,6 +101,23 @@ impl Refresh {
             RotationOutcome::Rotated(_) => {
                 tracing::info!(user_id = %claims.user_id, session_id = %claims.session_id, "session refreshed");
                 Ok(pair)
+            }
+            RotationOutcome::Replayed(session) => {
+                // Two tabs refreshed at once: the loser gets the winner's refresh token
+                // again (reproduced exactly) and a fresh access token for the session.
+                tracing::info!(
+                    user_id = %claims.user_id,
+                    session_id = %claims.session_id,
+                    "refresh replayed within the grace window; same pair answered"
+                );
+                let access_jti = TokenId::from_uuid(self.ids.new_uuid());
+                issue_pair(
+                    self.tokens.as_ref(),
+                    self.policy,
+                    &PairFor::session(&session, access_jti),
+                    now,
+                )
+                .map_err(|e| RefreshError::Unexpected(codec_failure(e)))
             }
             RotationOutcome::ReuseDetected => {
                 tracing::warn!(
@@ -125,6 +150,7 @@ mod tests {
             token_id: REFRESH_JTI,
             issued_at: domain::Timestamp::from_unix_seconds(1_699_990_000),
             expires_at: NOW.plus(std::time::Duration::from_secs(10)),
+            auth_time: AUTH_TIME,
         }
     }
 
@@ -198,6 +224,7 @@ mod tests {
                 token_id: access_jti,
                 issued_at: NOW,
                 expires_at: NOW.plus(ACCESS_TTL),
+                auth_time: AUTH_TIME,
             }))
             .times(1)
             .in_sequence(&mut order)
@@ -211,6 +238,7 @@ mod tests {
                 token_id: next,
                 issued_at: NOW,
                 expires_at: expiry,
+                auth_time: AUTH_TIME,
             }))
             .times(1)
             .in_sequence(&mut order)
@@ -225,6 +253,7 @@ mod tests {
                 next,
                 now: NOW,
                 expires_at: expiry,
+                grace: std::time::Duration::ZERO,
             }))
             .times(1)
             .in_sequence(&mut order)
@@ -338,5 +367,113 @@ mod tests {
         let err = refresh(mocks).execute(PRESENTED).await;
 
         assert!(matches!(err, Err(RefreshError::Unexpected(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_grace_replay_reissues_the_refresh_token_already_issued() {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        // The pre-signed pair for a rotation that does not happen...
+        expect_signing(&mut mocks);
+        // ... then the session's current token, signed again with its original iat.
+        let mut current = session(SESSION_ID);
+        current.refresh_jti = TokenId::from_uuid(seq(77));
+        current.previous_jti = Some(REFRESH_JTI);
+        current.refreshed_at = NOW.plus(std::time::Duration::from_secs(0));
+        let expected = RefreshClaims {
+            user_id: USER_ID,
+            session_id: SESSION_ID,
+            token_id: current.refresh_jti,
+            issued_at: current.refreshed_at,
+            expires_at: current.expires_at,
+            auth_time: current.created_at,
+        };
+        mocks
+            .tokens
+            .expect_issue_access()
+            .times(1)
+            .returning(|_| Ok("replayed-access".into()));
+        mocks
+            .tokens
+            .expect_issue_refresh()
+            .with(eq(expected))
+            .times(1)
+            .returning(|_| Ok("already-issued-refresh".into()));
+        let replayed = current.clone();
+        expect_rotate(&mut mocks, Ok(RotationOutcome::Replayed(replayed)));
+
+        let pair = refresh(mocks).execute(PRESENTED).await.expect("answered");
+        assert_eq!(pair.refresh_token, "already-issued-refresh");
+        assert_eq!(pair.access_token, "replayed-access");
+        assert_eq!(pair.session_id, SESSION_ID);
+    }
+
+    #[tokio::test]
+    async fn the_grace_window_of_the_policy_reaches_the_store() {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        expect_signing(&mut mocks);
+        mocks
+            .sessions
+            .expect_rotate()
+            .withf(|r| r.grace == std::time::Duration::from_secs(10))
+            .times(1)
+            .returning(|_| Ok(RotationOutcome::Rotated(session(SESSION_ID))));
+        let policy = TokenPolicy {
+            reuse_grace: std::time::Duration::from_secs(10),
+            ..policy()
+        };
+        Refresh::new(&mocks.into_ports(), policy)
+            .execute(PRESENTED)
+            .await
+            .expect("rotated");
+    }
+
+    #[tokio::test]
+    async fn refreshes_are_capped_by_the_absolute_session_lifetime() {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        expect_signing(&mut mocks);
+        // Logged in at AUTH_TIME; the cap ends before NOW + refresh_ttl.
+        let lifetime = std::time::Duration::from_secs(
+            u64::try_from(NOW.unix_seconds() - AUTH_TIME.unix_seconds()).expect("positive") + 60,
+        );
+        let cap = AUTH_TIME.plus(lifetime);
+        mocks
+            .sessions
+            .expect_rotate()
+            .withf(move |r| r.expires_at == cap)
+            .times(1)
+            .returning(|_| Ok(RotationOutcome::Rotated(session(SESSION_ID))));
+        let policy = TokenPolicy {
+            max_session_lifetime: lifetime,
+            ..policy()
+        };
+        let pair = Refresh::new(&mocks.into_ports(), policy)
+            .execute(PRESENTED)
+            .await
+            .expect("rotated");
+        assert_eq!(pair.refresh_expires_at, cap);
+    }
+
+    #[tokio::test]
+    async fn a_session_past_its_absolute_lifetime_cannot_be_refreshed() {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        expect_nothing_after_verify(&mut mocks);
+        let lifetime = std::time::Duration::from_secs(
+            u64::try_from(NOW.unix_seconds() - AUTH_TIME.unix_seconds()).expect("positive"),
+        );
+        let policy = TokenPolicy {
+            max_session_lifetime: lifetime,
+            ..policy()
+        };
+        let result = Refresh::new(&mocks.into_ports(), policy)
+            .execute(PRESENTED)
+            .await;
+        assert!(
+            matches!(result, Err(RefreshError::InvalidToken)),
+            "{result:?}"
+        );
     }
 }

@@ -36,8 +36,12 @@ pub(crate) fn policy() -> TokenPolicy {
     TokenPolicy {
         access_ttl: ACCESS_TTL,
         refresh_ttl: REFRESH_TTL,
+        ..TokenPolicy::default()
     }
 }
+
+/// When the sample session's login happened.
+pub(crate) const AUTH_TIME: Timestamp = Timestamp::from_unix_seconds(1_699_000_000);
 
 /// The `n`th id the sequential generator hands out (the first is `seq(1)`).
 pub(crate) fn seq(n: u64) -> Uuid {
@@ -78,6 +82,7 @@ pub(crate) fn session(id: SessionId) -> Session {
         id,
         user_id: USER_ID,
         refresh_jti: REFRESH_JTI,
+        previous_jti: None,
         created_at: created,
         refreshed_at: created,
         expires_at: NOW.plus(REFRESH_TTL),

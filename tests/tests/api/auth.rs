@@ -256,3 +256,55 @@ async fn revoke_by_refresh_token_signs_out_without_an_access_token() {
         .await;
     assert_unauthorized(again, Some("invalid_token")).await;
 }
+
+#[tokio::test]
+async fn within_the_reuse_grace_two_tabs_refreshing_at_once_both_stay_signed_in() {
+    let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "10s")]).await;
+    let pair = app.login_sample().await;
+    let first = tokens(app.refresh(&pair.refresh).await).await;
+    // The second tab replays the same (now spent) token: it gets the pair already issued.
+    let replay = app.refresh(&pair.refresh).await;
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    let second = tokens(replay).await;
+    assert_eq!(
+        second.refresh, first.refresh,
+        "the refresh token already issued, exactly"
+    );
+    assert_eq!(app.me(&second.access).await.status(), StatusCode::OK);
+    assert_eq!(app.me(&first.access).await.status(), StatusCode::OK);
+    // The chain goes on from there, once.
+    let third = tokens(app.refresh(&first.refresh).await).await;
+    assert_eq!(app.me(&third.access).await.status(), StatusCode::OK);
+    // A token two rotations old is theft even within the window: the session ends.
+    assert_unauthorized(app.refresh(&pair.refresh).await, Some("invalid_token")).await;
+    assert_unauthorized(app.me(&third.access).await, Some("invalid_token")).await;
+}
+
+#[tokio::test]
+async fn refreshes_never_extend_a_session_past_its_absolute_lifetime() {
+    let app = spawn_app_with(&[
+        ("ACCESS_TTL", "1s"),
+        ("REFRESH_TTL", "1h"),
+        ("SESSION_MAX_LIFETIME", "2s"),
+        ("JWT_LEEWAY", "0s"),
+    ])
+    .await;
+    let pair = app.login_sample().await;
+    assert!(
+        pair.body["refresh_expires_in"]
+            .as_i64()
+            .is_some_and(|s| s <= 2),
+        "{}",
+        pair.body
+    );
+    let refreshed = tokens(app.refresh(&pair.refresh).await).await;
+    assert!(
+        refreshed.body["refresh_expires_in"]
+            .as_i64()
+            .is_some_and(|s| s <= 2),
+        "{}",
+        refreshed.body
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_unauthorized(app.refresh(&refreshed.refresh).await, Some("invalid_token")).await;
+}

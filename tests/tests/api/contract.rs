@@ -48,6 +48,7 @@ fn session(owner: UserId, lifetime: Duration) -> Session {
         id: SessionId::from_uuid(Uuid::new_v4()),
         user_id: owner,
         refresh_jti: TokenId::from_uuid(Uuid::new_v4()),
+        previous_jti: None,
         created_at: now(),
         refreshed_at: now(),
         expires_at: now().plus(lifetime),
@@ -63,6 +64,7 @@ fn rotation(s: &Session, presented: TokenId) -> Rotation {
         next: TokenId::from_uuid(Uuid::new_v4()),
         now: now(),
         expires_at: now().plus(Duration::from_secs(3600)),
+        grace: Duration::ZERO,
     }
 }
 
@@ -190,6 +192,75 @@ where
             .await
             .expect("rotate"),
         RotationOutcome::NotFound
+    );
+
+    // Grace window: the token spent by the last rotation, replayed within it, gets the
+    // session back unchanged; any older token, or the same one without grace, revokes.
+    let g = session(alice.id, HOUR);
+    store.create(&g).await.expect("create");
+    let first = rotation(&g, g.refresh_jti);
+    let RotationOutcome::Rotated(after_first) = store.rotate(&first).await.expect("rotate") else {
+        panic!("rotates");
+    };
+    assert_eq!(after_first.previous_jti, Some(g.refresh_jti));
+    let replay = Rotation {
+        grace: Duration::from_secs(10),
+        ..rotation(&g, g.refresh_jti)
+    };
+    match store.rotate(&replay).await.expect("rotate") {
+        RotationOutcome::Replayed(session) => {
+            assert_eq!(session.refresh_jti, first.next, "the pair already issued");
+            assert_eq!(session.refreshed_at, after_first.refreshed_at);
+        }
+        other => panic!("expected a grace replay, got {other:?}"),
+    }
+    assert!(
+        store.is_active(alice.id, g.id).await.expect("check"),
+        "a grace replay keeps the session"
+    );
+    let second = rotation(&g, first.next);
+    assert!(matches!(
+        store.rotate(&second).await.expect("rotate"),
+        RotationOutcome::Rotated(_)
+    ));
+    let too_old = Rotation {
+        grace: Duration::from_secs(10),
+        ..rotation(&g, g.refresh_jti)
+    };
+    assert_eq!(
+        store.rotate(&too_old).await.expect("rotate"),
+        RotationOutcome::ReuseDetected,
+        "two rotations back"
+    );
+    let strict = session(alice.id, HOUR);
+    store.create(&strict).await.expect("create");
+    let spent = rotation(&strict, strict.refresh_jti);
+    store.rotate(&spent).await.expect("rotate");
+    assert_eq!(
+        store
+            .rotate(&rotation(&strict, strict.refresh_jti))
+            .await
+            .expect("rotate"),
+        RotationOutcome::ReuseDetected
+    );
+    let late = Rotation {
+        grace: Duration::from_secs(10),
+        now: now().plus(Duration::from_secs(11)),
+        ..rotation(&g, first.next)
+    };
+    let g2 = session(alice.id, HOUR);
+    store.create(&g2).await.expect("create");
+    let g2_first = rotation(&g2, g2.refresh_jti);
+    store.rotate(&g2_first).await.expect("rotate");
+    let late = Rotation {
+        session_id: g2.id,
+        presented: g2.refresh_jti,
+        ..late
+    };
+    assert_eq!(
+        store.rotate(&late).await.expect("rotate"),
+        RotationOutcome::ReuseDetected,
+        "after the window"
     );
 
     // Concurrent rotations with one token: exactly one wins.
