@@ -47,7 +47,7 @@ async fn hold_permit(
     let before = hasher.inner.permits.available_permits();
     let h = hasher.clone();
     let task = tokio::spawn(async move {
-        h.run(move |_| {
+        h.run(move |_, _| {
             let _ = gate.recv();
             Ok(())
         })
@@ -371,7 +371,7 @@ async fn no_more_than_the_permits_run_at_once() {
     for _ in 0..8 {
         let (h, running, peak) = (hasher.clone(), Arc::clone(&running), Arc::clone(&peak));
         tasks.push(tokio::spawn(async move {
-            h.run(move |_| {
+            h.run(move |_, _| {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(20));
@@ -418,4 +418,80 @@ async fn a_burst_of_real_hashes_beyond_the_bound_is_partly_refused() {
     }
     assert!(served >= 1, "served {served}, refused {refused}");
     assert!(refused >= 1, "served {served}, refused {refused}");
+}
+
+#[tokio::test]
+async fn hashes_are_those_of_the_argon2_crate_both_ways() {
+    use argon2::{PasswordHasher as _, PasswordVerifier as _};
+
+    let hasher = cheap_default_limits();
+    let crate_argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, cheap_params());
+
+    // Ours, checked by the crate's verifier.
+    let ours = hasher.hash(&pw("interop password")).await.expect("hashes");
+    let parsed = password_hash::PasswordHash::new(ours.as_str()).expect("PHC string");
+    assert!(
+        crate_argon2
+            .verify_password(b"interop password", &parsed)
+            .is_ok()
+    );
+    assert!(crate_argon2.verify_password(b"other", &parsed).is_err());
+
+    // The crate's, checked by ours, including under other parameters than ours.
+    for params in [
+        cheap_params(),
+        Params::new(64, 3, 2, Some(24)).expect("valid"),
+    ] {
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"interop password", &SaltString::generate(&mut OsRng))
+            .expect("hashes")
+            .to_string();
+        assert!(
+            hasher
+                .verify(
+                    &pw("interop password"),
+                    Some(PasswordHash::new(theirs.clone()))
+                )
+                .await
+                .expect("verifies")
+        );
+        assert!(
+            !hasher
+                .verify(&pw("other"), Some(PasswordHash::new(theirs)))
+                .await
+                .expect("verifies")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_matrices_are_kept_one_per_permit_at_most() {
+    let hasher = cheap(Argon2Limits {
+        permits: 2,
+        max_queue: 64,
+    });
+    let calls = (0..16).map(|i| {
+        let hasher = hasher.clone();
+        async move { hasher.hash(&pw(&format!("password {i}"))).await }
+    });
+    for outcome in futures_join_all(calls).await {
+        outcome.expect("hashes");
+    }
+    let kept = hasher.inner.memory.lock().expect("not poisoned");
+    assert!(!kept.is_empty() && kept.len() <= 2, "{} kept", kept.len());
+    assert!(kept.iter().all(|m| m.len() == cheap_params().block_count()));
+}
+
+/// Runs the futures concurrently (each on its own task) and collects their outputs.
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut outputs = Vec::with_capacity(handles.len());
+    for handle in handles {
+        outputs.push(handle.await.expect("task"));
+    }
+    outputs
 }
