@@ -59,11 +59,12 @@ impl Default for RedisStoreConfig {
 
 /// Every store port over Redis.
 ///
-/// Two kinds of connection, as the design asks: the per-request session check (the hot
-/// path) goes through one shared multiplexed connection that pipelines concurrent
-/// commands and reconnects by itself (`ConnectionManager`); everything else takes a
-/// connection from the deadpool pool, whose checkout costs a `PING` round trip but hands
-/// out a connection of its own.
+/// Two kinds of connection, as the design asks: every command, script and MULTI/EXEC
+/// pipeline goes through one shared multiplexed connection that pipelines concurrent
+/// commands and reconnects by itself (`ConnectionManager`), so no request pays for a
+/// checkout; the deadpool pool hands out connections of their own, whose checkout costs a
+/// `PING` round trip, for what must not share one (blocking reads, long transactions:
+/// none today; the readiness check keeps it answering).
 pub struct RedisStore {
     pool: Pool,
     fast: redis::aio::ConnectionManager,
@@ -240,6 +241,17 @@ fn session_prefix(user: UserId) -> String {
 }
 fn session_key(user: UserId, session: SessionId) -> String {
     format!("{{u:{user}}}:session:{session}")
+}
+/// Length of a session key: `{u:` + UUID + `}:session:` + UUID.
+const SESSION_KEY_LEN: usize = 3 + 36 + 10 + 36;
+/// [`session_key`] in a stack buffer, for the per-request check: no `String` formatted.
+fn session_key_bytes(user: UserId, session: SessionId) -> [u8; SESSION_KEY_LEN] {
+    let mut key = [0u8; SESSION_KEY_LEN];
+    key[..3].copy_from_slice(b"{u:");
+    user.as_uuid().hyphenated().encode_lower(&mut key[3..39]);
+    key[39..49].copy_from_slice(b"}:session:");
+    session.as_uuid().hyphenated().encode_lower(&mut key[49..]);
+    key
 }
 fn sessions_key(user: UserId) -> String {
     format!("{{u:{user}}}:sessions")
@@ -483,8 +495,22 @@ impl RedisStore {
             })
     }
 
-    /// Runs `op` on a pooled connection under the command timeout.
+    /// Runs `op` on the shared multiplexed connection under the command timeout.
+    /// Safe for everything this store sends: single commands, scripts (`EVALSHA`, which
+    /// loads the script on `NOSCRIPT`) and atomic pipelines, which redis-rs writes as one
+    /// unit that no other caller's command can split.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(redis::aio::ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.fast.clone();
+        self.bounded(async move { op(conn).await.map_err(redis_error) })
+            .await
+    }
+
+    /// Runs `op` on a connection of its own from the pool under the command timeout.
+    async fn run_pooled<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(deadpool_redis::Connection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
@@ -666,9 +692,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
-        let key = session_key(user, session);
+        let key = session_key_bytes(user, session);
         let mut conn = self.fast.clone();
-        self.bounded(async move { conn.exists(key).await.map_err(redis_error) })
+        self.bounded(async move { conn.exists(&key[..]).await.map_err(redis_error) })
             .await
     }
 
@@ -782,11 +808,12 @@ impl SessionStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        // Both kinds of connection must answer: the pool serves writes, the shared
-        // connection the per-request check (and this PING makes it reconnect if needed).
-        self.run(
-            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
-        )
+        // Both kinds of connection must answer: the shared connection serves the
+        // requests (and this PING makes it reconnect if needed), the pool what must not
+        // share a connection.
+        self.run_pooled(|mut conn| async move {
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        })
         .await?;
         let mut fast = self.fast.clone();
         self.bounded(async move {
@@ -922,5 +949,22 @@ impl Outbox for RedisStore {
             .collect::<Result<Vec<_>, StoreError>>()?;
         dead.sort_by_key(|d| (d.failed_at, d.notification.id));
         Ok(dead)
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use domain::ids::Uuid;
+
+    use super::*;
+
+    #[test]
+    fn the_stack_session_key_is_the_formatted_one() {
+        let user = UserId::from_uuid(Uuid::from_u128(0x67e5_5044_10b1_426f_9247_bb68_0e5f_e0c8));
+        let session = SessionId::from_uuid(Uuid::from_u128(u128::MAX - 7));
+        assert_eq!(
+            &session_key_bytes(user, session)[..],
+            session_key(user, session).as_bytes()
+        );
     }
 }
