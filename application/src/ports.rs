@@ -30,6 +30,17 @@ pub enum StoreError {
     Unexpected(#[source] anyhow::Error),
 }
 
+/// What [`SessionStore::active_user`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActiveUser {
+    /// The session is alive and so is its user.
+    Active(User),
+    /// The session was logged out, revoked or has expired.
+    Revoked,
+    /// The session is alive but its user is gone (deleted out of band).
+    UserGone,
+}
+
 /// Users and the username index.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
@@ -143,6 +154,15 @@ pub trait SessionStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] on store failure; callers must fail closed.
     async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError>;
+
+    /// [`SessionStore::is_active`] and the user's profile read together, in one store
+    /// round trip: the whole store work of `GET /me`. The profile is only returned for an
+    /// active session.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure; callers must fail closed.
+    async fn active_user(&self, user: UserId, session: SessionId)
+    -> Result<ActiveUser, StoreError>;
 
     /// Spends the presented refresh token and makes `next` current, or detects a replay
     /// and deletes the session, atomically: of any number of concurrent rotations with

@@ -270,8 +270,9 @@ impl Api {
     /// The caller's profile
     #[oai(path = "/me", method = "get", tag = "Tag::Users", operation_id = "me")]
     async fn me(&self, services: Svc<'_>, auth: BearerAuth) -> ApiResult<MeResponse> {
-        let principal = principal(&services, &auth).await?;
-        let user = services.me.execute(principal).await?;
+        // Checks the token and the session itself, in the same store round trip as the
+        // profile read.
+        let user = services.me.execute(&auth.0.token).await?;
         Ok(MeResponse::Ok(Json(user.into())))
     }
 

@@ -275,7 +275,16 @@ macro_rules! map_errors {
     };
 }
 
-map_errors!(MeError { NotFound => ApiError::invalid_token("The user no longer exists") });
+impl From<MeError> for ApiError {
+    fn from(err: MeError) -> Self {
+        match err {
+            MeError::Unauthenticated(e) => e.into(),
+            MeError::NotFound => ApiError::invalid_token("The user no longer exists"),
+            MeError::Unavailable(e) => ApiError::unavailable(&e),
+            MeError::Unexpected(e) => ApiError::internal(&e),
+        }
+    }
+}
 map_errors!(ListTodosError {});
 map_errors!(GetTodoError { NotFound => ApiError::not_found("todo") });
 map_errors!(DeleteTodoError { NotFound => ApiError::not_found("todo") });

@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use application::ports::{
-    Clock, DeadLetter, IdGenerator, InsertUserError, Outbox, Rotation, RotationOutcome,
+    ActiveUser, Clock, DeadLetter, IdGenerator, InsertUserError, Outbox, Rotation, RotationOutcome,
     SessionStore, StoreError, TodoRepository, UserRepository,
 };
 use async_trait::async_trait;
@@ -236,6 +236,25 @@ impl SessionStore for MemoryStore {
             .get(&user)
             .and_then(|s| s.get(&session))
             .is_some_and(|s| !s.expires_at.has_passed(now)))
+    }
+
+    async fn active_user(
+        &self,
+        user: UserId,
+        session: SessionId,
+    ) -> Result<ActiveUser, StoreError> {
+        let now = self.clock.now();
+        let state = self.read();
+        let active = state
+            .sessions
+            .get(&user)
+            .and_then(|s| s.get(&session))
+            .is_some_and(|s| !s.expires_at.has_passed(now));
+        Ok(match (active, state.users.get(&user)) {
+            (false, _) => ActiveUser::Revoked,
+            (true, Some(found)) => ActiveUser::Active(found.clone()),
+            (true, None) => ActiveUser::UserGone,
+        })
     }
 
     async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {

@@ -28,8 +28,8 @@
 use std::time::Duration;
 
 use application::ports::{
-    DeadLetter, InsertUserError, Outbox, Rotation, RotationOutcome, SessionStore, StoreError,
-    TodoRepository, UserRepository,
+    ActiveUser, DeadLetter, InsertUserError, Outbox, Rotation, RotationOutcome, SessionStore,
+    StoreError, TodoRepository, UserRepository,
 };
 use async_trait::async_trait;
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
@@ -696,6 +696,39 @@ impl SessionStore for RedisStore {
         let mut conn = self.fast.clone();
         self.bounded(async move { conn.exists(&key[..]).await.map_err(redis_error) })
             .await
+    }
+
+    async fn active_user(
+        &self,
+        user: UserId,
+        session: SessionId,
+    ) -> Result<ActiveUser, StoreError> {
+        let session_key = session_key_bytes(user, session);
+        let user_key = user_key(user);
+        let mut conn = self.fast.clone();
+        // One pipeline, one round trip. Not a transaction: the two reads are independent
+        // and each is as fresh as a separate command would be.
+        let (active, raw): (bool, Option<String>) = self
+            .bounded(async move {
+                redis::pipe()
+                    .exists(&session_key[..])
+                    .get(user_key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_error)
+            })
+            .await?;
+        if !active {
+            return Ok(ActiveUser::Revoked);
+        }
+        match raw {
+            Some(raw) => Ok(ActiveUser::Active(
+                serde_json::from_str::<UserRecord>(&raw)
+                    .map_err(corrupt)?
+                    .into_user()?,
+            )),
+            None => Ok(ActiveUser::UserGone),
+        }
     }
 
     async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {

@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use domain::AccessClaims;
+
 use super::{Principal, store_failures};
 use crate::Ports;
 use crate::ports::{Clock, SessionStore, TokenCodec, TokenError};
@@ -51,12 +53,7 @@ impl Authenticate {
     /// # Errors
     /// See [`AuthError`]. A store failure is an error, never a pass: fail closed.
     pub async fn execute(&self, access_token: &str) -> Result<Principal, AuthError> {
-        let claims = match self.tokens.verify_access(access_token, self.clock.now()) {
-            Ok(claims) => claims,
-            Err(TokenError::Expired) => return Err(AuthError::Expired),
-            Err(TokenError::Invalid) => return Err(AuthError::InvalidToken),
-            Err(TokenError::Unexpected(e)) => return Err(AuthError::Unexpected(e)),
-        };
+        let claims = self.verify(access_token)?;
         if !self
             .sessions
             .is_active(claims.user_id, claims.session_id)
@@ -69,11 +66,23 @@ impl Authenticate {
             session_id: claims.session_id,
         })
     }
+
+    /// The token's signature and claims only, with no store lookup: the first half of
+    /// [`Authenticate::execute`], for a use case that checks the session itself in the
+    /// same round trip as its own read.
+    pub(crate) fn verify(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
+        match self.tokens.verify_access(access_token, self.clock.now()) {
+            Ok(claims) => Ok(claims),
+            Err(TokenError::Expired) => Err(AuthError::Expired),
+            Err(TokenError::Invalid) => Err(AuthError::InvalidToken),
+            Err(TokenError::Unexpected(e)) => Err(AuthError::Unexpected(e)),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use domain::{AccessClaims, TokenId};
+    use domain::TokenId;
     use mockall::predicate::eq;
 
     use super::*;

@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use application::ports::{
-    DeadLetter, InsertUserError, Outbox, Rotation, RotationOutcome, SessionStore, TodoRepository,
-    UserRepository,
+    ActiveUser, DeadLetter, InsertUserError, Outbox, Rotation, RotationOutcome, SessionStore,
+    TodoRepository, UserRepository,
 };
 use domain::{
     Notification, NotificationId, PasswordHash, PhoneNumber, Session, SessionId, Sms, Timestamp,
@@ -167,6 +167,26 @@ where
     store.create(&s1).await.expect("create");
     assert!(store.is_active(alice.id, s1.id).await.expect("check"));
     assert!(!store.is_active(bob.id, s1.id).await.expect("check"));
+    assert_eq!(
+        store.active_user(alice.id, s1.id).await.expect("check"),
+        ActiveUser::Active(alice.clone()),
+        "the session check and the profile together"
+    );
+    assert_eq!(
+        store.active_user(bob.id, s1.id).await.expect("check"),
+        ActiveUser::Revoked,
+        "another user's session is not theirs"
+    );
+    let ghost = session(UserId::from_uuid(Uuid::new_v4()), HOUR);
+    store.create(&ghost).await.expect("create");
+    assert_eq!(
+        store
+            .active_user(ghost.user_id, ghost.id)
+            .await
+            .expect("check"),
+        ActiveUser::UserGone,
+        "a live session whose user is gone"
+    );
     let first = rotation(&s1, s1.refresh_jti);
     let RotationOutcome::Rotated(rotated) = store.rotate(&first).await.expect("rotate") else {
         panic!("the current token rotates");
@@ -185,6 +205,10 @@ where
     assert!(
         !store.is_active(alice.id, s1.id).await.expect("check"),
         "reuse deletes the session"
+    );
+    assert_eq!(
+        store.active_user(alice.id, s1.id).await.expect("check"),
+        ActiveUser::Revoked
     );
     assert_eq!(
         store
@@ -332,6 +356,11 @@ where
     assert!(store.is_active(bob.id, short.id).await.expect("check"));
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert!(!store.is_active(bob.id, short.id).await.expect("check"));
+    assert_eq!(
+        store.active_user(bob.id, short.id).await.expect("check"),
+        ActiveUser::Revoked,
+        "an expired session is revoked for the profile read too"
+    );
     assert_eq!(
         store
             .rotate(&rotation(&short, short.refresh_jti))
