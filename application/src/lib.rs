@@ -15,7 +15,7 @@ use std::time::Duration;
 pub mod ports;
 pub mod usecases;
 
-pub use usecases::Principal;
+pub use usecases::{Caller, Principal};
 
 use ports::{
     Clock, IdGenerator, Notifier, Outbox, PasswordHasher, SessionStore, TodoRepository, TokenCodec,

@@ -270,8 +270,8 @@ impl Api {
     /// The caller's profile
     #[oai(path = "/me", method = "get", tag = "Tag::Users", operation_id = "me")]
     async fn me(&self, services: Svc<'_>, auth: BearerAuth) -> ApiResult<MeResponse> {
-        // Checks the token and the session itself, in the same store round trip as the
-        // profile read.
+        // Checks the token and the session in the same store round trip as the profile
+        // read.
         let user = services.me.execute(&auth.0.token).await?;
         Ok(MeResponse::Ok(Json(user.into())))
     }
@@ -289,11 +289,12 @@ impl Api {
         auth: BearerAuth,
         body: Json<dto::CreateTodoRequest>,
     ) -> ApiResult<CreateTodoResponse> {
-        let principal = principal(&services, &auth).await?;
+        // The SMS needs the phone: the profile comes with the session check.
+        let caller = services.authenticate.identify(&auth.0.token).await?;
         let todo = services
             .create_todo
             .execute(
-                principal,
+                &caller,
                 CreateTodoRequest {
                     title: body.0.title.0,
                 },

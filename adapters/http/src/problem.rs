@@ -6,7 +6,7 @@
 
 use application::usecases::{
     AuthError, CreateTodoError, DeleteTodoError, Field, GetTodoError, ListSessionsError,
-    ListTodosError, LoginError, LogoutError, MeError, ReadinessError, RefreshError, RegisterError,
+    ListTodosError, LoginError, LogoutError, ReadinessError, RefreshError, RegisterError,
     RevokeSessionError, UpdateTodoError,
 };
 use poem::http::StatusCode;
@@ -189,6 +189,7 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidToken => ApiError::invalid_token("The access token is invalid"),
             AuthError::Expired => ApiError::invalid_token("The access token expired"),
             AuthError::Revoked => ApiError::invalid_token("The session was logged out or revoked"),
+            AuthError::UserGone => ApiError::invalid_token("The user no longer exists"),
             AuthError::Unavailable(e) => ApiError::unavailable(&e),
             AuthError::Unexpected(e) => ApiError::internal(&e),
         }
@@ -275,16 +276,6 @@ macro_rules! map_errors {
     };
 }
 
-impl From<MeError> for ApiError {
-    fn from(err: MeError) -> Self {
-        match err {
-            MeError::Unauthenticated(e) => e.into(),
-            MeError::NotFound => ApiError::invalid_token("The user no longer exists"),
-            MeError::Unavailable(e) => ApiError::unavailable(&e),
-            MeError::Unexpected(e) => ApiError::internal(&e),
-        }
-    }
-}
 map_errors!(ListTodosError {});
 map_errors!(GetTodoError { NotFound => ApiError::not_found("todo") });
 map_errors!(DeleteTodoError { NotFound => ApiError::not_found("todo") });

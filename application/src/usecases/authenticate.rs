@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use domain::AccessClaims;
 
-use super::{Principal, store_failures};
+use super::{Caller, Principal, store_failures};
 use crate::Ports;
-use crate::ports::{Clock, SessionStore, TokenCodec, TokenError};
+use crate::ports::{ActiveUser, Clock, SessionStore, TokenCodec, TokenError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -22,6 +22,9 @@ pub enum AuthError {
     /// Correctly signed and unexpired, but its session was logged out or revoked.
     #[error("session revoked")]
     Revoked,
+    /// The session is alive but its user is gone (deleted out of band).
+    #[error("user not found")]
+    UserGone,
     #[error("store unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("authentication failed")]
@@ -67,10 +70,33 @@ impl Authenticate {
         })
     }
 
+    /// [`Authenticate::execute`] and the caller's profile, with the session check and the
+    /// profile read in one store round trip.
+    ///
+    /// # Errors
+    /// See [`AuthError`]. A store failure is an error, never a pass: fail closed.
+    pub async fn identify(&self, access_token: &str) -> Result<Caller, AuthError> {
+        let claims = self.verify(access_token)?;
+        match self
+            .sessions
+            .active_user(claims.user_id, claims.session_id)
+            .await?
+        {
+            ActiveUser::Active(user) => Ok(Caller {
+                principal: Principal {
+                    user_id: claims.user_id,
+                    session_id: claims.session_id,
+                },
+                user,
+            }),
+            ActiveUser::Revoked => Err(AuthError::Revoked),
+            ActiveUser::UserGone => Err(AuthError::UserGone),
+        }
+    }
+
     /// The token's signature and claims only, with no store lookup: the first half of
-    /// [`Authenticate::execute`], for a use case that checks the session itself in the
-    /// same round trip as its own read.
-    pub(crate) fn verify(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
+    /// [`Authenticate::execute`] and [`Authenticate::identify`].
+    fn verify(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
         match self.tokens.verify_access(access_token, self.clock.now()) {
             Ok(claims) => Ok(claims),
             Err(TokenError::Expired) => Err(AuthError::Expired),
@@ -86,6 +112,7 @@ mod tests {
     use mockall::predicate::eq;
 
     use super::*;
+    use crate::ports::StoreError;
     use crate::usecases::testkit::*;
 
     const TOKEN: &str = "access-token";
@@ -217,5 +244,72 @@ mod tests {
         let err = authenticate(mocks).execute(TOKEN).await;
 
         assert!(matches!(err, Err(AuthError::Unexpected(_))), "{err:?}");
+    }
+
+    fn identify_finding(found: Result<ActiveUser, StoreError>) -> Authenticate {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        mocks
+            .sessions
+            .expect_active_user()
+            .with(eq(USER_ID), eq(SESSION_ID))
+            .times(1)
+            .return_once(move |_, _| found);
+        // One round trip: no separate session check, no separate profile read.
+        mocks.sessions.expect_is_active().never();
+        mocks.users.expect_find_by_id().never();
+        authenticate(mocks)
+    }
+
+    #[tokio::test]
+    async fn identify_returns_the_principal_with_its_user_in_one_store_call() {
+        let caller = identify_finding(Ok(ActiveUser::Active(user())))
+            .identify(TOKEN)
+            .await
+            .expect("identified");
+
+        assert_eq!(
+            caller,
+            Caller {
+                principal: principal(),
+                user: user()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn identify_refuses_a_revoked_session() {
+        let err = identify_finding(Ok(ActiveUser::Revoked))
+            .identify(TOKEN)
+            .await;
+
+        assert!(matches!(err, Err(AuthError::Revoked)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn identify_refuses_a_session_whose_user_is_gone() {
+        let err = identify_finding(Ok(ActiveUser::UserGone))
+            .identify(TOKEN)
+            .await;
+
+        assert!(matches!(err, Err(AuthError::UserGone)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn identify_fails_closed_when_the_store_is_unavailable() {
+        let err = identify_finding(Err(unavailable())).identify(TOKEN).await;
+
+        assert!(matches!(err, Err(AuthError::Unavailable(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn identify_checks_the_token_before_the_store() {
+        let mut mocks = Mocks::new();
+        expect_verify_fails(&mut mocks, TokenError::Invalid);
+        mocks.sessions.expect_active_user().never();
+
+        let err = authenticate(mocks).identify("forged").await;
+
+        assert!(matches!(err, Err(AuthError::InvalidToken)), "{err:?}");
     }
 }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use domain::{Notification, NotificationId, Sms, Todo, TodoId, TodoTitle};
 use tracing::instrument;
 
-use super::{Principal, store_failures};
+use super::{Caller, store_failures};
 use crate::Ports;
-use crate::ports::{Clock, IdGenerator, Outbox, TodoRepository, UserRepository};
+use crate::ports::{Clock, IdGenerator, Outbox, TodoRepository};
 
 #[derive(Debug, Clone)]
 pub struct CreateTodoRequest {
@@ -34,7 +34,6 @@ store_failures!(CreateTodoError);
 
 pub struct CreateTodo {
     todos: Arc<dyn TodoRepository>,
-    users: Arc<dyn UserRepository>,
     outbox: Arc<dyn Outbox>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
@@ -50,7 +49,6 @@ impl CreateTodo {
     pub fn new(ports: &Ports) -> Self {
         Self {
             todos: ports.todos.clone(),
-            users: ports.users.clone(),
             outbox: ports.outbox.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
@@ -60,27 +58,26 @@ impl CreateTodo {
     /// # Errors
     /// See [`CreateTodoError`]. Nothing about the SMS can fail this call except the
     /// store being unavailable while recording it, before the todo exists.
-    #[instrument(name = "create_todo", skip_all, fields(user_id = %principal.user_id))]
+    #[instrument(name = "create_todo", skip_all, fields(user_id = %caller.principal.user_id))]
     pub async fn execute(
         &self,
-        principal: Principal,
+        caller: &Caller,
         request: CreateTodoRequest,
     ) -> Result<Todo, CreateTodoError> {
         let title = TodoTitle::parse(&request.title).map_err(CreateTodoError::InvalidTitle)?;
         let now = self.clock.now();
         let todo = Todo {
             id: TodoId::from_uuid(self.ids.new_uuid()),
-            user_id: principal.user_id,
+            user_id: caller.principal.user_id,
             title,
             completed: false,
             created_at: now,
             updated_at: now,
         };
-        // A user without a phone gets no SMS, and no error.
-        let user = self.users.find_by_id(principal.user_id).await?;
-        if let Some(user) = user
-            && let Some(phone) = user.phone
-        {
+        // A user without a phone gets no SMS, and no error. The profile came with the
+        // session check, in the same store round trip.
+        let user = &caller.user;
+        if let Some(phone) = user.phone.clone() {
             let notification = Notification {
                 id: NotificationId::from_uuid(self.ids.new_uuid()),
                 user_id: user.id,
@@ -125,6 +122,13 @@ mod tests {
         user
     }
 
+    fn caller(user: domain::User) -> Caller {
+        Caller {
+            principal: principal(),
+            user,
+        }
+    }
+
     fn expected_todo() -> Todo {
         Todo {
             id: TodoId::from_uuid(seq(1)),
@@ -140,12 +144,7 @@ mod tests {
     async fn stores_a_trimmed_open_todo_and_queues_the_seeds_sms_first() {
         let mut mocks = Mocks::new();
         let mut order = mockall::Sequence::new();
-        mocks
-            .users
-            .expect_find_by_id()
-            .withf(|id| *id == USER_ID)
-            .times(1)
-            .returning(|_| Ok(Some(user_with_phone())));
+        let who = caller(user_with_phone());
         let queued = Captured::new();
         let record = queued.clone();
         mocks
@@ -170,7 +169,7 @@ mod tests {
             });
 
         let todo = create(mocks)
-            .execute(principal(), request("   buy milk \n"))
+            .execute(&who, request("   buy milk \n"))
             .await
             .expect("created");
 
@@ -195,15 +194,12 @@ mod tests {
     #[tokio::test]
     async fn a_user_without_a_phone_gets_no_sms_and_no_error() {
         let mut mocks = Mocks::new();
-        mocks
-            .users
-            .expect_find_by_id()
-            .returning(|_| Ok(Some(user())));
+        let who = caller(user());
         mocks.outbox.expect_enqueue().never();
         mocks.todos.expect_insert().times(1).returning(|_| Ok(()));
 
         let todo = create(mocks)
-            .execute(principal(), request("buy milk"))
+            .execute(&who, request("buy milk"))
             .await
             .expect("created");
         assert_eq!(todo, expected_todo());
@@ -223,10 +219,9 @@ mod tests {
             let mut mocks = Mocks::new();
             mocks.todos.expect_insert().never();
             mocks.outbox.expect_enqueue().never();
-            mocks.users.expect_find_by_id().never();
             mocks.ids = no_ids();
 
-            let result = create(mocks).execute(principal(), request(raw)).await;
+            let result = create(mocks).execute(&caller(user()), request(raw)).await;
 
             match result {
                 Err(CreateTodoError::InvalidTitle(err)) => assert_eq!(err, expected),
@@ -238,10 +233,7 @@ mod tests {
     #[tokio::test]
     async fn outbox_unavailable_fails_before_the_todo_exists() {
         let mut mocks = Mocks::new();
-        mocks
-            .users
-            .expect_find_by_id()
-            .returning(|_| Ok(Some(user_with_phone())));
+        let who = caller(user_with_phone());
         mocks
             .outbox
             .expect_enqueue()
@@ -249,9 +241,7 @@ mod tests {
             .returning(|_| Err(unavailable()));
         mocks.todos.expect_insert().never();
 
-        let result = create(mocks)
-            .execute(principal(), request("buy milk"))
-            .await;
+        let result = create(mocks).execute(&who, request("buy milk")).await;
         assert!(
             matches!(result, Err(CreateTodoError::Unavailable(_))),
             "{result:?}"
@@ -261,19 +251,14 @@ mod tests {
     #[tokio::test]
     async fn store_unavailable_is_unavailable() {
         let mut mocks = Mocks::new();
-        mocks
-            .users
-            .expect_find_by_id()
-            .returning(|_| Ok(Some(user())));
+        let who = caller(user());
         mocks
             .todos
             .expect_insert()
             .times(1)
             .returning(|_| Err(unavailable()));
 
-        let result = create(mocks)
-            .execute(principal(), request("buy milk"))
-            .await;
+        let result = create(mocks).execute(&who, request("buy milk")).await;
         assert!(
             matches!(result, Err(CreateTodoError::Unavailable(_))),
             "{result:?}"
@@ -284,13 +269,13 @@ mod tests {
     async fn store_failure_is_unexpected() {
         let mut mocks = Mocks::new();
         mocks
-            .users
-            .expect_find_by_id()
+            .todos
+            .expect_insert()
+            .times(1)
             .returning(|_| Err(unexpected()));
-        mocks.todos.expect_insert().never();
 
         let result = create(mocks)
-            .execute(principal(), request("buy milk"))
+            .execute(&caller(user()), request("buy milk"))
             .await;
         assert!(
             matches!(result, Err(CreateTodoError::Unexpected(_))),

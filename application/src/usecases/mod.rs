@@ -29,7 +29,7 @@ pub use list_sessions::{ListSessions, ListSessionsError, SessionView};
 pub use list_todos::{ListTodos, ListTodosError};
 pub use login::{Login, LoginError, LoginRequest};
 pub use logout::{Logout, LogoutCredential, LogoutError, LogoutScope};
-pub use me::{Me, MeError};
+pub use me::Me;
 pub use readiness::{Readiness, ReadinessError};
 pub use refresh::{Refresh, RefreshError};
 pub use register::{Register, RegisterError, RegisterRequest};
@@ -48,6 +48,14 @@ use crate::ports::{TokenCodec, TokenError};
 pub struct Principal {
     pub user_id: UserId,
     pub session_id: SessionId,
+}
+
+/// A [`Principal`] with the user's profile, read in the same store round trip as the
+/// session check ([`Authenticate::identify`]): for the use cases that need the profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub principal: Principal,
+    pub user: domain::User,
 }
 
 /// Which input field a validation error is about, for a precise client error.
