@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 pub const BIND_ADDR: &str = "BIND_ADDR";
 pub const REDIS_URL: &str = "REDIS_URL";
+pub const REDIS_CLUSTER_URLS: &str = "REDIS_CLUSTER_URLS";
 pub const ACCESS_SECRET: &str = "ACCESS_SECRET";
 pub const REFRESH_SECRET: &str = "REFRESH_SECRET";
 pub const ACCESS_TTL: &str = "ACCESS_TTL";
@@ -39,8 +40,11 @@ pub enum Environment {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub bind_addr: SocketAddr,
-    /// `None`: the embedded in-memory store.
+    /// A single Redis. `None` (and no cluster): the embedded in-memory store.
     pub redis_url: Option<SecretString>,
+    /// Seed nodes of a Redis Cluster (the rest are discovered); exclusive with
+    /// `redis_url`.
+    pub redis_cluster_urls: Option<Vec<SecretString>>,
     pub access_secret: SecretSlice<u8>,
     pub refresh_secret: SecretSlice<u8>,
     pub access_ttl: Duration,
@@ -252,6 +256,41 @@ impl Config {
                 })
             }
         };
+        let redis_url = get(REDIS_URL);
+        let redis_cluster_urls = match get(REDIS_CLUSTER_URLS) {
+            None => None,
+            Some(_) if redis_url.is_some() => {
+                return Err(err(
+                    REDIS_CLUSTER_URLS,
+                    "set either REDIS_URL (one Redis) or REDIS_CLUSTER_URLS (a cluster), not both",
+                ));
+            }
+            Some(raw) => {
+                let urls = raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(|u| {
+                        let host = u
+                            .strip_prefix("redis://")
+                            .or_else(|| u.strip_prefix("rediss://"))
+                            .map(|rest| rest.rsplit('@').next().unwrap_or_default())
+                            .filter(|host| !host.is_empty());
+                        match host {
+                            Some(_) => Ok(SecretString::from(u.to_owned())),
+                            None => Err(err(
+                                REDIS_CLUSTER_URLS,
+                                "expected a comma-separated list of redis://host:port URLs",
+                            )),
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if urls.is_empty() {
+                    return Err(err(REDIS_CLUSTER_URLS, "names no node"));
+                }
+                Some(urls)
+            }
+        };
         let notify_max_attempts = match get(NOTIFY_MAX_ATTEMPTS) {
             None => 8,
             Some(raw) => raw
@@ -266,7 +305,8 @@ impl Config {
             bind_addr,
             vonage,
             notify_max_attempts,
-            redis_url: get(REDIS_URL).map(SecretString::from),
+            redis_url: redis_url.map(SecretString::from),
+            redis_cluster_urls,
             access_secret,
             refresh_secret,
             access_ttl,
@@ -321,6 +361,7 @@ mod tests {
         );
         assert_eq!(config.environment, Environment::Development);
         assert!(config.redis_url.is_none());
+        assert!(config.redis_cluster_urls.is_none());
         assert_eq!(config.access_secret.expose_secret().len(), 32);
         assert_ne!(
             config.access_secret.expose_secret(),
@@ -362,6 +403,15 @@ mod tests {
                 VONAGE_BASE_URL,
             ),
             (&[(NOTIFY_MAX_ATTEMPTS, "0")], NOTIFY_MAX_ATTEMPTS),
+            (
+                &[
+                    (REDIS_URL, "redis://a:6379"),
+                    (REDIS_CLUSTER_URLS, "redis://b:6379"),
+                ],
+                REDIS_CLUSTER_URLS,
+            ),
+            (&[(REDIS_CLUSTER_URLS, "b:6379")], REDIS_CLUSTER_URLS),
+            (&[(REDIS_CLUSTER_URLS, " , ")], REDIS_CLUSTER_URLS),
             (&[(REFRESH_REUSE_GRACE, "5m")], REFRESH_REUSE_GRACE),
             (
                 &[(SESSION_MAX_LIFETIME, "1s"), (ACCESS_TTL, "1m")],
@@ -395,5 +445,19 @@ mod tests {
             !printed.contains("aaaa") && !printed.contains("hunter2"),
             "{printed}"
         );
+    }
+
+    #[test]
+    fn a_cluster_is_a_list_of_seed_nodes_and_never_printed() {
+        let config = load(&[(
+            REDIS_CLUSTER_URLS,
+            "redis://:hunter2@10.0.0.1:6379, redis://10.0.0.2:6379,",
+        )])
+        .expect("valid");
+        let urls = config.redis_cluster_urls.as_ref().expect("cluster mode");
+        assert_eq!(urls.len(), 2);
+        assert_eq!(urls[1].expose_secret(), "redis://10.0.0.2:6379");
+        assert!(config.redis_url.is_none());
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 }

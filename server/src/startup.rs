@@ -83,12 +83,23 @@ impl Application {
         let hasher: Arc<dyn PasswordHasher> =
             Arc::new(Argon2Hasher::new().context("password hasher")?);
 
-        let stores = match &config.redis_url {
-            Some(url) => {
-                let store = Arc::new(
-                    RedisStore::new(url.expose_secret(), RedisStoreConfig::default())
-                        .context("REDIS_URL")?,
-                );
+        let redis = match (&config.redis_url, &config.redis_cluster_urls) {
+            (Some(url), _) => Some(
+                RedisStore::new(url.expose_secret(), RedisStoreConfig::default())
+                    .context("REDIS_URL")?,
+            ),
+            (None, Some(nodes)) => {
+                let nodes: Vec<&str> = nodes.iter().map(|n| n.expose_secret()).collect();
+                Some(
+                    RedisStore::cluster(&nodes, RedisStoreConfig::default())
+                        .context("REDIS_CLUSTER_URLS")?,
+                )
+            }
+            (None, None) => None,
+        };
+        let stores = match redis {
+            Some(store) => {
+                let store = Arc::new(store);
                 // Redis may come up after us: serve 503s (readiness false) until it does.
                 match store.ping().await {
                     Ok(()) => tracing::info!("store: Redis"),

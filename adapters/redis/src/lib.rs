@@ -66,8 +66,9 @@ impl Default for RedisStoreConfig {
 /// `PING` round trip, for what must not share one (blocking reads, long transactions:
 /// none today; the readiness check keeps it answering).
 pub struct RedisStore {
-    pool: Pool,
-    fast: redis::aio::ConnectionManager,
+    /// Connections of their own; standalone mode only (nothing needs one under Cluster).
+    pool: Option<Pool>,
+    fast: Shared,
     timeout: Duration,
     scripts: Scripts,
 }
@@ -81,6 +82,47 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// The one shared, multiplexed connection every command goes through, whichever the
+/// deployment: a single Redis (`ConnectionManager`, reconnecting) or a Redis Cluster
+/// (`ClusterConnection`, itself multiplexed per node, following `MOVED` and failovers).
+/// Both are cheap to clone (a handle to one background task).
+#[derive(Clone)]
+enum Shared {
+    Standalone(redis::aio::ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Shared {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Standalone(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Standalone(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Standalone(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
 struct Scripts {
     insert_todo: Script,
     update_todo: Script,
@@ -89,6 +131,8 @@ struct Scripts {
     revoke: Script,
     revoke_all: Script,
     list_sessions: Script,
+    confirm_username: Script,
+    release_username: Script,
     claim: Script,
 }
 
@@ -174,32 +218,62 @@ return {'rotated', session_fields(KEYS[1])}",
 redis.call('ZREM', KEYS[2], ARGV[1])
 return redis.call('DEL', KEYS[1])",
             ),
-            // KEYS: sessions. ARGV: session key prefix, sid to keep ('' for none).
-            // Session keys are derived from the set's members; they share its hash tag and
-            // so its slot.
+            // KEYS: sessions, then the session key of each member read just before.
+            // ARGV: sid to keep ('' for none), then the sid of each of those keys.
+            // Every key it touches is declared (Redis Cluster routes and checks by KEYS),
+            // all under the user's hash tag. Returns -1, changing nothing, when the set
+            // holds a member the caller did not declare (a login in between): read again.
             revoke_all: Script::new(
                 r"
-local ended = 0
+local declared = {}
+for i = 2, #KEYS do declared[ARGV[i]] = true end
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if sid ~= ARGV[2] then
-    ended = ended + redis.call('DEL', ARGV[1] .. sid)
-    redis.call('ZREM', KEYS[1], sid)
+  if sid ~= ARGV[1] and not declared[sid] then return -1 end
+end
+local ended = 0
+for i = 2, #KEYS do
+  if ARGV[i] ~= ARGV[1] then
+    ended = ended + redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[1], ARGV[i])
   end
 end
 return ended",
             ),
-            // KEYS: sessions. ARGV: session key prefix, now. Returns the id and 6 fields per live session.
+            // KEYS: sessions, then the session key of each member read just before.
+            // ARGV: now, then the sid of each of those keys. Every key declared, as above.
+            // Returns the id and 6 fields per live session.
             list_sessions: with_extend(
                 r"
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local out = {}
-for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if redis.call('EXISTS', ARGV[1] .. sid) == 1 then
-    table.insert(out, sid)
-    for _, field in ipairs(session_fields(ARGV[1] .. sid)) do table.insert(out, field) end
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    table.insert(out, ARGV[i])
+    for _, field in ipairs(session_fields(KEYS[i])) do table.insert(out, field) end
   end
 end
 return out",
+            ),
+            // KEYS: username. ARGV: user id. Makes a claim permanent if it is still ours
+            // (or claims the name again if the claim lapsed and nobody took it): 1, else 0.
+            confirm_username: Script::new(
+                r"
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PERSIST', KEYS[1])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return 1
+end
+return 0",
+            ),
+            // KEYS: username. ARGV: user id. Gives the name back if it is still ours.
+            release_username: Script::new(
+                r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0",
             ),
             // KEYS: due, messages. ARGV: now, lease end. Leases the oldest due message.
             claim: Script::new(
@@ -236,12 +310,18 @@ fn todos_key(user: UserId) -> String {
 fn todo_seq_key(user: UserId) -> String {
     format!("{{u:{user}}}:todo_seq")
 }
-fn session_prefix(user: UserId) -> String {
-    format!("{{u:{user}}}:session:")
-}
 fn session_key(user: UserId, session: SessionId) -> String {
     format!("{{u:{user}}}:session:{session}")
 }
+/// [`session_key`] for a session id as stored in the user's set.
+fn session_key_of(user: UserId, session: &str) -> String {
+    format!("{{u:{user}}}:session:{session}")
+}
+/// Read-then-delete rounds `revoke_all` tries before it reports the store busy.
+const REVOKE_ALL_ROUNDS: usize = 5;
+/// How long a username claim lives before registration makes it permanent: a process
+/// that dies between the claim and the user record cannot lock the name for good.
+const USERNAME_CLAIM_TTL_MS: u64 = 60_000;
 /// Length of a session key: `{u:` + UUID + `}:session:` + UUID.
 const SESSION_KEY_LEN: usize = 3 + 36 + 10 + 36;
 /// [`session_key`] in a stack buffer, for the per-request check: no `String` formatted.
@@ -394,8 +474,26 @@ fn corrupt(err: impl std::fmt::Display) -> StoreError {
 
 /// Translates a Redis error at the boundary: anything that means "cannot reach Redis
 /// now" is `Unavailable`; the rest is unexpected.
+/// Under Cluster and during a failover that includes the transient server answers:
+/// `CLUSTERDOWN`, `TRYAGAIN`, `MASTERDOWN`, `LOADING`, `READONLY` (a write that reached a
+/// demoted master) and a slot without a reachable node.
 fn redis_error(err: redis::RedisError) -> StoreError {
-    if err.is_io_error()
+    use redis::{ErrorKind, ServerErrorKind};
+    let transient = matches!(
+        err.kind(),
+        ErrorKind::ClusterConnectionNotFound
+            | ErrorKind::Server(
+                ServerErrorKind::ClusterDown
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::BusyLoading
+                    | ServerErrorKind::ReadOnly
+                    | ServerErrorKind::Moved
+                    | ServerErrorKind::Ask
+            )
+    );
+    if transient
+        || err.is_io_error()
         || err.is_timeout()
         || err.is_connection_dropped()
         || err.is_connection_refusal()
@@ -473,8 +571,47 @@ impl RedisStore {
         let fast = redis::aio::ConnectionManager::new_lazy_with_config(client, manager_config)
             .map_err(|e| anyhow::anyhow!("Redis connection manager: {e}"))?;
         Ok(Self {
-            pool,
-            fast,
+            pool: Some(pool),
+            fast: Shared::Standalone(fast),
+            timeout: config.command_timeout,
+            scripts: Scripts::new(),
+        })
+    }
+
+    /// A store over a Redis Cluster, given some of its nodes (`redis://host:port`, the
+    /// rest are discovered). One shared cluster connection serves every command: it keeps
+    /// a multiplexed connection per node, routes each command by its key's slot, follows
+    /// `MOVED`/`ASK` and refreshes the slot map after a failover. Connects in the
+    /// background, so a cluster that is down at start is not fatal.
+    ///
+    /// # Errors
+    /// No node given, or a malformed URL.
+    pub fn cluster<S: AsRef<str>>(nodes: &[S], config: RedisStoreConfig) -> anyhow::Result<Self> {
+        if nodes.is_empty() {
+            anyhow::bail!("no cluster node given");
+        }
+        let client = redis::cluster::ClusterClient::builder(
+            nodes
+                .iter()
+                .map(|n| n.as_ref().to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .connection_timeout(config.command_timeout)
+        .response_timeout(config.command_timeout)
+        // Retries happen inside the command timeout: a failover answers 503 until the
+        // replica is promoted, then the refreshed slot map routes to it.
+        .retries(2)
+        .min_retry_wait(20)
+        .max_retry_wait(200)
+        .build()
+        .map_err(|e| anyhow::anyhow!("invalid cluster node URL: {e}"))?;
+        let cluster_config = redis::cluster::ClusterConfig::new()
+            .set_connection_timeout(config.command_timeout)
+            .set_response_timeout(config.command_timeout);
+        let fast = client.get_pending_async_connection_with_config(cluster_config);
+        Ok(Self {
+            pool: None,
+            fast: Shared::Cluster(fast),
             timeout: config.command_timeout,
             scripts: Scripts::new(),
         })
@@ -501,11 +638,18 @@ impl RedisStore {
     /// unit that no other caller's command can split.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(redis::aio::ConnectionManager) -> Fut,
+        F: FnOnce(Shared) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let conn = self.fast.clone();
         self.bounded(async move { op(conn).await.map_err(redis_error) })
+            .await
+    }
+
+    /// The session ids in a user's set.
+    async fn session_ids(&self, user: UserId) -> Result<Vec<String>, StoreError> {
+        let set = sessions_key(user);
+        self.run(|mut conn| async move { conn.zrange(set, 0, -1).await })
             .await
     }
 
@@ -516,8 +660,10 @@ impl RedisStore {
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let work = async {
-            let conn = self
-                .pool
+            let pool = self.pool.as_ref().ok_or_else(|| {
+                StoreError::Unexpected(anyhow::anyhow!("no connection pool in cluster mode"))
+            })?;
+            let conn = pool
                 .get()
                 .await
                 .map_err(|e| StoreError::Unavailable(anyhow::anyhow!("redis pool: {e}")))?;
@@ -529,17 +675,32 @@ impl RedisStore {
 
 #[async_trait]
 impl UserRepository for RedisStore {
+    /// The username index is the one write outside the user's slot, so registration is
+    /// three steps, each safe if the next never happens: claim the name with an expiry
+    /// (`SET NX PX`), write the user record under the user's tag, make the claim
+    /// permanent. A process that dies in between leaves a claim that lapses by itself
+    /// within [`USERNAME_CLAIM_TTL_MS`] (and at worst an unreachable user record under a
+    /// fresh random id), never a name locked for good.
     async fn insert(&self, user: &User) -> Result<(), InsertUserError> {
         let record = json(&UserRecord::from_user(user))?;
         let name_key = username_key(&user.username);
         let id = user.id.to_string();
-        let claimed: bool = self
+        let claimed: Option<String> = self
             .run(|mut conn| {
                 let (name_key, id) = (name_key.clone(), id.clone());
-                async move { conn.set_nx(name_key, id).await }
+                async move {
+                    redis::cmd("SET")
+                        .arg(name_key)
+                        .arg(id)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(USERNAME_CLAIM_TTL_MS)
+                        .query_async(&mut conn)
+                        .await
+                }
             })
             .await?;
-        if !claimed {
+        if claimed.is_none() {
             return Err(InsertUserError::UsernameTaken);
         }
         let stored = self
@@ -548,24 +709,49 @@ impl UserRepository for RedisStore {
                 async move { conn.set::<_, _, ()>(key, record).await }
             })
             .await;
-        if let Err(e) = stored {
-            // Give the name back so a retry can succeed; best effort, and only if it is
-            // still ours.
-            let release = Script::new(
-                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-            );
-            let _ = self
-                .run(|mut conn| async move {
-                    release
-                        .key(name_key)
-                        .arg(id)
-                        .invoke_async::<i64>(&mut conn)
-                        .await
+        let confirmed = match stored {
+            Ok(()) => {
+                let script = &self.scripts.confirm_username;
+                self.run(|mut conn| {
+                    let (name_key, id) = (name_key.clone(), id.clone());
+                    async move {
+                        script
+                            .key(name_key)
+                            .arg(id)
+                            .invoke_async::<i64>(&mut conn)
+                            .await
+                    }
                 })
-                .await;
-            return Err(e.into());
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match confirmed {
+            Ok(1) => Ok(()),
+            Ok(_) => {
+                // Our claim lapsed and someone else registered the name meanwhile.
+                let key = user_key(user.id);
+                let _ = self
+                    .run(|mut conn| async move { conn.del::<_, i64>(key).await })
+                    .await;
+                Err(InsertUserError::UsernameTaken)
+            }
+            Err(e) => {
+                // Give the name back so a retry can succeed; best effort, and only if it
+                // is still ours (otherwise the claim's expiry does it).
+                let script = &self.scripts.release_username;
+                let _ = self
+                    .run(|mut conn| async move {
+                        script
+                            .key(name_key)
+                            .arg(id)
+                            .invoke_async::<i64>(&mut conn)
+                            .await
+                    })
+                    .await;
+                Err(e.into())
+            }
         }
-        Ok(())
     }
 
     async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
@@ -793,37 +979,43 @@ impl SessionStore for RedisStore {
     }
 
     async fn revoke_all(&self, user: UserId, keep: Option<SessionId>) -> Result<u64, StoreError> {
-        let script = &self.scripts.revoke_all;
-        let (set, prefix) = (sessions_key(user), session_prefix(user));
         let keep = keep.map(|k| k.to_string()).unwrap_or_default();
-        let ended: i64 = self
-            .run(|mut conn| async move {
-                script
-                    .key(set)
-                    .arg(prefix)
-                    .arg(keep)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(u64::try_from(ended).unwrap_or(0))
+        // Read the members, then delete them with every key declared; a login in
+        // between makes the script refuse, and we read again. Logins are rare next to
+        // this, so a few rounds always do.
+        for _ in 0..REVOKE_ALL_ROUNDS {
+            let sids = self.session_ids(user).await?;
+            let mut invocation = self.scripts.revoke_all.key(sessions_key(user));
+            invocation.arg(&keep);
+            for sid in &sids {
+                invocation.key(session_key_of(user, sid)).arg(sid);
+            }
+            let ended: i64 = self
+                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+                .await?;
+            if ended >= 0 {
+                return Ok(u64::try_from(ended).unwrap_or(0));
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!(
+            "sessions kept changing during revoke_all"
+        )))
     }
 
     async fn list(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
-        let script = &self.scripts.list_sessions;
-        let (set, prefix) = (sessions_key(user), session_prefix(user));
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        // Read the members, then their fields with every key declared (see revoke_all);
+        // a login in between is simply not listed yet.
+        let sids = self.session_ids(user).await?;
+        let mut invocation = self.scripts.list_sessions.key(sessions_key(user));
+        invocation.arg(now);
+        for sid in &sids {
+            invocation.key(session_key_of(user, sid)).arg(sid);
+        }
         let flat: Vec<String> = self
-            .run(|mut conn| async move {
-                script
-                    .key(set)
-                    .arg(prefix)
-                    .arg(now)
-                    .invoke_async(&mut conn)
-                    .await
-            })
+            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
             .await?;
         let mut sessions = flat
             .chunks(7)
@@ -843,7 +1035,25 @@ impl SessionStore for RedisStore {
     async fn ping(&self) -> Result<(), StoreError> {
         // Both kinds of connection must answer: the shared connection serves the
         // requests (and this PING makes it reconnect if needed), the pool what must not
-        // share a connection.
+        // share a connection. Under Cluster, every master must answer: then every slot
+        // is served.
+        if let Shared::Cluster(conn) = &self.fast {
+            let mut conn = conn.clone();
+            return self
+                .bounded(async move {
+                    conn.route_command(
+                        redis::cmd("PING"),
+                        redis::cluster_routing::RoutingInfo::MultiNode((
+                            redis::cluster_routing::MultipleNodeRoutingInfo::AllMasters,
+                            Some(redis::cluster_routing::ResponsePolicy::AllSucceeded),
+                        )),
+                    )
+                    .await
+                    .map_err(redis_error)
+                })
+                .await
+                .map(|_| ());
+        }
         self.run_pooled(|mut conn| async move {
             redis::cmd("PING").query_async::<String>(&mut conn).await
         })
@@ -990,6 +1200,41 @@ mod key_tests {
     use domain::ids::Uuid;
 
     use super::*;
+
+    /// Redis Cluster runs a script or a MULTI/EXEC only when all its keys share a slot.
+    #[test]
+    fn every_multi_key_step_stays_in_one_cluster_slot() {
+        use redis::cluster_routing::Slot;
+        let user = UserId::from_uuid(Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef));
+        let session = SessionId::from_uuid(Uuid::from_u128(42));
+        let user_keys = [
+            user_key(user),
+            todos_key(user),
+            todo_seq_key(user),
+            sessions_key(user),
+            session_key(user, session),
+            session_key_of(user, &session.to_string()),
+        ];
+        let slot = Slot::for_key(&user_keys[0]);
+        for key in &user_keys {
+            assert_eq!(Slot::for_key(key), slot, "{key}");
+        }
+        let other = UserId::from_uuid(Uuid::from_u128(7));
+        assert_ne!(
+            Slot::for_key(user_key(other)),
+            slot,
+            "users spread over slots"
+        );
+        let outbox = [
+            OUTBOX_DUE.to_owned(),
+            OUTBOX_MESSAGES.to_owned(),
+            OUTBOX_DEAD.to_owned(),
+            format!("{{outbox}}:sent:{}", Uuid::from_u128(9)),
+        ];
+        for key in &outbox {
+            assert_eq!(Slot::for_key(key), Slot::for_key(OUTBOX_DUE), "{key}");
+        }
+    }
 
     #[test]
     fn the_stack_session_key_is_the_formatted_one() {
