@@ -5,6 +5,7 @@
 
 mod auth;
 mod client;
+mod cluster;
 mod contract;
 mod errors;
 mod helpers;
