@@ -9,6 +9,8 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 pub const BIND_ADDR: &str = "BIND_ADDR";
 pub const REDIS_URL: &str = "REDIS_URL";
 pub const REDIS_CLUSTER_URLS: &str = "REDIS_CLUSTER_URLS";
+pub const REDIS_SENTINEL_URLS: &str = "REDIS_SENTINEL_URLS";
+pub const REDIS_SENTINEL_MASTER: &str = "REDIS_SENTINEL_MASTER";
 pub const ACCESS_SECRET: &str = "ACCESS_SECRET";
 pub const REFRESH_SECRET: &str = "REFRESH_SECRET";
 pub const ACCESS_TTL: &str = "ACCESS_TTL";
@@ -45,6 +47,8 @@ pub struct Config {
     /// Seed nodes of a Redis Cluster (the rest are discovered); exclusive with
     /// `redis_url`.
     pub redis_cluster_urls: Option<Vec<SecretString>>,
+    /// A Redis watched by Sentinel; exclusive with the two above.
+    pub redis_sentinel: Option<SentinelSettings>,
     pub access_secret: SecretSlice<u8>,
     pub refresh_secret: SecretSlice<u8>,
     pub access_ttl: Duration,
@@ -63,6 +67,40 @@ pub struct Config {
     pub vonage: Option<VonageSettings>,
     /// Delivery attempts before an SMS is dead-lettered.
     pub notify_max_attempts: u32,
+}
+
+/// The sentinels to ask and the name of the master they watch.
+#[derive(Clone, Debug)]
+pub struct SentinelSettings {
+    pub urls: Vec<SecretString>,
+    pub master: String,
+}
+
+/// A comma-separated list of `redis://` / `rediss://` URLs in `variable`.
+fn redis_url_list(variable: &'static str, raw: &str) -> Result<Vec<SecretString>, ConfigError> {
+    let urls = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            let host = u
+                .strip_prefix("redis://")
+                .or_else(|| u.strip_prefix("rediss://"))
+                .map(|rest| rest.rsplit('@').next().unwrap_or_default())
+                .filter(|host| !host.is_empty());
+            match host {
+                Some(_) => Ok(SecretString::from(u.to_owned())),
+                None => Err(err(
+                    variable,
+                    "expected a comma-separated list of redis://host:port URLs",
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if urls.is_empty() {
+        return Err(err(variable, "names no node"));
+    }
+    Ok(urls)
 }
 
 /// Vonage Messages API credentials and endpoint.
@@ -265,31 +303,32 @@ impl Config {
                     "set either REDIS_URL (one Redis) or REDIS_CLUSTER_URLS (a cluster), not both",
                 ));
             }
-            Some(raw) => {
-                let urls = raw
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|u| !u.is_empty())
-                    .map(|u| {
-                        let host = u
-                            .strip_prefix("redis://")
-                            .or_else(|| u.strip_prefix("rediss://"))
-                            .map(|rest| rest.rsplit('@').next().unwrap_or_default())
-                            .filter(|host| !host.is_empty());
-                        match host {
-                            Some(_) => Ok(SecretString::from(u.to_owned())),
-                            None => Err(err(
-                                REDIS_CLUSTER_URLS,
-                                "expected a comma-separated list of redis://host:port URLs",
-                            )),
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                if urls.is_empty() {
-                    return Err(err(REDIS_CLUSTER_URLS, "names no node"));
-                }
-                Some(urls)
+            Some(raw) => Some(redis_url_list(REDIS_CLUSTER_URLS, &raw)?),
+        };
+        let redis_sentinel = match (get(REDIS_SENTINEL_URLS), get(REDIS_SENTINEL_MASTER)) {
+            (None, None) => None,
+            (Some(_), _) | (_, Some(_)) if redis_url.is_some() || redis_cluster_urls.is_some() => {
+                return Err(err(
+                    REDIS_SENTINEL_URLS,
+                    "set one of REDIS_URL, REDIS_CLUSTER_URLS or REDIS_SENTINEL_URLS, not several",
+                ));
             }
+            (Some(_), None) => {
+                return Err(err(
+                    REDIS_SENTINEL_MASTER,
+                    "is required with REDIS_SENTINEL_URLS (the master name the sentinels watch)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    REDIS_SENTINEL_URLS,
+                    "is required with REDIS_SENTINEL_MASTER",
+                ));
+            }
+            (Some(raw), Some(master)) => Some(SentinelSettings {
+                urls: redis_url_list(REDIS_SENTINEL_URLS, &raw)?,
+                master: master.trim().to_owned(),
+            }),
         };
         let notify_max_attempts = match get(NOTIFY_MAX_ATTEMPTS) {
             None => 8,
@@ -307,6 +346,7 @@ impl Config {
             notify_max_attempts,
             redis_url: redis_url.map(SecretString::from),
             redis_cluster_urls,
+            redis_sentinel,
             access_secret,
             refresh_secret,
             access_ttl,
@@ -362,6 +402,7 @@ mod tests {
         assert_eq!(config.environment, Environment::Development);
         assert!(config.redis_url.is_none());
         assert!(config.redis_cluster_urls.is_none());
+        assert!(config.redis_sentinel.is_none());
         assert_eq!(config.access_secret.expose_secret().len(), 32);
         assert_ne!(
             config.access_secret.expose_secret(),
@@ -412,6 +453,26 @@ mod tests {
             ),
             (&[(REDIS_CLUSTER_URLS, "b:6379")], REDIS_CLUSTER_URLS),
             (&[(REDIS_CLUSTER_URLS, " , ")], REDIS_CLUSTER_URLS),
+            (
+                &[(REDIS_SENTINEL_URLS, "redis://s:26379")],
+                REDIS_SENTINEL_MASTER,
+            ),
+            (&[(REDIS_SENTINEL_MASTER, "mymaster")], REDIS_SENTINEL_URLS),
+            (
+                &[
+                    (REDIS_URL, "redis://a:6379"),
+                    (REDIS_SENTINEL_URLS, "redis://s:26379"),
+                    (REDIS_SENTINEL_MASTER, "mymaster"),
+                ],
+                REDIS_SENTINEL_URLS,
+            ),
+            (
+                &[
+                    (REDIS_SENTINEL_URLS, "s:26379"),
+                    (REDIS_SENTINEL_MASTER, "mymaster"),
+                ],
+                REDIS_SENTINEL_URLS,
+            ),
             (&[(REFRESH_REUSE_GRACE, "5m")], REFRESH_REUSE_GRACE),
             (
                 &[(SESSION_MAX_LIFETIME, "1s"), (ACCESS_TTL, "1m")],
@@ -459,5 +520,16 @@ mod tests {
         assert_eq!(urls[1].expose_secret(), "redis://10.0.0.2:6379");
         assert!(config.redis_url.is_none());
         assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(config.redis_sentinel.is_none());
+
+        let sentinel = load(&[
+            (REDIS_SENTINEL_URLS, "redis://:hunter2@10.0.0.5:26379"),
+            (REDIS_SENTINEL_MASTER, " mymaster "),
+        ])
+        .expect("valid");
+        let settings = sentinel.redis_sentinel.as_ref().expect("sentinel mode");
+        assert_eq!(settings.master, "mymaster");
+        assert_eq!(settings.urls.len(), 1);
+        assert!(!format!("{sentinel:?}").contains("hunter2"));
     }
 }

@@ -95,7 +95,16 @@ impl Application {
                         .context("REDIS_CLUSTER_URLS")?,
                 )
             }
-            (None, None) => None,
+            (None, None) => match &config.redis_sentinel {
+                Some(sentinel) => {
+                    let urls: Vec<&str> = sentinel.urls.iter().map(|u| u.expose_secret()).collect();
+                    Some(
+                        RedisStore::sentinel(&urls, &sentinel.master, RedisStoreConfig::default())
+                            .context("REDIS_SENTINEL_URLS")?,
+                    )
+                }
+                None => None,
+            },
         };
         let stores = match redis {
             Some(store) => {

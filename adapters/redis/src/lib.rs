@@ -16,6 +16,11 @@
 //! | `{outbox}:dead` | hash | notification id -> JSON (notification, last error) | never |
 //! | `{outbox}:sent:<id>` | string | the provider's receipt (`message_uuid`) | 7 days |
 //!
+//! Every script and MULTI/EXEC declares each key it touches in `KEYS`, all in one slot, so
+//! the same code runs on Redis Cluster (see `every_multi_key_step_stays_in_one_cluster_slot`).
+//! The username is claimed with an expiry and made permanent after the user record is
+//! written, so a crash in between never locks a name for good.
+//!
 //! The per-request check is one `EXISTS` on the session key: its TTL does the expiry.
 //! Rotation, reuse detection and revocation are Lua scripts, one atomic step each, never
 //! a lock or a `WATCH` loop.
@@ -61,10 +66,16 @@ impl Default for RedisStoreConfig {
 ///
 /// Two kinds of connection, as the design asks: every command, script and MULTI/EXEC
 /// pipeline goes through one shared multiplexed connection that pipelines concurrent
-/// commands and reconnects by itself (`ConnectionManager`), so no request pays for a
-/// checkout; the deadpool pool hands out connections of their own, whose checkout costs a
-/// `PING` round trip, for what must not share one (blocking reads, long transactions:
-/// none today; the readiness check keeps it answering).
+/// commands and reconnects by itself, so no request pays for a checkout; the deadpool pool
+/// hands out connections of their own, whose checkout costs a `PING` round trip, for what
+/// must not share one (blocking reads, long transactions: none today; the readiness check
+/// keeps it answering).
+///
+/// Three deployments, one code path ([`Shared`] is the only switch): one Redis
+/// ([`RedisStore::new`], `ConnectionManager` plus the pool), a Redis Cluster
+/// ([`RedisStore::cluster`], a `ClusterConnection`, no pool) and a Redis watched by
+/// Sentinel ([`RedisStore::sentinel`], a multiplexed connection to the current master,
+/// no pool).
 pub struct RedisStore {
     /// Connections of their own; standalone mode only (nothing needs one under Cluster).
     pool: Option<Pool>,
@@ -90,6 +101,58 @@ impl std::fmt::Debug for RedisStore {
 enum Shared {
     Standalone(redis::aio::ConnectionManager),
     Cluster(redis::cluster_async::ClusterConnection),
+    Sentinel(std::sync::Arc<SentinelShared>),
+}
+
+/// A Sentinel-managed Redis: the master's address is asked of the sentinels, one
+/// multiplexed connection to it is shared, and it is dropped (and the master asked for
+/// again) as soon as it fails or the node turns out to be a replica after a failover.
+struct SentinelShared {
+    sentinels: tokio::sync::Mutex<redis::sentinel::SentinelClient>,
+    current: std::sync::RwLock<Option<redis::aio::MultiplexedConnection>>,
+    config: redis::AsyncConnectionConfig,
+}
+
+impl SentinelShared {
+    async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        if let Some(conn) = self.cached() {
+            return Ok(conn);
+        }
+        let mut sentinels = self.sentinels.lock().await;
+        // Someone else may have connected while we waited.
+        if let Some(conn) = self.cached() {
+            return Ok(conn);
+        }
+        let client = sentinels.async_get_client().await?;
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        if let Ok(mut current) = self.current.write() {
+            *current = Some(conn.clone());
+        }
+        Ok(conn)
+    }
+
+    fn cached(&self) -> Option<redis::aio::MultiplexedConnection> {
+        self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// After an error that may mean the master moved: connect afresh next time.
+    fn check(&self, err: &redis::RedisError) {
+        let moved = err.is_io_error()
+            || err.is_timeout()
+            || err.is_connection_dropped()
+            || err.is_connection_refusal()
+            || matches!(
+                err.kind(),
+                redis::ErrorKind::Server(
+                    redis::ServerErrorKind::ReadOnly | redis::ServerErrorKind::MasterDown
+                )
+            );
+        if moved && let Ok(mut current) = self.current.write() {
+            *current = None;
+        }
+    }
 }
 
 impl redis::aio::ConnectionLike for Shared {
@@ -100,6 +163,14 @@ impl redis::aio::ConnectionLike for Shared {
         match self {
             Self::Standalone(conn) => conn.req_packed_command(cmd),
             Self::Cluster(conn) => conn.req_packed_command(cmd),
+            Self::Sentinel(shared) => Box::pin(async move {
+                let mut conn = shared.connection().await?;
+                let result = conn.req_packed_command(cmd).await;
+                if let Err(e) = &result {
+                    shared.check(e);
+                }
+                result
+            }),
         }
     }
 
@@ -112,6 +183,14 @@ impl redis::aio::ConnectionLike for Shared {
         match self {
             Self::Standalone(conn) => conn.req_packed_commands(pipeline, offset, count),
             Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(shared) => Box::pin(async move {
+                let mut conn = shared.connection().await?;
+                let result = conn.req_packed_commands(pipeline, offset, count).await;
+                if let Err(e) = &result {
+                    shared.check(e);
+                }
+                result
+            }),
         }
     }
 
@@ -119,6 +198,7 @@ impl redis::aio::ConnectionLike for Shared {
         match self {
             Self::Standalone(conn) => conn.get_db(),
             Self::Cluster(conn) => conn.get_db(),
+            Self::Sentinel(_) => 0,
         }
     }
 }
@@ -482,6 +562,8 @@ fn redis_error(err: redis::RedisError) -> StoreError {
     let transient = matches!(
         err.kind(),
         ErrorKind::ClusterConnectionNotFound
+            | ErrorKind::MasterNameNotFoundBySentinel
+            | ErrorKind::NoValidReplicasFoundBySentinel
             | ErrorKind::Server(
                 ServerErrorKind::ClusterDown
                     | ServerErrorKind::TryAgain
@@ -612,6 +694,54 @@ impl RedisStore {
         Ok(Self {
             pool: None,
             fast: Shared::Cluster(fast),
+            timeout: config.command_timeout,
+            scripts: Scripts::new(),
+        })
+    }
+
+    /// A store over a Redis watched by Sentinel: the sentinels (`redis://host:26379`) are
+    /// asked for the current master of `master_name`; one multiplexed connection to it is
+    /// shared, and replaced (the sentinels asked again) when it fails or the node has
+    /// become a replica, so the store follows a failover. A password in the first
+    /// sentinel URL is used for the data nodes too. Connects on first use.
+    ///
+    /// # Errors
+    /// No sentinel given, or a malformed URL.
+    pub fn sentinel<S: AsRef<str>>(
+        sentinels: &[S],
+        master_name: &str,
+        config: RedisStoreConfig,
+    ) -> anyhow::Result<Self> {
+        use redis::IntoConnectionInfo;
+        let infos = sentinels
+            .iter()
+            .map(|s| s.as_ref().into_connection_info())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("invalid sentinel URL: {e}"))?;
+        let first = infos
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no sentinel given"))?;
+        let node_info = redis::sentinel::SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(first.redis_settings().clone());
+        let client = redis::sentinel::SentinelClient::build(
+            infos,
+            master_name.to_owned(),
+            Some(node_info),
+            redis::sentinel::SentinelServerType::Master,
+        )
+        .map_err(|e| anyhow::anyhow!("invalid sentinel configuration: {e}"))?;
+        let shared = SentinelShared {
+            sentinels: tokio::sync::Mutex::new(client),
+            current: std::sync::RwLock::new(None),
+            // Below the command timeout, so a dead master's connection fails (and is
+            // dropped) before the caller gives up on the command.
+            config: redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(config.command_timeout * 4 / 5))
+                .set_response_timeout(Some(config.command_timeout * 4 / 5)),
+        };
+        Ok(Self {
+            pool: None,
+            fast: Shared::Sentinel(std::sync::Arc::new(shared)),
             timeout: config.command_timeout,
             scripts: Scripts::new(),
         })
@@ -1054,10 +1184,12 @@ impl SessionStore for RedisStore {
                 .await
                 .map(|_| ());
         }
-        self.run_pooled(|mut conn| async move {
-            redis::cmd("PING").query_async::<String>(&mut conn).await
-        })
-        .await?;
+        if self.pool.is_some() {
+            self.run_pooled(|mut conn| async move {
+                redis::cmd("PING").query_async::<String>(&mut conn).await
+            })
+            .await?;
+        }
         let mut fast = self.fast.clone();
         self.bounded(async move {
             redis::cmd("PING")

@@ -24,7 +24,7 @@ const SLOTS: u16 = 16384;
 const PASSWORD: &str = "a fine long passphrase";
 
 /// Runs `docker args…` off the async workers; its stdout, or a panic with its stderr.
-async fn docker(args: Vec<String>) -> String {
+pub async fn docker(args: Vec<String>) -> String {
     let shown = args.join(" ");
     let output = tokio::task::spawn_blocking(move || Command::new("docker").args(&args).output())
         .await
@@ -38,12 +38,12 @@ async fn docker(args: Vec<String>) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn args(list: &[&str]) -> Vec<String> {
+pub fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// `redis-cli` inside a node's container, against that node.
-async fn cli(container: &str, command: &[&str]) -> String {
+pub async fn cli(container: &str, command: &[&str]) -> String {
     let mut all = args(&["exec", container, "redis-cli"]);
     all.extend(args(command));
     docker(all).await

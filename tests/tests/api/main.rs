@@ -12,5 +12,6 @@ mod helpers;
 mod notifications;
 mod openapi;
 mod redis;
+mod sentinel;
 mod sessions;
 mod todos;
