@@ -71,13 +71,14 @@ impl Default for RedisStoreConfig {
 /// must not share one (blocking reads, long transactions: none today; the readiness check
 /// keeps it answering).
 ///
-/// Three deployments, one code path ([`Shared`] is the only switch): one Redis
+/// Three deployments, one code path (the private `Shared` enum is the only switch): one Redis
 /// ([`RedisStore::new`], `ConnectionManager` plus the pool), a Redis Cluster
 /// ([`RedisStore::cluster`], a `ClusterConnection`, no pool) and a Redis watched by
 /// Sentinel ([`RedisStore::sentinel`], a multiplexed connection to the current master,
 /// no pool).
 pub struct RedisStore {
-    /// Connections of their own; standalone mode only (nothing needs one under Cluster).
+    /// Connections of their own; standalone mode only (nothing needs one under Cluster or
+    /// Sentinel).
     pool: Option<Pool>,
     fast: Shared,
     timeout: Duration,
@@ -94,9 +95,9 @@ impl std::fmt::Debug for RedisStore {
 }
 
 /// The one shared, multiplexed connection every command goes through, whichever the
-/// deployment: a single Redis (`ConnectionManager`, reconnecting) or a Redis Cluster
-/// (`ClusterConnection`, itself multiplexed per node, following `MOVED` and failovers).
-/// Both are cheap to clone (a handle to one background task).
+/// deployment: a single Redis (`ConnectionManager`, reconnecting), a Redis Cluster
+/// (`ClusterConnection`, itself multiplexed per node, following `MOVED` and failovers) or
+/// the current master of a Sentinel set. All are cheap to clone (a handle or an `Arc`).
 #[derive(Clone)]
 enum Shared {
     Standalone(redis::aio::ConnectionManager),
