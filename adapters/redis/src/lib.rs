@@ -810,7 +810,7 @@ impl UserRepository for RedisStore {
     /// three steps, each safe if the next never happens: claim the name with an expiry
     /// (`SET NX PX`), write the user record under the user's tag, make the claim
     /// permanent. A process that dies in between leaves a claim that lapses by itself
-    /// within [`USERNAME_CLAIM_TTL_MS`] (and at worst an unreachable user record under a
+    /// within `USERNAME_CLAIM_TTL_MS` (and at worst an unreachable user record under a
     /// fresh random id), never a name locked for good.
     async fn insert(&self, user: &User) -> Result<(), InsertUserError> {
         let record = json(&UserRecord::from_user(user))?;
