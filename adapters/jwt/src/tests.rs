@@ -662,3 +662,462 @@ fn a_login_after_issue_is_refused() {
     );
     assert_invalid_access(&codec, &token);
 }
+
+// --- several keys: rotation -----------------------------------------------------------
+
+const NEW_ACCESS_SECRET: &[u8] = b"access-secret-NEW-0123456789abcdefghijklmn";
+const NEW_REFRESH_SECRET: &[u8] = b"refresh-secret-NEW-0123456789abcdefghijklmn";
+
+fn secret(bytes: &[u8]) -> SecretSlice<u8> {
+    SecretSlice::from(bytes.to_vec())
+}
+
+/// The configuration after a rotation: new signing secrets, the old ones kept for
+/// verification.
+fn rotated_config() -> JwtConfig {
+    let mut config = config(NEW_ACCESS_SECRET, NEW_REFRESH_SECRET);
+    config.access_previous = vec![AccessVerificationKey::Hs256(secret(ACCESS_SECRET))];
+    config.refresh_secrets_previous = vec![secret(REFRESH_SECRET)];
+    config
+}
+
+#[test]
+fn tokens_signed_before_a_rotation_verify_with_the_previous_keys() {
+    let old = codec();
+    let access = old.issue_access(&access_claims(NOW + 900)).expect("signs");
+    let refresh = old
+        .issue_refresh(&refresh_claims(NOW + 900))
+        .expect("signs");
+
+    let rotated = JwtCodec::new(rotated_config()).expect("valid");
+    assert_eq!(
+        rotated
+            .verify_access(&access, now())
+            .expect("old access token"),
+        access_claims(NOW + 900)
+    );
+    assert_eq!(
+        rotated
+            .verify_refresh(&refresh, now())
+            .expect("old refresh token"),
+        refresh_claims(NOW + 900)
+    );
+
+    // Once the old keys are removed, their tokens are unknown.
+    let after = JwtCodec::new(config(NEW_ACCESS_SECRET, NEW_REFRESH_SECRET)).expect("valid");
+    assert_invalid_access(&after, &access);
+    assert_invalid_refresh(&after, &refresh);
+}
+
+#[test]
+fn previous_keys_verify_but_never_sign() {
+    let rotated = JwtCodec::new(rotated_config()).expect("valid");
+    let access = rotated
+        .issue_access(&access_claims(NOW + 900))
+        .expect("signs");
+    let refresh = rotated
+        .issue_refresh(&refresh_claims(NOW + 900))
+        .expect("signs");
+    let new_access_kid = hmac_key_id(NEW_ACCESS_SECRET);
+    let new_refresh_kid = hmac_key_id(NEW_REFRESH_SECRET);
+    assert_eq!(rotated.access_key_id(), new_access_kid);
+    assert_eq!(rotated.refresh_key_id(), new_refresh_kid);
+    let header = jsonwebtoken::decode_header(&access).expect("header");
+    assert_eq!(header.kid.as_deref(), Some(new_access_kid.as_str()));
+    let header = jsonwebtoken::decode_header(&refresh).expect("header");
+    assert_eq!(header.kid.as_deref(), Some(new_refresh_kid.as_str()));
+    assert_eq!(
+        rotated.access_key_ids(),
+        vec![new_access_kid.as_str(), codec().access_key_id()]
+    );
+    assert_eq!(
+        rotated.refresh_key_ids(),
+        vec![new_refresh_kid.as_str(), codec().refresh_key_id()]
+    );
+
+    // A codec that only knows the old keys refuses what the rotated one signs.
+    assert_invalid_access(&codec(), &access);
+    assert_invalid_refresh(&codec(), &refresh);
+}
+
+#[test]
+fn the_kid_selects_the_key_and_a_wrong_pairing_fails() {
+    let rotated = JwtCodec::new(rotated_config()).expect("valid");
+    let old_kid = hmac_key_id(ACCESS_SECRET);
+    let new_kid = hmac_key_id(NEW_ACCESS_SECRET);
+    let header = |kid: &str| json!({ "alg": "HS256", "typ": "at+jwt", "kid": kid });
+    // Right key for its kid: accepted, whichever of the two.
+    assert!(
+        rotated
+            .verify_access(
+                &forge(&header(&old_kid), &payload(), "HS256", ACCESS_SECRET),
+                now()
+            )
+            .is_ok()
+    );
+    assert!(
+        rotated
+            .verify_access(
+                &forge(&header(&new_kid), &payload(), "HS256", NEW_ACCESS_SECRET),
+                now()
+            )
+            .is_ok()
+    );
+    // A genuine signature under the other kid: refused (the kid is not a hint, it is
+    // the key).
+    assert_invalid_access(
+        &rotated,
+        &forge(&header(&new_kid), &payload(), "HS256", ACCESS_SECRET),
+    );
+    assert_invalid_access(
+        &rotated,
+        &forge(&header(&old_kid), &payload(), "HS256", NEW_ACCESS_SECRET),
+    );
+    // No kid, or one nobody holds.
+    assert_invalid_access(
+        &rotated,
+        &forge(
+            &without(header(&old_kid), "kid"),
+            &payload(),
+            "HS256",
+            ACCESS_SECRET,
+        ),
+    );
+    assert_invalid_access(
+        &rotated,
+        &forge(&header("AAAAAAAAAAA"), &payload(), "HS256", ACCESS_SECRET),
+    );
+}
+
+#[test]
+fn kinds_stay_apart_across_rotated_keys() {
+    let old = codec();
+    let rotated = JwtCodec::new(rotated_config()).expect("valid");
+    // Old and new tokens of either kind never pass for the other kind.
+    for codec in [&old, &rotated] {
+        let access = codec
+            .issue_access(&access_claims(NOW + 900))
+            .expect("signs");
+        let refresh = codec
+            .issue_refresh(&refresh_claims(NOW + 900))
+            .expect("signs");
+        assert_invalid_access(&rotated, &refresh);
+        assert_invalid_refresh(&rotated, &access);
+    }
+    // A refresh-typed token signed with a previous *access* secret under its kid, and the
+    // reverse: each kid is looked up in its own kind's ring only.
+    let forged_refresh = forge(
+        &json!({ "alg": "HS256", "typ": "rt+jwt", "kid": hmac_key_id(ACCESS_SECRET) }),
+        &payload(),
+        "HS256",
+        ACCESS_SECRET,
+    );
+    assert_invalid_refresh(&rotated, &forged_refresh);
+    let forged_access = forge(
+        &json!({ "alg": "HS256", "typ": "at+jwt", "kid": hmac_key_id(REFRESH_SECRET) }),
+        &payload(),
+        "HS256",
+        REFRESH_SECRET,
+    );
+    assert_invalid_access(&rotated, &forged_access);
+}
+
+#[test]
+fn rotated_configurations_that_would_mix_kinds_or_repeat_keys_are_refused() {
+    // A previous access secret that is a refresh secret (current or previous), and the
+    // reverse.
+    let mut c = rotated_config();
+    c.access_previous
+        .push(AccessVerificationKey::Hs256(secret(NEW_REFRESH_SECRET)));
+    assert_eq!(JwtCodec::new(c).err(), Some(JwtConfigError::SameSecret));
+    let mut c = rotated_config();
+    c.refresh_secrets_previous.push(secret(NEW_ACCESS_SECRET));
+    assert_eq!(JwtCodec::new(c).err(), Some(JwtConfigError::SameSecret));
+    let mut c = rotated_config();
+    c.refresh_secrets_previous.push(secret(ACCESS_SECRET));
+    assert_eq!(JwtCodec::new(c).err(), Some(JwtConfigError::SameSecret));
+
+    // The same key twice in one ring.
+    let mut c = rotated_config();
+    c.access_previous
+        .push(AccessVerificationKey::Hs256(secret(NEW_ACCESS_SECRET)));
+    assert_eq!(
+        JwtCodec::new(c).err(),
+        Some(JwtConfigError::DuplicateKey { which: "access" })
+    );
+    let mut c = rotated_config();
+    c.refresh_secrets_previous.push(secret(REFRESH_SECRET));
+    assert_eq!(
+        JwtCodec::new(c).err(),
+        Some(JwtConfigError::DuplicateKey { which: "refresh" })
+    );
+
+    // Short previous secrets, and too many.
+    let mut c = rotated_config();
+    c.access_previous
+        .push(AccessVerificationKey::Hs256(secret(b"short")));
+    assert_eq!(
+        JwtCodec::new(c).err(),
+        Some(JwtConfigError::SecretTooShort { which: "access" })
+    );
+    let mut c = rotated_config();
+    c.refresh_secrets_previous.push(secret(b"short"));
+    assert_eq!(
+        JwtCodec::new(c).err(),
+        Some(JwtConfigError::SecretTooShort { which: "refresh" })
+    );
+    let mut c = config(NEW_ACCESS_SECRET, NEW_REFRESH_SECRET);
+    c.refresh_secrets_previous = (0..=MAX_PREVIOUS_KEYS)
+        .map(|i| secret(format!("refresh-previous-{i:02}-0123456789abcdefghij").as_bytes()))
+        .collect();
+    assert_eq!(
+        JwtCodec::new(c).err(),
+        Some(JwtConfigError::TooManyPreviousKeys { which: "refresh" })
+    );
+}
+
+#[test]
+fn debug_output_of_a_rotated_codec_shows_key_ids_only() {
+    let config = rotated_config();
+    let codec = JwtCodec::new(config.clone()).expect("valid");
+    for printed in [format!("{config:?}"), format!("{codec:?}")] {
+        for secret in [
+            ACCESS_SECRET,
+            REFRESH_SECRET,
+            NEW_ACCESS_SECRET,
+            NEW_REFRESH_SECRET,
+        ] {
+            assert!(
+                !printed.contains(String::from_utf8_lossy(secret).as_ref()),
+                "{printed}"
+            );
+            assert!(!printed.contains(&b64(secret)), "{printed}");
+        }
+    }
+    let printed = format!("{codec:?}");
+    assert!(printed.contains(&hmac_key_id(ACCESS_SECRET)), "{printed}");
+    assert!(printed.contains(&hmac_key_id(REFRESH_SECRET)), "{printed}");
+}
+
+// --- Ed25519 access tokens ------------------------------------------------------------
+
+/// RFC 8037 Appendix A.1's example key, as PKCS#8 PEM (`openssl pkey` prints the same).
+const RFC8037_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g
+-----END PRIVATE KEY-----
+";
+/// Its public key as SPKI PEM, and as JWK `x` (RFC 8037 A.2).
+const RFC8037_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=
+-----END PUBLIC KEY-----
+";
+const RFC8037_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+/// Its RFC 7638 thumbprint, given in RFC 8037 A.3.
+const RFC8037_THUMBPRINT: &str = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+
+fn rfc8037_key() -> Ed25519PrivateKey {
+    Ed25519PrivateKey::from_pkcs8_pem(RFC8037_PRIVATE_PEM).expect("RFC 8037 key parses")
+}
+
+fn ed25519_config(key: Ed25519PrivateKey) -> JwtConfig {
+    let mut config = config(ACCESS_SECRET, REFRESH_SECRET);
+    config.access_signing = AccessSigningKey::Ed25519(key);
+    config
+}
+
+fn ed25519_codec() -> JwtCodec {
+    JwtCodec::new(ed25519_config(rfc8037_key())).expect("valid")
+}
+
+#[test]
+fn ed25519_keys_parse_and_their_kid_is_the_rfc7638_thumbprint() {
+    let key = rfc8037_key();
+    let public = key.public_key();
+    assert_eq!(public.jwk_x(), RFC8037_X);
+    assert_eq!(public.key_id(), RFC8037_THUMBPRINT);
+    assert_eq!(
+        Ed25519PublicKey::parse(RFC8037_PUBLIC_PEM).expect("pem"),
+        public
+    );
+    assert_eq!(Ed25519PublicKey::parse(RFC8037_X).expect("x"), public);
+    // A generated key round-trips through PEM.
+    let generated = Ed25519PrivateKey::generate();
+    let pem = generated.to_pkcs8_pem().expect("encodes");
+    let again = Ed25519PrivateKey::from_pkcs8_pem(pem.expose_secret()).expect("parses");
+    assert_eq!(again.public_key(), generated.public_key());
+    assert_ne!(generated.public_key(), public, "fresh randomness");
+
+    for bad in [
+        "",
+        "not a key",
+        RFC8037_PUBLIC_PEM,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    ] {
+        assert_eq!(
+            Ed25519PrivateKey::from_pkcs8_pem(bad).err(),
+            Some(JwtConfigError::BadEd25519Key),
+            "{bad}"
+        );
+    }
+    for bad in ["", "AAAA", RFC8037_PRIVATE_PEM, &format!("{RFC8037_X}AA")] {
+        assert_eq!(
+            Ed25519PublicKey::parse(bad).err(),
+            Some(JwtConfigError::BadEd25519Key),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn ed25519_access_tokens_round_trip_and_refresh_stays_hmac() {
+    let codec = ed25519_codec();
+    let claims = access_claims(NOW + 900);
+    let token = codec.issue_access(&claims).expect("signs");
+    let header = jsonwebtoken::decode_header(&token).expect("header");
+    assert_eq!(header.alg, Algorithm::EdDSA);
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.kid.as_deref(), Some(RFC8037_THUMBPRINT));
+    assert_eq!(codec.access_algorithm(), Algorithm::EdDSA);
+    assert_eq!(
+        codec.verify_access(&token, now()).expect("verifies"),
+        claims
+    );
+
+    let refresh = codec
+        .issue_refresh(&refresh_claims(NOW + 900))
+        .expect("signs");
+    let header = jsonwebtoken::decode_header(&refresh).expect("header");
+    assert_eq!(header.alg, Algorithm::HS256);
+    assert!(codec.verify_refresh(&refresh, now()).is_ok());
+    assert_invalid_access(&codec, &refresh);
+    assert_invalid_refresh(&codec, &token);
+}
+
+#[test]
+fn the_jwks_verifies_access_tokens_on_its_own() {
+    let codec = ed25519_codec();
+    let token = codec
+        .issue_access(&access_claims(NOW + 900))
+        .expect("signs");
+    // As another service would: parse the published JSON, pick the key by kid, verify.
+    let published = serde_json::to_value(codec.jwks()).expect("serialises");
+    assert_eq!(
+        published,
+        json!({ "keys": [{
+            "kty": "OKP", "crv": "Ed25519", "x": RFC8037_X,
+            "kid": RFC8037_THUMBPRINT, "use": "sig", "alg": "EdDSA",
+        }]})
+    );
+    let set: JwkSet = serde_json::from_value(published).expect("a JWK set");
+    let kid = jsonwebtoken::decode_header(&token)
+        .expect("header")
+        .kid
+        .expect("kid");
+    let jwk = set.find(&kid).expect("the token's key is published");
+    let key = DecodingKey::from_jwk(jwk).expect("usable key");
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_issuer(&[ISSUER]);
+    validation.validate_exp = false;
+    let data = jsonwebtoken::decode::<Value>(&token, &key, &validation).expect("verifies");
+    assert_eq!(data.claims["sub"], USER);
+
+    // And never anything secret: with HS256 the set is empty.
+    assert!(self::codec().jwks().keys.is_empty());
+    let printed = serde_json::to_string(&codec.jwks()).expect("json");
+    assert!(!printed.contains("\"d\""), "{printed}");
+}
+
+#[test]
+fn key_confusion_with_the_public_key_as_hmac_secret_is_refused() {
+    // RFC 8725 §2.1: a verifier that lets the token's `alg` choose would check this HS256
+    // token against the public key's bytes as an HMAC secret, and accept it.
+    let codec = ed25519_codec();
+    let public = rfc8037_key().public_key();
+    let header = json!({ "alg": "HS256", "typ": "at+jwt", "kid": public.key_id() });
+    let raw = URL_SAFE_NO_PAD.decode(RFC8037_X).expect("b64");
+    for secret in [
+        raw.as_slice(),
+        RFC8037_X.as_bytes(),
+        RFC8037_PUBLIC_PEM.as_bytes(),
+    ] {
+        assert_invalid_access(&codec, &forge(&header, &payload(), "HS256", secret));
+    }
+    // alg none (or EdDSA with no signature) under the Ed25519 kid: refused.
+    for alg in ["none", "EdDSA"] {
+        let header = with(header.clone(), "alg", json!(alg));
+        assert_invalid_access(&codec, &forge(&header, &payload(), alg, b""));
+    }
+    // The genuine token with its payload changed: refused.
+    let token = codec
+        .issue_access(&access_claims(NOW + 900))
+        .expect("signs");
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let tampered = b64(with(payload(), "sub", json!(SESSION)).to_string());
+    parts[1] = &tampered;
+    assert_invalid_access(&codec, &parts.join("."));
+}
+
+#[test]
+fn ed25519_rotation_and_a_switch_from_hs256_keep_issued_tokens() {
+    let hs_token = codec()
+        .issue_access(&access_claims(NOW + 900))
+        .expect("signs");
+    let old_key = rfc8037_key();
+    let old_ed_token = ed25519_codec()
+        .issue_access(&access_claims(NOW + 900))
+        .expect("signs");
+
+    // A new Ed25519 key, with the old one's public key and the old HMAC secret accepted.
+    let new_key = Ed25519PrivateKey::generate();
+    let mut rotated = ed25519_config(new_key.clone());
+    rotated.access_previous = vec![
+        AccessVerificationKey::Ed25519(old_key.public_key()),
+        AccessVerificationKey::Hs256(secret(ACCESS_SECRET)),
+    ];
+    let rotated = JwtCodec::new(rotated).expect("valid");
+    assert!(rotated.verify_access(&old_ed_token, now()).is_ok());
+    assert!(rotated.verify_access(&hs_token, now()).is_ok());
+    let new_token = rotated
+        .issue_access(&access_claims(NOW + 900))
+        .expect("signs");
+    assert_eq!(
+        jsonwebtoken::decode_header(&new_token).expect("header").kid,
+        Some(new_key.public_key().key_id())
+    );
+    // Both public keys are published, the signing key first; the HMAC secret is not.
+    let kids: Vec<_> = rotated
+        .jwks()
+        .keys
+        .iter()
+        .map(|k| k.common.key_id.clone().expect("kid"))
+        .collect();
+    assert_eq!(
+        kids,
+        vec![new_key.public_key().key_id(), RFC8037_THUMBPRINT.to_owned()]
+    );
+
+    // Without the previous keys, their tokens are refused.
+    let after = JwtCodec::new(ed25519_config(new_key)).expect("valid");
+    assert_invalid_access(&after, &old_ed_token);
+    assert_invalid_access(&after, &hs_token);
+    assert!(after.verify_access(&new_token, now()).is_ok());
+}
+
+#[test]
+fn ed25519_private_keys_never_print() {
+    let key = rfc8037_key();
+    let config = ed25519_config(key.clone());
+    let codec = JwtCodec::new(config.clone()).expect("valid");
+    let private_b64 = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
+    for printed in [
+        format!("{key:?}"),
+        format!("{config:?}"),
+        format!("{codec:?}"),
+    ] {
+        assert!(!printed.contains(private_b64), "{printed}");
+        assert!(!printed.contains("MC4CAQAw"), "{printed}");
+        assert!(!printed.contains("157, 97"), "{printed}"); // the first bytes of d
+    }
+    assert!(format!("{key:?}").contains(RFC8037_THUMBPRINT));
+}
