@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use adapter_jwt::{AccessSigningKey, AccessVerificationKey, Ed25519PrivateKey, Ed25519PublicKey};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 pub const BIND_ADDR: &str = "BIND_ADDR";
@@ -13,6 +14,11 @@ pub const REDIS_SENTINEL_URLS: &str = "REDIS_SENTINEL_URLS";
 pub const REDIS_SENTINEL_MASTER: &str = "REDIS_SENTINEL_MASTER";
 pub const ACCESS_SECRET: &str = "ACCESS_SECRET";
 pub const REFRESH_SECRET: &str = "REFRESH_SECRET";
+pub const ACCESS_SECRETS_PREVIOUS: &str = "ACCESS_SECRETS_PREVIOUS";
+pub const REFRESH_SECRETS_PREVIOUS: &str = "REFRESH_SECRETS_PREVIOUS";
+pub const ACCESS_SIGNING: &str = "ACCESS_SIGNING";
+pub const ACCESS_ED25519_KEY: &str = "ACCESS_ED25519_KEY";
+pub const ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS: &str = "ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS";
 pub const ACCESS_TTL: &str = "ACCESS_TTL";
 pub const REFRESH_TTL: &str = "REFRESH_TTL";
 pub const JWT_ISSUER: &str = "JWT_ISSUER";
@@ -30,6 +36,8 @@ pub const NOTIFY_MAX_ATTEMPTS: &str = "NOTIFY_MAX_ATTEMPTS";
 
 /// Shortest secret accepted (RFC 7518 §3.2: an HS256 key has at least 256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Most previous keys per list: a rotation needs one or two.
+pub const MAX_PREVIOUS_KEYS: usize = adapter_jwt::MAX_PREVIOUS_KEYS;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
@@ -49,8 +57,15 @@ pub struct Config {
     pub redis_cluster_urls: Option<Vec<SecretString>>,
     /// A Redis watched by Sentinel; exclusive with the two above.
     pub redis_sentinel: Option<SentinelSettings>,
-    pub access_secret: SecretSlice<u8>,
+    /// Signs access tokens: an HMAC secret (`ACCESS_SIGNING=hs256`, the default) or an
+    /// Ed25519 key (`eddsa`).
+    pub access_signing: AccessSigningKey,
+    /// Verify access tokens only: `ACCESS_SECRETS_PREVIOUS`, then
+    /// `ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS`.
+    pub access_previous: Vec<AccessVerificationKey>,
     pub refresh_secret: SecretSlice<u8>,
+    /// Verify refresh tokens only: `REFRESH_SECRETS_PREVIOUS`.
+    pub refresh_secrets_previous: Vec<SecretSlice<u8>>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
     pub jwt_issuer: String,
@@ -247,14 +262,120 @@ impl Config {
                 }
             }
         };
-        let access_secret = secret(ACCESS_SECRET)?;
+        let signing = match get(ACCESS_SIGNING).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Signing::Hs256,
+            Some(v) if v == "hs256" => Signing::Hs256,
+            Some(v) if v == "eddsa" => Signing::EdDsa,
+            Some(other) => {
+                return Err(err(
+                    ACCESS_SIGNING,
+                    format!("expected 'hs256' or 'eddsa', got '{other}'"),
+                ));
+            }
+        };
+        let access_signing = match signing {
+            Signing::Hs256 => {
+                if get(ACCESS_ED25519_KEY).is_some() {
+                    return Err(err(
+                        ACCESS_ED25519_KEY,
+                        "is only used with ACCESS_SIGNING=eddsa",
+                    ));
+                }
+                AccessSigningKey::Hs256(secret(ACCESS_SECRET)?)
+            }
+            Signing::EdDsa => {
+                if get(ACCESS_SECRET).is_some() {
+                    return Err(err(
+                        ACCESS_SECRET,
+                        "is not used with ACCESS_SIGNING=eddsa; to keep the access tokens it \
+                         signed valid until they expire, move it to ACCESS_SECRETS_PREVIOUS",
+                    ));
+                }
+                AccessSigningKey::Ed25519(match (get(ACCESS_ED25519_KEY), environment) {
+                    (Some(raw), _) => ed25519_private_key(&raw)?,
+                    (None, Environment::Development) => Ed25519PrivateKey::generate(),
+                    (None, Environment::Production) => {
+                        return Err(err(
+                            ACCESS_ED25519_KEY,
+                            "is required when APP_ENV=production and ACCESS_SIGNING=eddsa",
+                        ));
+                    }
+                })
+            }
+        };
         let refresh_secret = secret(REFRESH_SECRET)?;
-        if access_secret.expose_secret() == refresh_secret.expose_secret() {
+        let access_secrets_previous =
+            secret_list(ACCESS_SECRETS_PREVIOUS, get(ACCESS_SECRETS_PREVIOUS))?;
+        let refresh_secrets_previous =
+            secret_list(REFRESH_SECRETS_PREVIOUS, get(REFRESH_SECRETS_PREVIOUS))?;
+        let ed25519_previous = ed25519_public_keys(get(ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS))?;
+
+        // Each list must not repeat its current key, and no secret may serve both kinds:
+        // one kind of token must never verify as the other.
+        let access_current = match &access_signing {
+            AccessSigningKey::Hs256(secret) => Some(secret.expose_secret()),
+            AccessSigningKey::Ed25519(_) => None,
+        };
+        if access_secrets_previous
+            .iter()
+            .any(|s| Some(s.expose_secret()) == access_current)
+        {
             return Err(err(
-                REFRESH_SECRET,
-                "must differ from ACCESS_SECRET, so one kind of token can never pass for the other",
+                ACCESS_SECRETS_PREVIOUS,
+                "lists the current ACCESS_SECRET",
             ));
         }
+        if refresh_secrets_previous
+            .iter()
+            .any(|s| s.expose_secret() == refresh_secret.expose_secret())
+        {
+            return Err(err(
+                REFRESH_SECRETS_PREVIOUS,
+                "lists the current REFRESH_SECRET",
+            ));
+        }
+        if let AccessSigningKey::Ed25519(key) = &access_signing
+            && ed25519_previous.contains(&key.public_key())
+        {
+            return Err(err(
+                ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS,
+                "lists the public key of the current ACCESS_ED25519_KEY",
+            ));
+        }
+        let access_secrets: Vec<&[u8]> = access_current
+            .into_iter()
+            .chain(
+                access_secrets_previous
+                    .iter()
+                    .map(ExposeSecret::expose_secret),
+            )
+            .collect();
+        if access_secrets.contains(&refresh_secret.expose_secret()) {
+            return Err(err(
+                REFRESH_SECRET,
+                "must differ from ACCESS_SECRET and ACCESS_SECRETS_PREVIOUS, so one kind of \
+                 token can never pass for the other",
+            ));
+        }
+        if refresh_secrets_previous
+            .iter()
+            .any(|s| access_secrets.contains(&s.expose_secret()))
+        {
+            return Err(err(
+                REFRESH_SECRETS_PREVIOUS,
+                "must not list ACCESS_SECRET or an ACCESS_SECRETS_PREVIOUS entry, so one kind \
+                 of token can never pass for the other",
+            ));
+        }
+        let access_previous = access_secrets_previous
+            .into_iter()
+            .map(AccessVerificationKey::Hs256)
+            .chain(
+                ed25519_previous
+                    .into_iter()
+                    .map(AccessVerificationKey::Ed25519),
+            )
+            .collect();
 
         let text = |key: &'static str| -> Result<String, ConfigError> {
             let value = get(key).unwrap_or_else(|| "jwt-todo".to_owned());
@@ -347,8 +468,10 @@ impl Config {
             redis_url: redis_url.map(SecretString::from),
             redis_cluster_urls,
             redis_sentinel,
-            access_secret,
+            access_signing,
+            access_previous,
             refresh_secret,
+            refresh_secrets_previous,
             access_ttl,
             refresh_ttl,
             jwt_issuer: text(JWT_ISSUER)?,
@@ -360,6 +483,104 @@ impl Config {
             environment,
         })
     }
+}
+
+/// How access tokens are signed (`ACCESS_SIGNING`).
+#[derive(Clone, Copy)]
+enum Signing {
+    Hs256,
+    EdDsa,
+}
+
+/// A comma-separated list of HMAC secrets, each at least [`MIN_SECRET_BYTES`] long, no
+/// repeats. (A secret containing a comma cannot be listed: generate secrets without one.)
+fn secret_list(
+    key: &'static str,
+    raw: Option<String>,
+) -> Result<Vec<SecretSlice<u8>>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let entries: Vec<&str> = raw.split(',').map(str::trim).collect();
+    if entries.len() > MAX_PREVIOUS_KEYS {
+        return Err(err(
+            key,
+            format!("lists more than {MAX_PREVIOUS_KEYS} secrets"),
+        ));
+    }
+    for (i, entry) in entries.iter().enumerate() {
+        if entry.len() < MIN_SECRET_BYTES {
+            // Never echo the entry: it is (part of) a secret.
+            return Err(err(
+                key,
+                format!("entry {} must be at least {MIN_SECRET_BYTES} bytes", i + 1),
+            ));
+        }
+        if entries[..i].contains(entry) {
+            return Err(err(key, format!("entry {} repeats an earlier one", i + 1)));
+        }
+    }
+    Ok(entries
+        .into_iter()
+        .map(|entry| SecretSlice::from(entry.as_bytes().to_vec()))
+        .collect())
+}
+
+/// `ACCESS_ED25519_KEY`: the PKCS#8 PEM itself (it starts with `-----BEGIN`), or the path
+/// of a file holding it.
+fn ed25519_private_key(raw: &str) -> Result<Ed25519PrivateKey, ConfigError> {
+    let trimmed = raw.trim();
+    let pem = if trimmed.starts_with("-----BEGIN") {
+        SecretString::from(trimmed)
+    } else {
+        let text = std::fs::read_to_string(trimmed).map_err(|e| {
+            err(
+                ACCESS_ED25519_KEY,
+                format!("cannot read the key file '{trimmed}': {e}"),
+            )
+        })?;
+        SecretString::from(text)
+    };
+    Ed25519PrivateKey::from_pkcs8_pem(pem.expose_secret()).map_err(|_| {
+        err(
+            ACCESS_ED25519_KEY,
+            "expected an Ed25519 private key in PKCS#8 PEM (-----BEGIN PRIVATE KEY-----), \
+             or the path of a file holding one, as `openssl genpkey -algorithm ed25519` writes",
+        )
+    })
+}
+
+/// `ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS`: comma-separated, each an SPKI PEM public key or
+/// the base64url `x` of its JWK.
+fn ed25519_public_keys(raw: Option<String>) -> Result<Vec<Ed25519PublicKey>, ConfigError> {
+    let key = ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS;
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let entries: Vec<&str> = raw.split(',').map(str::trim).collect();
+    if entries.len() > MAX_PREVIOUS_KEYS {
+        return Err(err(
+            key,
+            format!("lists more than {MAX_PREVIOUS_KEYS} keys"),
+        ));
+    }
+    let mut keys: Vec<Ed25519PublicKey> = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let public = Ed25519PublicKey::parse(entry).map_err(|_| {
+            err(
+                key,
+                format!(
+                    "entry {} is neither an Ed25519 SPKI PEM public key nor a JWK 'x' value",
+                    i + 1
+                ),
+            )
+        })?;
+        if keys.contains(&public) {
+            return Err(err(key, format!("entry {} repeats an earlier one", i + 1)));
+        }
+        keys.push(public);
+    }
+    Ok(keys)
 }
 
 /// 32 random bytes from the OS CSPRNG: tokens of a development server die with it.
@@ -403,11 +624,16 @@ mod tests {
         assert!(config.redis_url.is_none());
         assert!(config.redis_cluster_urls.is_none());
         assert!(config.redis_sentinel.is_none());
-        assert_eq!(config.access_secret.expose_secret().len(), 32);
+        let AccessSigningKey::Hs256(access_secret) = &config.access_signing else {
+            panic!("HS256 by default");
+        };
+        assert_eq!(access_secret.expose_secret().len(), 32);
         assert_ne!(
-            config.access_secret.expose_secret(),
+            access_secret.expose_secret(),
             config.refresh_secret.expose_secret()
         );
+        assert!(config.access_previous.is_empty());
+        assert!(config.refresh_secrets_previous.is_empty());
     }
 
     #[test]
@@ -478,12 +704,194 @@ mod tests {
                 &[(SESSION_MAX_LIFETIME, "1s"), (ACCESS_TTL, "1m")],
                 SESSION_MAX_LIFETIME,
             ),
+            (
+                &[(ACCESS_SECRETS_PREVIOUS, "short")],
+                ACCESS_SECRETS_PREVIOUS,
+            ),
+            (
+                &[(ACCESS_SECRETS_PREVIOUS, &format!("{},", "p".repeat(32)))],
+                ACCESS_SECRETS_PREVIOUS,
+            ),
+            (
+                &[(ACCESS_SECRETS_PREVIOUS, &format!("{0},{0}", "p".repeat(32)))],
+                ACCESS_SECRETS_PREVIOUS,
+            ),
+            (
+                &[
+                    (ACCESS_SECRET, &"a".repeat(32)),
+                    (ACCESS_SECRETS_PREVIOUS, &"a".repeat(32)),
+                ],
+                ACCESS_SECRETS_PREVIOUS,
+            ),
+            (
+                &[(REFRESH_SECRETS_PREVIOUS, "short")],
+                REFRESH_SECRETS_PREVIOUS,
+            ),
+            (
+                &[
+                    (REFRESH_SECRET, &"r".repeat(32)),
+                    (REFRESH_SECRETS_PREVIOUS, &"r".repeat(32)),
+                ],
+                REFRESH_SECRETS_PREVIOUS,
+            ),
+            (
+                &[
+                    (ACCESS_SECRETS_PREVIOUS, &"x".repeat(32)),
+                    (REFRESH_SECRET, &"x".repeat(32)),
+                ],
+                REFRESH_SECRET,
+            ),
+            (
+                &[
+                    (ACCESS_SECRET, &"a".repeat(32)),
+                    (REFRESH_SECRETS_PREVIOUS, &"a".repeat(32)),
+                ],
+                REFRESH_SECRETS_PREVIOUS,
+            ),
+            (
+                &[
+                    (ACCESS_SECRETS_PREVIOUS, &"x".repeat(32)),
+                    (REFRESH_SECRETS_PREVIOUS, &"x".repeat(32)),
+                ],
+                REFRESH_SECRETS_PREVIOUS,
+            ),
+            (
+                &[(
+                    REFRESH_SECRETS_PREVIOUS,
+                    &(0..11)
+                        .map(|i| format!("{i:02}{}", "r".repeat(32)))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )],
+                REFRESH_SECRETS_PREVIOUS,
+            ),
+            (&[(ACCESS_SIGNING, "rs256")], ACCESS_SIGNING),
+            (
+                &[(ACCESS_ED25519_KEY, TEST_ED25519_PEM)],
+                ACCESS_ED25519_KEY,
+            ),
+            (
+                &[(ACCESS_SIGNING, "eddsa"), (ACCESS_ED25519_KEY, "not a key")],
+                ACCESS_ED25519_KEY,
+            ),
+            (
+                &[
+                    (ACCESS_SIGNING, "eddsa"),
+                    (ACCESS_ED25519_KEY, "/nonexistent/ed25519.pem"),
+                ],
+                ACCESS_ED25519_KEY,
+            ),
+            (
+                &[(ACCESS_SIGNING, "eddsa"), (ACCESS_SECRET, &"a".repeat(32))],
+                ACCESS_SECRET,
+            ),
+            (
+                &[
+                    (APP_ENV, "production"),
+                    (ACCESS_SIGNING, "eddsa"),
+                    (REFRESH_SECRET, &"r".repeat(32)),
+                ],
+                ACCESS_ED25519_KEY,
+            ),
+            (
+                &[(ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS, "AAAA")],
+                ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS,
+            ),
+            (
+                &[
+                    (ACCESS_SIGNING, "eddsa"),
+                    (ACCESS_ED25519_KEY, TEST_ED25519_PEM),
+                    (ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS, TEST_ED25519_X),
+                ],
+                ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS,
+            ),
         ];
         for (pairs, variable) in cases {
             let error = load(pairs).expect_err("must be refused");
             assert_eq!(error.variable, *variable, "{pairs:?}");
             assert!(error.to_string().starts_with(variable));
         }
+    }
+
+    /// RFC 8037 Appendix A's example key: PKCS#8 PEM, and its public JWK `x`.
+    const TEST_ED25519_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g
+-----END PRIVATE KEY-----";
+    const TEST_ED25519_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    #[test]
+    fn previous_secrets_are_read_in_order_and_never_printed() {
+        let config = load(&[
+            (ACCESS_SECRET, &"a".repeat(32)),
+            (
+                ACCESS_SECRETS_PREVIOUS,
+                &format!(" {} , {} ", "b".repeat(32), "c".repeat(40)),
+            ),
+            (REFRESH_SECRET, &"r".repeat(32)),
+            (REFRESH_SECRETS_PREVIOUS, &"s".repeat(33)),
+        ])
+        .expect("valid");
+        let previous: Vec<Vec<u8>> = config
+            .access_previous
+            .iter()
+            .map(|key| match key {
+                AccessVerificationKey::Hs256(s) => s.expose_secret().to_vec(),
+                AccessVerificationKey::Ed25519(_) => panic!("no Ed25519 keys given"),
+            })
+            .collect();
+        assert_eq!(previous, vec![vec![b'b'; 32], vec![b'c'; 40]]);
+        assert_eq!(config.refresh_secrets_previous.len(), 1);
+        assert_eq!(
+            config.refresh_secrets_previous[0].expose_secret(),
+            "s".repeat(33).as_bytes()
+        );
+        let printed = format!("{config:?}");
+        for secret in ["bbbb", "cccc", "ssss"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        // Refusals name the entry, never echo it.
+        let error = load(&[(ACCESS_SECRETS_PREVIOUS, "hunter2-but-short")]).expect_err("too short");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn eddsa_takes_a_pem_or_a_file_and_generates_a_key_in_development() {
+        let inline = load(&[
+            (ACCESS_SIGNING, "eddsa"),
+            (ACCESS_ED25519_KEY, TEST_ED25519_PEM),
+        ])
+        .expect("inline PEM");
+        let AccessSigningKey::Ed25519(key) = &inline.access_signing else {
+            panic!("Ed25519 signing");
+        };
+        assert_eq!(key.public_key().jwk_x(), TEST_ED25519_X);
+
+        let path =
+            std::env::temp_dir().join(format!("jwt-todo-config-test-{}.pem", std::process::id()));
+        std::fs::write(&path, TEST_ED25519_PEM).expect("temp file");
+        let from_file = load(&[
+            (ACCESS_SIGNING, "EdDSA"),
+            (ACCESS_ED25519_KEY, path.to_str().expect("utf-8 path")),
+            (
+                ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS,
+                "j0msGTUz86Ff350G3WDUelMvj_AHQ7Nkj1RCoBBZSFc",
+            ),
+            (ACCESS_SECRETS_PREVIOUS, &"h".repeat(32)),
+        ]);
+        let _ = std::fs::remove_file(&path);
+        let from_file = from_file.expect("key file");
+        let AccessSigningKey::Ed25519(key) = &from_file.access_signing else {
+            panic!("Ed25519 signing");
+        };
+        assert_eq!(key.public_key().jwk_x(), TEST_ED25519_X);
+        assert_eq!(from_file.access_previous.len(), 2, "HS256 and Ed25519");
+
+        let generated = load(&[(ACCESS_SIGNING, "eddsa")]).expect("development");
+        let AccessSigningKey::Ed25519(key) = &generated.access_signing else {
+            panic!("Ed25519 signing");
+        };
+        assert_ne!(key.public_key().jwk_x(), TEST_ED25519_X);
+        assert!(!format!("{inline:?}").contains("MC4CAQAw"));
     }
 
     #[test]

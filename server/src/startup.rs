@@ -73,13 +73,24 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let tokens = JwtCodec::new(JwtConfig {
-            access_secret: config.access_secret.clone(),
+            access_signing: config.access_signing.clone(),
+            access_previous: config.access_previous.clone(),
             refresh_secret: config.refresh_secret.clone(),
+            refresh_secrets_previous: config.refresh_secrets_previous.clone(),
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
             leeway: config.jwt_leeway,
         })
         .context("JWT configuration")?;
+        tracing::info!(
+            access_alg = ?tokens.access_algorithm(),
+            access_kid = tokens.access_key_id(),
+            access_kids_accepted = ?tokens.access_key_ids(),
+            refresh_kid = tokens.refresh_key_id(),
+            refresh_kids_accepted = ?tokens.refresh_key_ids(),
+            "token keys"
+        );
+        let jwks = published_keys(&tokens);
         let hasher: Arc<dyn PasswordHasher> =
             Arc::new(Argon2Hasher::new().context("password hasher")?);
 
@@ -162,6 +173,7 @@ impl Application {
             services,
             adapter_http::HttpConfig {
                 max_body_bytes: config.max_body_bytes,
+                jwks,
             },
         );
 
@@ -255,6 +267,17 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// The codec's public access-token keys, as the HTTP adapter serves them.
+fn published_keys(tokens: &JwtCodec) -> adapter_http::dto::JwkSet {
+    adapter_http::dto::JwkSet {
+        keys: tokens
+            .published_keys()
+            .iter()
+            .map(|key| adapter_http::dto::Jwk::ed25519(key.key_id(), key.jwk_x()))
+            .collect(),
+    }
 }
 
 /// One store adapter seen through each of its ports.

@@ -121,6 +121,17 @@ enum ListSessionsResponse {
 }
 
 #[derive(ApiResponse)]
+enum JwksResponse {
+    /// The public keys; cache them for the given time, and fetch again on an unknown `kid`.
+    #[oai(status = 200)]
+    Ok(Json<dto::JwkSet>, #[oai(header = "Cache-Control")] String),
+}
+
+/// How long verifiers may cache the JWKS. Short, so that a key staged for rotation
+/// reaches them well before it signs (README, "Rotating keys").
+pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
+
+#[derive(ApiResponse)]
 enum HealthResponse {
     #[oai(status = 200)]
     Ok(Json<dto::HealthResponse>),
@@ -434,6 +445,23 @@ impl Api {
             .execute(principal, SessionId::from_uuid(id.0))
             .await?;
         Ok(NoContent::Done)
+    }
+
+    /// Public keys of access tokens
+    ///
+    /// The RFC 7517 JWK set that verifies access tokens without a shared secret: pick the
+    /// key by the token's `kid`, verify with `EdDSA` only, and check `typ` (`at+jwt`),
+    /// `iss`, `aud` and `exp`. Empty while access tokens are HS256-signed (secrets are
+    /// never published). A signature check alone does not show the session is still
+    /// alive: logout is immediate only at this service.
+    #[oai(
+        path = "/.well-known/jwks.json",
+        method = "get",
+        tag = "Tag::Auth",
+        operation_id = "jwks"
+    )]
+    async fn jwks(&self, keys: Data<&Arc<dto::JwkSet>>) -> JwksResponse {
+        JwksResponse::Ok(Json(keys.0.as_ref().clone()), JWKS_CACHE_CONTROL.to_owned())
     }
 
     /// Liveness

@@ -329,3 +329,43 @@ pub struct HealthResponse {
     /// `ok`
     pub status: String,
 }
+
+/// A public key that verifies access tokens (RFC 7517), an Ed25519 key as RFC 8037 spells
+/// it. Never anything secret: HMAC keys are not published.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct Jwk {
+    /// Key type: `OKP`.
+    pub kty: String,
+    /// Curve: `Ed25519`.
+    pub crv: String,
+    /// The public key, base64url (RFC 8037 §2).
+    pub x: String,
+    /// Key id: the key's RFC 7638 thumbprint, the `kid` header of tokens it signed.
+    pub kid: String,
+    /// `sig`: the key verifies signatures.
+    #[oai(rename = "use")]
+    pub key_use: String,
+    /// `EdDSA`: the only algorithm the key is for.
+    pub alg: String,
+}
+
+impl Jwk {
+    /// An Ed25519 signature key with its id and base64url public key.
+    pub fn ed25519(kid: impl Into<String>, x: impl Into<String>) -> Self {
+        Self {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: x.into(),
+            kid: kid.into(),
+            key_use: "sig".into(),
+            alg: "EdDSA".into(),
+        }
+    }
+}
+
+/// The public keys that verify access tokens (RFC 7517 §5): the signing key first, then
+/// keys still accepted after a rotation. Empty when access tokens are HS256-signed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Object)]
+pub struct JwkSet {
+    pub keys: Vec<Jwk>,
+}

@@ -29,15 +29,18 @@ pub use api::Api;
 /// Default request body limit: generous for this API's JSON, tiny for an attacker.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub max_body_bytes: usize,
+    /// Served at `/.well-known/jwks.json`: the public keys of access tokens, if any.
+    pub jwks: dto::JwkSet,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            jwks: dto::JwkSet::default(),
         }
     }
 }
@@ -65,6 +68,7 @@ pub fn app(services: Arc<Services>, config: HttpConfig) -> impl Endpoint<Output 
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
     let max_body = config.max_body_bytes;
+    let jwks = Arc::new(config.jwks);
     let allowed = Arc::new(AllowedMethods::of_api());
 
     Route::new()
@@ -73,6 +77,7 @@ pub fn app(services: Arc<Services>, config: HttpConfig) -> impl Endpoint<Output 
         .at("/openapi.yaml", spec_yaml)
         .nest("/docs", docs)
         .data(services)
+        .data(jwks)
         .around(move |ep, req| async move { limit_body(ep, req, max_body).await })
         .catch_all_error(problem::render_error)
         .around(move |ep, req| {
@@ -88,15 +93,25 @@ pub fn app(services: Arc<Services>, config: HttpConfig) -> impl Endpoint<Output 
             ))
         }))
         .with(security_headers())
+        .around(no_store_by_default)
         .map_to_response()
 }
 
-/// Headers on every response. `no-store` because responses carry tokens and personal
-/// data (RFC 6749 §5.1 requires it for token responses); the rest deny sniffing,
-/// framing and referrer leaks.
+/// `Cache-Control: no-store` on every response that does not choose its own caching,
+/// because responses carry tokens and personal data (RFC 6749 §5.1 requires it for token
+/// responses). Only public documents (the JWKS) set their own.
+async fn no_store_by_default<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let mut response = ep.call(req).await?.into_response();
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert_with(|| HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Headers on every response: deny sniffing, framing and referrer leaks.
 fn security_headers() -> SetHeader {
     SetHeader::new()
-        .overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
         .overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -573,6 +573,11 @@ impl JwtCodec {
         }
     }
 
+    /// The Ed25519 public keys behind [`JwtCodec::jwks`], signing key first.
+    pub fn published_keys(&self) -> &[Ed25519PublicKey] {
+        &self.published
+    }
+
     fn issue(&self, keys: &KeyRing, claims: Claims) -> Result<String, TokenError> {
         let wire = WireClaimsOut {
             sub: claims.user_id.to_string(),

@@ -312,3 +312,13 @@ async fn generated_client_reads_health() {
     assert_eq!(client.healthz().await.expect("live").status, "ok");
     assert_eq!(client.readyz().await.expect("ready").status, "ready");
 }
+
+#[tokio::test]
+async fn generated_client_reads_the_jwks() {
+    let app = spawn_app_with(&[("ACCESS_SIGNING", "eddsa")]).await;
+    let jwks = anonymous(&app).jwks().await.expect("jwks").into_inner();
+    assert_eq!(jwks.keys.len(), 1);
+    let key = &jwks.keys[0];
+    assert_eq!((key.kty.as_str(), key.crv.as_str()), ("OKP", "Ed25519"));
+    assert_eq!((key.use_.as_str(), key.alg.as_str()), ("sig", "EdDSA"));
+}

@@ -9,6 +9,7 @@ mod cluster;
 mod contract;
 mod errors;
 mod helpers;
+mod keys;
 mod notifications;
 mod openapi;
 mod redis;
