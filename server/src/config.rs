@@ -291,7 +291,7 @@ impl Config {
                          signed valid until they expire, move it to ACCESS_SECRETS_PREVIOUS",
                     ));
                 }
-                AccessSigningKey::Ed25519(match (get(ACCESS_ED25519_KEY), environment) {
+                AccessSigningKey::Ed25519(Box::new(match (get(ACCESS_ED25519_KEY), environment) {
                     (Some(raw), _) => ed25519_private_key(&raw)?,
                     (None, Environment::Development) => Ed25519PrivateKey::generate(),
                     (None, Environment::Production) => {
@@ -300,7 +300,7 @@ impl Config {
                             "is required when APP_ENV=production and ACCESS_SIGNING=eddsa",
                         ));
                     }
-                })
+                }))
             }
         };
         let refresh_secret = secret(REFRESH_SECRET)?;

@@ -217,7 +217,8 @@ pub enum AccessSigningKey {
     /// HMAC-SHA256 with a shared secret of at least [`MIN_SECRET_LEN`] bytes (the default).
     Hs256(SecretSlice<u8>),
     /// EdDSA over Ed25519: other services verify with the published public key alone.
-    Ed25519(Ed25519PrivateKey),
+    /// (Boxed: the key with its precomputed public half is a few hundred bytes.)
+    Ed25519(Box<Ed25519PrivateKey>),
 }
 
 /// A key that still verifies access tokens but no longer signs any.
@@ -469,6 +470,7 @@ impl JwtCodec {
             AccessSigningKey::Ed25519(private) => {
                 let public = private.public_key();
                 let kid = public.key_id();
+                let private: &Ed25519PrivateKey = private;
                 let der = private
                     .0
                     .to_pkcs8_der()

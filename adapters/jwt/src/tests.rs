@@ -921,7 +921,7 @@ fn rfc8037_key() -> Ed25519PrivateKey {
 
 fn ed25519_config(key: Ed25519PrivateKey) -> JwtConfig {
     let mut config = config(ACCESS_SECRET, REFRESH_SECRET);
-    config.access_signing = AccessSigningKey::Ed25519(key);
+    config.access_signing = AccessSigningKey::Ed25519(Box::new(key));
     config
 }
 
