@@ -33,6 +33,8 @@ pub const VONAGE_API_SECRET: &str = "VONAGE_API_SECRET";
 pub const VONAGE_FROM: &str = "VONAGE_FROM";
 pub const VONAGE_BASE_URL: &str = "VONAGE_BASE_URL";
 pub const NOTIFY_MAX_ATTEMPTS: &str = "NOTIFY_MAX_ATTEMPTS";
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+pub const SHUTDOWN_GRACE: &str = "SHUTDOWN_GRACE";
 
 /// Shortest secret accepted (RFC 7518 §3.2: an HS256 key has at least 256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -45,6 +47,16 @@ pub enum Environment {
     Development,
     /// Secrets required; no sample user.
     Production,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 #[derive(Clone, Debug)]
@@ -82,6 +94,9 @@ pub struct Config {
     pub vonage: Option<VonageSettings>,
     /// Delivery attempts before an SMS is dead-lettered.
     pub notify_max_attempts: u32,
+    pub log_format: LogFormat,
+    /// After SIGTERM/SIGINT: how long in-flight requests (and the SMS in hand) get to finish.
+    pub shutdown_grace: Duration,
 }
 
 /// The sentinels to ask and the name of the master they watch.
@@ -461,7 +476,24 @@ impl Config {
                 .ok_or_else(|| err(NOTIFY_MAX_ATTEMPTS, "expected a number from 1 to 50"))?,
         };
 
+        let log_format = match get(LOG_FORMAT).as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(err(
+                    LOG_FORMAT,
+                    format!("expected 'text' or 'json', got '{other}'"),
+                ));
+            }
+        };
+        let shutdown_grace = duration(SHUTDOWN_GRACE, Duration::from_secs(10))?;
+        if shutdown_grace > Duration::from_secs(300) {
+            return Err(err(SHUTDOWN_GRACE, "must be at most 5m"));
+        }
+
         Ok(Self {
+            log_format,
+            shutdown_grace,
             bind_addr,
             vonage,
             notify_max_attempts,
@@ -628,6 +660,8 @@ mod tests {
             panic!("HS256 by default");
         };
         assert_eq!(access_secret.expose_secret().len(), 32);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(10));
         assert_ne!(
             access_secret.expose_secret(),
             config.refresh_secret.expose_secret()
@@ -699,6 +733,9 @@ mod tests {
                 ],
                 REDIS_SENTINEL_URLS,
             ),
+            (&[(LOG_FORMAT, "xml")], LOG_FORMAT),
+            (&[(SHUTDOWN_GRACE, "soon")], SHUTDOWN_GRACE),
+            (&[(SHUTDOWN_GRACE, "1h")], SHUTDOWN_GRACE),
             (&[(REFRESH_REUSE_GRACE, "5m")], REFRESH_REUSE_GRACE),
             (
                 &[(SESSION_MAX_LIFETIME, "1s"), (ACCESS_TTL, "1m")],

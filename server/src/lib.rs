@@ -6,11 +6,13 @@
 //! - [`config`]: [`Config`], read once from the environment.
 //! - [`startup`]: [`Application`], which builds the adapters, binds the listener (port 0
 //!   works, for tests) and serves until stopped.
+//! - [`telemetry`]: the log subscriber (text or JSON).
 
 pub mod config;
 pub mod startup;
+pub mod telemetry;
 
-pub use config::{Config, ConfigError, Environment};
+pub use config::{Config, ConfigError, Environment, LogFormat};
 pub use startup::{Application, Notifications};
 
 /// The OpenAPI document the server serves, as committed in `openapi/openapi.json`.

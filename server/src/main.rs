@@ -1,8 +1,11 @@
 //! `server`: run jwt-todo, or print its OpenAPI document.
 
 use clap::{Parser, Subcommand};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
 use server::{Application, Config};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +28,9 @@ enum Command {
         #[arg(long)]
         yaml: bool,
     },
+    /// Ask the server at BIND_ADDR whether it is ready (GET /readyz); exit 0 if so.
+    /// For container HEALTHCHECKs in images without curl.
+    Healthcheck,
 }
 
 #[tokio::main]
@@ -43,6 +49,13 @@ async fn main() -> std::process::ExitCode {
             );
             std::process::ExitCode::SUCCESS
         }
+        Command::Healthcheck => match healthcheck() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("not ready: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
         Command::Serve => match serve().await {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
@@ -54,15 +67,40 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,poem=warn")),
-        )
-        .init();
     let config = Config::from_env_and_dotenv()?;
+    server::telemetry::init(config.log_format)?;
     let environment = config.environment;
     let app = Application::build(config).await?;
     tracing::info!(addr = %app.local_addr(), ?environment, "jwt-todo listening");
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// `GET /readyz` on the configured address over plain TCP: 200 is ready.
+fn healthcheck() -> anyhow::Result<()> {
+    let config = Config::from_env_and_dotenv()?;
+    let mut addr = config.bind_addr;
+    // A server listening on all interfaces is reached over loopback.
+    if addr.ip().is_unspecified() {
+        addr = match addr {
+            SocketAddr::V4(_) => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+            SocketAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        };
+    }
+    let timeout = Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    anyhow::ensure!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{addr}/readyz answered {}",
+        String::from_utf8_lossy(&head)
+    );
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use adapter_argon2::Argon2Hasher;
@@ -20,13 +21,12 @@ use domain::{PasswordInput, User, UserId, Username};
 use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Response};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 use crate::config::{Config, Environment};
 
-/// How long in-flight requests get to finish after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the embedded store returns the memory of expired sessions.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -40,6 +40,86 @@ pub struct Application {
     acceptor: poem::listener::TcpAcceptor,
     app: BoxEndpoint<'static, Response>,
     notifications: Notifications,
+    worker: WorkerTelemetry,
+    /// How long in-flight requests get to finish after a shutdown signal.
+    shutdown_grace: Duration,
+}
+
+/// What the notification worker reports: outcome counters, store errors, and whether it
+/// runs (a readiness condition).
+#[derive(Clone, Debug)]
+struct WorkerTelemetry {
+    outcomes: IntCounterVec,
+    store_errors: IntCounter,
+    running: Arc<AtomicBool>,
+    running_gauge: IntGauge,
+}
+
+impl WorkerTelemetry {
+    fn register(ops: &mut adapter_http::Operations) -> anyhow::Result<Self> {
+        let outcomes = IntCounterVec::new(
+            Opts::new(
+                "jwt_todo_notifications_total",
+                "Notification worker steps by outcome: sent, retried, dead_lettered, skipped, waiting.",
+            ),
+            &["outcome"],
+        )?;
+        let running_gauge = IntGauge::new(
+            "jwt_todo_notification_worker_running",
+            "1 while the notification worker runs, else 0.",
+        )?;
+        ops.registry.register(Box::new(outcomes.clone()))?;
+        ops.registry.register(Box::new(running_gauge.clone()))?;
+        let running = Arc::new(AtomicBool::new(false));
+        let probe = Arc::clone(&running);
+        ops.readiness.push((
+            "notification worker",
+            Arc::new(move || probe.load(Ordering::Acquire)),
+        ));
+        Ok(Self {
+            outcomes,
+            store_errors: ops
+                .metrics
+                .store_errors
+                .with_label_values(&["notification_worker"]),
+            running,
+            running_gauge,
+        })
+    }
+
+    fn record(&self, outcome: &Result<DeliveryOutcome, application::usecases::DeliveryError>) {
+        let label = match outcome {
+            Ok(DeliveryOutcome::Idle) => return,
+            Ok(DeliveryOutcome::Sent { .. }) => "sent",
+            Ok(DeliveryOutcome::Retrying { .. }) => "retried",
+            Ok(DeliveryOutcome::DeadLettered { .. }) => "dead_lettered",
+            Ok(DeliveryOutcome::Skipped { .. }) => "skipped",
+            Ok(DeliveryOutcome::Waiting { .. }) => "waiting",
+            Err(_) => {
+                self.store_errors.inc();
+                return;
+            }
+        };
+        self.outcomes.with_label_values(&[label]).inc();
+    }
+}
+
+/// Marks the worker as running while alive; dropped when the worker ends, panics included.
+struct RunningGuard(WorkerTelemetry);
+
+impl RunningGuard {
+    fn new(telemetry: WorkerTelemetry) -> Self {
+        telemetry.running.store(true, Ordering::Release);
+        telemetry.running_gauge.set(1);
+        Self(telemetry)
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Release);
+        self.0.running_gauge.set(0);
+    }
 }
 
 /// Handles on the SMS outbox and the worker that empties it.
@@ -169,12 +249,15 @@ impl Application {
                 ..DeliveryPolicy::default()
             },
         ));
-        let app = adapter_http::app(
+        let mut ops = adapter_http::Operations::new().context("metrics registry")?;
+        let worker = WorkerTelemetry::register(&mut ops).context("metrics registry")?;
+        let app = adapter_http::app_with(
             services,
             adapter_http::HttpConfig {
                 max_body_bytes: config.max_body_bytes,
                 jwks,
             },
+            ops,
         );
 
         let acceptor = TcpListener::bind(config.bind_addr)
@@ -191,6 +274,8 @@ impl Application {
             acceptor,
             app: app.boxed(),
             notifications: Notifications { outbox, delivery },
+            worker,
+            shutdown_grace: config.shutdown_grace,
         })
     }
 
@@ -202,8 +287,11 @@ impl Application {
         self.local_addr.port()
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
-    /// [`SHUTDOWN_GRACE`].
+    /// Serves until `shutdown` resolves. Then: the listener closes at once (new
+    /// connections are refused), in-flight requests get up to `SHUTDOWN_GRACE` to finish
+    /// (idle keep-alive connections are closed), and the notification worker finishes the
+    /// SMS in hand and stops. Nothing is lost: an SMS still leased by a worker that died
+    /// is retried by the next process when its lease runs out.
     ///
     /// # Errors
     /// The listener failed.
@@ -212,18 +300,23 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
+        let grace = self.shutdown_grace;
         let worker = tokio::spawn(deliver_until_stopped(
             self.notifications.delivery.clone(),
             stopped,
+            RunningGuard::new(self.worker.clone()),
         ));
         let served = poem::Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.app, shutdown, Some(SHUTDOWN_GRACE))
+            .run_with_graceful_shutdown(self.app, shutdown, Some(grace))
             .await;
         // Let the worker finish the message in hand; what is left stays in the outbox.
         let _ = stop.send(true);
-        if tokio::time::timeout(SHUTDOWN_GRACE, worker).await.is_err() {
-            tracing::warn!("notification worker did not stop in time");
+        if tokio::time::timeout(grace, worker).await.is_err() {
+            tracing::warn!(
+                "notification worker did not stop in time; its lease expires and another process resends"
+            );
         }
+        tracing::info!("stopped");
         served
     }
 
@@ -309,12 +402,15 @@ const OUTBOX_POLL: Duration = Duration::from_millis(250);
 async fn deliver_until_stopped(
     delivery: Arc<DeliverNotification>,
     mut stop: watch::Receiver<bool>,
+    running: RunningGuard,
 ) {
     loop {
         if *stop.borrow() {
             break;
         }
-        let busy = match delivery.run_once().await {
+        let outcome = delivery.run_once().await;
+        running.0.record(&outcome);
+        let busy = match outcome {
             Ok(DeliveryOutcome::Idle) => false,
             Ok(_) => true,
             Err(e) => {

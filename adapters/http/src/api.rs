@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use application::usecases::{
-    CreateTodoRequest, LoginRequest, LogoutCredential, RegisterRequest, UpdateTodoRequest,
+    CreateTodoRequest, LoginError, LoginRequest, LogoutCredential, RefreshError, RegisterRequest,
+    UpdateTodoRequest,
 };
 use application::{Principal, Services};
 use domain::{SessionId, TodoId};
@@ -17,7 +18,8 @@ use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, Tags};
 use uuid::Uuid;
 
 use crate::dto;
-use crate::problem::ApiResult;
+use crate::ops::{self, Operations};
+use crate::problem::{ApiError, ApiResult};
 
 #[derive(Tags)]
 enum Tag {
@@ -167,15 +169,22 @@ impl Api {
         body: Json<dto::LoginRequest>,
     ) -> ApiResult<LoginResponse> {
         let body = body.0;
-        let pair = services
+        let result = services
             .login
             .execute(LoginRequest {
                 username: body.username.0,
                 password: body.password.0,
                 user_agent: user_agent(req),
             })
-            .await?;
-        Ok(LoginResponse::Ok(Json(pair.into())))
+            .await;
+        ops::login_outcome(match &result {
+            Ok(_) => "success",
+            Err(LoginError::InvalidCredentials) => "invalid_credentials",
+            Err(LoginError::Overloaded) => "overloaded",
+            Err(LoginError::Unavailable(_)) => "unavailable",
+            Err(LoginError::Unexpected(_)) => "error",
+        });
+        Ok(LoginResponse::Ok(Json(result?.into())))
     }
 
     /// Refresh tokens
@@ -193,8 +202,15 @@ impl Api {
         services: Svc<'_>,
         body: Json<dto::RefreshRequest>,
     ) -> ApiResult<RefreshResponse> {
-        let pair = services.refresh.execute(&body.0.refresh_token.0).await?;
-        Ok(RefreshResponse::Created(Json(pair.into())))
+        let result = services.refresh.execute(&body.0.refresh_token.0).await;
+        ops::refresh_outcome(match &result {
+            Ok(_) => "success",
+            Err(RefreshError::InvalidToken) => "invalid",
+            Err(RefreshError::Reused) => "reused",
+            Err(RefreshError::Unavailable(_)) => "unavailable",
+            Err(RefreshError::Unexpected(_)) => "error",
+        });
+        Ok(RefreshResponse::Created(Json(result?.into())))
     }
 
     /// Log out
@@ -225,6 +241,7 @@ impl Api {
                 scope.0.unwrap_or_default().into(),
             )
             .await?;
+        ops::sessions_revoked("logout", ended);
         Ok(logged_out(ended))
     }
 
@@ -251,6 +268,7 @@ impl Api {
                 body.scope.unwrap_or_default().into(),
             )
             .await?;
+        ops::sessions_revoked("token_revoke", ended);
         Ok(logged_out(ended))
     }
 
@@ -444,6 +462,7 @@ impl Api {
             .revoke_session
             .execute(principal, SessionId::from_uuid(id.0))
             .await?;
+        ops::sessions_revoked("session_delete", 1);
         Ok(NoContent::Done)
     }
 
@@ -481,16 +500,24 @@ impl Api {
 
     /// Readiness
     ///
-    /// 200 while this instance can serve: its store answers. 503 otherwise, so a load
-    /// balancer sends traffic elsewhere until the store is back. Unauthenticated and cheap.
+    /// 200 while this instance can serve: its store answers and its background workers
+    /// (the notification worker) run. 503 otherwise, so a load balancer sends traffic
+    /// elsewhere until it recovers. Unauthenticated and cheap.
     #[oai(
         path = "/readyz",
         method = "get",
         tag = "Tag::Health",
         operation_id = "readyz"
     )]
-    async fn readyz(&self, services: Svc<'_>) -> ApiResult<HealthResponse> {
+    async fn readyz(
+        &self,
+        services: Svc<'_>,
+        operations: Data<&Arc<Operations>>,
+    ) -> ApiResult<HealthResponse> {
         services.readiness.execute().await?;
+        if let Some(failing) = operations.not_ready() {
+            return Err(ApiError::not_ready(failing));
+        }
         Ok(HealthResponse::Ok(Json(dto::HealthResponse {
             status: "ready".into(),
         })))

@@ -6,8 +6,11 @@
 //! - [`dto`]: wire types and their conversions; nothing outside this crate sees them.
 //! - [`problem`]: RFC 9457 errors and the single mapping from use-case errors to statuses.
 //!
+//! - [`ops`]: request ids, the access log line, Prometheus metrics, readiness probes.
+//!
 //! # Request pipeline (outermost first)
-//! security headers -> panic guard -> `Allow` on 405s -> error rendering (every error
+//! observe (request id, span, access log, metrics; see [`ops`]) -> security headers ->
+//! panic guard -> `Allow` on 405s -> error rendering (every error
 //! becomes `application/problem+json`) -> body limit -> routes. The body limit buffers at most
 //! `max_body_bytes` and refuses the rest with 413, whether or not the client sent a
 //! `Content-Length`, so a slow or endless body cannot make the server hold unbounded memory.
@@ -20,8 +23,11 @@ use poem::middleware::{CatchPanic, SetHeader};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
 
+pub use ops::Operations;
+
 pub mod api;
 pub mod dto;
+pub mod ops;
 pub mod problem;
 
 pub use api::Api;
@@ -61,8 +67,21 @@ pub fn spec_json() -> String {
     openapi_service().spec()
 }
 
-/// The whole HTTP application over the given use cases.
+/// The whole HTTP application over the given use cases, with a metrics registry of its
+/// own and no readiness probes besides the store.
 pub fn app(services: Arc<Services>, config: HttpConfig) -> impl Endpoint<Output = Response> {
+    #[allow(clippy::expect_used)] // registering on a fresh registry cannot collide
+    let ops = Operations::new().expect("fresh registry");
+    app_with(services, config, ops)
+}
+
+/// The whole HTTP application over the given use cases; `/metrics` serves `ops.registry`
+/// and `/readyz` also asks `ops.readiness`.
+pub fn app_with(
+    services: Arc<Services>,
+    config: HttpConfig,
+    ops: Operations,
+) -> impl Endpoint<Output = Response> {
     let api = openapi_service();
     let spec = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
@@ -70,31 +89,52 @@ pub fn app(services: Arc<Services>, config: HttpConfig) -> impl Endpoint<Output 
     let max_body = config.max_body_bytes;
     let jwks = Arc::new(config.jwks);
     let allowed = Arc::new(AllowedMethods::of_api());
+    let routes = Arc::new(ops::RouteTemplates::of_api());
+    let registry = ops.registry.clone();
+    let ops = Arc::new(ops);
 
+    // `/metrics` is outside the OpenAPI contract (it is for operators, not API clients)
+    // and unauthenticated: protect it at the network edge (see README, Operations).
     Route::new()
         .nest("/", api)
+        .at(
+            "/metrics",
+            poem::get(poem::endpoint::make_sync(move |_| {
+                ops::render_metrics(&registry)
+            })),
+        )
         .at("/openapi.json", spec)
         .at("/openapi.yaml", spec_yaml)
         .nest("/docs", docs)
         .data(services)
         .data(jwks)
+        .data(Arc::clone(&ops))
         .around(move |ep, req| async move { limit_body(ep, req, max_body).await })
         .catch_all_error(problem::render_error)
         .around(move |ep, req| {
             let allowed = Arc::clone(&allowed);
             async move { allow_on_405(ep, req, &allowed).await }
         })
-        .with(CatchPanic::new().with_handler(|_| {
-            tracing::error!("handler panicked");
-            problem::problem_response(problem::Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal server error",
-            ))
-        }))
+        .with(CatchPanic::new().with_handler(on_panic))
         .with(security_headers())
         .around(no_store_by_default)
+        .around(move |ep, req| {
+            let ops = Arc::clone(&ops);
+            let routes = Arc::clone(&routes);
+            async move { ops::observe(ep, req, &ops, &routes).await }
+        })
         .map_to_response()
+}
+
+/// A panicking handler answers a plain 500 problem. A named function, not a closure: a
+/// closure's inferred signature is not general enough once the endpoint is wrapped again.
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    problem::problem_response(problem::Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Internal server error",
+    ))
 }
 
 /// `Cache-Control: no-store` on every response that does not choose its own caching,

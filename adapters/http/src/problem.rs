@@ -147,7 +147,14 @@ impl ApiError {
     /// learns to retry.
     pub fn unavailable(cause: &anyhow::Error) -> Self {
         tracing::warn!(error = ?cause, "service unavailable");
+        crate::ops::note_store_error();
         Self::busy("The service is temporarily unavailable; retry shortly")
+    }
+
+    /// A readiness condition besides the store fails (e.g. a stopped worker).
+    pub fn not_ready(what: &str) -> Self {
+        tracing::warn!(check = what, "not ready");
+        Self::busy(&format!("Not ready: {what}"))
     }
 
     fn busy(detail: &str) -> Self {
