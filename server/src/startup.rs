@@ -334,32 +334,41 @@ impl Application {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Resolves at the first SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when first polled, so a signal arriving while the server starts is not
+/// the default "terminate now".
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
+    #[cfg(unix)]
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| tracing::error!(error = %e, "cannot listen for SIGTERM"))
+        .ok();
+    #[cfg(unix)]
+    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| tracing::error!(error = %e, "cannot listen for SIGINT"))
+        .ok();
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |signal: Option<tokio::signal::unix::Signal>| async move {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(terminate) => {},
+                () = wait(interrupt) => {},
+            }
+        }
+        #[cfg(not(unix))]
         if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        tracing::info!("shutdown signal received; finishing in-flight requests");
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
 /// The codec's public access-token keys, as the HTTP adapter serves them.
@@ -501,5 +510,46 @@ async fn ensure_sample_user(ports: &Ports) -> anyhow::Result<()> {
             Ok(())
         }
         Err(InsertUserError::Store(e)) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::test::TestClient;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn readiness_requires_the_notification_worker() {
+        let config = Config::from_lookup(|key| (key == "BIND_ADDR").then(|| "127.0.0.1:0".into()))
+            .expect("valid");
+        let app = Application::build(config).await.expect("builds");
+        let Application {
+            app: endpoint,
+            worker,
+            ..
+        } = app;
+        let client = TestClient::new(endpoint);
+        // Built but not running: the worker has not started.
+        let response = client.get("/readyz").send().await;
+        response.assert_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
+        let body = response.0.into_body().into_string().await.expect("text");
+        assert!(body.contains("Not ready: notification worker"), "{body}");
+
+        let guard = RunningGuard::new(worker);
+        client.get("/readyz").send().await.assert_status_is_ok();
+        let metrics = client.get("/metrics").send().await;
+        metrics.assert_status_is_ok();
+        let text = metrics.0.into_body().into_string().await.expect("text");
+        assert!(
+            text.contains("jwt_todo_notification_worker_running 1"),
+            "{text}"
+        );
+        drop(guard);
+        client
+            .get("/readyz")
+            .send()
+            .await
+            .assert_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
     }
 }
