@@ -18,9 +18,9 @@ use application::ports::{
 use application::usecases::{DeliverNotification, DeliveryOutcome, DeliveryPolicy};
 use application::{Ports, Services, TokenPolicy};
 use domain::{PasswordInput, User, UserId, Username};
+use poem::Response;
 use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::{EndpointExt, Response};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
@@ -272,7 +272,7 @@ impl Application {
         Ok(Self {
             local_addr,
             acceptor,
-            app: app.boxed(),
+            app,
             notifications: Notifications { outbox, delivery },
             worker,
             shutdown_grace: config.shutdown_grace,

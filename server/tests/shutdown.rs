@@ -157,7 +157,7 @@ fn sigterm_refuses_new_connections_and_finishes_the_request_in_flight() {
 
     // The request in flight completes normally.
     stream
-        .write_all(LOGIN[10..].as_bytes())
+        .write_all(&LOGIN.as_bytes()[10..])
         .expect("rest of the body");
     let response = read_response(&mut stream);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use application::Services;
+use poem::endpoint::BoxEndpoint;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::middleware::{CatchPanic, SetHeader};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
@@ -69,7 +70,7 @@ pub fn spec_json() -> String {
 
 /// The whole HTTP application over the given use cases, with a metrics registry of its
 /// own and no readiness probes besides the store.
-pub fn app(services: Arc<Services>, config: HttpConfig) -> impl Endpoint<Output = Response> {
+pub fn app(services: Arc<Services>, config: HttpConfig) -> BoxEndpoint<'static, Response> {
     #[allow(clippy::expect_used)] // registering on a fresh registry cannot collide
     let ops = Operations::new().expect("fresh registry");
     app_with(services, config, ops)
@@ -81,7 +82,7 @@ pub fn app_with(
     services: Arc<Services>,
     config: HttpConfig,
     ops: Operations,
-) -> impl Endpoint<Output = Response> {
+) -> BoxEndpoint<'static, Response> {
     let api = openapi_service();
     let spec = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
@@ -124,6 +125,9 @@ pub fn app_with(
             async move { ops::observe(ep, req, &ops, &routes).await }
         })
         .map_to_response()
+        // Boxed: the nested middleware type is deep enough to exhaust the compiler's
+        // recursion limit in callers' async blocks; one virtual call per request is free.
+        .boxed()
 }
 
 /// A panicking handler answers a plain 500 problem. A named function, not a closure: a
