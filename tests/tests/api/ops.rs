@@ -254,3 +254,40 @@ async fn json_logs_name_each_request_and_hold_no_token_or_password() {
         );
     }
 }
+
+#[tokio::test]
+async fn store_failures_are_counted_and_make_the_replica_unready() {
+    // Nothing listens there: every store call fails within the store's timeout.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let app = spawn_app_with(&[("REDIS_URL", &format!("redis://127.0.0.1:{closed}"))]).await;
+    let readyz = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_problem(readyz, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_problem(
+        app.login(SAMPLE_USER, SAMPLE_PASSWORD).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+
+    let text = metrics(&app).await;
+    let http_errors = sample(&text, r#"jwt_todo_store_errors_total{component="http"}"#);
+    assert_eq!(http_errors, Some(2.0), "{text}");
+    assert_eq!(
+        sample(&text, r#"jwt_todo_logins_total{outcome="unavailable"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"jwt_todo_http_requests_total{method="GET",route="/readyz",status="503"}"#
+        ),
+        Some(1.0)
+    );
+}
