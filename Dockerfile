@@ -5,7 +5,8 @@
 # binary built on the host (what CI does).
 
 # --- build: the release binary -----------------------------------------------------------
-FROM rust:1.88-bookworm AS build
+# Any current stable toolchain (the workspace needs at least its rust-version, 1.88).
+FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p server \
