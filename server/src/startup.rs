@@ -21,7 +21,7 @@ use domain::{PasswordInput, User, UserId, Username};
 use poem::Response;
 use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
@@ -101,6 +101,53 @@ impl WorkerTelemetry {
             }
         };
         self.outcomes.with_label_values(&[label]).inc();
+    }
+}
+
+/// `jwt_todo_redis_pool_connections{state}`: the deadpool pool's state, read at each
+/// scrape (so nothing runs between scrapes).
+struct RedisPoolCollector {
+    store: std::sync::Weak<RedisStore>,
+    gauges: IntGaugeVec,
+}
+
+impl RedisPoolCollector {
+    fn register(store: &Arc<RedisStore>, ops: &mut adapter_http::Operations) -> anyhow::Result<()> {
+        let gauges = IntGaugeVec::new(
+            Opts::new(
+                "jwt_todo_redis_pool_connections",
+                "Redis connection pool (standalone mode): max, open, idle, and callers waiting.",
+            ),
+            &["state"],
+        )?;
+        ops.registry.register(Box::new(Self {
+            store: Arc::downgrade(store),
+            gauges,
+        }))?;
+        Ok(())
+    }
+}
+
+impl prometheus::core::Collector for RedisPoolCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.gauges.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let usage = self.store.upgrade().and_then(|store| store.pool_usage());
+        if let Some(usage) = usage {
+            for (state, value) in [
+                ("max", usage.max_size),
+                ("open", usage.size),
+                ("idle", usage.available),
+                ("waiting", usage.waiting),
+            ] {
+                self.gauges
+                    .with_label_values(&[state])
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            }
+        }
+        self.gauges.collect()
     }
 }
 
@@ -197,9 +244,11 @@ impl Application {
                 None => None,
             },
         };
+        let mut redis_store = None;
         let stores = match redis {
             Some(store) => {
                 let store = Arc::new(store);
+                redis_store = Some(Arc::clone(&store));
                 // Redis may come up after us: serve 503s (readiness false) until it does.
                 match store.ping().await {
                     Ok(()) => tracing::info!("store: Redis"),
@@ -251,6 +300,9 @@ impl Application {
         ));
         let mut ops = adapter_http::Operations::new().context("metrics registry")?;
         let worker = WorkerTelemetry::register(&mut ops).context("metrics registry")?;
+        if let Some(store) = &redis_store {
+            RedisPoolCollector::register(store, &mut ops).context("metrics registry")?;
+        }
         let app = adapter_http::app_with(
             services,
             adapter_http::HttpConfig {

@@ -85,6 +85,19 @@ pub struct RedisStore {
     scripts: Scripts,
 }
 
+/// The state of the connection pool, for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// The most connections the pool will open.
+    pub max_size: usize,
+    /// Connections open now, in use or idle.
+    pub size: usize,
+    /// Idle connections ready to be handed out.
+    pub available: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may hold a password: never print it.
@@ -782,6 +795,20 @@ impl RedisStore {
         let set = sessions_key(user);
         self.run(|mut conn| async move { conn.zrange(set, 0, -1).await })
             .await
+    }
+
+    /// The connection pool's state now; `None` under Cluster and Sentinel, which have no
+    /// pool.
+    pub fn pool_usage(&self) -> Option<PoolUsage> {
+        self.pool.as_ref().map(|pool| {
+            let status = pool.status();
+            PoolUsage {
+                max_size: status.max_size,
+                size: status.size,
+                available: status.available,
+                waiting: status.waiting,
+            }
+        })
     }
 
     /// Runs `op` on a connection of its own from the pool under the command timeout.

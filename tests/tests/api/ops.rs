@@ -291,3 +291,31 @@ async fn store_failures_are_counted_and_make_the_replica_unready() {
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn redis_pool_usage_is_exported() {
+    let redis = crate::redis::start_redis().await;
+    let app = spawn_app_with(&[("REDIS_URL", &redis.url)]).await;
+    // Readiness checks the pool with a connection of its own.
+    let readyz = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(readyz.status(), StatusCode::OK);
+
+    let text = metrics(&app).await;
+    let state = |s: &str| {
+        sample(
+            &text,
+            &format!(r#"jwt_todo_redis_pool_connections{{state="{s}"}}"#),
+        )
+    };
+    assert_eq!(state("max"), Some(16.0), "{text}");
+    let open = state("open").expect("open connections exported");
+    assert!(open >= 1.0, "readiness opened a pooled connection: {text}");
+    let idle = state("idle").expect("idle connections exported");
+    assert!(idle <= open, "{text}");
+    assert_eq!(state("waiting"), Some(0.0), "{text}");
+}
