@@ -6,8 +6,8 @@
 //! - [`usecases`]: one module per operation, each with its request, response, error enum
 //!   and an `execute` method. No use case knows about HTTP; each returns its own error and
 //!   the HTTP adapter maps them to statuses in one place.
-//! - [`Services`]: every use case, built once from the ports and the [`TokenPolicy`], for
-//!   the inbound adapter to hold.
+//! - [`Services`]: every use case, built once from the ports, the [`TokenPolicy`] and the
+//!   login [`ThrottleLimits`](ports::ThrottleLimits), for the inbound adapter to hold.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +18,8 @@ pub mod usecases;
 pub use usecases::{Caller, Principal};
 
 use ports::{
-    Clock, IdGenerator, Notifier, Outbox, PasswordHasher, SessionStore, TodoRepository, TokenCodec,
-    UserRepository,
+    Clock, IdGenerator, LoginThrottle, Notifier, Outbox, PasswordHasher, SessionStore,
+    ThrottleLimits, TodoRepository, TokenCodec, UserRepository, WindowLimit,
 };
 use usecases::*;
 
@@ -35,6 +35,7 @@ pub struct Ports {
     pub ids: Arc<dyn IdGenerator>,
     pub outbox: Arc<dyn Outbox>,
     pub notifier: Arc<dyn Notifier>,
+    pub throttle: Arc<dyn LoginThrottle>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -81,6 +82,30 @@ impl TokenPolicy {
     }
 }
 
+/// Default login throttling: 5 failures of one username from one client per 15 minutes,
+/// and 100 failures of any usernames from one client per 15 minutes.
+///
+/// Five is enough for a person's typos (and a success clears the count) while an attacker
+/// gets 20 guesses an hour at one account from one address; NIST SP 800-63B §5.2.2 allows
+/// up to 100 consecutive failures per account. A hundred per client lets an office behind
+/// one NAT mistype freely and holds a password sprayer to 100 guesses per 15 minutes per
+/// address, whatever the usernames.
+impl Default for ThrottleLimits {
+    fn default() -> Self {
+        const WINDOW: Duration = Duration::from_secs(15 * 60);
+        Self {
+            pair: WindowLimit {
+                max: 5,
+                window: WINDOW,
+            },
+            client: WindowLimit {
+                max: 100,
+                window: WINDOW,
+            },
+        }
+    }
+}
+
 /// Every use case, ready to execute.
 #[derive(Debug)]
 pub struct Services {
@@ -101,10 +126,10 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(ports: &Ports, policy: TokenPolicy) -> Self {
+    pub fn new(ports: &Ports, policy: TokenPolicy, throttle: ThrottleLimits) -> Self {
         Self {
             register: Register::new(ports),
-            login: Login::new(ports, policy),
+            login: Login::new(ports, policy, throttle),
             refresh: Refresh::new(ports, policy),
             logout: Logout::new(ports),
             authenticate: Authenticate::new(ports),

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use domain::ids::Uuid;
 use domain::{
-    AccessClaims, Notification, NotificationId, PasswordHash, PasswordInput, RefreshClaims,
-    Session, SessionId, Sms, Timestamp, Todo, TodoId, TokenId, User, UserId, Username,
+    AccessClaims, ClientAddress, Notification, NotificationId, PasswordHash, PasswordInput,
+    RefreshClaims, Session, SessionId, Sms, Timestamp, Todo, TodoId, TokenId, User, UserId,
+    Username,
 };
 
 #[cfg(any(test, feature = "mocks"))]
@@ -196,6 +197,83 @@ pub trait SessionStore: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`] when it cannot.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// One login attempt, as the throttle counts it: by (username, client) pair and by client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LoginAttempt {
+    /// The name tried, case-folded; `None` when it is not a valid username at all (such
+    /// attempts from one client share one pair counter: none of them can ever succeed).
+    pub username: Option<Username>,
+    pub client: ClientAddress,
+}
+
+/// A fixed-window limit: at most `max` failures counted within `window` of the first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowLimit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+/// The limits an attempt is admitted under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottleLimits {
+    /// Failures of one username from one client.
+    pub pair: WindowLimit,
+    /// Failures of any username from one client.
+    pub client: WindowLimit,
+}
+
+/// The throttle's answer to [`LoginThrottle::admit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted against both windows; go on and check the password.
+    Admitted,
+    /// A window is full: nothing was counted. `retry_after` is how long until the
+    /// window that refused it (the later one, if both did) frees, at least one second.
+    Refused { retry_after: Duration },
+}
+
+/// How an admitted attempt ended, when it did not end as a counted failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// The password was right: the pair's counter is cleared and the client's gets its
+    /// count back (a success is not a failure).
+    Succeeded,
+    /// Nothing was judged (hasher overloaded, store down): both counts are given back.
+    Unjudged,
+}
+
+/// Counts failed logins in fixed windows, shared by every replica that uses the same
+/// store, so that limits hold for the service, not per process.
+///
+/// An attempt is counted *before* the password is checked ([`LoginThrottle::admit`] checks
+/// and counts in one atomic step), so however many requests race, at most `max` of them
+/// per window reach the password hasher. What did not turn out a failure is given back
+/// with [`LoginThrottle::settle`]. Counters expire with their window: nothing piles up.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait LoginThrottle: Send + Sync {
+    /// Admits the attempt and counts it against both windows, unless a window is full.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure, in which case nothing was counted and callers
+    /// must fail closed (refuse the attempt without checking the password).
+    async fn admit(
+        &self,
+        attempt: &LoginAttempt,
+        limits: &ThrottleLimits,
+    ) -> Result<Admission, StoreError>;
+
+    /// Gives back what an admitted attempt counted, as `settlement` says.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure; the attempt then stays counted as a failure.
+    async fn settle(
+        &self,
+        attempt: &LoginAttempt,
+        settlement: Settlement,
+    ) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

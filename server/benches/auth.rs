@@ -15,7 +15,7 @@ use adapter_argon2::Argon2Hasher;
 use adapter_jwt::{JwtCodec, JwtConfig};
 use adapter_memory::{MemoryStore, RandomIds, SystemClock};
 use adapter_vonage::LogNotifier;
-use application::ports::Clock;
+use application::ports::{Clock, ThrottleLimits};
 use application::usecases::{LoginRequest, RegisterRequest};
 use application::{Ports, Services, TokenPolicy};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -44,10 +44,15 @@ fn services(rt: &tokio::runtime::Runtime) -> (Arc<Services>, String) {
         hasher: Arc::new(Argon2Hasher::new().expect("hasher")),
         clock,
         ids: Arc::new(RandomIds),
-        outbox: store,
+        outbox: store.clone(),
         notifier: Arc::new(LogNotifier),
+        throttle: store,
     };
-    let services = Arc::new(Services::new(&ports, TokenPolicy::default()));
+    let services = Arc::new(Services::new(
+        &ports,
+        TokenPolicy::default(),
+        ThrottleLimits::default(),
+    ));
     let access_token = rt.block_on(async {
         services
             .register
@@ -64,6 +69,7 @@ fn services(rt: &tokio::runtime::Runtime) -> (Arc<Services>, String) {
                 username: USERNAME.to_owned(),
                 password: PASSWORD.to_owned(),
                 user_agent: None,
+                client: std::net::IpAddr::from([127, 0, 0, 1]),
             })
             .await
             .expect("logged in")

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use adapter_jwt::{AccessSigningKey, AccessVerificationKey, Ed25519PrivateKey, Ed25519PublicKey};
+use application::ports::{ThrottleLimits, WindowLimit};
+use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 pub const BIND_ADDR: &str = "BIND_ADDR";
@@ -35,6 +37,16 @@ pub const VONAGE_BASE_URL: &str = "VONAGE_BASE_URL";
 pub const NOTIFY_MAX_ATTEMPTS: &str = "NOTIFY_MAX_ATTEMPTS";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 pub const SHUTDOWN_GRACE: &str = "SHUTDOWN_GRACE";
+pub const LOGIN_PAIR_LIMIT: &str = "LOGIN_PAIR_LIMIT";
+pub const LOGIN_PAIR_WINDOW: &str = "LOGIN_PAIR_WINDOW";
+pub const LOGIN_CLIENT_LIMIT: &str = "LOGIN_CLIENT_LIMIT";
+pub const LOGIN_CLIENT_WINDOW: &str = "LOGIN_CLIENT_WINDOW";
+pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
+
+/// Largest failure count a throttle window may allow.
+pub const MAX_LOGIN_LIMIT: u32 = 1_000_000;
+/// Longest throttle window.
+pub const MAX_LOGIN_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// Shortest secret accepted (RFC 7518 §3.2: an HS256 key has at least 256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -97,6 +109,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// After SIGTERM/SIGINT: how long in-flight requests (and the SMS in hand) get to finish.
     pub shutdown_grace: Duration,
+    /// Failed logins allowed per (username, client) and per client, per window.
+    pub login_throttle: ThrottleLimits,
+    /// Proxies whose `X-Forwarded-For` names the client; empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// The sentinels to ask and the name of the master they watch.
@@ -490,12 +506,76 @@ impl Config {
         if shutdown_grace > Duration::from_secs(300) {
             return Err(err(SHUTDOWN_GRACE, "must be at most 5m"));
         }
+        let defaults = ThrottleLimits::default();
+        let limit = |key: &'static str, default: u32| -> Result<u32, ConfigError> {
+            match get(key) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LOGIN_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        err(
+                            key,
+                            format!("expected a number from 1 to {MAX_LOGIN_LIMIT}"),
+                        )
+                    }),
+            }
+        };
+        let window = |key: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            let window = duration(key, default)?;
+            if !(Duration::from_secs(1)..=MAX_LOGIN_WINDOW).contains(&window) {
+                return Err(err(key, "must be between 1s and 24h"));
+            }
+            Ok(window)
+        };
+        let login_throttle = ThrottleLimits {
+            pair: WindowLimit {
+                max: limit(LOGIN_PAIR_LIMIT, defaults.pair.max)?,
+                window: window(LOGIN_PAIR_WINDOW, defaults.pair.window)?,
+            },
+            client: WindowLimit {
+                max: limit(LOGIN_CLIENT_LIMIT, defaults.client.max)?,
+                window: window(LOGIN_CLIENT_WINDOW, defaults.client.window)?,
+            },
+        };
+        if login_throttle.client.max < login_throttle.pair.max {
+            return Err(err(
+                LOGIN_CLIENT_LIMIT,
+                "must not be smaller than LOGIN_PAIR_LIMIT (a client's failures include each of its pairs')",
+            ));
+        }
+        let trusted_proxies = match get(TRUSTED_PROXIES) {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| {
+                    entry
+                        .parse::<IpNet>()
+                        .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                        .map(|net| net.trunc())
+                        .map_err(|_| {
+                            err(
+                                TRUSTED_PROXIES,
+                                format!(
+                                    "expected a comma-separated list of addresses or CIDR networks (10.0.0.0/8, ::1), got '{entry}'"
+                                ),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
 
         Ok(Self {
             log_format,
             shutdown_grace,
             bind_addr,
             vonage,
+            login_throttle,
+            trusted_proxies,
             notify_max_attempts,
             redis_url: redis_url.map(SecretString::from),
             redis_cluster_urls,
@@ -662,6 +742,14 @@ mod tests {
         assert_eq!(access_secret.expose_secret().len(), 32);
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.shutdown_grace, Duration::from_secs(10));
+        assert_eq!(config.login_throttle, ThrottleLimits::default());
+        assert_eq!(config.login_throttle.pair.max, 5);
+        assert_eq!(config.login_throttle.client.max, 100);
+        assert_eq!(config.login_throttle.pair.window, Duration::from_secs(900));
+        assert!(
+            config.trusted_proxies.is_empty(),
+            "no proxy trusted by default"
+        );
         assert_ne!(
             access_secret.expose_secret(),
             config.refresh_secret.expose_secret()
@@ -736,6 +824,18 @@ mod tests {
             (&[(LOG_FORMAT, "xml")], LOG_FORMAT),
             (&[(SHUTDOWN_GRACE, "soon")], SHUTDOWN_GRACE),
             (&[(SHUTDOWN_GRACE, "1h")], SHUTDOWN_GRACE),
+            (&[(LOGIN_PAIR_LIMIT, "0")], LOGIN_PAIR_LIMIT),
+            (&[(LOGIN_PAIR_LIMIT, "five")], LOGIN_PAIR_LIMIT),
+            (&[(LOGIN_CLIENT_LIMIT, "2000000")], LOGIN_CLIENT_LIMIT),
+            (&[(LOGIN_CLIENT_LIMIT, "3")], LOGIN_CLIENT_LIMIT),
+            (&[(LOGIN_PAIR_WINDOW, "0s")], LOGIN_PAIR_WINDOW),
+            (&[(LOGIN_CLIENT_WINDOW, "2d")], LOGIN_CLIENT_WINDOW),
+            (&[(LOGIN_CLIENT_WINDOW, "soon")], LOGIN_CLIENT_WINDOW),
+            (&[(TRUSTED_PROXIES, "10.0.0.0/33")], TRUSTED_PROXIES),
+            (
+                &[(TRUSTED_PROXIES, "10.0.0.1, proxy.local")],
+                TRUSTED_PROXIES,
+            ),
             (&[(REFRESH_REUSE_GRACE, "5m")], REFRESH_REUSE_GRACE),
             (
                 &[(SESSION_MAX_LIFETIME, "1s"), (ACCESS_TTL, "1m")],
@@ -929,6 +1029,37 @@ MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g
         };
         assert_ne!(key.public_key().jwk_x(), TEST_ED25519_X);
         assert!(!format!("{inline:?}").contains("MC4CAQAw"));
+    }
+
+    #[test]
+    fn throttle_limits_and_trusted_proxies_are_read() {
+        let config = load(&[
+            (LOGIN_PAIR_LIMIT, "3"),
+            (LOGIN_PAIR_WINDOW, "1m"),
+            (LOGIN_CLIENT_LIMIT, "50"),
+            (LOGIN_CLIENT_WINDOW, "1h"),
+            (TRUSTED_PROXIES, " 10.1.2.3/8, 127.0.0.1 ,,fd00::/8"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.login_throttle,
+            ThrottleLimits {
+                pair: WindowLimit {
+                    max: 3,
+                    window: Duration::from_secs(60)
+                },
+                client: WindowLimit {
+                    max: 50,
+                    window: Duration::from_secs(3600)
+                },
+            }
+        );
+        let nets: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);
     }
 
     #[test]

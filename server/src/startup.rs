@@ -12,8 +12,8 @@ use adapter_redis::{RedisStore, RedisStoreConfig};
 use adapter_vonage::{LogNotifier, VonageConfig, VonageNotifier};
 use anyhow::Context;
 use application::ports::{
-    Clock, InsertUserError, Notifier, Outbox, PasswordHasher, SessionStore, TodoRepository,
-    UserRepository,
+    Clock, InsertUserError, LoginThrottle, Notifier, Outbox, PasswordHasher, SessionStore,
+    TodoRepository, UserRepository,
 };
 use application::usecases::{DeliverNotification, DeliveryOutcome, DeliveryPolicy};
 use application::{Ports, Services, TokenPolicy};
@@ -277,6 +277,7 @@ impl Application {
             ids: Arc::new(RandomIds),
             outbox: stores.outbox,
             notifier: notifier(&config)?,
+            throttle: stores.throttle,
         };
         if config.environment == Environment::Development
             && let Err(e) = ensure_sample_user(&ports).await
@@ -290,7 +291,7 @@ impl Application {
             max_session_lifetime: config.session_max_lifetime,
             reuse_grace: config.refresh_reuse_grace,
         };
-        let services = Arc::new(Services::new(&ports, policy));
+        let services = Arc::new(Services::new(&ports, policy, config.login_throttle));
         let delivery = Arc::new(DeliverNotification::new(
             &ports,
             DeliveryPolicy {
@@ -308,6 +309,7 @@ impl Application {
             adapter_http::HttpConfig {
                 max_body_bytes: config.max_body_bytes,
                 jwks,
+                trusted_proxies: adapter_http::TrustedProxies::new(config.trusted_proxies.clone()),
             },
             ops,
         );
@@ -440,18 +442,20 @@ struct Stores {
     todos: Arc<dyn TodoRepository>,
     sessions: Arc<dyn SessionStore>,
     outbox: Arc<dyn Outbox>,
+    throttle: Arc<dyn LoginThrottle>,
 }
 
 impl Stores {
     fn of<S>(store: Arc<S>) -> Self
     where
-        S: UserRepository + TodoRepository + SessionStore + Outbox + 'static,
+        S: UserRepository + TodoRepository + SessionStore + Outbox + LoginThrottle + 'static,
     {
         Self {
             users: store.clone(),
             todos: store.clone(),
             sessions: store.clone(),
-            outbox: store,
+            outbox: store.clone(),
+            throttle: store,
         }
     }
 }

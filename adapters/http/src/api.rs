@@ -17,9 +17,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, Tags};
 use uuid::Uuid;
 
+use crate::client::TrustedProxies;
 use crate::dto;
 use crate::ops::{self, Operations};
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::{ApiError, ApiResult, LoginFailure, Problem};
 
 #[derive(Tags)]
 enum Tag {
@@ -62,6 +63,11 @@ enum LoginResponse {
     /// Logged in: a new session and its first token pair.
     #[oai(status = 200)]
     Ok(Json<dto::TokenResponse>),
+    /// Too many failed logins for this username from this client, or from this client
+    /// for any username: refused without checking the password. `Retry-After` gives the
+    /// seconds until the window frees.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] String),
 }
 
 #[derive(ApiResponse)]
@@ -155,7 +161,9 @@ impl Api {
     /// Log in
     ///
     /// Checks the credentials and opens a session. Unknown user and wrong password get
-    /// the same answer in the same time.
+    /// the same answer in the same time. Failed logins are counted per username and
+    /// client address and per client address; over a limit the answer is 429, without
+    /// checking the password.
     #[oai(
         path = "/login",
         method = "post",
@@ -165,6 +173,7 @@ impl Api {
     async fn login(
         &self,
         services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
         req: &Request,
         body: Json<dto::LoginRequest>,
     ) -> ApiResult<LoginResponse> {
@@ -175,16 +184,24 @@ impl Api {
                 username: body.username.0,
                 password: body.password.0,
                 user_agent: user_agent(req),
+                client: proxies.client_of(req),
             })
             .await;
         ops::login_outcome(match &result {
             Ok(_) => "success",
             Err(LoginError::InvalidCredentials) => "invalid_credentials",
+            Err(LoginError::Throttled { .. }) => "throttled",
             Err(LoginError::Overloaded) => "overloaded",
             Err(LoginError::Unavailable(_)) => "unavailable",
             Err(LoginError::Unexpected(_)) => "error",
         });
-        Ok(LoginResponse::Ok(Json(result?.into())))
+        match result.map_err(LoginFailure::from) {
+            Ok(pair) => Ok(LoginResponse::Ok(Json(pair.into()))),
+            Err(LoginFailure::TooManyRequests(problem, retry_after)) => {
+                Ok(LoginResponse::TooManyRequests(problem, retry_after))
+            }
+            Err(LoginFailure::Other(error)) => Err(error),
+        }
     }
 
     /// Refresh tokens

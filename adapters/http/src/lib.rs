@@ -5,6 +5,7 @@
 //! - [`api`]: the operations; each calls one use case.
 //! - [`dto`]: wire types and their conversions; nothing outside this crate sees them.
 //! - [`problem`]: RFC 9457 errors and the single mapping from use-case errors to statuses.
+//! - [`client`]: the client's address (TCP peer, or `X-Forwarded-For` from a trusted proxy).
 //!
 //! - [`ops`]: request ids, the access log line, Prometheus metrics, readiness probes.
 //!
@@ -27,11 +28,13 @@ use poem_openapi::OpenApiService;
 pub use ops::Operations;
 
 pub mod api;
+pub mod client;
 pub mod dto;
 pub mod ops;
 pub mod problem;
 
 pub use api::Api;
+pub use client::TrustedProxies;
 
 /// Default request body limit: generous for this API's JSON, tiny for an attacker.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
@@ -41,6 +44,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Served at `/.well-known/jwks.json`: the public keys of access tokens, if any.
     pub jwks: dto::JwkSet,
+    /// Proxies whose `X-Forwarded-For` names the client (login throttling counts by it).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for HttpConfig {
@@ -48,6 +53,7 @@ impl Default for HttpConfig {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             jwks: dto::JwkSet::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -110,6 +116,7 @@ pub fn app_with(
         .data(services)
         .data(jwks)
         .data(Arc::clone(&ops))
+        .data(Arc::new(config.trusted_proxies))
         .around(move |ep, req| async move { limit_body(ep, req, max_body).await })
         .catch_all_error(problem::render_error)
         .around(move |ep, req| {

@@ -203,19 +203,54 @@ impl From<AuthError> for ApiError {
     }
 }
 
-impl From<LoginError> for ApiError {
+/// What a login answers when it fails: one of the shared errors, or, for `POST /login`
+/// alone, 429 (so only that operation declares it in the contract).
+#[derive(Debug)]
+pub enum LoginFailure {
+    /// 429 with `Retry-After`: the problem document and the header's value.
+    TooManyRequests(Json<Problem>, String),
+    Other(ApiError),
+}
+
+impl From<LoginError> for LoginFailure {
     fn from(err: LoginError) -> Self {
         match err {
-            LoginError::InvalidCredentials => ApiError::unauthorized(
-                BearerError::Missing,
-                "invalid-credentials",
-                "Invalid credentials",
-                "Please provide valid login details",
-            ),
-            LoginError::Overloaded => ApiError::busy("Too many logins at once; retry shortly"),
-            LoginError::Unavailable(e) => ApiError::unavailable(&e),
-            LoginError::Unexpected(e) => ApiError::internal(&e),
+            LoginError::Throttled { retry_after } => {
+                // Whole seconds until the window frees; at least 1 (RFC 9110 §10.2.3).
+                let seconds = retry_after.as_secs().max(1);
+                LoginFailure::TooManyRequests(
+                    Json(
+                        Problem::new(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "too-many-logins",
+                            "Too many failed logins",
+                        )
+                        .detail(format!(
+                            "Too many failed logins from this client; retry in {seconds} s"
+                        )),
+                    ),
+                    seconds.to_string(),
+                )
+            }
+            other => LoginFailure::Other(login_error(other)),
         }
+    }
+}
+
+/// Every other login error. `Throttled` never gets here (see [`LoginFailure`]); should it,
+/// it is still a refusal with `Retry-After`, never a success or a 500.
+fn login_error(err: LoginError) -> ApiError {
+    match err {
+        LoginError::Throttled { .. } => ApiError::busy("Too many failed logins; retry later"),
+        LoginError::InvalidCredentials => ApiError::unauthorized(
+            BearerError::Missing,
+            "invalid-credentials",
+            "Invalid credentials",
+            "Please provide valid login details",
+        ),
+        LoginError::Overloaded => ApiError::busy("Too many logins at once; retry shortly"),
+        LoginError::Unavailable(e) => ApiError::unavailable(&e),
+        LoginError::Unexpected(e) => ApiError::internal(&e),
     }
 }
 

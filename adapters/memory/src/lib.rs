@@ -13,20 +13,28 @@
 //! [`Clock`], so tests can move time), and are physically dropped whenever their user's
 //! sessions are touched and by [`MemoryStore::purge_expired`], which the server runs
 //! periodically so that abandoned sessions do not pile up.
+//!
+//! Login throttling counters live under a lock of their own, so that a flood of refused
+//! logins never contends with the per-request session checks. A counter is created by an
+//! admitted attempt only (a refused one changes nothing), removed when it is given back to
+//! zero, and invisible once its window has ended; [`MemoryStore::purge_expired`] drops
+//! ended windows. Since every counted failure costs a password hash first, the number of
+//! live counters is bounded by what the hasher can do in one window.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use application::ports::{
-    ActiveUser, Clock, DeadLetter, IdGenerator, InsertUserError, Outbox, Rotation, RotationOutcome,
-    SessionStore, StoreError, TodoRepository, UserRepository,
+    ActiveUser, Admission, Clock, DeadLetter, IdGenerator, InsertUserError, LoginAttempt,
+    LoginThrottle, Outbox, Rotation, RotationOutcome, SessionStore, Settlement, StoreError,
+    ThrottleLimits, TodoRepository, UserRepository, WindowLimit,
 };
 use async_trait::async_trait;
 use domain::ids::Uuid;
 use domain::{
-    Notification, NotificationId, Session, SessionId, Timestamp, Todo, TodoId, User, UserId,
-    Username,
+    ClientAddress, Notification, NotificationId, Session, SessionId, Timestamp, Todo, TodoId, User,
+    UserId, Username,
 };
 
 /// Reads the wall clock.
@@ -74,9 +82,25 @@ struct State {
 /// How many delivery receipts the embedded store remembers.
 const MAX_RECEIPTS: usize = 1024;
 
-/// All three stores in one, sharing one lock.
+/// What a login-throttle counter counts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum CounterKey {
+    Pair(Option<Username>, ClientAddress),
+    Client(ClientAddress),
+}
+
+/// Failures counted in a window that ends at `resets_at`.
+#[derive(Clone, Copy, Debug)]
+struct Counter {
+    count: u32,
+    resets_at: Timestamp,
+}
+
+/// All the stores in one: users, todos, sessions and the outbox share one lock; the
+/// login-throttle counters have their own.
 pub struct MemoryStore {
     state: RwLock<State>,
+    attempts: Mutex<HashMap<CounterKey, Counter>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -90,8 +114,13 @@ impl MemoryStore {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             state: RwLock::new(State::default()),
+            attempts: Mutex::new(HashMap::new()),
             clock,
         }
+    }
+
+    fn attempts(&self) -> MutexGuard<'_, HashMap<CounterKey, Counter>> {
+        self.attempts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     // A panic while holding the lock cannot leave these maps half-updated in a way that
@@ -104,10 +133,12 @@ impl MemoryStore {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Drops every expired session; returns how many. Reads never see expired sessions
-    /// anyway; this only returns their memory.
+    /// Drops every expired session and every ended throttle window; returns how many
+    /// sessions. Reads never see either anyway; this only returns their memory.
     pub fn purge_expired(&self) -> usize {
         let now = self.clock.now();
+        self.attempts()
+            .retain(|_, counter| !counter.resets_at.has_passed(now));
         let mut state = self.write();
         let mut purged = 0;
         state.sessions.retain(|_, sessions| {
@@ -314,6 +345,91 @@ impl SessionStore for MemoryStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Time until a full window frees: at least a second, so that `Retry-After` is never 0.
+fn retry_after(counter: Counter, now: Timestamp) -> std::time::Duration {
+    counter
+        .resets_at
+        .remaining_after(now)
+        .max(std::time::Duration::from_secs(1))
+}
+
+fn counter_keys(attempt: &LoginAttempt) -> [CounterKey; 2] {
+    [
+        CounterKey::Pair(attempt.username.clone(), attempt.client),
+        CounterKey::Client(attempt.client),
+    ]
+}
+
+#[async_trait]
+impl LoginThrottle for MemoryStore {
+    async fn admit(
+        &self,
+        attempt: &LoginAttempt,
+        limits: &ThrottleLimits,
+    ) -> Result<Admission, StoreError> {
+        let now = self.clock.now();
+        let keys = counter_keys(attempt);
+        let windows: [WindowLimit; 2] = [limits.pair, limits.client];
+        let mut counters = self.attempts();
+        // A counter whose window has ended counts nothing.
+        let live = |counters: &HashMap<CounterKey, Counter>, key: &CounterKey| {
+            counters
+                .get(key)
+                .copied()
+                .filter(|c| !c.resets_at.has_passed(now))
+        };
+        let refused = keys
+            .iter()
+            .zip(windows)
+            .filter_map(|(key, limit)| live(&counters, key).filter(|c| c.count >= limit.max))
+            .map(|c| retry_after(c, now))
+            .max();
+        if let Some(retry_after) = refused {
+            return Ok(Admission::Refused { retry_after });
+        }
+        for (key, limit) in keys.into_iter().zip(windows) {
+            let counter = live(&counters, &key).unwrap_or(Counter {
+                count: 0,
+                resets_at: now.plus(limit.window),
+            });
+            counters.insert(
+                key,
+                Counter {
+                    count: counter.count.saturating_add(1),
+                    ..counter
+                },
+            );
+        }
+        Ok(Admission::Admitted)
+    }
+
+    async fn settle(
+        &self,
+        attempt: &LoginAttempt,
+        settlement: Settlement,
+    ) -> Result<(), StoreError> {
+        let [pair, client] = counter_keys(attempt);
+        let mut counters = self.attempts();
+        let mut give_back = |key: CounterKey| {
+            if let Entry::Occupied(mut entry) = counters.entry(key) {
+                let counter = entry.get_mut();
+                counter.count = counter.count.saturating_sub(1);
+                if counter.count == 0 {
+                    entry.remove();
+                }
+            }
+        };
+        give_back(client);
+        match settlement {
+            Settlement::Unjudged => give_back(pair),
+            Settlement::Succeeded => {
+                counters.remove(&pair);
+            }
+        }
         Ok(())
     }
 }

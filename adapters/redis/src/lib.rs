@@ -15,6 +15,11 @@
 //! | `{outbox}:messages` | hash | notification id -> JSON (SMS, attempts) | removed when done |
 //! | `{outbox}:dead` | hash | notification id -> JSON (notification, last error) | never |
 //! | `{outbox}:sent:<id>` | string | the provider's receipt (`message_uuid`) | 7 days |
+//! | `{login:<client>}:pair:<name>` | string | failed logins of one username from one client (`~` for a malformed name) | at the end of its window |
+//! | `{login:<client>}:client` | string | failed logins of any username from one client | at the end of its window |
+//!
+//! `<client>` is an IPv4 address or an IPv6 /64 (`2001:db8::/64`); both counters of a client
+//! share its hash tag, so one script checks and counts them atomically.
 //!
 //! Every script and MULTI/EXEC declares each key it touches in `KEYS`, all in one slot, so
 //! the same code runs on Redis Cluster (see `every_multi_key_step_stays_in_one_cluster_slot`).
@@ -33,8 +38,9 @@
 use std::time::Duration;
 
 use application::ports::{
-    ActiveUser, DeadLetter, InsertUserError, Outbox, Rotation, RotationOutcome, SessionStore,
-    StoreError, TodoRepository, UserRepository,
+    ActiveUser, Admission, DeadLetter, InsertUserError, LoginAttempt, LoginThrottle, Outbox,
+    Rotation, RotationOutcome, SessionStore, Settlement, StoreError, ThrottleLimits,
+    TodoRepository, UserRepository,
 };
 use async_trait::async_trait;
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
@@ -228,6 +234,8 @@ struct Scripts {
     confirm_username: Script,
     release_username: Script,
     claim: Script,
+    admit_login: Script,
+    settle_login: Script,
 }
 
 /// The fields of a session hash in the order `session_from_fields` reads them, with ''
@@ -369,6 +377,46 @@ return 0",
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0",
             ),
+            // KEYS: pair counter, client counter. ARGV: pair max, pair window (ms), client
+            // max, client window (ms). Returns 0 when admitted (both counted, a new window
+            // started where there was none), else the milliseconds until the full window
+            // (the later one if both are full) frees, counting nothing.
+            admit_login: Script::new(
+                r"
+local wait = 0
+for i = 1, 2 do
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if count >= tonumber(ARGV[2 * i - 1]) then
+    local ttl = redis.call('PTTL', KEYS[i])
+    if ttl < 0 then
+      -- A counter without expiry would refuse forever: give it its window.
+      ttl = tonumber(ARGV[2 * i])
+      redis.call('PEXPIRE', KEYS[i], ttl)
+    end
+    wait = math.max(wait, ttl, 1)
+  end
+end
+if wait > 0 then return wait end
+for i = 1, 2 do
+  if redis.call('INCR', KEYS[i]) == 1 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2 * i])
+  end
+end
+return 0",
+            ),
+            // KEYS: pair counter, client counter. ARGV: 'succeeded' or 'unjudged'. Gives
+            // back one count (DECR keeps the expiry; a counter back at 0 is deleted); a
+            // success deletes the pair counter.
+            settle_login: Script::new(
+                r"
+local function give_back(key)
+  local count = tonumber(redis.call('GET', key) or '0')
+  if count <= 1 then redis.call('DEL', key) else redis.call('DECR', key) end
+end
+give_back(KEYS[2])
+if ARGV[1] == 'succeeded' then redis.call('DEL', KEYS[1]) else give_back(KEYS[1]) end
+return 1",
+            ),
             // KEYS: due, messages. ARGV: now, lease end. Leases the oldest due message.
             claim: Script::new(
                 r"
@@ -429,6 +477,19 @@ fn session_key_bytes(user: UserId, session: SessionId) -> [u8; SESSION_KEY_LEN] 
 }
 fn sessions_key(user: UserId) -> String {
     format!("{{u:{user}}}:sessions")
+}
+/// The two throttle counters of an attempt: (pair, client). `~` stands for a malformed
+/// name: it is no username character, so it cannot collide with a real one.
+fn login_keys(attempt: &LoginAttempt) -> (String, String) {
+    let client = attempt.client;
+    let name = attempt.username.as_ref().map_or("~", |u| u.as_str());
+    (
+        format!("{{login:{client}}}:pair:{name}"),
+        format!("{{login:{client}}}:client"),
+    )
+}
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Stored user record. Private to this adapter.
@@ -1231,6 +1292,65 @@ impl SessionStore for RedisStore {
 }
 
 #[async_trait]
+impl LoginThrottle for RedisStore {
+    async fn admit(
+        &self,
+        attempt: &LoginAttempt,
+        limits: &ThrottleLimits,
+    ) -> Result<Admission, StoreError> {
+        let script = &self.scripts.admit_login;
+        let (pair, client) = login_keys(attempt);
+        let args = [
+            u64::from(limits.pair.max),
+            millis(limits.pair.window),
+            u64::from(limits.client.max),
+            millis(limits.client.window),
+        ];
+        let wait_ms: u64 = self
+            .run(|mut conn| async move {
+                script
+                    .key(pair)
+                    .key(client)
+                    .arg(&args[..])
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(match wait_ms {
+            0 => Admission::Admitted,
+            // Whole seconds for `Retry-After`, rounded up so a client that waits that long
+            // finds the window free.
+            ms => Admission::Refused {
+                retry_after: Duration::from_secs(ms.div_ceil(1000)),
+            },
+        })
+    }
+
+    async fn settle(
+        &self,
+        attempt: &LoginAttempt,
+        settlement: Settlement,
+    ) -> Result<(), StoreError> {
+        let script = &self.scripts.settle_login;
+        let (pair, client) = login_keys(attempt);
+        let how = match settlement {
+            Settlement::Succeeded => "succeeded",
+            Settlement::Unjudged => "unjudged",
+        };
+        self.run(|mut conn| async move {
+            script
+                .key(pair)
+                .key(client)
+                .arg(how)
+                .invoke_async::<i64>(&mut conn)
+                .await
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+#[async_trait]
 impl Outbox for RedisStore {
     async fn enqueue(&self, notification: &Notification) -> Result<(), StoreError> {
         let record = json(&NotificationRecord::from_notification(notification))?;
@@ -1393,6 +1513,23 @@ mod key_tests {
         ];
         for key in &outbox {
             assert_eq!(Slot::for_key(key), Slot::for_key(OUTBOX_DUE), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_clients_login_counters_share_one_slot() {
+        use redis::cluster_routing::Slot;
+        for (ip, name) in [("203.0.113.7", Some("alice")), ("2001:db8:1:2::9", None)] {
+            let attempt = LoginAttempt {
+                username: name.map(|n| Username::parse(n).expect("valid")),
+                client: domain::ClientAddress::from_ip(ip.parse().expect("ip")),
+            };
+            let (pair, client) = login_keys(&attempt);
+            assert_eq!(
+                Slot::for_key(&pair),
+                Slot::for_key(&client),
+                "{pair} {client}"
+            );
         }
     }
 

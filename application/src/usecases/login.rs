@@ -1,13 +1,21 @@
 //! Login: check a username and password, open a session, issue its first token pair.
+//!
+//! Every attempt passes the login throttle first, before any password work: a refused
+//! attempt costs no hash. The throttle counts per (username, client) pair and per client,
+//! never per username alone, so failing on a victim's name from one address cannot lock
+//! the victim out from any other address.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use domain::{PasswordInput, Session, SessionId, TokenId, TokenPair, Username};
+use domain::{ClientAddress, PasswordInput, Session, SessionId, TokenId, TokenPair, Username};
 use tracing::instrument;
 
 use super::{PairFor, codec_failure, issue_pair, store_failures};
 use crate::ports::{
-    Clock, HashError, IdGenerator, PasswordHasher, SessionStore, TokenCodec, UserRepository,
+    Admission, Clock, HashError, IdGenerator, LoginAttempt, LoginThrottle, PasswordHasher,
+    SessionStore, Settlement, ThrottleLimits, TokenCodec, UserRepository,
 };
 use crate::{Ports, TokenPolicy};
 
@@ -15,6 +23,8 @@ pub struct LoginRequest {
     pub username: String,
     pub password: String,
     pub user_agent: Option<String>,
+    /// The client's address (the TCP peer, or what a trusted proxy reported).
+    pub client: IpAddr,
 }
 
 impl std::fmt::Debug for LoginRequest {
@@ -22,6 +32,7 @@ impl std::fmt::Debug for LoginRequest {
         f.debug_struct("LoginRequest")
             .field("username", &self.username)
             .field("password", &"[REDACTED]")
+            .field("client", &self.client)
             .finish_non_exhaustive()
     }
 }
@@ -31,6 +42,10 @@ pub enum LoginError {
     /// Unknown user, wrong password or a malformed name: one answer for all, on purpose.
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// Too many failures for this username from this client, or from this client at
+    /// all: refused without checking the password. Retry after `retry_after`.
+    #[error("too many failed logins")]
+    Throttled { retry_after: Duration },
     /// Too many logins are being hashed right now; try again shortly.
     #[error("too many concurrent logins")]
     Overloaded,
@@ -57,19 +72,22 @@ pub struct Login {
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    throttle: Arc<dyn LoginThrottle>,
     policy: TokenPolicy,
+    limits: ThrottleLimits,
 }
 
 impl std::fmt::Debug for Login {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Login")
             .field("policy", &self.policy)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
 
 impl Login {
-    pub fn new(ports: &Ports, policy: TokenPolicy) -> Self {
+    pub fn new(ports: &Ports, policy: TokenPolicy, limits: ThrottleLimits) -> Self {
         Self {
             users: ports.users.clone(),
             sessions: ports.sessions.clone(),
@@ -77,22 +95,61 @@ impl Login {
             hasher: ports.hasher.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
+            throttle: ports.throttle.clone(),
             policy,
+            limits,
         }
     }
 
     /// # Errors
     /// See [`LoginError`]. Whether the user exists or the password is wrong, the answer
-    /// is the same and costs the same: an unknown user's password is still hashed.
-    #[instrument(name = "login", skip_all, fields(username = %request.username))]
+    /// is the same and costs the same: an unknown user's password is still hashed, and
+    /// both count against the throttle alike.
+    #[instrument(name = "login", skip_all, fields(username = %request.username, client = %request.client))]
     pub async fn execute(&self, request: LoginRequest) -> Result<TokenPair, LoginError> {
+        let username = Username::parse(&request.username).ok();
+        let attempt = LoginAttempt {
+            username: username.clone(),
+            client: ClientAddress::from_ip(request.client),
+        };
+        // Fails closed: a store that cannot count refuses the login (503), unhashed.
+        if let Admission::Refused { retry_after } =
+            self.throttle.admit(&attempt, &self.limits).await?
+        {
+            tracing::info!(retry_after_secs = retry_after.as_secs(), "login throttled");
+            return Err(LoginError::Throttled { retry_after });
+        }
+
+        let outcome = self.check_and_open(username, request).await;
+        let settlement = match &outcome {
+            Ok(_) => Some(Settlement::Succeeded),
+            // Counted, and stays counted.
+            Err(LoginError::InvalidCredentials) => None,
+            Err(_) => Some(Settlement::Unjudged),
+        };
+        if let Some(settlement) = settlement
+            && let Err(e) = self.throttle.settle(&attempt, settlement).await
+        {
+            // The attempt stays counted as a failure until its window ends: harmless,
+            // and the login's own outcome stands.
+            tracing::warn!(error = %e, ?settlement, "could not settle a login attempt");
+        }
+        outcome
+    }
+
+    /// The attempt, once admitted: check the password, open the session.
+    async fn check_and_open(
+        &self,
+        username: Option<Username>,
+        request: LoginRequest,
+    ) -> Result<TokenPair, LoginError> {
         // An over-long password is refused without hashing it (bounded work); it cannot be
         // anyone's password, so this reveals nothing about the account.
         let password =
             PasswordInput::new(request.password).map_err(|_| LoginError::InvalidCredentials)?;
-        let user = match Username::parse(&request.username) {
-            Ok(username) => self.users.find_by_username(&username).await?,
-            Err(_) => None,
+        let user = match username {
+            Some(username) => self.users.find_by_username(&username).await?,
+            None => None,
         };
         let verified = self
             .hasher
@@ -138,19 +195,53 @@ mod tests {
     use mockall::predicate::eq;
 
     use super::*;
-    use crate::ports::{StoreError, TokenError};
+    use crate::ports::{MockLoginThrottle, StoreError, TokenError};
     use crate::usecases::testkit::*;
+
+    const CLIENT: &str = "203.0.113.7";
 
     fn request(username: &str, password: &str) -> LoginRequest {
         LoginRequest {
             username: username.into(),
             password: password.into(),
             user_agent: Some("  Mozilla/5.0\r\n (X11)  ".into()),
+            client: CLIENT.parse().expect("valid ip"),
         }
     }
 
-    fn login(mocks: Mocks) -> Login {
-        Login::new(&mocks.into_ports(), policy())
+    fn limits() -> ThrottleLimits {
+        ThrottleLimits {
+            pair: crate::ports::WindowLimit {
+                max: 3,
+                window: std::time::Duration::from_secs(60),
+            },
+            client: crate::ports::WindowLimit {
+                max: 30,
+                window: std::time::Duration::from_secs(600),
+            },
+        }
+    }
+
+    /// A throttle that admits every attempt and takes any settlement: for the tests
+    /// about what happens after admission. The throttle's own tests set theirs.
+    fn admitting() -> MockLoginThrottle {
+        let mut throttle = MockLoginThrottle::new();
+        throttle
+            .expect_admit()
+            .returning(|_, _| Ok(Admission::Admitted));
+        throttle.expect_settle().returning(|_, _| Ok(()));
+        throttle
+    }
+
+    /// Login over `mocks`, with an admitting throttle.
+    fn login(mut mocks: Mocks) -> Login {
+        mocks.throttle = admitting();
+        throttled_login(mocks)
+    }
+
+    /// Login over `mocks`, throttle included.
+    fn throttled_login(mocks: Mocks) -> Login {
+        Login::new(&mocks.into_ports(), policy(), limits())
     }
 
     fn expect_user(mocks: &mut Mocks, found: Option<User>) {
@@ -284,7 +375,8 @@ mod tests {
             ..TokenPolicy::default()
         };
 
-        let pair = Login::new(&mocks.into_ports(), short)
+        mocks.throttle = admitting();
+        let pair = Login::new(&mocks.into_ports(), short, limits())
             .execute(request("alice", PASSWORD))
             .await
             .expect("login succeeds");
@@ -569,6 +661,250 @@ mod tests {
         let err = login(mocks).execute(request("alice", PASSWORD)).await;
 
         assert!(matches!(err, Err(LoginError::Unexpected(_))), "{err:?}");
+    }
+
+    fn alice_from(client: &str) -> LoginAttempt {
+        LoginAttempt {
+            username: Some(Username::parse("alice").expect("valid")),
+            client: ClientAddress::from_ip(client.parse().expect("valid ip")),
+        }
+    }
+
+    /// Expects exactly one admission of `attempt` under the configured limits.
+    fn expect_admit(mocks: &mut Mocks, attempt: LoginAttempt, admission: Admission) {
+        mocks
+            .throttle
+            .expect_admit()
+            .withf(move |a, l| *a == attempt && *l == limits())
+            .times(1)
+            .returning(move |_, _| Ok(admission));
+    }
+
+    fn expect_settle(mocks: &mut Mocks, attempt: LoginAttempt, settlement: Option<Settlement>) {
+        match settlement {
+            None => {
+                mocks.throttle.expect_settle().never();
+            }
+            Some(settlement) => {
+                mocks
+                    .throttle
+                    .expect_settle()
+                    .withf(move |a, s| *a == attempt && *s == settlement)
+                    .times(1)
+                    .returning(|_, _| Ok(()));
+            }
+        }
+    }
+
+    fn expect_success_after_verify(mocks: &mut Mocks) {
+        mocks
+            .tokens
+            .expect_issue_access()
+            .times(1)
+            .returning(|_| Ok("a".into()));
+        mocks
+            .tokens
+            .expect_issue_refresh()
+            .times(1)
+            .returning(|_| Ok("r".into()));
+        mocks
+            .sessions
+            .expect_create()
+            .times(1)
+            .returning(|_| Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_refused_attempt_costs_no_lookup_and_no_hash() {
+        let mut mocks = Mocks::new();
+        let retry_after = std::time::Duration::from_secs(42);
+        expect_admit(
+            &mut mocks,
+            alice_from(CLIENT),
+            Admission::Refused { retry_after },
+        );
+        mocks.users.expect_find_by_username().never();
+        mocks.hasher.expect_verify().never();
+        mocks.throttle.expect_settle().never();
+        expect_no_issue(&mut mocks);
+        mocks.ids = no_ids();
+
+        let err = throttled_login(mocks)
+            .execute(request("Alice", PASSWORD))
+            .await;
+
+        assert!(
+            matches!(err, Err(LoginError::Throttled { retry_after: r }) if r == retry_after),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_throttle_is_asked_first_and_a_success_clears_the_pair() {
+        let mut mocks = Mocks::new();
+        let mut order = Sequence::new();
+        mocks
+            .throttle
+            .expect_admit()
+            .withf(|a, l| *a == alice_from(CLIENT) && *l == limits())
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_, _| Ok(Admission::Admitted));
+        mocks
+            .users
+            .expect_find_by_username()
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_| Ok(Some(user())));
+        mocks
+            .hasher
+            .expect_verify()
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_, _| Ok(true));
+        expect_success_after_verify(&mut mocks);
+        mocks
+            .throttle
+            .expect_settle()
+            .withf(|a, s| *a == alice_from(CLIENT) && *s == Settlement::Succeeded)
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_, _| Ok(()));
+
+        throttled_login(mocks)
+            .execute(request("ALICE", PASSWORD))
+            .await
+            .expect("login succeeds");
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_stays_counted() {
+        let mut mocks = Mocks::new();
+        expect_admit(&mut mocks, alice_from(CLIENT), Admission::Admitted);
+        expect_user(&mut mocks, Some(user()));
+        expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), false);
+        expect_settle(&mut mocks, alice_from(CLIENT), None);
+        expect_no_issue(&mut mocks);
+
+        let err = throttled_login(mocks)
+            .execute(request("alice", PASSWORD))
+            .await;
+
+        assert!(
+            matches!(err, Err(LoginError::InvalidCredentials)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_is_counted_exactly_as_a_known_one() {
+        // Same key (the name, not whether it exists), same admission, nothing given back.
+        let mut mocks = Mocks::new();
+        expect_admit(&mut mocks, alice_from(CLIENT), Admission::Admitted);
+        expect_user(&mut mocks, None);
+        expect_verify(&mut mocks, None, false);
+        expect_settle(&mut mocks, alice_from(CLIENT), None);
+        expect_no_issue(&mut mocks);
+        mocks.ids = no_ids();
+
+        let err = throttled_login(mocks)
+            .execute(request("alice", PASSWORD))
+            .await;
+
+        assert!(
+            matches!(err, Err(LoginError::InvalidCredentials)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_names_share_one_pair_per_client_and_ipv6_counts_per_64() {
+        let mut mocks = Mocks::new();
+        let attempt = LoginAttempt {
+            username: None,
+            client: ClientAddress::from_ip("2001:db8:1:2::1".parse().expect("ip")),
+        };
+        expect_admit(&mut mocks, attempt.clone(), Admission::Admitted);
+        expect_verify(&mut mocks, None, false);
+        expect_settle(&mut mocks, attempt, None);
+        expect_no_issue(&mut mocks);
+        mocks.ids = no_ids();
+        let mut req = request("not a name", PASSWORD);
+        req.client = "2001:db8:1:2:ffff::9".parse().expect("ip");
+
+        let err = throttled_login(mocks).execute(req).await;
+
+        assert!(
+            matches!(err, Err(LoginError::InvalidCredentials)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_overloaded_hasher_gives_the_attempt_back() {
+        let mut mocks = Mocks::new();
+        expect_admit(&mut mocks, alice_from(CLIENT), Admission::Admitted);
+        expect_user(&mut mocks, Some(user()));
+        mocks
+            .hasher
+            .expect_verify()
+            .times(1)
+            .returning(|_, _| Err(HashError::Overloaded));
+        expect_settle(&mut mocks, alice_from(CLIENT), Some(Settlement::Unjudged));
+        expect_no_issue(&mut mocks);
+
+        let err = throttled_login(mocks)
+            .execute(request("alice", PASSWORD))
+            .await;
+
+        assert!(matches!(err, Err(LoginError::Overloaded)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_store_that_cannot_count_fails_closed_without_hashing() {
+        for (failure, unavailable_expected) in [(unavailable(), true), (unexpected(), false)] {
+            let mut mocks = Mocks::new();
+            mocks
+                .throttle
+                .expect_admit()
+                .times(1)
+                .return_once(move |_, _| Err(failure));
+            mocks.throttle.expect_settle().never();
+            mocks.users.expect_find_by_username().never();
+            mocks.hasher.expect_verify().never();
+            expect_no_issue(&mut mocks);
+
+            let err = throttled_login(mocks)
+                .execute(request("alice", PASSWORD))
+                .await;
+
+            if unavailable_expected {
+                assert!(matches!(err, Err(LoginError::Unavailable(_))), "{err:?}");
+            } else {
+                assert!(matches!(err, Err(LoginError::Unexpected(_))), "{err:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_settlement_does_not_undo_a_success() {
+        let mut mocks = Mocks::new();
+        expect_admit(&mut mocks, alice_from(CLIENT), Admission::Admitted);
+        expect_user(&mut mocks, Some(user()));
+        expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), true);
+        expect_success_after_verify(&mut mocks);
+        mocks
+            .throttle
+            .expect_settle()
+            .times(1)
+            .returning(|_, _| Err(unavailable()));
+
+        let pair = throttled_login(mocks)
+            .execute(request("alice", PASSWORD))
+            .await
+            .expect("login succeeds");
+
+        assert_eq!(pair.access_token, "a");
     }
 
     #[test]

@@ -20,8 +20,8 @@ use domain::{
 
 use super::Principal;
 use crate::ports::{
-    MockClock, MockIdGenerator, MockNotifier, MockOutbox, MockPasswordHasher, MockSessionStore,
-    MockTodoRepository, MockTokenCodec, MockUserRepository, StoreError,
+    MockClock, MockIdGenerator, MockLoginThrottle, MockNotifier, MockOutbox, MockPasswordHasher,
+    MockSessionStore, MockTodoRepository, MockTokenCodec, MockUserRepository, StoreError,
 };
 use crate::{Ports, TokenPolicy};
 
@@ -122,6 +122,7 @@ pub(crate) struct Mocks {
     pub ids: MockIdGenerator,
     pub outbox: MockOutbox,
     pub notifier: MockNotifier,
+    pub throttle: MockLoginThrottle,
 }
 
 impl Mocks {
@@ -136,6 +137,7 @@ impl Mocks {
             ids: sequential_ids(),
             outbox: MockOutbox::new(),
             notifier: MockNotifier::new(),
+            throttle: MockLoginThrottle::new(),
         }
     }
 
@@ -150,6 +152,7 @@ impl Mocks {
             ids: Arc::new(self.ids),
             outbox: Arc::new(self.outbox),
             notifier: Arc::new(self.notifier),
+            throttle: Arc::new(self.throttle),
         }
     }
 }
