@@ -55,6 +55,18 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     }
 }
 
+/// `vars` with login throttling out of the way, for tests that poll `POST /login` until
+/// the sample user exists: each 401 before that is a failure the throttle would count.
+/// Throttling itself is tested in `throttle.rs`.
+pub fn lenient_throttle<'a>(vars: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = vars.to_vec();
+    all.extend([
+        ("LOGIN_PAIR_LIMIT", "1000000"),
+        ("LOGIN_CLIENT_LIMIT", "1000000"),
+    ]);
+    all
+}
+
 /// Polls `check` until it holds, for at most `within`.
 pub async fn eventually<F, Fut>(within: std::time::Duration, what: &str, mut check: F)
 where

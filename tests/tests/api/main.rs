@@ -17,4 +17,5 @@ mod redis;
 mod replicas;
 mod sentinel;
 mod sessions;
+mod throttle;
 mod todos;

@@ -87,7 +87,7 @@ async fn the_redis_store_keeps_the_store_contract() {
 #[tokio::test]
 async fn the_seed_flows_work_over_redis() {
     let redis = start_redis().await;
-    let app = spawn_app_with(&[("REDIS_URL", &redis.url)]).await;
+    let app = spawn_app_with(&lenient_throttle(&[("REDIS_URL", &redis.url)])).await;
     let pair = login_when_ready(&app).await;
 
     let created = app.create_todo(&pair.access, "Buy milk").await;
@@ -133,12 +133,12 @@ async fn the_seed_flows_work_over_redis() {
 #[tokio::test]
 async fn sessions_expire_in_redis_with_their_refresh_token() {
     let redis = start_redis().await;
-    let app = spawn_app_with(&[
+    let app = spawn_app_with(&lenient_throttle(&[
         ("REDIS_URL", &redis.url),
         ("ACCESS_TTL", "1s"),
         ("REFRESH_TTL", "2s"),
         ("JWT_LEEWAY", "0s"),
-    ])
+    ]))
     .await;
     let pair = login_when_ready(&app).await;
     tokio::time::sleep(Duration::from_millis(3100)).await;
@@ -148,7 +148,7 @@ async fn sessions_expire_in_redis_with_their_refresh_token() {
 #[tokio::test]
 async fn a_redis_outage_is_a_quick_503_and_the_server_recovers_without_losing_data() {
     let redis = start_redis().await;
-    let app = spawn_app_with(&[("REDIS_URL", &redis.url)]).await;
+    let app = spawn_app_with(&lenient_throttle(&[("REDIS_URL", &redis.url)])).await;
     let pair = login_when_ready(&app).await;
     let todo: Value = app
         .create_todo(&pair.access, "survives the outage")
@@ -248,7 +248,7 @@ async fn a_redis_outage_is_a_quick_503_and_the_server_recovers_without_losing_da
 #[tokio::test]
 async fn a_redis_that_hangs_is_a_503_within_the_command_timeout() {
     let redis = start_redis().await;
-    let app = spawn_app_with(&[("REDIS_URL", &redis.url)]).await;
+    let app = spawn_app_with(&lenient_throttle(&[("REDIS_URL", &redis.url)])).await;
     let pair = login_when_ready(&app).await;
 
     // Paused: connections stay open but nothing answers, as in a network partition.
@@ -273,7 +273,7 @@ async fn a_redis_that_hangs_is_a_503_within_the_command_timeout() {
 async fn a_server_started_before_redis_waits_for_it_and_then_serves() {
     let port = free_port();
     let url = format!("redis://127.0.0.1:{port}");
-    let app = spawn_app_with(&[("REDIS_URL", &url)]).await;
+    let app = spawn_app_with(&lenient_throttle(&[("REDIS_URL", &url)])).await;
     let ready = app
         .client
         .get(app.url("/readyz"))
@@ -302,7 +302,7 @@ async fn a_server_started_before_redis_waits_for_it_and_then_serves() {
 
 /// Logs in as the sample user, which the development server creates as soon as its
 /// store answers.
-async fn login_when_ready(app: &TestApp) -> Tokens {
+pub async fn login_when_ready(app: &TestApp) -> Tokens {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let response = app.login(SAMPLE_USER, SAMPLE_PASSWORD).await;
