@@ -374,6 +374,12 @@ impl Application {
         served
     }
 
+    /// The HTTP application alone, without its listener or notification worker: for
+    /// in-process tests that drive it with poem's `TestClient`.
+    pub fn into_endpoint(self) -> BoxEndpoint<'static, Response> {
+        self.app
+    }
+
     /// The SMS outbox and its worker, for operators and tests.
     pub fn notifications(&self) -> Notifications {
         self.notifications.clone()

@@ -818,4 +818,6 @@ impl TokenCodec for JwtCodec {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

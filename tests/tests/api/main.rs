@@ -8,6 +8,7 @@ mod client;
 mod cluster;
 mod contract;
 mod errors;
+mod fuzz;
 mod helpers;
 mod keys;
 mod notifications;

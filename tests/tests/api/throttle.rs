@@ -226,7 +226,7 @@ async fn a_redis_that_is_down_refuses_logins_with_503() {
 
 #[tokio::test]
 async fn x_forwarded_for_is_ignored_from_an_untrusted_peer() {
-    let app = spawn_app_with(&[("LOGIN_PAIR_LIMIT", "3")]).await;
+    let app = spawn_app_with(&[("LOGIN_PAIR_LIMIT", "3"), ("LOGIN_PAIR_WINDOW", "10m")]).await;
     register(&app, USER).await;
     for from in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
         fail(&app, from, USER, 1).await;
@@ -237,7 +237,7 @@ async fn x_forwarded_for_is_ignored_from_an_untrusted_peer() {
 
 #[tokio::test]
 async fn the_tcp_peer_is_the_client_by_default() {
-    let app = spawn_app_with(&[("LOGIN_PAIR_LIMIT", "3")]).await;
+    let app = spawn_app_with(&[("LOGIN_PAIR_LIMIT", "3"), ("LOGIN_PAIR_WINDOW", "10m")]).await;
     register(&app, USER).await;
     let from = |ip: [u8; 4]| {
         reqwest::Client::builder()
