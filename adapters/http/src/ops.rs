@@ -78,7 +78,7 @@ impl HttpMetrics {
         let logins = IntCounterVec::new(
             Opts::new(
                 "jwt_todo_logins_total",
-                "Login attempts by outcome: success, invalid_credentials, overloaded, unavailable, error.",
+                "Login attempts by outcome: success, invalid_credentials, throttled, overloaded, unavailable, error.",
             ),
             &["outcome"],
         )?;
