@@ -267,12 +267,13 @@ impl RouteTemplates {
         if path == "/docs" || path.starts_with("/docs/") {
             return "/docs";
         }
-        let wanted: Vec<&str> = path.split('/').collect();
+        // Per request: compares in place, allocates nothing.
+        let parts = path.split('/').count();
         self.0
             .iter()
             .find(|(segments, _)| {
-                segments.len() == wanted.len()
-                    && segments.iter().zip(&wanted).all(|(segment, part)| {
+                segments.len() == parts
+                    && segments.iter().zip(path.split('/')).all(|(segment, part)| {
                         (segment.starts_with('{') && !part.is_empty()) || segment == part
                     })
             })
@@ -304,12 +305,12 @@ pub(crate) async fn observe<E: Endpoint>(
     let started = Instant::now();
     let id = request_id(req.headers().get(&X_REQUEST_ID));
     let method = req.method().clone();
-    let route = routes.route(req.uri().path()).to_owned();
+    let route = routes.route(req.uri().path());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %method,
-        route = %route,
+        route = route,
     );
     let scope = RequestScope {
         metrics: Arc::clone(&ops.metrics),
@@ -329,7 +330,7 @@ pub(crate) async fn observe<E: Endpoint>(
     }
     let status = response.status();
     let elapsed = started.elapsed();
-    let labels = [method.as_str(), route.as_str(), status.as_str()];
+    let labels = [method.as_str(), route, status.as_str()];
     ops.metrics.requests.with_label_values(&labels).inc();
     ops.metrics
         .duration
