@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use domain::{TokenId, TokenPair};
+use domain::{SessionId, TokenId, TokenPair};
 use tracing::instrument;
 
 use super::{PairFor, codec_failure, issue_pair, store_failures};
@@ -55,6 +55,21 @@ impl Refresh {
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
             policy,
+        }
+    }
+
+    /// The session a refresh token belongs to, if its signature and expiry check out;
+    /// the store is not asked and nothing is spent. For an inbound adapter that must bind
+    /// a request to the session before acting on it (the CSRF check of cookie mode): the
+    /// token still has to pass [`Refresh::execute`] or the logout to do anything.
+    ///
+    /// # Errors
+    /// [`RefreshError::InvalidToken`] for a malformed, forged or expired token.
+    pub fn session_of(&self, refresh_token: &str) -> Result<SessionId, RefreshError> {
+        match self.tokens.verify_refresh(refresh_token, self.clock.now()) {
+            Ok(claims) => Ok(claims.session_id),
+            Err(TokenError::Expired | TokenError::Invalid) => Err(RefreshError::InvalidToken),
+            Err(TokenError::Unexpected(e)) => Err(RefreshError::Unexpected(e)),
         }
     }
 
@@ -475,5 +490,26 @@ mod tests {
             matches!(result, Err(RefreshError::InvalidToken)),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn session_of_reads_the_session_and_touches_no_store() {
+        let mut mocks = Mocks::new();
+        expect_claims(&mut mocks);
+        expect_nothing_after_verify(&mut mocks);
+        assert!(matches!(refresh(mocks).session_of(PRESENTED), Ok(id) if id == SESSION_ID));
+    }
+
+    #[test]
+    fn session_of_a_bad_or_expired_token_is_invalid() {
+        for err in [TokenError::Invalid, TokenError::Expired] {
+            let mut mocks = Mocks::new();
+            expect_verify_fails(&mut mocks, err);
+            expect_nothing_after_verify(&mut mocks);
+            assert!(matches!(
+                refresh(mocks).session_of("forged"),
+                Err(RefreshError::InvalidToken)
+            ));
+        }
     }
 }
