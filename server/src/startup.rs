@@ -310,6 +310,16 @@ impl Application {
                 max_body_bytes: config.max_body_bytes,
                 jwks,
                 trusted_proxies: adapter_http::TrustedProxies::new(config.trusted_proxies.clone()),
+                // Derived from the refresh secrets: every replica agrees, and the CSRF
+                // tokens of cookie mode rotate with the refresh secret (README, "Cookie mode").
+                csrf: adapter_http::CsrfKeys::derive(
+                    config.refresh_secret.expose_secret(),
+                    &config
+                        .refresh_secrets_previous
+                        .iter()
+                        .map(|s| s.expose_secret())
+                        .collect::<Vec<_>>(),
+                ),
             },
             ops,
         );

@@ -8,7 +8,7 @@ use application::usecases::{
     UpdateTodoRequest,
 };
 use application::{Principal, Services};
-use domain::{SessionId, TodoId};
+use domain::{SessionId, TodoId, TokenPair};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::auth::Bearer;
@@ -18,9 +18,10 @@ use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, Tags};
 use uuid::Uuid;
 
 use crate::client::TrustedProxies;
-use crate::dto;
+use crate::csrf::CsrfKeys;
 use crate::ops::{self, Operations};
 use crate::problem::{ApiError, ApiResult, LoginFailure, Problem};
+use crate::{cookie, dto};
 
 #[derive(Tags)]
 enum Tag {
@@ -62,7 +63,12 @@ fn user_agent(req: &Request) -> Option<String> {
 enum LoginResponse {
     /// Logged in: a new session and its first token pair.
     #[oai(status = 200)]
-    Ok(Json<dto::TokenResponse>),
+    Ok(
+        Json<dto::TokenResponse>,
+        /// Cookie mode only: the refresh token as an `HttpOnly` cookie.
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
     /// Too many failed logins for this username from this client, or from this client
     /// for any username: refused without checking the password. `Retry-After` gives the
     /// seconds until the window frees.
@@ -74,14 +80,24 @@ enum LoginResponse {
 enum RefreshResponse {
     /// The presented refresh token is spent; here is the session's new pair.
     #[oai(status = 201)]
-    Created(Json<dto::TokenResponse>),
+    Created(
+        Json<dto::TokenResponse>,
+        /// Cookie mode only: the new refresh token as an `HttpOnly` cookie.
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
 }
 
 #[derive(ApiResponse)]
 enum LogoutResponse {
     /// The sessions are ended: their access and refresh tokens no longer work.
     #[oai(status = 200)]
-    Ok(Json<dto::LogoutResponse>),
+    Ok(
+        Json<dto::LogoutResponse>,
+        /// Cookie mode only: deletes the refresh cookie (`Max-Age=0`).
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -145,11 +161,83 @@ enum HealthResponse {
     Ok(Json<dto::HealthResponse>),
 }
 
-fn logged_out(sessions_ended: u64) -> LogoutResponse {
-    LogoutResponse::Ok(Json(dto::LogoutResponse {
-        message: "Successfully logged out".into(),
-        sessions_ended,
-    }))
+fn logged_out(sessions_ended: u64, set_cookie: Option<String>) -> LogoutResponse {
+    LogoutResponse::Ok(
+        Json(dto::LogoutResponse {
+            message: "Successfully logged out".into(),
+            sessions_ended,
+        }),
+        set_cookie,
+    )
+}
+
+/// A token pair as the answer: in the body (JSON mode), or with the refresh token moved
+/// to a cookie and the session's CSRF token added (cookie mode).
+fn deliver(
+    pair: TokenPair,
+    cookie_mode: bool,
+    csrf: &CsrfKeys,
+) -> (Json<dto::TokenResponse>, Option<String>) {
+    let session = pair.session_id;
+    let mut body = dto::TokenResponse::from(pair);
+    if !cookie_mode {
+        return (Json(body), None);
+    }
+    let set_cookie = body
+        .refresh_token
+        .take()
+        .map(|token| cookie::set(&token, body.refresh_expires_in));
+    body.csrf_token = Some(csrf.token(session));
+    (Json(body), set_cookie)
+}
+
+/// Where the refresh token of a refresh or revoke came from.
+enum Presented {
+    /// The JSON body: JSON mode, no CSRF check (nothing ambient authenticates it).
+    Body(String),
+    /// The cookie, already checked against the `X-CSRF-Token` header.
+    Cookie(String),
+}
+
+impl Presented {
+    fn token(&self) -> &str {
+        match self {
+            Presented::Body(token) | Presented::Cookie(token) => token,
+        }
+    }
+
+    fn is_cookie(&self) -> bool {
+        matches!(self, Presented::Cookie(_))
+    }
+}
+
+/// The refresh token a request presents: the body's if there is one, else the cookie's,
+/// which must come with the session's CSRF token in `X-CSRF-Token` (403 otherwise, before
+/// anything is spent or revoked).
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the response, as in every handler's ApiResult; built once per request"
+)]
+fn presented(
+    services: &Services,
+    csrf: &CsrfKeys,
+    req: &Request,
+    body_token: Option<dto::Text>,
+) -> ApiResult<Presented> {
+    if let Some(token) = body_token {
+        return Ok(Presented::Body(token.0));
+    }
+    let token = cookie::read(req).ok_or_else(ApiError::missing_refresh_token)?;
+    let header = cookie::csrf_header(req).ok_or_else(|| {
+        ApiError::csrf("Send the 'X-CSRF-Token' header from the login response with the cookie")
+    })?;
+    let session = services.refresh.session_of(&token)?;
+    if !csrf.verify(session, header) {
+        return Err(ApiError::csrf(
+            "The 'X-CSRF-Token' header does not match the session",
+        ));
+    }
+    Ok(Presented::Cookie(token))
 }
 
 /// The whole API, one `OpenApi` impl so operation ids and tags stay in one place.
@@ -174,8 +262,14 @@ impl Api {
         &self,
         services: Svc<'_>,
         proxies: Data<&Arc<TrustedProxies>>,
+        csrf: Data<&Arc<CsrfKeys>>,
         req: &Request,
         body: Json<dto::LoginRequest>,
+        /// `true`: cookie mode, for browsers. The refresh token is set as the
+        /// `__Secure-refresh_token` cookie (`HttpOnly; Secure; SameSite=Strict;
+        /// Path=/token`) instead of in the body, and the body carries a `csrf_token` to
+        /// send as `X-CSRF-Token` when refreshing or revoking with the cookie.
+        cookie: Query<Option<bool>>,
     ) -> ApiResult<LoginResponse> {
         let body = body.0;
         let result = services
@@ -196,7 +290,10 @@ impl Api {
             Err(LoginError::Unexpected(_)) => "error",
         });
         match result.map_err(LoginFailure::from) {
-            Ok(pair) => Ok(LoginResponse::Ok(Json(pair.into()))),
+            Ok(pair) => {
+                let (body, set_cookie) = deliver(pair, cookie.0.unwrap_or(false), &csrf);
+                Ok(LoginResponse::Ok(body, set_cookie))
+            }
             Err(LoginFailure::TooManyRequests(problem, retry_after)) => {
                 Ok(LoginResponse::TooManyRequests(problem, retry_after))
             }
@@ -208,6 +305,11 @@ impl Api {
     ///
     /// Spends the refresh token and returns a new pair for the same session. A refresh
     /// token can be used once: presenting a spent one again ends its session.
+    ///
+    /// Cookie mode: send `{}` with the `__Secure-refresh_token` cookie and the header
+    /// `X-CSRF-Token: <csrf_token from the login>`; a missing or wrong header is a 403 and
+    /// spends nothing. The new refresh token comes back as the cookie. A `refresh_token`
+    /// in the body wins over the cookie (JSON mode).
     #[oai(
         path = "/token/refresh",
         method = "post",
@@ -217,9 +319,15 @@ impl Api {
     async fn refresh(
         &self,
         services: Svc<'_>,
+        csrf: Data<&Arc<CsrfKeys>>,
+        req: &Request,
         body: Json<dto::RefreshRequest>,
+        /// `true`: answer in cookie mode (the new refresh token as the cookie, not in the
+        /// body). Implied when the cookie authenticates the request.
+        cookie: Query<Option<bool>>,
     ) -> ApiResult<RefreshResponse> {
-        let result = services.refresh.execute(&body.0.refresh_token.0).await;
+        let presented = presented(&services, &csrf, req, body.0.refresh_token)?;
+        let result = services.refresh.execute(presented.token()).await;
         ops::refresh_outcome(match &result {
             Ok(_) => "success",
             Err(RefreshError::InvalidToken) => "invalid",
@@ -227,7 +335,11 @@ impl Api {
             Err(RefreshError::Unavailable(_)) => "unavailable",
             Err(RefreshError::Unexpected(_)) => "error",
         });
-        Ok(RefreshResponse::Created(Json(result?.into())))
+        // A cookie-authenticated refresh always answers with a cookie: the token must
+        // never reach script that could only send the cookie.
+        let cookie_mode = cookie.0.unwrap_or(false) || presented.is_cookie();
+        let (body, set_cookie) = deliver(result?, cookie_mode, &csrf);
+        Ok(RefreshResponse::Created(body, set_cookie))
     }
 
     /// Log out
@@ -249,23 +361,28 @@ impl Api {
         // An `Option`, not `#[oai(default)]`: a default wraps the enum's `$ref` in an
         // `allOf`, which generated clients (openapi-python-client) refuse.
         scope: Query<Option<dto::Scope>>,
+        /// `true`: also delete the refresh cookie of cookie mode (unless `scope=others`,
+        /// which keeps this session).
+        cookie: Query<Option<bool>>,
     ) -> ApiResult<LogoutResponse> {
         let principal = principal(&services, &auth).await?;
+        let scope = scope.0.unwrap_or_default();
         let ended = services
             .logout
-            .execute(
-                LogoutCredential::Access(principal),
-                scope.0.unwrap_or_default().into(),
-            )
+            .execute(LogoutCredential::Access(principal), scope.into())
             .await?;
         ops::sessions_revoked("logout", ended);
-        Ok(logged_out(ended))
+        let clear = cookie.0.unwrap_or(false) && scope != dto::Scope::Others;
+        Ok(logged_out(ended, clear.then(cookie::clear)))
     }
 
     /// Log out with a refresh token
     ///
     /// For a client whose access token has expired: ends the refresh token's session
     /// (or, with `scope`, the user's other or all sessions).
+    ///
+    /// Cookie mode: leave `refresh_token` out and send the cookie with `X-CSRF-Token`, as
+    /// for a refresh; the answer deletes the cookie unless `scope=others`.
     #[oai(
         path = "/token/revoke",
         method = "post",
@@ -275,18 +392,23 @@ impl Api {
     async fn revoke(
         &self,
         services: Svc<'_>,
+        csrf: Data<&Arc<CsrfKeys>>,
+        req: &Request,
         body: Json<dto::RevokeRequest>,
     ) -> ApiResult<LogoutResponse> {
         let body = body.0;
+        let scope = body.scope.unwrap_or_default();
+        let presented = presented(&services, &csrf, req, body.refresh_token)?;
+        let clear = presented.is_cookie() && scope != dto::Scope::Others;
+        let token = match presented {
+            Presented::Body(token) | Presented::Cookie(token) => token,
+        };
         let ended = services
             .logout
-            .execute(
-                LogoutCredential::Refresh(body.refresh_token.0),
-                body.scope.unwrap_or_default().into(),
-            )
+            .execute(LogoutCredential::Refresh(token), scope.into())
             .await?;
         ops::sessions_revoked("token_revoke", ended);
-        Ok(logged_out(ended))
+        Ok(logged_out(ended, clear.then(cookie::clear)))
     }
 
     /// Register

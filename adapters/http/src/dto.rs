@@ -95,8 +95,10 @@ impl std::fmt::Debug for LoginRequest {
 pub struct TokenResponse {
     /// Send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
-    /// Spend at `POST /token/refresh` for a new pair; single use.
-    pub refresh_token: String,
+    /// Spend at `POST /token/refresh` for a new pair; single use. Absent in cookie mode
+    /// (`?cookie=true`), where it is set as the `__Secure-refresh_token` cookie instead.
+    #[oai(skip_serializing_if_is_none)]
+    pub refresh_token: Option<String>,
     /// Always `Bearer`.
     pub token_type: String,
     /// Seconds until the access token expires.
@@ -105,6 +107,10 @@ pub struct TokenResponse {
     pub refresh_expires_in: i64,
     /// The session both tokens belong to.
     pub session_id: Uuid,
+    /// Cookie mode only: send as `X-CSRF-Token` with every refresh or revoke that the
+    /// cookie authenticates. Bound to the session; keep it for the session's life.
+    #[oai(skip_serializing_if_is_none)]
+    pub csrf_token: Option<String>,
 }
 
 impl From<TokenPair> for TokenResponse {
@@ -114,16 +120,20 @@ impl From<TokenPair> for TokenResponse {
             expires_in: pair.access_expires_at.unix_seconds() - now,
             refresh_expires_in: pair.refresh_expires_at.unix_seconds() - now,
             access_token: pair.access_token,
-            refresh_token: pair.refresh_token,
+            refresh_token: Some(pair.refresh_token),
             token_type: "Bearer".into(),
             session_id: *pair.session_id.as_uuid(),
+            csrf_token: None,
         }
     }
 }
 
+/// The refresh token to spend. In cookie mode send `{}`: the token comes from the
+/// `__Secure-refresh_token` cookie, with the `X-CSRF-Token` header. A token in the body
+/// wins over the cookie.
 #[derive(Object)]
 pub struct RefreshRequest {
-    pub refresh_token: Text,
+    pub refresh_token: Option<Text>,
 }
 
 impl std::fmt::Debug for RefreshRequest {
@@ -156,10 +166,11 @@ impl From<Scope> for LogoutScope {
 }
 
 /// Revoke by refresh token: for a client whose access token has already expired.
-/// `scope` defaults to `local`.
+/// `scope` defaults to `local`. In cookie mode leave `refresh_token` out: the cookie
+/// (with the `X-CSRF-Token` header) names the session. A token in the body wins.
 #[derive(Object)]
 pub struct RevokeRequest {
-    pub refresh_token: Text,
+    pub refresh_token: Option<Text>,
     // No doc comment and no `#[oai(default)]` here: either makes poem-openapi wrap the
     // enum's `$ref` in an `allOf`, which generated clients (openapi-python-client) refuse.
     pub scope: Option<Scope>,

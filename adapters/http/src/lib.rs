@@ -8,6 +8,8 @@
 //! - [`client`]: the client's address (TCP peer, or `X-Forwarded-For` from a trusted proxy).
 //!
 //! - [`ops`]: request ids, the access log line, Prometheus metrics, readiness probes.
+//! - [`cookie`], [`csrf`]: cookie mode for browsers, the refresh token in an `HttpOnly`
+//!   cookie and the header token that guards the requests the cookie authenticates.
 //!
 //! # Request pipeline (outermost first)
 //! observe (request id, span, access log, metrics; see [`ops`]) -> security headers ->
@@ -29,12 +31,15 @@ pub use ops::Operations;
 
 pub mod api;
 pub mod client;
+pub mod cookie;
+pub mod csrf;
 pub mod dto;
 pub mod ops;
 pub mod problem;
 
 pub use api::Api;
 pub use client::TrustedProxies;
+pub use csrf::CsrfKeys;
 
 /// Default request body limit: generous for this API's JSON, tiny for an attacker.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
@@ -46,6 +51,8 @@ pub struct HttpConfig {
     pub jwks: dto::JwkSet,
     /// Proxies whose `X-Forwarded-For` names the client (login throttling counts by it).
     pub trusted_proxies: TrustedProxies,
+    /// Make and check cookie mode's CSRF tokens; derived from the refresh secret(s).
+    pub csrf: CsrfKeys,
 }
 
 impl Default for HttpConfig {
@@ -54,6 +61,9 @@ impl Default for HttpConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             jwks: dto::JwkSet::default(),
             trusted_proxies: TrustedProxies::default(),
+            // A random key: fine for one process (tests, benches); the server derives
+            // its keys from `REFRESH_SECRET` so that every replica agrees.
+            csrf: CsrfKeys::derive(&rand::random::<[u8; 32]>(), &[]),
         }
     }
 }
@@ -95,6 +105,7 @@ pub fn app_with(
     let docs = api.swagger_ui();
     let max_body = config.max_body_bytes;
     let jwks = Arc::new(config.jwks);
+    let csrf = Arc::new(config.csrf);
     let allowed = Arc::new(AllowedMethods::of_api());
     let routes = Arc::new(ops::RouteTemplates::of_api());
     let registry = ops.registry.clone();
@@ -117,6 +128,7 @@ pub fn app_with(
         .data(jwks)
         .data(Arc::clone(&ops))
         .data(Arc::new(config.trusted_proxies))
+        .data(csrf)
         .around(move |ep, req| async move { limit_body(ep, req, max_body).await })
         .catch_all_error(problem::render_error)
         .around(move |ep, req| {

@@ -77,6 +77,9 @@ pub enum ApiError {
     /// Missing, invalid, expired or revoked credentials (RFC 6750).
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// Cookie mode: the `X-CSRF-Token` header is missing or wrong; nothing was done.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
     /// No such resource for this caller.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
@@ -125,6 +128,30 @@ impl ApiError {
             Json(Problem::new(StatusCode::UNAUTHORIZED, slug, title).detail(detail)),
             challenge,
         )
+    }
+
+    /// A cookie-authenticated request without the right CSRF header.
+    pub fn csrf(detail: &str) -> Self {
+        ApiError::Forbidden(Json(
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "invalid-csrf-token",
+                "CSRF check failed",
+            )
+            .detail(detail),
+        ))
+    }
+
+    /// Neither the body nor the cookie carries a refresh token.
+    pub fn missing_refresh_token() -> Self {
+        let mut problem = Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+            "Invalid request",
+        )
+        .detail("Send 'refresh_token' in the body, or the refresh cookie in cookie mode");
+        problem.field = Some("refresh_token".to_owned());
+        ApiError::Unprocessable(Json(problem))
     }
 
     pub fn not_found(what: &str) -> Self {
