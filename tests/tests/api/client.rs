@@ -29,11 +29,15 @@ fn credentials(username: &str, password: &str) -> types::LoginRequest {
 
 async fn login_sample(client: &Client) -> types::TokenResponse {
     let response = client
-        .login(&credentials(SAMPLE_USER, SAMPLE_PASSWORD))
+        .login(None, &credentials(SAMPLE_USER, SAMPLE_PASSWORD))
         .await
         .expect("sample user logs in");
     assert_eq!(response.status(), StatusCode::OK);
-    response.into_inner()
+    let tokens = response.into_inner();
+    // JSON mode, the default: the refresh token in the body, no cookie-mode fields.
+    assert!(tokens.refresh_token.is_some());
+    assert!(tokens.csrf_token.is_none());
+    tokens
 }
 
 fn new_todo(title: &str) -> types::CreateTodoRequest {
@@ -154,9 +158,12 @@ async fn generated_client_refreshes_and_a_replay_is_refused_as_a_problem() {
     let first = login_sample(&anonymous).await;
 
     let rotated = anonymous
-        .refresh_token(&types::RefreshRequest {
-            refresh_token: first.refresh_token.clone(),
-        })
+        .refresh_token(
+            None,
+            &types::RefreshRequest {
+                refresh_token: first.refresh_token.clone(),
+            },
+        )
         .await
         .expect("refreshed");
     assert_eq!(rotated.status(), StatusCode::CREATED);
@@ -172,9 +179,12 @@ async fn generated_client_refreshes_and_a_replay_is_refused_as_a_problem() {
     // The spent refresh token again: refused, as a typed problem document ...
     let replay = invalid_token(
         anonymous
-            .refresh_token(&types::RefreshRequest {
-                refresh_token: first.refresh_token.clone(),
-            })
+            .refresh_token(
+                None,
+                &types::RefreshRequest {
+                    refresh_token: first.refresh_token.clone(),
+                },
+            )
             .await,
     );
     assert_eq!(replay.type_, "urn:jwt-todo:problem:invalid-token");
@@ -184,9 +194,12 @@ async fn generated_client_refreshes_and_a_replay_is_refused_as_a_problem() {
     invalid_token(fresh.me().await);
     invalid_token(
         anonymous
-            .refresh_token(&types::RefreshRequest {
-                refresh_token: rotated.refresh_token,
-            })
+            .refresh_token(
+                None,
+                &types::RefreshRequest {
+                    refresh_token: rotated.refresh_token,
+                },
+            )
             .await,
     );
 }
@@ -198,7 +211,7 @@ async fn generated_client_logs_out_and_the_token_is_refused_afterwards() {
     let tokens = login_sample(&anonymous).await;
     let client = authed(&app, &tokens.access_token);
 
-    let ended = client.logout(None).await.expect("logged out");
+    let ended = client.logout(None, None).await.expect("logged out");
     assert_eq!(ended.status(), StatusCode::OK);
     let ended = ended.into_inner();
     assert_eq!(ended.message, "Successfully logged out");
@@ -209,9 +222,12 @@ async fn generated_client_logs_out_and_the_token_is_refused_afterwards() {
     invalid_token(client.me().await);
     invalid_token(
         anonymous
-            .refresh_token(&types::RefreshRequest {
-                refresh_token: tokens.refresh_token,
-            })
+            .refresh_token(
+                None,
+                &types::RefreshRequest {
+                    refresh_token: tokens.refresh_token,
+                },
+            )
             .await,
     );
 
@@ -222,7 +238,7 @@ async fn generated_client_logs_out_and_the_token_is_refused_afterwards() {
     // Wrong credentials: the same typed problem.
     let wrong = problem(
         anonymous
-            .login(&credentials(SAMPLE_USER, "not the password"))
+            .login(None, &credentials(SAMPLE_USER, "not the password"))
             .await,
         StatusCode::UNAUTHORIZED,
     );
@@ -251,12 +267,12 @@ async fn generated_client_registers_and_manages_sessions() {
     assert_eq!(taken.field.as_deref(), Some("username"));
 
     let laptop = anonymous
-        .login(&credentials("client_user", password))
+        .login(None, &credentials("client_user", password))
         .await
         .expect("logged in")
         .into_inner();
     let phone = anonymous
-        .login(&credentials("client_user", password))
+        .login(None, &credentials("client_user", password))
         .await
         .expect("logged in")
         .into_inner();

@@ -7,6 +7,7 @@ mod auth;
 mod client;
 mod cluster;
 mod contract;
+mod cookie;
 mod errors;
 mod fuzz;
 mod helpers;
