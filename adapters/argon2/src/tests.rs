@@ -495,3 +495,24 @@ where
     }
     outputs
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn hashing_threads_run_at_a_lower_priority_once_lowered() {
+    std::thread::spawn(|| {
+        let me = Some(rustix::thread::gettid());
+        let before = rustix::process::getpriority_process(me).expect("priority");
+        yield_to_requests();
+        let after = rustix::process::getpriority_process(me).expect("priority");
+        // A thread already at or below the niceness (an unusual parent) is left there.
+        assert_eq!(after, before.max(HASHING_NICENESS));
+        yield_to_requests();
+        assert_eq!(
+            rustix::process::getpriority_process(me).expect("priority"),
+            after,
+            "lowered once, not again"
+        );
+    })
+    .join()
+    .expect("thread");
+}
