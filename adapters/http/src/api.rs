@@ -206,6 +206,12 @@ impl Presented {
         }
     }
 
+    fn into_token(self) -> String {
+        match self {
+            Presented::Body(token) | Presented::Cookie(token) => token,
+        }
+    }
+
     fn is_cookie(&self) -> bool {
         matches!(self, Presented::Cookie(_))
     }
@@ -400,12 +406,12 @@ impl Api {
         let scope = body.scope.unwrap_or_default();
         let presented = presented(&services, &csrf, req, body.refresh_token)?;
         let clear = presented.is_cookie() && scope != dto::Scope::Others;
-        let token = match presented {
-            Presented::Body(token) | Presented::Cookie(token) => token,
-        };
         let ended = services
             .logout
-            .execute(LogoutCredential::Refresh(token), scope.into())
+            .execute(
+                LogoutCredential::Refresh(presented.into_token()),
+                scope.into(),
+            )
             .await?;
         ops::sessions_revoked("token_revoke", ended);
         Ok(logged_out(ended, clear.then(cookie::clear)))

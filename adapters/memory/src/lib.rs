@@ -79,6 +79,16 @@ struct State {
     receipts: VecDeque<(NotificationId, String)>,
 }
 
+impl State {
+    /// Whether `session` of `user` exists and its refresh token has not expired.
+    fn session_alive(&self, user: UserId, session: SessionId, now: Timestamp) -> bool {
+        self.sessions
+            .get(&user)
+            .and_then(|s| s.get(&session))
+            .is_some_and(|s| !s.expires_at.has_passed(now))
+    }
+}
+
 /// How many delivery receipts the embedded store remembers.
 const MAX_RECEIPTS: usize = 1024;
 
@@ -260,13 +270,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
-        let now = self.clock.now();
-        Ok(self
-            .read()
-            .sessions
-            .get(&user)
-            .and_then(|s| s.get(&session))
-            .is_some_and(|s| !s.expires_at.has_passed(now)))
+        Ok(self.read().session_alive(user, session, self.clock.now()))
     }
 
     async fn active_user(
@@ -274,13 +278,8 @@ impl SessionStore for MemoryStore {
         user: UserId,
         session: SessionId,
     ) -> Result<ActiveUser, StoreError> {
-        let now = self.clock.now();
         let state = self.read();
-        let active = state
-            .sessions
-            .get(&user)
-            .and_then(|s| s.get(&session))
-            .is_some_and(|s| !s.expires_at.has_passed(now));
+        let active = state.session_alive(user, session, self.clock.now());
         Ok(match (active, state.users.get(&user)) {
             (false, _) => ActiveUser::Revoked,
             (true, Some(found)) => ActiveUser::Active(found.clone()),

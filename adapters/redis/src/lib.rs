@@ -563,6 +563,12 @@ impl TodoRecord {
 }
 
 /// Splits `<seq>|<JSON>` into its insertion number and todo.
+fn parse_user(raw: &str) -> Result<User, StoreError> {
+    serde_json::from_str::<UserRecord>(raw)
+        .map_err(corrupt)?
+        .into_user()
+}
+
 fn parse_todo(raw: &str, user: UserId) -> Result<(u64, Todo), StoreError> {
     let (seq, json) = raw
         .split_once('|')
@@ -988,12 +994,7 @@ impl UserRepository for RedisStore {
         let raw: Option<String> = self
             .run(|mut conn| async move { conn.get(key).await })
             .await?;
-        raw.map(|raw| {
-            serde_json::from_str::<UserRecord>(&raw)
-                .map_err(corrupt)?
-                .into_user()
-        })
-        .transpose()
+        raw.as_deref().map(parse_user).transpose()
     }
 }
 
@@ -1098,8 +1099,7 @@ impl SessionStore for RedisStore {
 
     async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
         let key = session_key_bytes(user, session);
-        let mut conn = self.fast.clone();
-        self.bounded(async move { conn.exists(&key[..]).await.map_err(redis_error) })
+        self.run(|mut conn| async move { conn.exists(&key[..]).await })
             .await
     }
 
@@ -1110,28 +1110,22 @@ impl SessionStore for RedisStore {
     ) -> Result<ActiveUser, StoreError> {
         let session_key = session_key_bytes(user, session);
         let user_key = user_key(user);
-        let mut conn = self.fast.clone();
         // One pipeline, one round trip. Not a transaction: the two reads are independent
         // and each is as fresh as a separate command would be.
         let (active, raw): (bool, Option<String>) = self
-            .bounded(async move {
+            .run(|mut conn| async move {
                 redis::pipe()
                     .exists(&session_key[..])
                     .get(user_key)
                     .query_async(&mut conn)
                     .await
-                    .map_err(redis_error)
             })
             .await?;
         if !active {
             return Ok(ActiveUser::Revoked);
         }
         match raw {
-            Some(raw) => Ok(ActiveUser::Active(
-                serde_json::from_str::<UserRecord>(&raw)
-                    .map_err(corrupt)?
-                    .into_user()?,
-            )),
+            Some(raw) => Ok(ActiveUser::Active(parse_user(&raw)?)),
             None => Ok(ActiveUser::UserGone),
         }
     }

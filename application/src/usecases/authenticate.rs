@@ -64,10 +64,7 @@ impl Authenticate {
         {
             return Err(AuthError::Revoked);
         }
-        Ok(Principal {
-            user_id: claims.user_id,
-            session_id: claims.session_id,
-        })
+        Ok(Principal::of(&claims))
     }
 
     /// [`Authenticate::execute`] and the caller's profile, with the session check and the
@@ -83,10 +80,7 @@ impl Authenticate {
             .await?
         {
             ActiveUser::Active(user) => Ok(Caller {
-                principal: Principal {
-                    user_id: claims.user_id,
-                    session_id: claims.session_id,
-                },
+                principal: Principal::of(&claims),
                 user,
             }),
             ActiveUser::Revoked => Err(AuthError::Revoked),

@@ -50,6 +50,16 @@ pub struct Principal {
     pub session_id: SessionId,
 }
 
+impl Principal {
+    /// Who the (verified) access token names.
+    pub(crate) fn of(claims: &AccessClaims) -> Self {
+        Self {
+            user_id: claims.user_id,
+            session_id: claims.session_id,
+        }
+    }
+}
+
 /// A [`Principal`] with the user's profile, read in the same store round trip as the
 /// session check ([`Authenticate::identify`]): for the use cases that need the profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
