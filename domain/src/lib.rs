@@ -12,11 +12,13 @@
 //! - [`session`]: login sessions and the token pair issued for them.
 //! - [`notification`]: the SMS a user gets when a todo is created, as an outbox entry.
 //! - [`client`]: a client's network address as login throttling counts it.
+//! - [`idempotency`]: idempotency keys, a client's name for one logical write.
 //!
 //! The crate depends on no async runtime, web framework, store or JWT library; the
 //! workspace's manifests enforce that direction (`domain <- application <- adapters <- server`).
 
 pub mod client;
+pub mod idempotency;
 pub mod ids;
 pub mod notification;
 pub mod session;
@@ -25,6 +27,7 @@ pub mod todo;
 pub mod user;
 
 pub use client::ClientAddress;
+pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use ids::{NotificationId, SessionId, TodoId, TokenId, UserId};
 pub use notification::{Notification, Sms};
 pub use session::{AccessClaims, RefreshClaims, Session, TokenPair};
