@@ -26,6 +26,13 @@
 //!   (default [`DEFAULT_MAX_QUEUE`]). Beyond that, [`HashError::Overloaded`] comes back at
 //!   once: a login burst then gets fast "try again later" answers instead of an ever longer
 //!   queue whose callers time out anyway, while memory stays bounded.
+//! - **A share for choosing passwords.** [`PasswordHasher::hash`] (registration) first
+//!   takes one of its own permits: half the permits (at least one), with a queue of a
+//!   quarter of `max_queue` (at least one). So at most half the computations are ever
+//!   registrations, and a registration flood gets fast [`HashError::Overloaded`] answers
+//!   while the other half stays for [`PasswordHasher::verify`] (logins), which only ever
+//!   waits behind other logins and that bounded share. With a single permit there is
+//!   nothing to split, and registrations and logins share it.
 //! - **No user enumeration by timing.** `verify(password, None)` (unknown user) checks the
 //!   password against a dummy hash, computed once at construction with the same parameters
 //!   for a random password, and answers `false`: the same work as a real check.
@@ -101,6 +108,10 @@ struct Inner {
     /// against when the user is unknown.
     dummy_hash: String,
     permits: Arc<Semaphore>,
+    /// The share of `permits` that choosing a password (`hash`) may hold.
+    choosing: Arc<Semaphore>,
+    /// Callers of `hash` waiting for a `choosing` permit.
+    choosing_waiting: AtomicUsize,
     /// Block matrices not in use; at most one per permit ever exists, since only a
     /// permit holder takes one (or makes one when none is free).
     memory: Mutex<Vec<Vec<Block>>>,
@@ -164,6 +175,8 @@ impl Argon2Hasher {
                 params,
                 dummy_hash,
                 permits: Arc::new(Semaphore::new(permits)),
+                choosing: Arc::new(Semaphore::new(choosing_share(permits))),
+                choosing_waiting: AtomicUsize::new(0),
                 memory: Mutex::new(vec![memory]),
                 waiting: AtomicUsize::new(0),
                 limits: Argon2Limits { permits, ..limits },
@@ -179,25 +192,17 @@ impl Argon2Hasher {
     /// Takes a permit at once if one is free, else waits for one if the queue has room,
     /// else refuses.
     async fn acquire(&self) -> Result<OwnedSemaphorePermit, HashError> {
-        match Arc::clone(&self.inner.permits).try_acquire_owned() {
-            Ok(permit) => return Ok(permit),
-            Err(TryAcquireError::NoPermits) => {}
-            Err(TryAcquireError::Closed) => return Err(semaphore_closed()),
-        }
-        let Some(_place) = QueuePlace::take(&self.inner.waiting, self.inner.limits.max_queue)
-        else {
-            tracing::debug!("password hasher overloaded; refusing");
-            return Err(HashError::Overloaded);
-        };
-        // Dropping this future (caller cancelled) drops `_place`, leaving the queue.
-        Arc::clone(&self.inner.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| semaphore_closed())
+        acquire_from(
+            &self.inner.permits,
+            &self.inner.waiting,
+            self.inner.limits.max_queue,
+        )
+        .await
     }
 
     /// Runs `work` on the blocking pool under a permit, with a block matrix to compute in.
-    async fn run<T, F>(&self, work: F) -> Result<T, HashError>
+    /// `share`, if any, is held as long as the permit (until the computation ends).
+    async fn run<T, F>(&self, share: Option<OwnedSemaphorePermit>, work: F) -> Result<T, HashError>
     where
         F: FnOnce(&Inner, &mut Vec<Block>) -> Result<T, HashError> + Send + 'static,
         T: Send + 'static,
@@ -205,7 +210,10 @@ impl Argon2Hasher {
         let permit = self.acquire().await?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
-            // Held until the computation ends, whether or not anyone still awaits it.
+            // Held until the computation ends, whether or not anyone still awaits it; the
+            // permit is given back before the share (locals drop in reverse order), so a
+            // registration taking the freed share never finds another's permit still held.
+            let _share = share;
             let _permit = permit;
             yield_to_requests();
             let mut memory = inner.take_memory();
@@ -362,11 +370,61 @@ fn semaphore_closed() -> HashError {
     HashError::Unexpected(anyhow::anyhow!("password hasher semaphore closed"))
 }
 
+/// How many of `permits` choosing passwords may hold: half, at least one.
+fn choosing_share(permits: usize) -> usize {
+    (permits / 2).max(1)
+}
+
+/// Takes a permit of `semaphore` at once if one is free, else waits for one if fewer than
+/// `max_queue` callers wait (counted in `waiting`), else refuses.
+async fn acquire_from(
+    semaphore: &Arc<Semaphore>,
+    waiting: &AtomicUsize,
+    max_queue: usize,
+) -> Result<OwnedSemaphorePermit, HashError> {
+    match Arc::clone(semaphore).try_acquire_owned() {
+        Ok(permit) => return Ok(permit),
+        Err(TryAcquireError::NoPermits) => {}
+        Err(TryAcquireError::Closed) => return Err(semaphore_closed()),
+    }
+    let Some(_place) = QueuePlace::take(waiting, max_queue) else {
+        tracing::debug!("password hasher overloaded; refusing");
+        return Err(HashError::Overloaded);
+    };
+    // Dropping this future (caller cancelled) drops `_place`, leaving the queue.
+    Arc::clone(semaphore)
+        .acquire_owned()
+        .await
+        .map_err(|_| semaphore_closed())
+}
+
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &PasswordInput) -> Result<PasswordHash, HashError> {
+        // The share of choosing a password first: held until the hash is done, so no more
+        // than that share of the permits ever goes to registrations.
+        let share = match Arc::clone(&self.inner.choosing).try_acquire_owned() {
+            Ok(share) => share,
+            Err(TryAcquireError::Closed) => return Err(semaphore_closed()),
+            Err(TryAcquireError::NoPermits) => {
+                // Waiting for the share is waiting for the hasher: it takes a place in
+                // the hasher's queue as well as in the share's own, shorter one.
+                let Some(_place) =
+                    QueuePlace::take(&self.inner.waiting, self.inner.limits.max_queue)
+                else {
+                    tracing::debug!("password hasher overloaded; refusing a registration");
+                    return Err(HashError::Overloaded);
+                };
+                acquire_from(
+                    &self.inner.choosing,
+                    &self.inner.choosing_waiting,
+                    (self.inner.limits.max_queue / 4).max(1),
+                )
+                .await?
+            }
+        };
         let password = password.clone();
-        self.run(move |inner, memory| {
+        self.run(Some(share), move |inner, memory| {
             hash_phc(
                 &inner.argon2,
                 &inner.params,
@@ -385,7 +443,7 @@ impl PasswordHasher for Argon2Hasher {
         hash: Option<PasswordHash>,
     ) -> Result<bool, HashError> {
         let password = password.clone();
-        self.run(move |inner, memory| {
+        self.run(None, move |inner, memory| {
             let (stored, known_user) = match &hash {
                 Some(hash) => (hash.as_str(), true),
                 None => (inner.dummy_hash.as_str(), false),

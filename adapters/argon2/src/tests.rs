@@ -47,7 +47,7 @@ async fn hold_permit(
     let before = hasher.inner.permits.available_permits();
     let h = hasher.clone();
     let task = tokio::spawn(async move {
-        h.run(move |_, _| {
+        h.run(None, move |_, _| {
             let _ = gate.recv();
             Ok(())
         })
@@ -371,7 +371,7 @@ async fn no_more_than_the_permits_run_at_once() {
     for _ in 0..8 {
         let (h, running, peak) = (hasher.clone(), Arc::clone(&running), Arc::clone(&peak));
         tasks.push(tokio::spawn(async move {
-            h.run(move |_, _| {
+            h.run(None, move |_, _| {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(20));
@@ -515,4 +515,104 @@ fn hashing_threads_run_at_a_lower_priority_once_lowered() {
     })
     .join()
     .expect("thread");
+}
+
+// --- the share of choosing passwords -----------------------------------------------------
+
+/// Holds the registration share: a `hash` whose share permit is taken by hand, as a
+/// running registration holds it.
+fn take_choosing_share(hasher: &Argon2Hasher) -> Vec<OwnedSemaphorePermit> {
+    let share = Arc::clone(&hasher.inner.choosing);
+    (0..share.available_permits())
+        .map(|_| Arc::clone(&share).try_acquire_owned().expect("free"))
+        .collect()
+}
+
+#[test]
+fn registrations_may_use_half_the_permits() {
+    assert_eq!(choosing_share(1), 1, "nothing to split");
+    assert_eq!(choosing_share(2), 1);
+    assert_eq!(choosing_share(3), 1);
+    assert_eq!(choosing_share(8), 4);
+}
+
+#[tokio::test]
+async fn a_registration_flood_is_refused_while_logins_still_verify() {
+    // Two permits: registrations get one. With their share in use and their small queue
+    // full, a registration is refused at once, and a login is still served.
+    let hasher = cheap(Argon2Limits {
+        permits: 2,
+        max_queue: 4,
+    });
+    let stored = hasher.hash(&pw("a fine passphrase")).await.expect("hashes");
+    let _share = take_choosing_share(&hasher);
+    // One registration waits in its queue (a quarter of four) ...
+    let waiting = {
+        let h = hasher.clone();
+        tokio::spawn(async move { h.hash(&pw("queued")).await })
+    };
+    wait_until("the registration queues", || {
+        hasher.inner.choosing_waiting.load(Ordering::Acquire) == 1
+    })
+    .await;
+    // ... the next is refused without waiting ...
+    refused_at_once(hasher.hash(&pw("flood"))).await;
+    // ... while every permit of the hasher is free for logins.
+    assert_eq!(hasher.inner.permits.available_permits(), 2);
+    assert!(
+        hasher
+            .verify(&pw("a fine passphrase"), Some(stored))
+            .await
+            .expect("a login is served")
+    );
+    drop(_share);
+    waiting
+        .await
+        .expect("joins")
+        .expect("the queued registration runs once the share frees");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registrations_never_hold_more_than_their_share_of_permits() {
+    // Eight registrations at once on four permits: never more than two hashing, so two
+    // permits always stay free for logins. Real-cost hashes (~40 ms each), so the watcher
+    // sees every hash in flight.
+    let hasher = Argon2Hasher::with_config(
+        Params::DEFAULT,
+        Argon2Limits {
+            permits: 4,
+            max_queue: 64,
+        },
+    )
+    .expect("builds");
+    let least_free = Arc::new(AtomicUsize::new(usize::MAX));
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let h = hasher.clone();
+        tasks.push(tokio::spawn(async move {
+            h.hash(&pw(&format!("registration {i}"))).await
+        }));
+    }
+    let watcher = {
+        let (h, least_free) = (hasher.clone(), Arc::clone(&least_free));
+        tokio::spawn(async move {
+            for _ in 0..400 {
+                least_free.fetch_min(h.inner.permits.available_permits(), Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    for task in tasks {
+        task.await.expect("joins").expect("hashed");
+    }
+    watcher.await.expect("joins");
+    assert!(
+        least_free.load(Ordering::SeqCst) < 4,
+        "the watcher saw hashes running"
+    );
+    assert!(
+        least_free.load(Ordering::SeqCst) >= 2,
+        "at most half the permits went to registrations: {}",
+        least_free.load(Ordering::SeqCst)
+    );
 }
