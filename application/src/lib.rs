@@ -6,8 +6,9 @@
 //! - [`usecases`]: one module per operation, each with its request, response, error enum
 //!   and an `execute` method. No use case knows about HTTP; each returns its own error and
 //!   the HTTP adapter maps them to statuses in one place.
-//! - [`Services`]: every use case, built once from the ports, the [`TokenPolicy`] and the
-//!   login [`ThrottleLimits`](ports::ThrottleLimits), for the inbound adapter to hold.
+//! - [`Services`]: every use case, built once from the ports, the [`TokenPolicy`], the
+//!   login [`ThrottleLimits`](ports::ThrottleLimits) and the per-user and per-client
+//!   [`Limits`], for the inbound adapter to hold.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +19,9 @@ pub mod usecases;
 pub use usecases::{Caller, Principal};
 
 use ports::{
-    Clock, IdGenerator, LoginThrottle, Notifier, Outbox, PasswordHasher, SessionStore,
-    ThrottleLimits, TodoRepository, TokenCodec, UserRepository, WindowLimit,
+    Clock, IdGenerator, IdempotencyStore, LoginThrottle, Notifier, Outbox, PasswordHasher,
+    RateLimiter, SessionStore, ThrottleLimits, TodoRepository, TokenCodec, UserRepository,
+    WindowLimit,
 };
 use usecases::*;
 
@@ -36,6 +38,8 @@ pub struct Ports {
     pub outbox: Arc<dyn Outbox>,
     pub notifier: Arc<dyn Notifier>,
     pub throttle: Arc<dyn LoginThrottle>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -106,6 +110,51 @@ impl Default for ThrottleLimits {
     }
 }
 
+/// What one user or one client may hold or do, so that nobody can degrade the service for
+/// everyone else. Every limit is shared by all replicas through the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Sessions a user may hold; a login beyond it ends the user's oldest session.
+    pub max_sessions_per_user: u32,
+    /// Todos a user may hold; creating one more is refused until one is deleted.
+    pub max_todos_per_user: u32,
+    /// Todo creations per user per window.
+    pub todo_creations: WindowLimit,
+    /// Registration attempts per client address per window.
+    pub registrations_per_client: WindowLimit,
+    /// How long an `Idempotency-Key` and its first answer are remembered.
+    pub idempotency_ttl: Duration,
+}
+
+/// Default limits: far above what a person does, far below what hurts the service.
+///
+/// 50 sessions is a device fleet; 10,000 todos and 60 creations a minute are more than
+/// anyone types, and hold one account's data to a few MiB; 20 registrations an hour from
+/// one address lets a classroom behind one NAT sign up while a script gets nowhere; keys
+/// live 24 hours, as the idempotency-key draft suggests.
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_sessions_per_user: 50,
+            max_todos_per_user: 10_000,
+            todo_creations: WindowLimit {
+                max: 60,
+                window: Duration::from_secs(60),
+            },
+            registrations_per_client: WindowLimit {
+                max: 20,
+                window: Duration::from_secs(3600),
+            },
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Page sizes of every listing: `limit` defaults to this ...
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// ... and may be at most this.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
 /// Every use case, ready to execute.
 #[derive(Debug)]
 pub struct Services {
@@ -126,15 +175,20 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(ports: &Ports, policy: TokenPolicy, throttle: ThrottleLimits) -> Self {
+    pub fn new(
+        ports: &Ports,
+        policy: TokenPolicy,
+        throttle: ThrottleLimits,
+        limits: Limits,
+    ) -> Self {
         Self {
-            register: Register::new(ports),
-            login: Login::new(ports, policy, throttle),
+            register: Register::new(ports, limits),
+            login: Login::new(ports, policy, throttle, limits),
             refresh: Refresh::new(ports, policy),
-            logout: Logout::new(ports),
+            logout: Logout::new(ports, policy),
             authenticate: Authenticate::new(ports),
             me: Me::new(ports),
-            create_todo: CreateTodo::new(ports),
+            create_todo: CreateTodo::new(ports, limits),
             list_todos: ListTodos::new(ports),
             get_todo: GetTodo::new(ports),
             update_todo: UpdateTodo::new(ports),

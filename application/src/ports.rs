@@ -2,18 +2,25 @@
 //! them (`adapters/*`); the use cases never see Redis, HTTP, JWT or Argon2 types.
 //!
 //! Every fallible method documents its failures. Store adapters translate their driver
-//! errors at the boundary: a connection refused, a pool timeout or a dead Redis becomes
-//! [`StoreError::Unavailable`] (the HTTP layer answers 503 and the client may retry);
-//! anything else becomes [`StoreError::Unexpected`].
+//! errors at the boundary: a connection refused, a pool timeout, a dead Redis or a Redis
+//! that refuses writes (out of memory, loading, read-only, failing over) becomes
+//! [`StoreError::Unavailable`] with its [`Unavailability`] (the HTTP layer answers 503 and
+//! the client may retry); anything else becomes [`StoreError::Unexpected`].
+//!
+//! # Lost replies
+//! A store call that timed out **may still happen** (the command stays queued on a shared
+//! connection). Every write below says what a caller's retry gets in that case: the same
+//! end state and the same answer, never a second effect (see ARCHITECTURE.md, "Failure
+//! model").
 
 use async_trait::async_trait;
 use std::time::Duration;
 
 use domain::ids::Uuid;
 use domain::{
-    AccessClaims, ClientAddress, Notification, NotificationId, PasswordHash, PasswordInput,
-    RefreshClaims, Session, SessionId, Sms, Timestamp, Todo, TodoId, TokenId, User, UserId,
-    Username,
+    AccessClaims, ClientAddress, IdempotencyKey, Notification, NotificationId, PasswordHash,
+    PasswordInput, RefreshClaims, Session, SessionId, Sms, Timestamp, Todo, TodoId, TokenId, User,
+    UserId, Username,
 };
 
 #[cfg(any(test, feature = "mocks"))]
@@ -22,13 +29,115 @@ use mockall::automock;
 /// Failure of a store port.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The store cannot be reached or did not answer in time. Nothing was changed that
-    /// the caller was told about; retrying later may succeed.
+    /// The store cannot serve now: unreachable, no answer in time, or refusing the command
+    /// (out of memory, busy, loading, read-only, failing over). Nothing was changed that
+    /// the caller was told about; retrying later may succeed. Adapters build it with
+    /// [`StoreError::unavailable`], so [`unavailability`] can tell why.
     #[error("store unavailable")]
     Unavailable(#[source] anyhow::Error),
-    /// Anything else: corrupt records, protocol errors. Not retryable by the client.
+    /// Anything else: corrupt records, protocol errors, a broken invariant. Not retryable
+    /// by the client.
     #[error("store failure")]
     Unexpected(#[source] anyhow::Error),
+}
+
+impl StoreError {
+    /// [`StoreError::Unavailable`] for `reason`, keeping the driver's error as the source.
+    pub fn unavailable(reason: Unavailability, source: impl Into<anyhow::Error>) -> Self {
+        StoreError::Unavailable(anyhow::Error::new(Unavailable {
+            reason,
+            source: source.into(),
+        }))
+    }
+}
+
+/// Why a store could not serve: for metrics, logs and readiness, never for control flow
+/// (every kind is answered alike: 503, retry later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unavailability {
+    /// Cannot connect, or the connection broke.
+    Unreachable,
+    /// No answer within the command timeout (the command may still run).
+    TimedOut,
+    /// The store refuses writes because it is full (Redis `OOM` under `maxmemory` with
+    /// `noeviction`).
+    OutOfMemory,
+    /// The store is busy running a long script (`BUSY`).
+    Busy,
+    /// The store is loading its data set (`LOADING`).
+    Loading,
+    /// The node refuses writes: a replica, or a demoted master (`READONLY`, `MASTERDOWN`,
+    /// `NOREPLICAS`).
+    ReadOnly,
+    /// The cluster is reconfiguring (`TRYAGAIN`, `CLUSTERDOWN`, a slot without a node).
+    ClusterDown,
+}
+
+impl Unavailability {
+    /// A stable label: `unreachable`, `timeout`, `oom`, `busy`, `loading`, `readonly`,
+    /// `clusterdown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unavailability::Unreachable => "unreachable",
+            Unavailability::TimedOut => "timeout",
+            Unavailability::OutOfMemory => "oom",
+            Unavailability::Busy => "busy",
+            Unavailability::Loading => "loading",
+            Unavailability::ReadOnly => "readonly",
+            Unavailability::ClusterDown => "clusterdown",
+        }
+    }
+
+    /// Whether the store answered but refused to write (it is up, and reads may work).
+    pub fn refuses_writes(self) -> bool {
+        matches!(
+            self,
+            Unavailability::OutOfMemory | Unavailability::ReadOnly | Unavailability::Loading
+        )
+    }
+}
+
+/// The cause carried by [`StoreError::Unavailable`].
+#[derive(Debug, thiserror::Error)]
+#[error("store unavailable ({})", reason.as_str())]
+pub struct Unavailable {
+    pub reason: Unavailability,
+    #[source]
+    pub source: anyhow::Error,
+}
+
+/// Why the store behind `cause` (the payload of some `Unavailable` error) could not
+/// serve; [`Unavailability::Unreachable`] when the adapter did not say.
+pub fn unavailability(cause: &anyhow::Error) -> Unavailability {
+    cause
+        .downcast_ref::<Unavailable>()
+        .map_or(Unavailability::Unreachable, |u| u.reason)
+}
+
+/// One page of a listing, and where the next one starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    /// `None` on the last page.
+    pub next: Option<C>,
+}
+
+/// Where a page of todos starts: after the todo with this insertion number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TodoCursor(pub u64);
+
+/// Where a page of sessions starts: after this (creation time, id), the listing's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionCursor {
+    pub created_at: Timestamp,
+    pub id: SessionId,
+}
+
+/// A fixed-window limit: at most `max` events counted within `window` of the first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowLimit {
+    pub max: u32,
+    pub window: Duration,
 }
 
 /// What [`SessionStore::active_user`] found.
@@ -48,9 +157,14 @@ pub enum ActiveUser {
 pub trait UserRepository: Send + Sync {
     /// Stores a new user, claiming its username atomically.
     ///
+    /// Idempotent per user id: inserting a user whose id already holds the name (a retry
+    /// of the same registration after a lost reply) succeeds again and changes nothing
+    /// that matters (the record is written again with the same identity).
+    ///
     /// # Errors
     /// [`InsertUserError::UsernameTaken`] when another user holds the (case-folded) name;
-    /// [`InsertUserError::Store`] on store failure, in which case no user was created.
+    /// [`InsertUserError::Store`] on store failure, in which case the user may or may not
+    /// exist: a retry with the same id settles it.
     async fn insert(&self, user: &User) -> Result<(), InsertUserError>;
 
     /// # Errors
@@ -70,20 +184,72 @@ pub enum InsertUserError {
     Store(#[from] StoreError),
 }
 
+/// What stands between a todo and its insertion, checked in the same atomic step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TodoInsertRules {
+    /// Most todos a user may hold.
+    pub max_todos: u32,
+    /// Most creations per user per window (only accepted creations count).
+    pub creations: WindowLimit,
+    /// The client's key for this creation, if it sent one.
+    pub idempotency: Option<IdempotentWrite>,
+}
+
+/// An idempotency key and the request it was first used for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotentWrite {
+    pub key: IdempotencyKey,
+    /// The request in canonical form (equal exactly when the requests mean the same).
+    pub fingerprint: String,
+    /// How long the key and its first answer are remembered.
+    pub ttl: Duration,
+}
+
+/// The result of [`TodoRepository::insert`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TodoInsert {
+    /// Stored.
+    Inserted,
+    /// The idempotency key was already used for the same request: nothing was stored,
+    /// and this is the todo the first request created, as it was then.
+    Replayed(Todo),
+    /// The idempotency key was already used for a different request: nothing was stored.
+    KeyReused,
+    /// The user already holds `max_todos` todos: nothing was stored.
+    QuotaExceeded,
+    /// The user created `creations.max` todos in the current window: nothing was stored;
+    /// the window frees after `retry_after`.
+    RateLimited { retry_after: Duration },
+}
+
 /// Todos, always addressed through their owner: there is no way to reach a todo without
 /// naming the user it belongs to, so ownership is checked by construction.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait TodoRepository: Send + Sync {
+    /// Stores `todo` unless `rules` refuse it, in one atomic step: a replayed key answers
+    /// with the first result, the quota and the creation rate are checked and the todo,
+    /// its place in the listing order and the key are written together.
+    ///
+    /// A lost reply is safe to retry with the same idempotency key: the retry finds the
+    /// key and gets [`TodoInsert::Replayed`] if the first attempt ran.
+    ///
     /// # Errors
-    /// [`StoreError`] on store failure, in which case the todo was not stored.
-    async fn insert(&self, todo: &Todo) -> Result<(), StoreError>;
+    /// [`StoreError`] on store failure, in which case the todo may or may not be stored
+    /// (see above).
+    async fn insert(&self, todo: &Todo, rules: &TodoInsertRules) -> Result<TodoInsert, StoreError>;
 
-    /// The user's todos, oldest first.
+    /// One page of the user's todos, oldest first: at most `limit` of them, after
+    /// `after` (from the start when `None`). Only the page is ever read.
     ///
     /// # Errors
     /// [`StoreError`] on store failure.
-    async fn list(&self, user: UserId) -> Result<Vec<Todo>, StoreError>;
+    async fn list(
+        &self,
+        user: UserId,
+        after: Option<TodoCursor>,
+        limit: usize,
+    ) -> Result<Page<Todo, TodoCursor>, StoreError>;
 
     /// `Ok(None)` when no todo with this id belongs to this user (whether it does not
     /// exist or belongs to someone else: the two are indistinguishable by design).
@@ -139,16 +305,63 @@ pub enum RotationOutcome {
     NotFound,
 }
 
+/// Which of a user's sessions an ending reaches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SessionScope {
+    /// The presenting session only.
+    #[default]
+    This,
+    /// Every session of the user but the presenting one.
+    Others,
+    /// Every session of the user.
+    All,
+}
+
+/// A refresh token presented to end sessions (`POST /token/revoke`), as the store checks
+/// it: it speaks for its session only while it is the session's current token (or the one
+/// the last rotation spent, within the reuse grace window, or whose rotation's answer was
+/// lost); any other token of the session is a replay, exactly as in [`Rotation`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresentedRefresh {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    /// `jti` of the presented refresh token.
+    pub presented: TokenId,
+    pub now: Timestamp,
+    /// The reuse grace window ([`Rotation::grace`]).
+    pub grace: Duration,
+}
+
+/// The result of [`SessionStore::end_with_refresh`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndOutcome {
+    /// The token spoke for its session; this many sessions were ended.
+    Ended(u64),
+    /// The token was a spent one: its session has been deleted as stolen, and nothing
+    /// else was ended.
+    ReuseDetected,
+    /// No live session with this id for this user.
+    NotFound,
+}
+
 /// Sessions, the token metadata that makes revocation immediate.
 ///
 /// Entries expire by themselves at `Session::expires_at` (TTL in Redis): nothing outlives
-/// the refresh token that keeps it alive.
+/// the refresh token that keeps it alive. Expired ids are pruned from the user's index
+/// whenever it is written.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait SessionStore: Send + Sync {
+    /// Stores a new session. A user holds at most `max_sessions`: when the new one would
+    /// exceed that, the user's oldest sessions (those that have gone longest without a
+    /// refresh, i.e. that expire first) are deleted first. Returns how many were.
+    ///
+    /// A lost reply leaves at worst a session nobody holds a token for; it counts against
+    /// the cap until it expires or is evicted.
+    ///
     /// # Errors
-    /// [`StoreError`] on store failure, in which case no session exists.
-    async fn create(&self, session: &Session) -> Result<(), StoreError>;
+    /// [`StoreError`] on store failure, in which case the session may or may not exist.
+    async fn create(&self, session: &Session, max_sessions: u32) -> Result<u64, StoreError>;
 
     /// The per-request check: is this session of this user alive? One O(1) lookup.
     ///
@@ -170,9 +383,28 @@ pub trait SessionStore: Send + Sync {
     /// the same token, at most one returns `Rotated` (the others, within the grace
     /// window, `Replayed`; else `ReuseDetected`).
     ///
+    /// A lost reply is not a theft: when a rotation's reply is lost (the call fails after
+    /// the command may have run), the store remembers that the presented token's answer
+    /// never reached anyone, and the next rotation presenting it again gets `Replayed`
+    /// (the successor already made) instead of `ReuseDetected`, once per lost answer.
+    ///
     /// # Errors
-    /// [`StoreError`] on store failure, in which case nothing changed.
+    /// [`StoreError`] on store failure, in which case the rotation may have happened; see
+    /// above for what a retry gets.
     async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError>;
+
+    /// Ends sessions on the word of a refresh token, atomically with checking it: the
+    /// token's session alone (`This`), the user's other sessions (`Others`) or all of them
+    /// (`All`). A token that no longer speaks for its session (see [`PresentedRefresh`])
+    /// is reuse, wherever it is presented: its session is deleted and nothing else ends.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure; a retry reaches the same end state.
+    async fn end_with_refresh(
+        &self,
+        presented: &PresentedRefresh,
+        scope: SessionScope,
+    ) -> Result<EndOutcome, StoreError>;
 
     /// Deletes one session; `false` when it was not there.
     ///
@@ -186,13 +418,20 @@ pub trait SessionStore: Send + Sync {
     /// [`StoreError`] on store failure.
     async fn revoke_all(&self, user: UserId, keep: Option<SessionId>) -> Result<u64, StoreError>;
 
-    /// The user's live sessions, oldest first.
+    /// One page of the user's live sessions, oldest first (by creation, then id): at most
+    /// `limit`, after `after` (from the start when `None`).
     ///
     /// # Errors
     /// [`StoreError`] on store failure.
-    async fn list(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
+    async fn list(
+        &self,
+        user: UserId,
+        after: Option<SessionCursor>,
+        limit: usize,
+    ) -> Result<Page<Session, SessionCursor>, StoreError>;
 
-    /// Can the store serve right now? Cheap; for readiness probes.
+    /// Can the store serve right now, reads and writes? Cheap; for readiness probes. A
+    /// store that answers but refuses writes (full, read-only) is not ready.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when it cannot.
@@ -202,17 +441,13 @@ pub trait SessionStore: Send + Sync {
 /// One login attempt, as the throttle counts it: by (username, client) pair and by client.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LoginAttempt {
+    /// Unique per attempt: names its hold, so that settling (or cancelling) one attempt
+    /// never touches another's.
+    pub id: Uuid,
     /// The name tried, case-folded; `None` when it is not a valid username at all (such
     /// attempts from one client share one pair counter: none of them can ever succeed).
     pub username: Option<Username>,
     pub client: ClientAddress,
-}
-
-/// A fixed-window limit: at most `max` failures counted within `window` of the first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WindowLimit {
-    pub max: u32,
-    pub window: Duration,
 }
 
 /// The limits an attempt is admitted under.
@@ -224,56 +459,122 @@ pub struct ThrottleLimits {
     pub client: WindowLimit,
 }
 
-/// The throttle's answer to [`LoginThrottle::admit`].
+/// The answer of a limiter ([`LoginThrottle::admit`], [`RateLimiter::hit`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
-    /// Counted against both windows; go on and check the password.
+    /// Within the limits; go on.
     Admitted,
-    /// A window is full: nothing was counted. `retry_after` is how long until the
-    /// window that refused it (the later one, if both did) frees, at least one second.
+    /// A limit is reached: nothing was counted. `retry_after` is how long until the
+    /// window that refused it (the later one, if several did) frees, at least one second.
     Refused { retry_after: Duration },
 }
 
-/// How an admitted attempt ended, when it did not end as a counted failure.
+/// How an admitted login attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Settlement {
-    /// The password was right: the pair's counter is cleared and the client's gets its
-    /// count back (a success is not a failure).
+    /// The password was wrong (or the user unknown): the attempt's hold becomes a counted
+    /// failure in both windows.
+    Failed,
+    /// The password was right: the hold is released and the pair's failures are cleared.
     Succeeded,
-    /// Nothing was judged (hasher overloaded, store down): both counts are given back.
+    /// Nothing was judged (hasher overloaded, store down): the hold is released and
+    /// nothing is counted.
     Unjudged,
 }
+
+/// How long an admitted login attempt may stay unsettled before its hold lapses by itself:
+/// longer than any login takes (two store calls, a queued hash), short enough that holds
+/// whose settlement was lost free the pair quickly.
+pub const LOGIN_HOLD: Duration = Duration::from_secs(15);
 
 /// Counts failed logins in fixed windows, shared by every replica that uses the same
 /// store, so that limits hold for the service, not per process.
 ///
-/// An attempt is counted *before* the password is checked ([`LoginThrottle::admit`] checks
-/// and counts in one atomic step), so however many requests race, at most `max` of them
-/// per window reach the password hasher. What did not turn out a failure is given back
-/// with [`LoginThrottle::settle`]. Counters expire with their window: nothing piles up.
+/// An admitted attempt takes a *hold* before the password is checked
+/// ([`LoginThrottle::admit`] checks and holds in one atomic step): failures and holds
+/// together are held to the limits, so however many requests race, at most `max` of them
+/// per window reach the password hasher. [`LoginThrottle::settle`] turns the hold into a
+/// counted failure, or releases it. A hold whose settlement never comes (a lost reply, a
+/// crash) lapses after [`LOGIN_HOLD`]: it is never counted as a failure, so a login that
+/// got a 503 never counts against the user. Counters expire with their window and holds
+/// with their lapse: nothing piles up.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait LoginThrottle: Send + Sync {
-    /// Admits the attempt and counts it against both windows, unless a window is full.
+    /// Admits the attempt with a hold, unless failures and holds already reach a limit.
     ///
     /// # Errors
-    /// [`StoreError`] on store failure, in which case nothing was counted and callers
-    /// must fail closed (refuse the attempt without checking the password).
+    /// [`StoreError`] on store failure: callers must fail closed (refuse the attempt
+    /// without checking the password). A hold the store may still take for it (lost
+    /// reply) is released by the adapter or lapses after [`LOGIN_HOLD`].
     async fn admit(
         &self,
         attempt: &LoginAttempt,
         limits: &ThrottleLimits,
     ) -> Result<Admission, StoreError>;
 
-    /// Gives back what an admitted attempt counted, as `settlement` says.
+    /// Settles an admitted attempt, as `settlement` says. Idempotent per attempt: a hold
+    /// is settled once; a repeated settlement changes nothing.
     ///
     /// # Errors
-    /// [`StoreError`] on store failure; the attempt then stays counted as a failure.
+    /// [`StoreError`] on store failure; the hold then lapses uncounted.
     async fn settle(
         &self,
         attempt: &LoginAttempt,
+        limits: &ThrottleLimits,
         settlement: Settlement,
     ) -> Result<(), StoreError>;
+}
+
+/// What a [`RateLimiter`] counts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RateKey {
+    /// Registration attempts from one client address.
+    Registration(ClientAddress),
+}
+
+/// Fixed-window rate limits shared through the store, so every replica sees one count.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one event against `key` unless `limit` is reached in the current window.
+    ///
+    /// A lost reply may have counted the event: limits err on the side of counting.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure: callers must fail closed.
+    async fn hit(&self, key: &RateKey, limit: WindowLimit) -> Result<Admission, StoreError>;
+}
+
+/// A client's idempotency key for a registration, and what it was first used for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The first request, in canonical form.
+    pub fingerprint: String,
+    /// The id the first request chose for what it creates.
+    pub resource: Uuid,
+}
+
+/// Idempotency keys of registrations, which span more than one store slot and so cannot
+/// be decided in the same atomic step as the write (todos can: see
+/// [`TodoRepository::insert`]). A key is claimed before the write, naming the id the write
+/// will use; a retry finds the claim and finishes or replays the same write.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Records `record` under `key` unless the key is already taken, atomically, and
+    /// returns the record the key holds now (this one, or the one an earlier request
+    /// stored). Kept for `ttl`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure; the claim may or may not exist (a retry settles
+    /// it).
+    async fn claim_registration(
+        &self,
+        key: &IdempotencyKey,
+        record: &IdempotencyRecord,
+        ttl: Duration,
+    ) -> Result<IdempotencyRecord, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -326,11 +627,16 @@ pub enum HashError {
 
 /// Password hashing (Argon2id in production). Implementations run the work off the async
 /// executor and bound how much of it runs at once.
+///
+/// Capacity is split: [`PasswordHasher::hash`] (choosing a password: registration) may
+/// only ever use part of it, so that a flood of registrations can never take the capacity
+/// [`PasswordHasher::verify`] (logging in) needs.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
     /// # Errors
-    /// [`HashError`] when overloaded or on failure.
+    /// [`HashError`] when overloaded (its share is in use and its queue full) or on
+    /// failure.
     async fn hash(&self, password: &PasswordInput) -> Result<PasswordHash, HashError>;
 
     /// Checks `password` against `hash`. With `hash = None` (unknown user) it performs the

@@ -5,9 +5,9 @@ into a git-ignored folder on PYTHONPATH, starts a server and runs:
 
     python openapi/python/flow.py http://127.0.0.1:PORT
 
-Logs in, creates a todo, refreshes, replays the spent refresh token, logs in again, logs out
-and checks the token is refused: every status and every parsed body comes from the
-generated client.
+Logs in, creates a todo (and retries a creation with its Idempotency-Key), pages through
+the todos, refreshes, replays the spent refresh token, logs in again, logs out and checks the
+token is refused: every status and every parsed body comes from the generated client.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 from http import HTTPStatus
 
 from jwt_todo_client import AuthenticatedClient, Client
+from jwt_todo_client.types import UNSET, Unset
 from jwt_todo_client.api.auth import login, logout, refresh_token
 from jwt_todo_client.api.todos import create_todo, list_todos
 from jwt_todo_client.api.users import me
@@ -25,6 +26,7 @@ from jwt_todo_client.models import (
     LogoutResponse,
     Problem,
     RefreshRequest,
+    TodoPage,
     TodoResponse,
     TokenResponse,
 )
@@ -67,9 +69,39 @@ def main(base_url: str) -> None:
         "create a todo",
     )
     assert todo.title == "Buy milk" and not todo.completed
-    listed = list_todos.sync_detailed(client=authed)
-    assert listed.status_code == HTTPStatus.OK
-    assert todo.id in [t.id for t in listed.parsed], "the new todo is listed"
+
+    # A creation retried with its Idempotency-Key is answered with the first todo.
+    key = "flow-" + str(todo.id)
+    first = expect(
+        create_todo.sync_detailed(
+            client=authed, body=CreateTodoRequest(title="Buy bread"), idempotency_key=key
+        ),
+        HTTPStatus.CREATED,
+        TodoResponse,
+        "create a todo with an Idempotency-Key",
+    )
+    retried = create_todo.sync_detailed(
+        client=authed, body=CreateTodoRequest(title="Buy bread"), idempotency_key=key
+    )
+    assert retried.status_code == HTTPStatus.CREATED, retried
+    assert retried.parsed.id == first.id, "the retry is the first todo, not a second"
+    assert retried.headers.get("idempotent-replayed") == "true", retried.headers
+    print("  retry with the same Idempotency-Key: HTTP 201, the same todo")
+
+    # Pages of one, linked by `next`, list both todos in order.
+    seen, cursor = [], UNSET
+    while True:
+        page = expect(
+            list_todos.sync_detailed(client=authed, limit=1, cursor=cursor),
+            HTTPStatus.OK,
+            TodoPage,
+            f"list a page of todos ({len(seen) + 1})",
+        )
+        seen.extend(t.id for t in page.items)
+        if isinstance(page.next_, Unset) or page.next_ is None:
+            break
+        cursor = page.next_
+    assert seen == [todo.id, first.id], seen
 
     rotated = expect(
         refresh_token.sync_detailed(

@@ -17,7 +17,7 @@ use adapter_memory::{MemoryStore, RandomIds, SystemClock};
 use adapter_vonage::LogNotifier;
 use application::ports::{Clock, ThrottleLimits};
 use application::usecases::{LoginRequest, RegisterRequest};
-use application::{Ports, Services, TokenPolicy};
+use application::{Limits, Ports, Services, TokenPolicy};
 use criterion::{Criterion, criterion_group, criterion_main};
 use poem::test::TestClient;
 use secrecy::SecretSlice;
@@ -46,12 +46,15 @@ fn services(rt: &tokio::runtime::Runtime) -> (Arc<Services>, String) {
         ids: Arc::new(RandomIds),
         outbox: store.clone(),
         notifier: Arc::new(LogNotifier),
-        throttle: store,
+        throttle: store.clone(),
+        rate_limiter: store.clone(),
+        idempotency: store,
     };
     let services = Arc::new(Services::new(
         &ports,
         TokenPolicy::default(),
         ThrottleLimits::default(),
+        Limits::default(),
     ));
     let access_token = rt.block_on(async {
         services
@@ -60,6 +63,8 @@ fn services(rt: &tokio::runtime::Runtime) -> (Arc<Services>, String) {
                 username: USERNAME.to_owned(),
                 password: PASSWORD.to_owned(),
                 phone: None,
+                client: std::net::IpAddr::from([127, 0, 0, 1]),
+                idempotency_key: None,
             })
             .await
             .expect("registered");
@@ -73,6 +78,7 @@ fn services(rt: &tokio::runtime::Runtime) -> (Arc<Services>, String) {
             })
             .await
             .expect("logged in")
+            .pair
             .access_token
     });
     (services, access_token)

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use adapter_jwt::{AccessSigningKey, AccessVerificationKey, Ed25519PrivateKey, Ed25519PublicKey};
+use application::Limits;
 use application::ports::{ThrottleLimits, WindowLimit};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
@@ -14,6 +15,7 @@ pub const REDIS_URL: &str = "REDIS_URL";
 pub const REDIS_CLUSTER_URLS: &str = "REDIS_CLUSTER_URLS";
 pub const REDIS_SENTINEL_URLS: &str = "REDIS_SENTINEL_URLS";
 pub const REDIS_SENTINEL_MASTER: &str = "REDIS_SENTINEL_MASTER";
+pub const REDIS_COMMAND_TIMEOUT: &str = "REDIS_COMMAND_TIMEOUT";
 pub const ACCESS_SECRET: &str = "ACCESS_SECRET";
 pub const REFRESH_SECRET: &str = "REFRESH_SECRET";
 pub const ACCESS_SECRETS_PREVIOUS: &str = "ACCESS_SECRETS_PREVIOUS";
@@ -42,11 +44,22 @@ pub const LOGIN_PAIR_WINDOW: &str = "LOGIN_PAIR_WINDOW";
 pub const LOGIN_CLIENT_LIMIT: &str = "LOGIN_CLIENT_LIMIT";
 pub const LOGIN_CLIENT_WINDOW: &str = "LOGIN_CLIENT_WINDOW";
 pub const TRUSTED_PROXIES: &str = "TRUSTED_PROXIES";
+pub const MAX_SESSIONS_PER_USER: &str = "MAX_SESSIONS_PER_USER";
+pub const MAX_TODOS_PER_USER: &str = "MAX_TODOS_PER_USER";
+pub const TODO_CREATE_LIMIT: &str = "TODO_CREATE_LIMIT";
+pub const TODO_CREATE_WINDOW: &str = "TODO_CREATE_WINDOW";
+pub const REGISTER_CLIENT_LIMIT: &str = "REGISTER_CLIENT_LIMIT";
+pub const REGISTER_CLIENT_WINDOW: &str = "REGISTER_CLIENT_WINDOW";
 
 /// Largest failure count a throttle window may allow.
 pub const MAX_LOGIN_LIMIT: u32 = 1_000_000;
 /// Longest throttle window.
 pub const MAX_LOGIN_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Most sessions `MAX_SESSIONS_PER_USER` may allow: listing and revoking all of a user's
+/// sessions reads them all, so the cap bounds that work too.
+pub const MAX_SESSIONS_CAP: u32 = 1000;
+/// Most todos `MAX_TODOS_PER_USER` may allow.
+pub const MAX_TODOS_CAP: u32 = 10_000_000;
 
 /// Shortest secret accepted (RFC 7518 §3.2: an HS256 key has at least 256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -76,6 +89,8 @@ pub struct Config {
     pub bind_addr: SocketAddr,
     /// A single Redis. `None` (and no cluster): the embedded in-memory store.
     pub redis_url: Option<SecretString>,
+    /// Longest any one Redis call may take before the request fails with 503.
+    pub redis_command_timeout: Duration,
     /// Seed nodes of a Redis Cluster (the rest are discovered); exclusive with
     /// `redis_url`.
     pub redis_cluster_urls: Option<Vec<SecretString>>,
@@ -111,6 +126,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Failed logins allowed per (username, client) and per client, per window.
     pub login_throttle: ThrottleLimits,
+    /// What one user or one client may hold or do (sessions, todos, creations,
+    /// registrations).
+    pub limits: Limits,
     /// Proxies whose `X-Forwarded-For` names the client; empty: the TCP peer is the client.
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -502,6 +520,10 @@ impl Config {
                 ));
             }
         };
+        let redis_command_timeout = duration(REDIS_COMMAND_TIMEOUT, Duration::from_millis(500))?;
+        if !(Duration::from_millis(50)..=Duration::from_secs(10)).contains(&redis_command_timeout) {
+            return Err(err(REDIS_COMMAND_TIMEOUT, "must be between 50ms and 10s"));
+        }
         let shutdown_grace = duration(SHUTDOWN_GRACE, Duration::from_secs(10))?;
         if shutdown_grace > Duration::from_secs(300) {
             return Err(err(SHUTDOWN_GRACE, "must be at most 5m"));
@@ -546,6 +568,50 @@ impl Config {
                 "must not be smaller than LOGIN_PAIR_LIMIT (a client's failures include each of its pairs')",
             ));
         }
+        let default_limits = Limits::default();
+        let count = |key: &'static str, default: u32, max: u32| -> Result<u32, ConfigError> {
+            match get(key) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| err(key, format!("expected a number from 1 to {max}"))),
+            }
+        };
+        let limits = Limits {
+            max_sessions_per_user: count(
+                MAX_SESSIONS_PER_USER,
+                default_limits.max_sessions_per_user,
+                MAX_SESSIONS_CAP,
+            )?,
+            max_todos_per_user: count(
+                MAX_TODOS_PER_USER,
+                default_limits.max_todos_per_user,
+                MAX_TODOS_CAP,
+            )?,
+            todo_creations: WindowLimit {
+                max: count(
+                    TODO_CREATE_LIMIT,
+                    default_limits.todo_creations.max,
+                    MAX_LOGIN_LIMIT,
+                )?,
+                window: window(TODO_CREATE_WINDOW, default_limits.todo_creations.window)?,
+            },
+            registrations_per_client: WindowLimit {
+                max: count(
+                    REGISTER_CLIENT_LIMIT,
+                    default_limits.registrations_per_client.max,
+                    MAX_LOGIN_LIMIT,
+                )?,
+                window: window(
+                    REGISTER_CLIENT_WINDOW,
+                    default_limits.registrations_per_client.window,
+                )?,
+            },
+            idempotency_ttl: default_limits.idempotency_ttl,
+        };
         let trusted_proxies = match get(TRUSTED_PROXIES) {
             None => Vec::new(),
             Some(raw) => raw
@@ -575,9 +641,11 @@ impl Config {
             bind_addr,
             vonage,
             login_throttle,
+            limits,
             trusted_proxies,
             notify_max_attempts,
             redis_url: redis_url.map(SecretString::from),
+            redis_command_timeout,
             redis_cluster_urls,
             redis_sentinel,
             access_signing,

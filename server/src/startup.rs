@@ -12,8 +12,8 @@ use adapter_redis::{RedisStore, RedisStoreConfig};
 use adapter_vonage::{LogNotifier, VonageConfig, VonageNotifier};
 use anyhow::Context;
 use application::ports::{
-    Clock, InsertUserError, LoginThrottle, Notifier, Outbox, PasswordHasher, SessionStore,
-    TodoRepository, UserRepository,
+    Clock, IdempotencyStore, InsertUserError, LoginThrottle, Notifier, Outbox, PasswordHasher,
+    RateLimiter, SessionStore, TodoRepository, UserRepository,
 };
 use application::usecases::{DeliverNotification, DeliveryOutcome, DeliveryPolicy};
 use application::{Ports, Services, TokenPolicy};
@@ -221,15 +221,18 @@ impl Application {
         let hasher: Arc<dyn PasswordHasher> =
             Arc::new(Argon2Hasher::new().context("password hasher")?);
 
+        let redis_config = RedisStoreConfig {
+            command_timeout: config.redis_command_timeout,
+            ..RedisStoreConfig::default()
+        };
         let redis = match (&config.redis_url, &config.redis_cluster_urls) {
             (Some(url), _) => Some(
-                RedisStore::new(url.expose_secret(), RedisStoreConfig::default())
-                    .context("REDIS_URL")?,
+                RedisStore::new(url.expose_secret(), redis_config.clone()).context("REDIS_URL")?,
             ),
             (None, Some(nodes)) => {
                 let nodes: Vec<&str> = nodes.iter().map(|n| n.expose_secret()).collect();
                 Some(
-                    RedisStore::cluster(&nodes, RedisStoreConfig::default())
+                    RedisStore::cluster(&nodes, redis_config.clone())
                         .context("REDIS_CLUSTER_URLS")?,
                 )
             }
@@ -237,7 +240,7 @@ impl Application {
                 Some(sentinel) => {
                     let urls: Vec<&str> = sentinel.urls.iter().map(|u| u.expose_secret()).collect();
                     Some(
-                        RedisStore::sentinel(&urls, &sentinel.master, RedisStoreConfig::default())
+                        RedisStore::sentinel(&urls, &sentinel.master, redis_config.clone())
                             .context("REDIS_SENTINEL_URLS")?,
                     )
                 }
@@ -278,6 +281,8 @@ impl Application {
             outbox: stores.outbox,
             notifier: notifier(&config)?,
             throttle: stores.throttle,
+            rate_limiter: stores.rate_limiter,
+            idempotency: stores.idempotency,
         };
         if config.environment == Environment::Development
             && let Err(e) = ensure_sample_user(&ports).await
@@ -291,7 +296,12 @@ impl Application {
             max_session_lifetime: config.session_max_lifetime,
             reuse_grace: config.refresh_reuse_grace,
         };
-        let services = Arc::new(Services::new(&ports, policy, config.login_throttle));
+        let services = Arc::new(Services::new(
+            &ports,
+            policy,
+            config.login_throttle,
+            config.limits,
+        ));
         let delivery = Arc::new(DeliverNotification::new(
             &ports,
             DeliveryPolicy {
@@ -459,19 +469,30 @@ struct Stores {
     sessions: Arc<dyn SessionStore>,
     outbox: Arc<dyn Outbox>,
     throttle: Arc<dyn LoginThrottle>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    idempotency: Arc<dyn IdempotencyStore>,
 }
 
 impl Stores {
     fn of<S>(store: Arc<S>) -> Self
     where
-        S: UserRepository + TodoRepository + SessionStore + Outbox + LoginThrottle + 'static,
+        S: UserRepository
+            + TodoRepository
+            + SessionStore
+            + Outbox
+            + LoginThrottle
+            + RateLimiter
+            + IdempotencyStore
+            + 'static,
     {
         Self {
             users: store.clone(),
             todos: store.clone(),
             sessions: store.clone(),
             outbox: store.clone(),
-            throttle: store,
+            throttle: store.clone(),
+            rate_limiter: store.clone(),
+            idempotency: store,
         }
     }
 }

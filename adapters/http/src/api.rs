@@ -4,15 +4,15 @@
 use std::sync::Arc;
 
 use application::usecases::{
-    CreateTodoRequest, LoginError, LoginRequest, LogoutCredential, RefreshError, RegisterRequest,
-    UpdateTodoRequest,
+    CreateTodoError, CreateTodoRequest, LoginError, LoginRequest, LogoutCredential, LogoutError,
+    RefreshError, RegisterError, RegisterRequest, UpdateTodoRequest,
 };
 use application::{Principal, Services};
-use domain::{SessionId, TodoId, TokenPair};
+use domain::{IdempotencyKey, SessionId, TodoId, TokenPair};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::auth::Bearer;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, SecurityScheme, Tags};
 use uuid::Uuid;
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::client::TrustedProxies;
 use crate::csrf::CsrfKeys;
 use crate::ops::{self, Operations};
-use crate::problem::{ApiError, ApiResult, LoginFailure, Problem};
+use crate::problem::{ApiError, ApiResult, LoginFailure, Problem, too_many_requests};
 use crate::{cookie, dto};
 
 #[derive(Tags)]
@@ -50,6 +50,8 @@ impl std::fmt::Debug for BearerAuth {
 
 type Svc<'a> = Data<&'a Arc<Services>>;
 
+const INVALID_CURSOR: &str = "Not a cursor this listing gave out; pass its 'next' unchanged";
+
 async fn principal(services: &Services, auth: &BearerAuth) -> ApiResult<Principal> {
     Ok(services.authenticate.execute(&auth.0.token).await?)
 }
@@ -57,6 +59,36 @@ async fn principal(services: &Services, auth: &BearerAuth) -> ApiResult<Principa
 fn user_agent(req: &Request) -> Option<String> {
     req.header(poem::http::header::USER_AGENT)
         .map(str::to_owned)
+}
+
+/// The `Idempotency-Key` header, checked.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the response, as in every handler's ApiResult; built once per request"
+)]
+fn idempotency_key(header: Header<Option<String>>) -> ApiResult<Option<IdempotencyKey>> {
+    header
+        .0
+        .as_deref()
+        .map(IdempotencyKey::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_parameter("Idempotency-Key", e.to_string()))
+}
+
+/// The `cursor` query parameter of a listing, read by `parse` (the listing's own cursor
+/// form); anything else is a 400.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the response, as in every handler's ApiResult; built once per request"
+)]
+fn cursor<C>(raw: Option<&str>, parse: fn(&str) -> Option<C>) -> ApiResult<Option<C>> {
+    raw.map(|raw| parse(raw).ok_or_else(|| ApiError::bad_parameter("cursor", INVALID_CURSOR)))
+        .transpose()
+}
+
+/// `Idempotent-Replayed: true` on an answer given again.
+fn replayed(replayed: bool) -> Option<String> {
+    replayed.then(|| "true".to_owned())
 }
 
 #[derive(ApiResponse)]
@@ -104,7 +136,17 @@ enum LogoutResponse {
 enum RegisterResponse {
     /// The account exists; log in with it.
     #[oai(status = 201)]
-    Created(Json<dto::UserResponse>),
+    Created(
+        Json<dto::UserResponse>,
+        /// `true` when this is the answer of an earlier request with the same
+        /// `Idempotency-Key`, given again: no second account was made.
+        #[oai(header = "Idempotent-Replayed")]
+        Option<String>,
+    ),
+    /// Too many registrations from this client address: refused without any work.
+    /// `Retry-After` gives the seconds until the window frees.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] String),
 }
 
 #[derive(ApiResponse)]
@@ -116,13 +158,23 @@ enum MeResponse {
 #[derive(ApiResponse)]
 enum CreateTodoResponse {
     #[oai(status = 201)]
-    Created(Json<dto::TodoResponse>),
+    Created(
+        Json<dto::TodoResponse>,
+        /// `true` when this is the answer of an earlier request with the same
+        /// `Idempotency-Key`, given again: no second todo was made.
+        #[oai(header = "Idempotent-Replayed")]
+        Option<String>,
+    ),
+    /// Too many todos created by this user in the current minute: nothing was created.
+    /// `Retry-After` gives the seconds until the window frees.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] String),
 }
 
 #[derive(ApiResponse)]
 enum ListTodosResponse {
     #[oai(status = 200)]
-    Ok(Json<Vec<dto::TodoResponse>>),
+    Ok(Json<dto::TodoPage>),
 }
 
 #[derive(ApiResponse)]
@@ -141,7 +193,7 @@ enum NoContent {
 #[derive(ApiResponse)]
 enum ListSessionsResponse {
     #[oai(status = 200)]
-    Ok(Json<Vec<dto::SessionResponse>>),
+    Ok(Json<dto::SessionPage>),
 }
 
 #[derive(ApiResponse)]
@@ -296,8 +348,9 @@ impl Api {
             Err(LoginError::Unexpected(_)) => "error",
         });
         match result.map_err(LoginFailure::from) {
-            Ok(pair) => {
-                let (body, set_cookie) = deliver(pair, cookie.0.unwrap_or(false), &csrf);
+            Ok(logged_in) => {
+                ops::sessions_revoked("evicted", logged_in.evicted);
+                let (body, set_cookie) = deliver(logged_in.pair, cookie.0.unwrap_or(false), &csrf);
                 Ok(LoginResponse::Ok(body, set_cookie))
             }
             Err(LoginFailure::TooManyRequests(problem, retry_after)) => {
@@ -412,12 +465,24 @@ impl Api {
                 LogoutCredential::Refresh(presented.into_token()),
                 scope.into(),
             )
-            .await?;
+            .await
+            .inspect_err(|e| {
+                if matches!(e, LogoutError::Reused) {
+                    ops::reuse_detected();
+                }
+            })?;
         ops::sessions_revoked("token_revoke", ended);
         Ok(logged_out(ended, clear.then(cookie::clear)))
     }
 
     /// Register
+    ///
+    /// Registrations are counted per client address; over the limit the answer is 429
+    /// without any work. A taken name is 409 at once (no password is hashed for it).
+    ///
+    /// Send an `Idempotency-Key` to make a retry safe: the same key with the same body
+    /// within 24 hours gets the first answer again (`Idempotent-Replayed: true`), and the
+    /// same key with a different body 422.
     #[oai(
         path = "/users",
         method = "post",
@@ -427,18 +492,40 @@ impl Api {
     async fn register(
         &self,
         services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
+        req: &Request,
         body: Json<dto::RegisterRequest>,
+        /// A unique key for this registration (a UUID), to retry it safely.
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Header<Option<String>>,
     ) -> ApiResult<RegisterResponse> {
         let body = body.0;
-        let user = services
+        let result = services
             .register
             .execute(RegisterRequest {
                 username: body.username.0,
                 password: body.password.0,
                 phone: body.phone.map(|p| p.0),
+                client: proxies.client_of(req),
+                idempotency_key: idempotency_key(idempotency)?,
             })
-            .await?;
-        Ok(RegisterResponse::Created(Json(user.into())))
+            .await;
+        match result {
+            Ok(registered) => Ok(RegisterResponse::Created(
+                Json(registered.user.into()),
+                replayed(registered.replayed),
+            )),
+            Err(RegisterError::Throttled { retry_after }) => {
+                let (problem, seconds) = too_many_requests(
+                    "too-many-registrations",
+                    "Too many registrations",
+                    "Too many registrations from this client",
+                    retry_after,
+                );
+                Ok(RegisterResponse::TooManyRequests(problem, seconds))
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// The caller's profile
@@ -451,6 +538,13 @@ impl Api {
     }
 
     /// Create a todo
+    ///
+    /// A user holds at most a configured number of todos (409 beyond it) and creates at
+    /// most a configured number per minute (429 beyond it, with `Retry-After`).
+    ///
+    /// Send an `Idempotency-Key` to make a retry safe: the same key with the same title
+    /// within 24 hours gets the todo the first request created (`Idempotent-Replayed:
+    /// true`), and the same key with a different title 422.
     #[oai(
         path = "/todo",
         method = "post",
@@ -462,22 +556,45 @@ impl Api {
         services: Svc<'_>,
         auth: BearerAuth,
         body: Json<dto::CreateTodoRequest>,
+        /// A unique key for this creation (a UUID), to retry it safely.
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Header<Option<String>>,
     ) -> ApiResult<CreateTodoResponse> {
+        let idempotency_key = idempotency_key(idempotency)?;
         // The SMS needs the phone: the profile comes with the session check.
         let caller = services.authenticate.identify(&auth.0.token).await?;
-        let todo = services
+        let result = services
             .create_todo
             .execute(
                 &caller,
                 CreateTodoRequest {
                     title: body.0.title.0,
+                    idempotency_key,
                 },
             )
-            .await?;
-        Ok(CreateTodoResponse::Created(Json(todo.into())))
+            .await;
+        match result {
+            Ok(created) => Ok(CreateTodoResponse::Created(
+                Json(created.todo.into()),
+                replayed(created.replayed),
+            )),
+            Err(CreateTodoError::RateLimited { retry_after }) => {
+                let (problem, seconds) = too_many_requests(
+                    "too-many-todos",
+                    "Too many todos created",
+                    "Too many todos created in the last minute",
+                    retry_after,
+                );
+                Ok(CreateTodoResponse::TooManyRequests(problem, seconds))
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// List the caller's todos
+    ///
+    /// One page, oldest first: `limit` todos (default 100, at most 1000) and, when more
+    /// follow, `next`, which passed as `cursor` gives the next page.
     #[oai(
         path = "/todo",
         method = "get",
@@ -488,12 +605,23 @@ impl Api {
         &self,
         services: Svc<'_>,
         auth: BearerAuth,
+        /// Todos per page: 1 to 1000, default 100.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u32>>,
+        /// Where the page starts: the `next` of the previous page; absent for the first.
+        #[oai(name = "cursor")]
+        after: Query<Option<String>>,
     ) -> ApiResult<ListTodosResponse> {
+        let after = cursor(after.0.as_deref(), dto::cursor::parse_todo)?;
         let principal = principal(&services, &auth).await?;
-        let todos = services.list_todos.execute(principal).await?;
-        Ok(ListTodosResponse::Ok(Json(
-            todos.into_iter().map(Into::into).collect(),
-        )))
+        let page = services
+            .list_todos
+            .execute(principal, after, limit.0)
+            .await?;
+        Ok(ListTodosResponse::Ok(Json(dto::TodoPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next: page.next.map(dto::cursor::todo),
+        })))
     }
 
     /// Get one todo
@@ -571,6 +699,9 @@ impl Api {
     }
 
     /// List the caller's sessions
+    ///
+    /// One page, oldest first: `limit` sessions (default 100, at most 1000) and, when more
+    /// follow, `next`, which passed as `cursor` gives the next page.
     #[oai(
         path = "/sessions",
         method = "get",
@@ -581,12 +712,23 @@ impl Api {
         &self,
         services: Svc<'_>,
         auth: BearerAuth,
+        /// Sessions per page: 1 to 1000, default 100.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u32>>,
+        /// Where the page starts: the `next` of the previous page; absent for the first.
+        #[oai(name = "cursor")]
+        after: Query<Option<String>>,
     ) -> ApiResult<ListSessionsResponse> {
+        let after = cursor(after.0.as_deref(), dto::cursor::parse_session)?;
         let principal = principal(&services, &auth).await?;
-        let sessions = services.list_sessions.execute(principal).await?;
-        Ok(ListSessionsResponse::Ok(Json(
-            sessions.into_iter().map(Into::into).collect(),
-        )))
+        let page = services
+            .list_sessions
+            .execute(principal, after, limit.0)
+            .await?;
+        Ok(ListSessionsResponse::Ok(Json(dto::SessionPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next: page.next.map(dto::cursor::session),
+        })))
     }
 
     /// End one of the caller's sessions

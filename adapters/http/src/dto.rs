@@ -2,8 +2,11 @@
 //! Field names follow the seed tutorial (`access_token`, `refresh_token`, `user_id`,
 //! `title`) so its clients keep working; everything else is additive.
 
+use application::ports::{SessionCursor, TodoCursor};
 use application::usecases::{LogoutScope, SessionView};
-use domain::{Session, Todo, TokenPair, User};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::{Session, SessionId, Timestamp, Todo, TokenPair, User};
 use poem_openapi::registry::MetaSchemaRef;
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{Enum, Object};
@@ -296,6 +299,72 @@ impl From<Todo> for TodoResponse {
             created_at: todo.created_at.unix_seconds(),
             updated_at: todo.updated_at.unix_seconds(),
         }
+    }
+}
+
+/// One page of the caller's todos, oldest first.
+#[derive(Debug, Object)]
+pub struct TodoPage {
+    pub items: Vec<TodoResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page. Opaque: its form may
+    /// change between versions.
+    #[oai(skip_serializing_if_is_none)]
+    pub next: Option<String>,
+}
+
+/// One page of the caller's live sessions, oldest first.
+#[derive(Debug, Object)]
+pub struct SessionPage {
+    pub items: Vec<SessionResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page. Opaque: its form may
+    /// change between versions.
+    #[oai(skip_serializing_if_is_none)]
+    pub next: Option<String>,
+}
+
+/// Page cursors on the wire: opaque to clients (base64url of a tagged position), so the
+/// stores' positions can change without breaking them. A cursor names a position only in
+/// the caller's own listing, so one that was tampered with moves within that listing at
+/// most; it grants nothing.
+pub mod cursor {
+    use super::*;
+
+    const TODO: &str = "todo:";
+    const SESSION: &str = "session:";
+
+    pub fn todo(cursor: TodoCursor) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{TODO}{}", cursor.0))
+    }
+
+    pub fn session(cursor: SessionCursor) -> String {
+        URL_SAFE_NO_PAD.encode(format!(
+            "{SESSION}{}:{}",
+            cursor.created_at.unix_seconds(),
+            cursor.id
+        ))
+    }
+
+    fn decode(raw: &str, tag: &str) -> Option<String> {
+        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+        String::from_utf8(bytes)
+            .ok()?
+            .strip_prefix(tag)
+            .map(str::to_owned)
+    }
+
+    /// `None` for anything [`todo`] did not make.
+    pub fn parse_todo(raw: &str) -> Option<TodoCursor> {
+        decode(raw, TODO)?.parse().ok().map(TodoCursor)
+    }
+
+    /// `None` for anything [`session`] did not make.
+    pub fn parse_session(raw: &str) -> Option<SessionCursor> {
+        let position = decode(raw, SESSION)?;
+        let (created, id) = position.split_once(':')?;
+        Some(SessionCursor {
+            created_at: Timestamp::from_unix_seconds(created.parse().ok()?),
+            id: id.parse::<SessionId>().ok()?,
+        })
     }
 }
 

@@ -52,6 +52,8 @@ pub struct HttpMetrics {
     sessions_revoked: IntCounterVec,
     /// `jwt_todo_store_errors_total{component}`; the server adds its own components.
     pub store_errors: IntCounterVec,
+    /// `jwt_todo_store_unavailable_total{reason}`: why the store could not serve.
+    store_unavailable: IntCounterVec,
 }
 
 impl HttpMetrics {
@@ -96,7 +98,7 @@ impl HttpMetrics {
         let sessions_revoked = IntCounterVec::new(
             Opts::new(
                 "jwt_todo_sessions_revoked_total",
-                "Sessions ended, by how: logout, token_revoke, session_delete, reuse.",
+                "Sessions ended, by how: logout, token_revoke, session_delete, reuse, evicted (a login beyond the per-user cap).",
             ),
             &["reason"],
         )?;
@@ -107,6 +109,13 @@ impl HttpMetrics {
             ),
             &["component"],
         )?;
+        let store_unavailable = IntCounterVec::new(
+            Opts::new(
+                "jwt_todo_store_unavailable_total",
+                "Requests answered 503 because the store could not serve, by reason: unreachable, timeout, oom, busy, loading, readonly, clusterdown.",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(logins.clone()))?;
@@ -114,6 +123,7 @@ impl HttpMetrics {
         registry.register(Box::new(reuse_detected.clone()))?;
         registry.register(Box::new(sessions_revoked.clone()))?;
         registry.register(Box::new(store_errors.clone()))?;
+        registry.register(Box::new(store_unavailable.clone()))?;
         Ok(Self {
             requests,
             duration,
@@ -122,6 +132,7 @@ impl HttpMetrics {
             reuse_detected,
             sessions_revoked,
             store_errors,
+            store_unavailable,
         })
     }
 }
@@ -190,13 +201,18 @@ fn with_scope(f: impl FnOnce(&RequestScope)) {
 }
 
 /// Called where a store failure becomes a 503.
-pub(crate) fn note_store_error() {
+pub(crate) fn note_store_error(reason: application::ports::Unavailability) {
     with_scope(|scope| {
         if !scope.store_error.replace(true) {
             scope
                 .metrics
                 .store_errors
                 .with_label_values(&["http"])
+                .inc();
+            scope
+                .metrics
+                .store_unavailable
+                .with_label_values(&[reason.as_str()])
                 .inc();
         }
     });
@@ -209,16 +225,22 @@ pub(crate) fn login_outcome(outcome: &'static str) {
 
 /// Outcome of a refresh; a detected reuse also counts as a revoked session.
 pub(crate) fn refresh_outcome(outcome: &'static str) {
+    with_scope(|scope| scope.metrics.refreshes.with_label_values(&[outcome]).inc());
+    if outcome == "reused" {
+        reuse_detected();
+    }
+}
+
+/// A spent refresh token was presented (to refresh or to log out): its session was
+/// revoked as stolen.
+pub(crate) fn reuse_detected() {
     with_scope(|scope| {
-        scope.metrics.refreshes.with_label_values(&[outcome]).inc();
-        if outcome == "reused" {
-            scope.metrics.reuse_detected.inc();
-            scope
-                .metrics
-                .sessions_revoked
-                .with_label_values(&["reuse"])
-                .inc();
-        }
+        scope.metrics.reuse_detected.inc();
+        scope
+            .metrics
+            .sessions_revoked
+            .with_label_values(&["reuse"])
+            .inc();
     });
 }
 

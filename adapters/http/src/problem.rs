@@ -173,9 +173,44 @@ impl ApiError {
     /// The store (or the hasher) cannot serve now. Logged with its cause; the client only
     /// learns to retry.
     pub fn unavailable(cause: &anyhow::Error) -> Self {
-        tracing::warn!(error = ?cause, "service unavailable");
-        crate::ops::note_store_error();
+        let reason = application::ports::unavailability(cause);
+        tracing::warn!(error = ?cause, reason = reason.as_str(), "service unavailable");
+        crate::ops::note_store_error(reason);
         Self::busy("The service is temporarily unavailable; retry shortly")
+    }
+
+    /// A request parameter (query or header) the operation cannot use.
+    pub fn bad_parameter(name: &str, detail: impl Into<String>) -> Self {
+        let mut problem = Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-parameter",
+            "Invalid parameter",
+        )
+        .detail(detail);
+        problem.field = Some(name.to_owned());
+        ApiError::BadRequest(Json(problem))
+    }
+
+    /// An idempotency key used before for a different request.
+    pub fn key_reused() -> Self {
+        let mut problem = Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+        )
+        .detail(
+            "This Idempotency-Key was used for a different request; use a new key for a new \
+             request",
+        );
+        problem.field = Some("Idempotency-Key".to_owned());
+        ApiError::Unprocessable(Json(problem))
+    }
+
+    /// A quota of the caller's is full; freeing something makes room.
+    pub fn quota(slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        ApiError::Conflict(Json(
+            Problem::new(StatusCode::CONFLICT, slug, title).detail(detail),
+        ))
     }
 
     /// A readiness condition besides the store fails (e.g. a stopped worker).
@@ -230,6 +265,26 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// A 429 for the operations that rate-limit (`POST /login`, `POST /users`,
+/// `POST /todo`): the problem document and the `Retry-After` value, in whole seconds, at
+/// least 1 (RFC 9110 §10.2.3). Each of those operations declares it in its own response
+/// enum, so only they list 429 in the contract.
+pub fn too_many_requests(
+    slug: &str,
+    title: &str,
+    what: &str,
+    retry_after: std::time::Duration,
+) -> (Json<Problem>, String) {
+    let seconds = retry_after.as_secs().max(1);
+    (
+        Json(
+            Problem::new(StatusCode::TOO_MANY_REQUESTS, slug, title)
+                .detail(format!("{what}; retry in {seconds} s")),
+        ),
+        seconds.to_string(),
+    )
+}
+
 /// What a login answers when it fails: one of the shared errors, or, for `POST /login`
 /// alone, 429 (so only that operation declares it in the contract).
 #[derive(Debug)]
@@ -243,21 +298,13 @@ impl From<LoginError> for LoginFailure {
     fn from(err: LoginError) -> Self {
         match err {
             LoginError::Throttled { retry_after } => {
-                // Whole seconds until the window frees; at least 1 (RFC 9110 §10.2.3).
-                let seconds = retry_after.as_secs().max(1);
-                LoginFailure::TooManyRequests(
-                    Json(
-                        Problem::new(
-                            StatusCode::TOO_MANY_REQUESTS,
-                            "too-many-logins",
-                            "Too many failed logins",
-                        )
-                        .detail(format!(
-                            "Too many failed logins from this client; retry in {seconds} s"
-                        )),
-                    ),
-                    seconds.to_string(),
-                )
+                let (problem, seconds) = too_many_requests(
+                    "too-many-logins",
+                    "Too many failed logins",
+                    "Too many failed logins from this client",
+                    retry_after,
+                );
+                LoginFailure::TooManyRequests(problem, seconds)
             }
             other => LoginFailure::Other(login_error(other)),
         }
@@ -300,7 +347,8 @@ impl From<RefreshError> for ApiError {
 impl From<LogoutError> for ApiError {
     fn from(err: LogoutError) -> Self {
         match err {
-            LogoutError::InvalidToken => {
+            // A spent token gets the answer any dead token gets: the thief learns nothing.
+            LogoutError::InvalidToken | LogoutError::Reused => {
                 ApiError::invalid_token("The refresh token is invalid or expired")
             }
             LogoutError::Unavailable(e) => ApiError::unavailable(&e),
@@ -320,6 +368,12 @@ impl From<RegisterError> for ApiError {
                     .detail("This username is already registered")
                     .field(Field::Username),
             )),
+            RegisterError::KeyReused => ApiError::key_reused(),
+            // Answered as 429 by the operation itself (see `too_many_requests`); should it
+            // get here, it is still a refusal with `Retry-After`.
+            RegisterError::Throttled { .. } => {
+                ApiError::busy("Too many registrations from this client; retry later")
+            }
             RegisterError::Overloaded => {
                 ApiError::busy("Too many registrations at once; retry shortly")
             }
@@ -345,10 +399,31 @@ macro_rules! map_errors {
     };
 }
 
-map_errors!(ListTodosError {});
+impl From<ListTodosError> for ApiError {
+    fn from(err: ListTodosError) -> Self {
+        match err {
+            ListTodosError::Invalid { field, message } => {
+                ApiError::bad_parameter(field.as_str(), message)
+            }
+            ListTodosError::Unavailable(e) => ApiError::unavailable(&e),
+            ListTodosError::Unexpected(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<ListSessionsError> for ApiError {
+    fn from(err: ListSessionsError) -> Self {
+        match err {
+            ListSessionsError::Invalid { field, message } => {
+                ApiError::bad_parameter(field.as_str(), message)
+            }
+            ListSessionsError::Unavailable(e) => ApiError::unavailable(&e),
+            ListSessionsError::Unexpected(e) => ApiError::internal(&e),
+        }
+    }
+}
 map_errors!(GetTodoError { NotFound => ApiError::not_found("todo") });
 map_errors!(DeleteTodoError { NotFound => ApiError::not_found("todo") });
-map_errors!(ListSessionsError {});
 map_errors!(ReadinessError {});
 map_errors!(RevokeSessionError { NotFound => ApiError::not_found("session") });
 
@@ -357,6 +432,16 @@ impl From<CreateTodoError> for ApiError {
         match err {
             CreateTodoError::InvalidTitle(e) => {
                 ApiError::unprocessable("invalid-field", e.to_string(), Some(Field::Title))
+            }
+            CreateTodoError::QuotaExceeded { max } => ApiError::quota(
+                "todo-quota-exceeded",
+                "Todo quota reached",
+                format!("A user may hold at most {max} todos; delete some to make room"),
+            ),
+            CreateTodoError::KeyReused => ApiError::key_reused(),
+            // Answered as 429 by the operation itself (see `too_many_requests`).
+            CreateTodoError::RateLimited { .. } => {
+                ApiError::busy("Too many todos created; retry later")
             }
             CreateTodoError::Unavailable(e) => ApiError::unavailable(&e),
             CreateTodoError::Unexpected(e) => ApiError::internal(&e),

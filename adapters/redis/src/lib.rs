@@ -38,18 +38,42 @@
 use std::time::Duration;
 
 use application::ports::{
-    ActiveUser, Admission, DeadLetter, InsertUserError, LoginAttempt, LoginThrottle, Outbox,
-    Rotation, RotationOutcome, SessionStore, Settlement, StoreError, ThrottleLimits,
-    TodoRepository, UserRepository,
+    DeadLetter, InsertUserError, LoginAttempt, Outbox, RateKey, StoreError, Unavailability,
+    UserRepository,
 };
 use async_trait::async_trait;
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
 use domain::{
-    Notification, NotificationId, PasswordHash, PhoneNumber, Session, SessionId, Sms, Timestamp,
-    Todo, TodoId, TodoTitle, TokenId, User, UserId, Username,
+    IdempotencyKey, Notification, NotificationId, PasswordHash, PhoneNumber, SessionId, Sms,
+    Timestamp, TodoId, User, UserId, Username,
 };
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
+
+/// A script of `lua/` (its files concatenated, helpers first), behind the shebang that tells
+/// Redis (7+) how it may run. Redis checks `maxmemory` only until a script's first write
+/// and then lets every later write through, so a script that prunes before it adds would
+/// slip past a full Redis; declared flags make Redis decide before the script starts:
+/// - `guarded`: refused whole with `OOM` while Redis is full (everything that adds data);
+/// - `freeing`: runs even then (scripts that only delete, release or read, so logging out
+///   and listing keep working on a full Redis).
+macro_rules! lua {
+    (guarded: $($file:literal),+) => {
+        std::sync::LazyLock::new(|| {
+            redis::Script::new(concat!("#!lua\n", $(include_str!($file), "\n"),+))
+        })
+    };
+    (freeing: $($file:literal),+) => {
+        std::sync::LazyLock::new(|| {
+            redis::Script::new(concat!("#!lua flags=allow-oom\n", $(include_str!($file), "\n"),+))
+        })
+    };
+}
+
+mod idempotency;
+mod sessions;
+mod throttle;
+mod todos;
 
 #[derive(Clone, Debug)]
 pub struct RedisStoreConfig {
@@ -89,6 +113,7 @@ pub struct RedisStore {
     fast: Shared,
     timeout: Duration,
     scripts: Scripts,
+    refusals: std::sync::Arc<WriteRefusals>,
 }
 
 /// The state of the connection pool, for metrics.
@@ -223,200 +248,16 @@ impl redis::aio::ConnectionLike for Shared {
     }
 }
 
-struct Scripts {
-    insert_todo: Script,
-    update_todo: Script,
-    create_session: Script,
-    rotate: Script,
-    revoke: Script,
-    revoke_all: Script,
-    list_sessions: Script,
-    confirm_username: Script,
-    release_username: Script,
-    claim: Script,
-    admit_login: Script,
-    settle_login: Script,
-}
+static CONFIRM_USERNAME: std::sync::LazyLock<Script> = lua!(guarded: "lua/confirm_username.lua");
+static RELEASE_USERNAME: std::sync::LazyLock<Script> = lua!(freeing: "lua/release_username.lua");
 
-/// The fields of a session hash in the order `session_from_fields` reads them, with ''
-/// for absent ones.
-/// Also: sets the key's expiry to `at` unless it already expires later. A key without expiry
-/// gets `at` (Redis' `GT` treats "no expiry" as infinite, which is not what we want).
-const EXTEND_EXPIRY: &str = r#"
-local function session_fields(key)
-  local f = redis.call('HMGET', key, 'refresh_jti', 'previous_jti', 'created_at', 'refreshed_at', 'expires_at', 'user_agent')
-  for i = 1, 6 do f[i] = f[i] or '' end
-  return f
-end
-local function extend(key, at)
-  local ttl = redis.call('TTL', key)
-  if ttl == -1 then
-    redis.call('EXPIREAT', key, at)
-  else
-    redis.call('EXPIREAT', key, at, 'GT')
-  end
-end
-"#;
+struct Scripts {
+    claim: Script,
+}
 
 impl Scripts {
     fn new() -> Self {
-        let with_extend = |body: &str| Script::new(&format!("{EXTEND_EXPIRY}\n{body}"));
         Self {
-            // KEYS: todos, todo_seq. ARGV: todo id, JSON.
-            insert_todo: Script::new(
-                r"
-local seq = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[1], ARGV[1], seq .. '|' .. ARGV[2])
-return seq",
-            ),
-            // KEYS: todos. ARGV: todo id, JSON. Keeps the insertion number.
-            update_todo: Script::new(
-                r"
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if not old then return 0 end
-local seq = string.match(old, '^(%d+)|')
-redis.call('HSET', KEYS[1], ARGV[1], seq .. '|' .. ARGV[2])
-return 1",
-            ),
-            // KEYS: session, sessions. ARGV: sid, refresh_jti, created_at, refreshed_at,
-            // expires_at, user_agent.
-            create_session: with_extend(
-                r"
-redis.call('HSET', KEYS[1], 'refresh_jti', ARGV[2], 'created_at', ARGV[3],
-  'refreshed_at', ARGV[4], 'expires_at', ARGV[5], 'user_agent', ARGV[6])
-redis.call('EXPIREAT', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-extend(KEYS[2], ARGV[5])
-return 1",
-            ),
-            // KEYS: session, sessions. ARGV: sid, presented, next, now, expires_at, grace
-            // seconds. Returns 0 = not found, 1 = reuse detected (session deleted), or
-            // {'rotated' | 'replayed', the session's fields}.
-            rotate: with_extend(
-                r"
-local current = redis.call('HGET', KEYS[1], 'refresh_jti')
-if not current then return 0 end
-if current ~= ARGV[2] then
-  local previous = redis.call('HGET', KEYS[1], 'previous_jti')
-  local refreshed = tonumber(redis.call('HGET', KEYS[1], 'refreshed_at'))
-  local grace = tonumber(ARGV[6])
-  if grace > 0 and previous == ARGV[2] and tonumber(ARGV[4]) - refreshed <= grace then
-    return {'replayed', session_fields(KEYS[1])}
-  end
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 1
-end
-redis.call('HSET', KEYS[1], 'refresh_jti', ARGV[3], 'previous_jti', ARGV[2],
-  'refreshed_at', ARGV[4], 'expires_at', ARGV[5])
-redis.call('EXPIREAT', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-extend(KEYS[2], ARGV[5])
-return {'rotated', session_fields(KEYS[1])}",
-            ),
-            // KEYS: session, sessions. ARGV: sid.
-            revoke: Script::new(
-                r"
-redis.call('ZREM', KEYS[2], ARGV[1])
-return redis.call('DEL', KEYS[1])",
-            ),
-            // KEYS: sessions, then the session key of each member read just before.
-            // ARGV: sid to keep ('' for none), then the sid of each of those keys.
-            // Every key it touches is declared (Redis Cluster routes and checks by KEYS),
-            // all under the user's hash tag. Returns -1, changing nothing, when the set
-            // holds a member the caller did not declare (a login in between): read again.
-            revoke_all: Script::new(
-                r"
-local declared = {}
-for i = 2, #KEYS do declared[ARGV[i]] = true end
-for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if sid ~= ARGV[1] and not declared[sid] then return -1 end
-end
-local ended = 0
-for i = 2, #KEYS do
-  if ARGV[i] ~= ARGV[1] then
-    ended = ended + redis.call('DEL', KEYS[i])
-    redis.call('ZREM', KEYS[1], ARGV[i])
-  end
-end
-return ended",
-            ),
-            // KEYS: sessions, then the session key of each member read just before.
-            // ARGV: now, then the sid of each of those keys. Every key declared, as above.
-            // Returns the id and 6 fields per live session.
-            list_sessions: with_extend(
-                r"
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local out = {}
-for i = 2, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    table.insert(out, ARGV[i])
-    for _, field in ipairs(session_fields(KEYS[i])) do table.insert(out, field) end
-  end
-end
-return out",
-            ),
-            // KEYS: username. ARGV: user id. Makes a claim permanent if it is still ours
-            // (or claims the name again if the claim lapsed and nobody took it): 1, else 0.
-            confirm_username: Script::new(
-                r"
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PERSIST', KEYS[1])
-  return 1
-end
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1])
-  return 1
-end
-return 0",
-            ),
-            // KEYS: username. ARGV: user id. Gives the name back if it is still ours.
-            release_username: Script::new(
-                r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0",
-            ),
-            // KEYS: pair counter, client counter. ARGV: pair max, pair window (ms), client
-            // max, client window (ms). Returns 0 when admitted (both counted, a new window
-            // started where there was none), else the milliseconds until the full window
-            // (the later one if both are full) frees, counting nothing.
-            admit_login: Script::new(
-                r"
-local wait = 0
-for i = 1, 2 do
-  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if count >= tonumber(ARGV[2 * i - 1]) then
-    local ttl = redis.call('PTTL', KEYS[i])
-    if ttl < 0 then
-      -- A counter without expiry would refuse forever: give it its window.
-      ttl = tonumber(ARGV[2 * i])
-      redis.call('PEXPIRE', KEYS[i], ttl)
-    end
-    wait = math.max(wait, ttl, 1)
-  end
-end
-if wait > 0 then return wait end
-for i = 1, 2 do
-  if redis.call('INCR', KEYS[i]) == 1 then
-    redis.call('PEXPIRE', KEYS[i], ARGV[2 * i])
-  end
-end
-return 0",
-            ),
-            // KEYS: pair counter, client counter. ARGV: 'succeeded' or 'unjudged'. Gives
-            // back one count (DECR keeps the expiry; a counter back at 0 is deleted); a
-            // success deletes the pair counter.
-            settle_login: Script::new(
-                r"
-local function give_back(key)
-  local count = tonumber(redis.call('GET', key) or '0')
-  if count <= 1 then redis.call('DEL', key) else redis.call('DECR', key) end
-end
-give_back(KEYS[2])
-if ARGV[1] == 'succeeded' then redis.call('DEL', KEYS[1]) else give_back(KEYS[1]) end
-return 1",
-            ),
             // KEYS: due, messages. ARGV: now, lease end. Leases the oldest due message.
             claim: Script::new(
                 r"
@@ -452,6 +293,28 @@ fn todos_key(user: UserId) -> String {
 fn todo_seq_key(user: UserId) -> String {
     format!("{{u:{user}}}:todo_seq")
 }
+fn todo_order_key(user: UserId) -> String {
+    format!("{{u:{user}}}:todo_order")
+}
+fn todo_creations_key(user: UserId) -> String {
+    format!("{{u:{user}}}:todo_creations")
+}
+/// The record of an idempotency key of a todo creation. The key is visible ASCII of
+/// bounded length; the user's hash tag comes first, so it decides the slot whatever the
+/// key holds.
+fn todo_idempotency_key(user: UserId, key: &IdempotencyKey) -> String {
+    format!("{{u:{user}}}:todo_key:{}", key.as_str())
+}
+/// The record of an idempotency key of a registration.
+fn registration_idempotency_key(key: &IdempotencyKey) -> String {
+    format!("register_key:{}", key.as_str())
+}
+/// A [`RateKey`]'s counter; a client's counters share its hash tag.
+fn rate_key(key: &RateKey) -> String {
+    match key {
+        RateKey::Registration(client) => format!("{{rate:{client}}}:register"),
+    }
+}
 fn session_key(user: UserId, session: SessionId) -> String {
     format!("{{u:{user}}}:session:{session}")
 }
@@ -461,6 +324,9 @@ fn session_key_of(user: UserId, session: &str) -> String {
 }
 /// Read-then-delete rounds `revoke_all` tries before it reports the store busy.
 const REVOKE_ALL_ROUNDS: usize = 5;
+/// The key readiness checks write to (one per store, shared by replicas; it expires).
+const READINESS_PROBE_KEY: &str = "jwt-todo:readiness-probe";
+const READINESS_PROBE_TTL: Duration = Duration::from_secs(60);
 /// How long a username claim lives before registration makes it permanent: a process
 /// that dies between the claim and the user record cannot lock the name for good.
 const USERNAME_CLAIM_TTL_MS: u64 = 60_000;
@@ -478,15 +344,17 @@ fn session_key_bytes(user: UserId, session: SessionId) -> [u8; SESSION_KEY_LEN] 
 fn sessions_key(user: UserId) -> String {
     format!("{{u:{user}}}:sessions")
 }
-/// The two throttle counters of an attempt: (pair, client). `~` stands for a malformed
-/// name: it is no username character, so it cannot collide with a real one.
-fn login_keys(attempt: &LoginAttempt) -> (String, String) {
+/// The keys of an attempt's throttle state: the pair's and the client's failure counters,
+/// then their holds. `~` stands for a malformed name: it is no username character, so it
+/// cannot collide with a real one; nor can `:holds`, `:` being none either.
+fn login_keys(attempt: &LoginAttempt) -> [String; 4] {
     let client = attempt.client;
     let name = attempt.username.as_ref().map_or("~", |u| u.as_str());
-    (
-        format!("{{login:{client}}}:pair:{name}"),
-        format!("{{login:{client}}}:client"),
-    )
+    let pair = format!("{{login:{client}}}:pair:{name}");
+    let whole = format!("{{login:{client}}}:client");
+    let holds = [format!("{pair}:holds"), format!("{whole}:holds")];
+    let [pair_holds, whole_holds] = holds;
+    [pair, whole, pair_holds, whole_holds]
 }
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
@@ -529,53 +397,10 @@ impl UserRecord {
     }
 }
 
-/// Stored todo record (after the `<seq>|` prefix).
-#[derive(Serialize, Deserialize)]
-struct TodoRecord {
-    id: TodoId,
-    title: String,
-    completed: bool,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl TodoRecord {
-    fn from_todo(todo: &Todo) -> Self {
-        Self {
-            id: todo.id,
-            title: todo.title.as_str().to_owned(),
-            completed: todo.completed,
-            created_at: todo.created_at.unix_seconds(),
-            updated_at: todo.updated_at.unix_seconds(),
-        }
-    }
-
-    fn into_todo(self, user_id: UserId) -> Result<Todo, StoreError> {
-        Ok(Todo {
-            id: self.id,
-            user_id,
-            title: TodoTitle::parse(&self.title).map_err(corrupt)?,
-            completed: self.completed,
-            created_at: Timestamp::from_unix_seconds(self.created_at),
-            updated_at: Timestamp::from_unix_seconds(self.updated_at),
-        })
-    }
-}
-
-/// Splits `<seq>|<JSON>` into its insertion number and todo.
 fn parse_user(raw: &str) -> Result<User, StoreError> {
     serde_json::from_str::<UserRecord>(raw)
         .map_err(corrupt)?
         .into_user()
-}
-
-fn parse_todo(raw: &str, user: UserId) -> Result<(u64, Todo), StoreError> {
-    let (seq, json) = raw
-        .split_once('|')
-        .ok_or_else(|| corrupt("todo record without sequence"))?;
-    let seq = seq.parse().map_err(corrupt)?;
-    let record: TodoRecord = serde_json::from_str(json).map_err(corrupt)?;
-    Ok((seq, record.into_todo(user)?))
 }
 
 /// Stored notification. Private to this adapter.
@@ -633,74 +458,94 @@ fn corrupt(err: impl std::fmt::Display) -> StoreError {
     StoreError::Unexpected(anyhow::anyhow!("corrupt record in Redis: {err}"))
 }
 
-/// Translates a Redis error at the boundary: anything that means "cannot reach Redis
-/// now" is `Unavailable`; the rest is unexpected.
-/// Under Cluster and during a failover that includes the transient server answers:
-/// `CLUSTERDOWN`, `TRYAGAIN`, `MASTERDOWN`, `LOADING`, `READONLY` (a write that reached a
-/// demoted master) and a slot without a reachable node.
+/// Translates a Redis error at the boundary: anything that means "Redis cannot serve this
+/// now" is `Unavailable` with its [`Unavailability`] (the client gets 503 + `Retry-After`,
+/// never 500); the rest is unexpected.
+///
+/// Unavailable: a connection refused, dropped or timed out; a server refusing the command
+/// for now: `OOM` (full under `maxmemory` with `noeviction`), `BUSY` (a long script),
+/// `LOADING`, `READONLY` / `MASTERDOWN` / `NOREPLICAS` (a replica, a demoted master),
+/// `TRYAGAIN` / `CLUSTERDOWN` / `MOVED` / `ASK` that outlived the client's retries, or a
+/// slot without a reachable node.
 fn redis_error(err: redis::RedisError) -> StoreError {
-    use redis::{ErrorKind, ServerErrorKind};
-    let transient = matches!(
-        err.kind(),
-        ErrorKind::ClusterConnectionNotFound
-            | ErrorKind::MasterNameNotFoundBySentinel
-            | ErrorKind::NoValidReplicasFoundBySentinel
-            | ErrorKind::Server(
-                ServerErrorKind::ClusterDown
-                    | ServerErrorKind::TryAgain
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::BusyLoading
-                    | ServerErrorKind::ReadOnly
-                    | ServerErrorKind::Moved
-                    | ServerErrorKind::Ask
-            )
-    );
-    if transient
-        || err.is_io_error()
-        || err.is_timeout()
-        || err.is_connection_dropped()
-        || err.is_connection_refusal()
-    {
-        StoreError::Unavailable(err.into())
-    } else {
-        StoreError::Unexpected(err.into())
+    match classify(&err) {
+        Some(reason) => StoreError::unavailable(reason, err),
+        None => StoreError::Unexpected(err.into()),
     }
 }
 
-fn session_from_fields(
-    user_id: UserId,
-    sid: SessionId,
-    fields: &[String],
-) -> Result<Session, StoreError> {
-    let [
-        refresh_jti,
-        previous_jti,
-        created_at,
-        refreshed_at,
-        expires_at,
-        user_agent,
-    ] = fields
-    else {
-        return Err(corrupt("session record with missing fields"));
-    };
-    let number = |raw: &String| {
-        raw.parse::<i64>()
-            .map(Timestamp::from_unix_seconds)
-            .map_err(corrupt)
-    };
-    let token = |raw: &String| raw.parse().map(TokenId::from_uuid).map_err(corrupt);
-    Ok(Session {
-        id: sid,
-        user_id,
-        refresh_jti: token(refresh_jti)?,
-        previous_jti: (!previous_jti.is_empty())
-            .then(|| token(previous_jti))
-            .transpose()?,
-        created_at: number(created_at)?,
-        refreshed_at: number(refreshed_at)?,
-        expires_at: number(expires_at)?,
-        user_agent: (!user_agent.is_empty()).then(|| user_agent.clone()),
+/// Why Redis could not serve, when it is a reason to retry later.
+fn classify(err: &redis::RedisError) -> Option<Unavailability> {
+    use redis::{ErrorKind, ServerErrorKind};
+    // Codes redis-rs has no kind for arrive as extension errors; a script whose write was
+    // refused reports the code in its message.
+    let code = err.code().unwrap_or_default();
+    let detail = err.detail().unwrap_or_default();
+    if code == "OOM" || detail.contains("OOM command not allowed") {
+        return Some(Unavailability::OutOfMemory);
+    }
+    if code == "BUSY" {
+        return Some(Unavailability::Busy);
+    }
+    if code == "NOREPLICAS" {
+        return Some(Unavailability::ReadOnly);
+    }
+    Some(match err.kind() {
+        ErrorKind::Server(ServerErrorKind::BusyLoading) => Unavailability::Loading,
+        ErrorKind::Server(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown) => {
+            Unavailability::ReadOnly
+        }
+        ErrorKind::ClusterConnectionNotFound
+        | ErrorKind::Server(
+            ServerErrorKind::ClusterDown
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask,
+        ) => Unavailability::ClusterDown,
+        ErrorKind::MasterNameNotFoundBySentinel | ErrorKind::NoValidReplicasFoundBySentinel => {
+            Unavailability::Unreachable
+        }
+        _ if err.is_timeout() => Unavailability::TimedOut,
+        _ if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() => {
+            Unavailability::Unreachable
+        }
+        _ => return None,
     })
+}
+
+/// When Redis last refused a write (out of memory, read-only, loading), so that readiness
+/// can report it: a replica whose writes fail must leave the load balancer's rotation even
+/// while its reads and `PING`s still succeed.
+#[derive(Debug, Default)]
+struct WriteRefusals {
+    /// Milliseconds since the Unix epoch; 0 = never.
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+/// How long a refused write keeps readiness off (the write probe of the next readiness
+/// check decides after that).
+const REFUSAL_MEMORY: Duration = Duration::from_secs(5);
+
+impl WriteRefusals {
+    fn note(&self, err: &StoreError) {
+        if let StoreError::Unavailable(cause) = err
+            && application::ports::unavailability(cause).refuses_writes()
+        {
+            self.last_ms
+                .store(epoch_millis(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn recent(&self) -> bool {
+        let last = self.last_ms.load(std::sync::atomic::Ordering::Relaxed);
+        last != 0 && epoch_millis().saturating_sub(last) < millis(REFUSAL_MEMORY)
+    }
+}
+
+fn epoch_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl RedisStore {
@@ -738,6 +583,7 @@ impl RedisStore {
             fast: Shared::Standalone(fast),
             timeout: config.command_timeout,
             scripts: Scripts::new(),
+            refusals: std::sync::Arc::default(),
         })
     }
 
@@ -777,6 +623,7 @@ impl RedisStore {
             fast: Shared::Cluster(fast),
             timeout: config.command_timeout,
             scripts: Scripts::new(),
+            refusals: std::sync::Arc::default(),
         })
     }
 
@@ -825,22 +672,73 @@ impl RedisStore {
             fast: Shared::Sentinel(std::sync::Arc::new(shared)),
             timeout: config.command_timeout,
             scripts: Scripts::new(),
+            refusals: std::sync::Arc::default(),
         })
     }
 
-    /// `work`, or `Unavailable` once the command timeout has passed.
+    /// `work`, or `Unavailable` once the command timeout has passed. A refused write is
+    /// remembered for readiness.
     async fn bounded<T>(
         &self,
         work: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        tokio::time::timeout(self.timeout, work)
+        let result = tokio::time::timeout(self.timeout, work)
             .await
             .unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(anyhow::anyhow!(
-                    "redis did not answer within {:?}",
-                    self.timeout
-                )))
-            })
+                Err(StoreError::unavailable(
+                    Unavailability::TimedOut,
+                    anyhow::anyhow!("redis did not answer within {:?}", self.timeout),
+                ))
+            });
+        if let Err(e) = &result {
+            self.refusals.note(e);
+        }
+        result
+    }
+
+    /// After a write whose reply was lost (it failed, but may still run: see the crate
+    /// docs, "Lost replies"), sends `reconcile` on the same shared connection, in the
+    /// background so the caller's 503 is not delayed. On one connection Redis runs
+    /// commands in the order they were sent, so `reconcile` runs after the lost write if
+    /// that ever runs; if the connection broke instead, the write either ran before or
+    /// never will. Its result is only logged: every reconciliation also lapses on its
+    /// own.
+    fn reconcile_after<F, Fut>(&self, what: &'static str, reconcile: F)
+    where
+        F: FnOnce(Shared) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = redis::RedisResult<i64>> + Send,
+    {
+        let conn = self.fast.clone();
+        // Long enough to outlast a stall that the lost write is waiting out too.
+        let patience = self.timeout.saturating_mul(20);
+        tokio::spawn(async move {
+            match tokio::time::timeout(patience, reconcile(conn)).await {
+                Ok(Ok(done)) => tracing::debug!(what, done, "reconciled a lost reply"),
+                Ok(Err(e)) => tracing::warn!(what, error = %e, "could not reconcile a lost reply"),
+                Err(_) => tracing::warn!(what, "reconciling a lost reply timed out"),
+            }
+        });
+    }
+
+    /// Can Redis take a write now? A small `SET` with an expiry, which Redis refuses when
+    /// it is full (`OOM`), read-only or loading, as it would refuse the requests' writes.
+    async fn probe_write(&self) -> Result<(), StoreError> {
+        if self.refusals.recent() {
+            return Err(StoreError::unavailable(
+                Unavailability::OutOfMemory,
+                anyhow::anyhow!("Redis refused a write in the last {REFUSAL_MEMORY:?}"),
+            ));
+        }
+        self.run(|mut conn| async move {
+            redis::cmd("SET")
+                .arg(READINESS_PROBE_KEY)
+                .arg(epoch_millis())
+                .arg("PX")
+                .arg(millis(READINESS_PROBE_TTL))
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
     }
 
     /// Runs `op` on the shared multiplexed connection under the command timeout.
@@ -857,11 +755,39 @@ impl RedisStore {
             .await
     }
 
-    /// The session ids in a user's set.
-    async fn session_ids(&self, user: UserId) -> Result<Vec<String>, StoreError> {
-        let set = sessions_key(user);
-        self.run(|mut conn| async move { conn.zrange(set, 0, -1).await })
-            .await
+    /// Can the store serve reads and writes now? Both kinds of connection must answer: the
+    /// shared connection serves the requests (and this `PING` makes it reconnect if
+    /// needed), the pool what must not share a connection. Under Cluster, every master
+    /// must answer: then every slot is served. Then a write must succeed: a full or
+    /// read-only Redis still answers `PING`.
+    async fn ready(&self) -> Result<(), StoreError> {
+        if let Shared::Cluster(conn) = &self.fast {
+            let mut conn = conn.clone();
+            self.bounded(async move {
+                conn.route_command(
+                    redis::cmd("PING"),
+                    redis::cluster_routing::RoutingInfo::MultiNode((
+                        redis::cluster_routing::MultipleNodeRoutingInfo::AllMasters,
+                        Some(redis::cluster_routing::ResponsePolicy::AllSucceeded),
+                    )),
+                )
+                .await
+                .map_err(redis_error)
+            })
+            .await?;
+            return self.probe_write().await;
+        }
+        if self.pool.is_some() {
+            self.run_pooled(|mut conn| async move {
+                redis::cmd("PING").query_async::<String>(&mut conn).await
+            })
+            .await?;
+        }
+        self.run(
+            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
+        )
+        .await?;
+        self.probe_write().await
     }
 
     /// The connection pool's state now; `None` under Cluster and Sentinel, which have no
@@ -888,10 +814,12 @@ impl RedisStore {
             let pool = self.pool.as_ref().ok_or_else(|| {
                 StoreError::Unexpected(anyhow::anyhow!("no connection pool in cluster mode"))
             })?;
-            let conn = pool
-                .get()
-                .await
-                .map_err(|e| StoreError::Unavailable(anyhow::anyhow!("redis pool: {e}")))?;
+            let conn = pool.get().await.map_err(|e| {
+                StoreError::unavailable(
+                    Unavailability::Unreachable,
+                    anyhow::anyhow!("redis pool: {e}"),
+                )
+            })?;
             op(conn).await.map_err(redis_error)
         };
         self.bounded(work).await
@@ -905,7 +833,8 @@ impl UserRepository for RedisStore {
     /// (`SET NX PX`), write the user record under the user's tag, make the claim
     /// permanent. A process that dies in between leaves a claim that lapses by itself
     /// within `USERNAME_CLAIM_TTL_MS` (and at worst an unreachable user record under a
-    /// fresh random id), never a name locked for good.
+    /// fresh random id), never a name locked for good. Each step is idempotent for the
+    /// same user id, so a retry after a lost reply completes what the first attempt began.
     async fn insert(&self, user: &User) -> Result<(), InsertUserError> {
         let record = json(&UserRecord::from_user(user))?;
         let name_key = username_key(&user.username);
@@ -926,7 +855,17 @@ impl UserRepository for RedisStore {
             })
             .await?;
         if claimed.is_none() {
-            return Err(InsertUserError::UsernameTaken);
+            // Taken, unless by this very user: a retry of a registration whose reply was
+            // lost finds its own claim and finishes the same steps again.
+            let holder: Option<String> = self
+                .run(|mut conn| {
+                    let name_key = name_key.clone();
+                    async move { conn.get(name_key).await }
+                })
+                .await?;
+            if holder.as_deref() != Some(id.as_str()) {
+                return Err(InsertUserError::UsernameTaken);
+            }
         }
         let stored = self
             .run(|mut conn| {
@@ -936,7 +875,7 @@ impl UserRepository for RedisStore {
             .await;
         let confirmed = match stored {
             Ok(()) => {
-                let script = &self.scripts.confirm_username;
+                let script = &*CONFIRM_USERNAME;
                 self.run(|mut conn| {
                     let (name_key, id) = (name_key.clone(), id.clone());
                     async move {
@@ -964,7 +903,7 @@ impl UserRepository for RedisStore {
             Err(e) => {
                 // Give the name back so a retry can succeed; best effort, and only if it
                 // is still ours (otherwise the claim's expiry does it).
-                let script = &self.scripts.release_username;
+                let script = &*RELEASE_USERNAME;
                 let _ = self
                     .run(|mut conn| async move {
                         script
@@ -995,352 +934,6 @@ impl UserRepository for RedisStore {
             .run(|mut conn| async move { conn.get(key).await })
             .await?;
         raw.as_deref().map(parse_user).transpose()
-    }
-}
-
-#[async_trait]
-impl TodoRepository for RedisStore {
-    async fn insert(&self, todo: &Todo) -> Result<(), StoreError> {
-        let record = json(&TodoRecord::from_todo(todo))?;
-        let script = &self.scripts.insert_todo;
-        let (todos, seq) = (todos_key(todo.user_id), todo_seq_key(todo.user_id));
-        let id = todo.id.to_string();
-        self.run(|mut conn| async move {
-            script
-                .key(todos)
-                .key(seq)
-                .arg(id)
-                .arg(record)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
-        .await
-        .map(|_| ())
-    }
-
-    async fn list(&self, user: UserId) -> Result<Vec<Todo>, StoreError> {
-        let key = todos_key(user);
-        let raw: Vec<String> = self
-            .run(|mut conn| async move { conn.hvals(key).await })
-            .await?;
-        let mut todos = raw
-            .iter()
-            .map(|r| parse_todo(r, user))
-            .collect::<Result<Vec<_>, _>>()?;
-        todos.sort_by_key(|(seq, _)| *seq);
-        Ok(todos.into_iter().map(|(_, todo)| todo).collect())
-    }
-
-    async fn get(&self, user: UserId, id: TodoId) -> Result<Option<Todo>, StoreError> {
-        let key = todos_key(user);
-        let field = id.to_string();
-        let raw: Option<String> = self
-            .run(|mut conn| async move { conn.hget(key, field).await })
-            .await?;
-        raw.map(|r| parse_todo(&r, user).map(|(_, todo)| todo))
-            .transpose()
-    }
-
-    async fn update(&self, todo: &Todo) -> Result<bool, StoreError> {
-        let record = json(&TodoRecord::from_todo(todo))?;
-        let script = &self.scripts.update_todo;
-        let key = todos_key(todo.user_id);
-        let id = todo.id.to_string();
-        let updated: i64 = self
-            .run(|mut conn| async move {
-                script
-                    .key(key)
-                    .arg(id)
-                    .arg(record)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(updated == 1)
-    }
-
-    async fn delete(&self, user: UserId, id: TodoId) -> Result<bool, StoreError> {
-        let key = todos_key(user);
-        let field = id.to_string();
-        let deleted: i64 = self
-            .run(|mut conn| async move { conn.hdel(key, field).await })
-            .await?;
-        Ok(deleted == 1)
-    }
-}
-
-#[async_trait]
-impl SessionStore for RedisStore {
-    async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        let script = &self.scripts.create_session;
-        let (key, set) = (
-            session_key(session.user_id, session.id),
-            sessions_key(session.user_id),
-        );
-        let args = [
-            session.id.to_string(),
-            session.refresh_jti.to_string(),
-            session.created_at.unix_seconds().to_string(),
-            session.refreshed_at.unix_seconds().to_string(),
-            session.expires_at.unix_seconds().to_string(),
-            session.user_agent.clone().unwrap_or_default(),
-        ];
-        self.run(|mut conn| async move {
-            script
-                .key(key)
-                .key(set)
-                .arg(&args[..])
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
-        .await
-        .map(|_| ())
-    }
-
-    async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
-        let key = session_key_bytes(user, session);
-        self.run(|mut conn| async move { conn.exists(&key[..]).await })
-            .await
-    }
-
-    async fn active_user(
-        &self,
-        user: UserId,
-        session: SessionId,
-    ) -> Result<ActiveUser, StoreError> {
-        let session_key = session_key_bytes(user, session);
-        let user_key = user_key(user);
-        // One pipeline, one round trip. Not a transaction: the two reads are independent
-        // and each is as fresh as a separate command would be.
-        let (active, raw): (bool, Option<String>) = self
-            .run(|mut conn| async move {
-                redis::pipe()
-                    .exists(&session_key[..])
-                    .get(user_key)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        if !active {
-            return Ok(ActiveUser::Revoked);
-        }
-        match raw {
-            Some(raw) => Ok(ActiveUser::Active(parse_user(&raw)?)),
-            None => Ok(ActiveUser::UserGone),
-        }
-    }
-
-    async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
-        let script = &self.scripts.rotate;
-        let (key, set) = (
-            session_key(rotation.user_id, rotation.session_id),
-            sessions_key(rotation.user_id),
-        );
-        let args = [
-            rotation.session_id.to_string(),
-            rotation.presented.to_string(),
-            rotation.next.to_string(),
-            rotation.now.unix_seconds().to_string(),
-            rotation.expires_at.unix_seconds().to_string(),
-            rotation.grace.as_secs().to_string(),
-        ];
-        let reply: redis::Value = self
-            .run(|mut conn| async move {
-                script
-                    .key(key)
-                    .key(set)
-                    .arg(&args[..])
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        match reply {
-            redis::Value::Int(0) => Ok(RotationOutcome::NotFound),
-            redis::Value::Int(1) => Ok(RotationOutcome::ReuseDetected),
-            reply @ redis::Value::Array(_) => {
-                let (outcome, fields): (String, Vec<String>) =
-                    redis::from_redis_value(reply).map_err(corrupt)?;
-                let session = session_from_fields(rotation.user_id, rotation.session_id, &fields)?;
-                match outcome.as_str() {
-                    "rotated" => Ok(RotationOutcome::Rotated(session)),
-                    "replayed" => Ok(RotationOutcome::Replayed(session)),
-                    other => Err(corrupt(format!("unexpected rotate outcome {other}"))),
-                }
-            }
-            other => Err(corrupt(format!("unexpected rotate reply {other:?}"))),
-        }
-    }
-
-    async fn revoke(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
-        let script = &self.scripts.revoke;
-        let (key, set, sid) = (
-            session_key(user, session),
-            sessions_key(user),
-            session.to_string(),
-        );
-        let deleted: i64 = self
-            .run(|mut conn| async move {
-                script
-                    .key(key)
-                    .key(set)
-                    .arg(sid)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(deleted == 1)
-    }
-
-    async fn revoke_all(&self, user: UserId, keep: Option<SessionId>) -> Result<u64, StoreError> {
-        let keep = keep.map(|k| k.to_string()).unwrap_or_default();
-        // Read the members, then delete them with every key declared; a login in
-        // between makes the script refuse, and we read again. Logins are rare next to
-        // this, so a few rounds always do.
-        for _ in 0..REVOKE_ALL_ROUNDS {
-            let sids = self.session_ids(user).await?;
-            let mut invocation = self.scripts.revoke_all.key(sessions_key(user));
-            invocation.arg(&keep);
-            for sid in &sids {
-                invocation.key(session_key_of(user, sid)).arg(sid);
-            }
-            let ended: i64 = self
-                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-                .await?;
-            if ended >= 0 {
-                return Ok(u64::try_from(ended).unwrap_or(0));
-            }
-        }
-        Err(StoreError::Unavailable(anyhow::anyhow!(
-            "sessions kept changing during revoke_all"
-        )))
-    }
-
-    async fn list(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        // Read the members, then their fields with every key declared (see revoke_all);
-        // a login in between is simply not listed yet.
-        let sids = self.session_ids(user).await?;
-        let mut invocation = self.scripts.list_sessions.key(sessions_key(user));
-        invocation.arg(now);
-        for sid in &sids {
-            invocation.key(session_key_of(user, sid)).arg(sid);
-        }
-        let flat: Vec<String> = self
-            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-            .await?;
-        let mut sessions = flat
-            .chunks(7)
-            .map(|chunk| {
-                let sid: SessionId = chunk
-                    .first()
-                    .ok_or_else(|| corrupt("empty session entry"))?
-                    .parse()
-                    .map_err(corrupt)?;
-                session_from_fields(user, sid, &chunk[1..])
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        sessions.sort_by_key(|s| (s.created_at, s.id));
-        Ok(sessions)
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        // Both kinds of connection must answer: the shared connection serves the
-        // requests (and this PING makes it reconnect if needed), the pool what must not
-        // share a connection. Under Cluster, every master must answer: then every slot
-        // is served.
-        if let Shared::Cluster(conn) = &self.fast {
-            let mut conn = conn.clone();
-            return self
-                .bounded(async move {
-                    conn.route_command(
-                        redis::cmd("PING"),
-                        redis::cluster_routing::RoutingInfo::MultiNode((
-                            redis::cluster_routing::MultipleNodeRoutingInfo::AllMasters,
-                            Some(redis::cluster_routing::ResponsePolicy::AllSucceeded),
-                        )),
-                    )
-                    .await
-                    .map_err(redis_error)
-                })
-                .await
-                .map(|_| ());
-        }
-        if self.pool.is_some() {
-            self.run_pooled(|mut conn| async move {
-                redis::cmd("PING").query_async::<String>(&mut conn).await
-            })
-            .await?;
-        }
-        let mut fast = self.fast.clone();
-        self.bounded(async move {
-            redis::cmd("PING")
-                .query_async::<String>(&mut fast)
-                .await
-                .map_err(redis_error)
-        })
-        .await
-        .map(|_| ())
-    }
-}
-
-#[async_trait]
-impl LoginThrottle for RedisStore {
-    async fn admit(
-        &self,
-        attempt: &LoginAttempt,
-        limits: &ThrottleLimits,
-    ) -> Result<Admission, StoreError> {
-        let script = &self.scripts.admit_login;
-        let (pair, client) = login_keys(attempt);
-        let args = [
-            u64::from(limits.pair.max),
-            millis(limits.pair.window),
-            u64::from(limits.client.max),
-            millis(limits.client.window),
-        ];
-        let wait_ms: u64 = self
-            .run(|mut conn| async move {
-                script
-                    .key(pair)
-                    .key(client)
-                    .arg(&args[..])
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(match wait_ms {
-            0 => Admission::Admitted,
-            // Whole seconds for `Retry-After`, rounded up so a client that waits that long
-            // finds the window free.
-            ms => Admission::Refused {
-                retry_after: Duration::from_secs(ms.div_ceil(1000)),
-            },
-        })
-    }
-
-    async fn settle(
-        &self,
-        attempt: &LoginAttempt,
-        settlement: Settlement,
-    ) -> Result<(), StoreError> {
-        let script = &self.scripts.settle_login;
-        let (pair, client) = login_keys(attempt);
-        let how = match settlement {
-            Settlement::Succeeded => "succeeded",
-            Settlement::Unjudged => "unjudged",
-        };
-        self.run(|mut conn| async move {
-            script
-                .key(pair)
-                .key(client)
-                .arg(how)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
-        .await
-        .map(|_| ())
     }
 }
 
@@ -1511,19 +1104,36 @@ mod key_tests {
     }
 
     #[test]
-    fn a_clients_login_counters_share_one_slot() {
+    fn a_clients_login_counters_and_holds_share_one_slot() {
         use redis::cluster_routing::Slot;
         for (ip, name) in [("203.0.113.7", Some("alice")), ("2001:db8:1:2::9", None)] {
             let attempt = LoginAttempt {
+                id: Uuid::from_u128(1),
                 username: name.map(|n| Username::parse(n).expect("valid")),
                 client: domain::ClientAddress::from_ip(ip.parse().expect("ip")),
             };
-            let (pair, client) = login_keys(&attempt);
-            assert_eq!(
-                Slot::for_key(&pair),
-                Slot::for_key(&client),
-                "{pair} {client}"
-            );
+            let keys = login_keys(&attempt);
+            let slot = Slot::for_key(&keys[0]);
+            for key in &keys {
+                assert_eq!(Slot::for_key(key), slot, "{key}");
+            }
+            assert!(keys[2].ends_with(":holds") && keys[3].ends_with(":holds"));
+        }
+    }
+
+    #[test]
+    fn every_new_per_user_key_shares_the_users_slot() {
+        use redis::cluster_routing::Slot;
+        let user = UserId::from_uuid(Uuid::from_u128(0xfeed));
+        // A key that holds braces of its own must not move the record to another slot.
+        let key = IdempotencyKey::parse("{other}-key").expect("valid");
+        let slot = Slot::for_key(user_key(user));
+        for k in [
+            todo_order_key(user),
+            todo_creations_key(user),
+            todo_idempotency_key(user, &key),
+        ] {
+            assert_eq!(Slot::for_key(&k), slot, "{k}");
         }
     }
 

@@ -6,25 +6,42 @@
 //! acknowledged is ever left without its SMS being attempted. The SMS itself never
 //! decides the answer: the seed failed the request when texting failed, after the todo
 //! had been made.
+//!
+//! The insert is one atomic store step that also enforces the per-user quota and creation
+//! rate and, when the client sent an `Idempotency-Key`, answers a retry with the todo the
+//! first request created instead of creating another.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use domain::{Notification, NotificationId, Sms, Todo, TodoId, TodoTitle};
+use domain::{IdempotencyKey, Notification, NotificationId, Sms, Todo, TodoId, TodoTitle};
 use tracing::instrument;
 
 use super::{Caller, store_failures};
-use crate::Ports;
-use crate::ports::{Clock, IdGenerator, Outbox, TodoRepository};
+use crate::ports::{
+    Clock, IdGenerator, IdempotentWrite, Outbox, TodoInsert, TodoInsertRules, TodoRepository,
+};
+use crate::{Limits, Ports};
 
 #[derive(Debug, Clone)]
 pub struct CreateTodoRequest {
     pub title: String,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateTodoError {
     #[error("invalid title: {0}")]
     InvalidTitle(#[source] domain::TodoTitleError),
+    /// The caller already holds the most todos a user may.
+    #[error("todo quota of {max} reached")]
+    QuotaExceeded { max: u32 },
+    /// The caller created too many todos in the current window; retry after `retry_after`.
+    #[error("too many todos created")]
+    RateLimited { retry_after: Duration },
+    /// The idempotency key was used before for a different todo.
+    #[error("idempotency key reused for a different request")]
+    KeyReused,
     #[error("store unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("todo creation failed")]
@@ -32,26 +49,38 @@ pub enum CreateTodoError {
 }
 store_failures!(CreateTodoError);
 
+/// A creation's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub todo: Todo,
+    /// The answer of an earlier request with the same idempotency key, given again.
+    pub replayed: bool,
+}
+
 pub struct CreateTodo {
     todos: Arc<dyn TodoRepository>,
     outbox: Arc<dyn Outbox>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for CreateTodo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreateTodo").finish_non_exhaustive()
+        f.debug_struct("CreateTodo")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
 impl CreateTodo {
-    pub fn new(ports: &Ports) -> Self {
+    pub fn new(ports: &Ports, limits: Limits) -> Self {
         Self {
             todos: ports.todos.clone(),
             outbox: ports.outbox.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
+            limits,
         }
     }
 
@@ -63,7 +92,7 @@ impl CreateTodo {
         &self,
         caller: &Caller,
         request: CreateTodoRequest,
-    ) -> Result<Todo, CreateTodoError> {
+    ) -> Result<Created, CreateTodoError> {
         let title = TodoTitle::parse(&request.title).map_err(CreateTodoError::InvalidTitle)?;
         let now = self.clock.now();
         let todo = Todo {
@@ -89,26 +118,93 @@ impl CreateTodo {
             self.outbox.enqueue(&notification).await?;
             tracing::debug!(notification_id = %notification.id, todo_id = %todo.id, "sms queued");
         }
-        self.todos.insert(&todo).await?;
-        tracing::info!(todo_id = %todo.id, "todo created");
-        Ok(todo)
+        let rules = TodoInsertRules {
+            max_todos: self.limits.max_todos_per_user,
+            creations: self.limits.todo_creations,
+            idempotency: request.idempotency_key.map(|key| IdempotentWrite {
+                key,
+                fingerprint: todo.title.as_str().to_owned(),
+                ttl: self.limits.idempotency_ttl,
+            }),
+        };
+        match self.todos.insert(&todo, &rules).await? {
+            TodoInsert::Inserted => {
+                tracing::info!(todo_id = %todo.id, "todo created");
+                Ok(Created {
+                    todo,
+                    replayed: false,
+                })
+            }
+            // The notification queued above names a todo that will never exist: the
+            // worker skips it.
+            TodoInsert::Replayed(first) => {
+                tracing::info!(todo_id = %first.id, "todo creation replayed");
+                Ok(Created {
+                    todo: first,
+                    replayed: true,
+                })
+            }
+            TodoInsert::KeyReused => Err(CreateTodoError::KeyReused),
+            TodoInsert::QuotaExceeded => {
+                tracing::info!(max = rules.max_todos, "todo quota reached");
+                Err(CreateTodoError::QuotaExceeded {
+                    max: rules.max_todos,
+                })
+            }
+            TodoInsert::RateLimited { retry_after } => {
+                tracing::info!(
+                    retry_after_secs = retry_after.as_secs(),
+                    "todo creation rate limited"
+                );
+                Err(CreateTodoError::RateLimited { retry_after })
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use domain::{PhoneNumber, TodoTitleError};
+    use domain::{PhoneNumber, Timestamp, TodoTitleError};
 
     use super::*;
     use crate::usecases::testkit::*;
 
+    fn limits() -> Limits {
+        Limits {
+            max_todos_per_user: 3,
+            todo_creations: crate::ports::WindowLimit {
+                max: 2,
+                window: Duration::from_secs(60),
+            },
+            idempotency_ttl: Duration::from_secs(3600),
+            ..Limits::default()
+        }
+    }
+
     fn create(mocks: Mocks) -> CreateTodo {
-        CreateTodo::new(&mocks.into_ports())
+        CreateTodo::new(&mocks.into_ports(), limits())
     }
 
     fn request(title: &str) -> CreateTodoRequest {
         CreateTodoRequest {
             title: title.into(),
+            idempotency_key: None,
+        }
+    }
+
+    fn created(todo: Todo) -> Created {
+        Created {
+            todo,
+            replayed: false,
+        }
+    }
+
+    /// The rules every insert is checked against, here with no idempotency key.
+    fn rules() -> TodoInsertRules {
+        TodoInsertRules {
+            max_todos: 3,
+            creations: limits().todo_creations,
+            idempotency: None,
         }
     }
 
@@ -163,9 +259,10 @@ mod tests {
             .expect_insert()
             .times(1)
             .in_sequence(&mut order)
-            .returning(move |todo| {
+            .withf(|_, checked| *checked == rules())
+            .returning(move |todo, _| {
                 record.set(todo);
-                Ok(())
+                Ok(TodoInsert::Inserted)
             });
 
         let todo = create(mocks)
@@ -173,8 +270,9 @@ mod tests {
             .await
             .expect("created");
 
-        assert_eq!(todo, expected_todo());
+        assert_eq!(todo, created(expected_todo()));
         assert_eq!(stored.get(), expected_todo());
+        let todo = todo.todo;
         assert_eq!(
             queued.get(),
             Notification {
@@ -196,13 +294,17 @@ mod tests {
         let mut mocks = Mocks::new();
         let who = caller(user());
         mocks.outbox.expect_enqueue().never();
-        mocks.todos.expect_insert().times(1).returning(|_| Ok(()));
+        mocks
+            .todos
+            .expect_insert()
+            .times(1)
+            .returning(|_, _| Ok(TodoInsert::Inserted));
 
         let todo = create(mocks)
             .execute(&who, request("buy milk"))
             .await
             .expect("created");
-        assert_eq!(todo, expected_todo());
+        assert_eq!(todo, created(expected_todo()));
     }
 
     #[tokio::test]
@@ -256,7 +358,7 @@ mod tests {
             .todos
             .expect_insert()
             .times(1)
-            .returning(|_| Err(unavailable()));
+            .returning(|_, _| Err(unavailable()));
 
         let result = create(mocks).execute(&who, request("buy milk")).await;
         assert!(
@@ -272,7 +374,7 @@ mod tests {
             .todos
             .expect_insert()
             .times(1)
-            .returning(|_| Err(unexpected()));
+            .returning(|_, _| Err(unexpected()));
 
         let result = create(mocks)
             .execute(&caller(user()), request("buy milk"))
@@ -281,5 +383,93 @@ mod tests {
             matches!(result, Err(CreateTodoError::Unexpected(_))),
             "{result:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_travels_with_the_title_as_fingerprint() {
+        let key = IdempotencyKey::parse("8e2b4c3e-retry-me").expect("valid");
+        let mut mocks = Mocks::new();
+        let expected = TodoInsertRules {
+            idempotency: Some(IdempotentWrite {
+                key: key.clone(),
+                fingerprint: "buy milk".into(),
+                ttl: Duration::from_secs(3600),
+            }),
+            ..rules()
+        };
+        mocks
+            .todos
+            .expect_insert()
+            .withf(move |_, checked| *checked == expected)
+            .times(1)
+            .returning(|_, _| Ok(TodoInsert::Inserted));
+
+        let mut keyed = request("  buy milk ");
+        keyed.idempotency_key = Some(key);
+        let todo = create(mocks)
+            .execute(&caller(user()), keyed)
+            .await
+            .expect("created");
+        assert!(!todo.replayed);
+    }
+
+    #[tokio::test]
+    async fn a_replayed_key_answers_with_the_first_todo() {
+        let mut first = expected_todo();
+        first.id = TodoId::from_uuid(seq(99));
+        first.created_at = Timestamp::from_unix_seconds(1_600_000_000);
+        let answered = first.clone();
+        let mut mocks = Mocks::new();
+        mocks
+            .todos
+            .expect_insert()
+            .times(1)
+            .return_once(move |_, _| Ok(TodoInsert::Replayed(answered)));
+
+        let mut keyed = request("buy milk");
+        keyed.idempotency_key = Some(IdempotencyKey::parse("k").expect("valid"));
+        let todo = create(mocks)
+            .execute(&caller(user()), keyed)
+            .await
+            .expect("replayed");
+        assert_eq!(
+            todo,
+            Created {
+                todo: first,
+                replayed: true,
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn refusals_of_the_store_become_their_errors() {
+        let refusals = [
+            (TodoInsert::KeyReused, "key reused"),
+            (TodoInsert::QuotaExceeded, "quota"),
+            (
+                TodoInsert::RateLimited {
+                    retry_after: Duration::from_secs(42),
+                },
+                "rate",
+            ),
+        ];
+        for (refusal, what) in refusals {
+            let mut mocks = Mocks::new();
+            mocks
+                .todos
+                .expect_insert()
+                .times(1)
+                .return_once(move |_, _| Ok(refusal));
+            let result = create(mocks)
+                .execute(&caller(user()), request("buy milk"))
+                .await;
+            match (what, result) {
+                ("key reused", Err(CreateTodoError::KeyReused))
+                | ("quota", Err(CreateTodoError::QuotaExceeded { max: 3 })) => {}
+                ("rate", Err(CreateTodoError::RateLimited { retry_after }))
+                    if retry_after == Duration::from_secs(42) => {}
+                (what, other) => panic!("{what}: {other:?}"),
+            }
+        }
     }
 }

@@ -4,6 +4,11 @@
 //! attempt costs no hash. The throttle counts per (username, client) pair and per client,
 //! never per username alone, so failing on a victim's name from one address cannot lock
 //! the victim out from any other address.
+//!
+//! An admitted attempt holds a place in the throttle until it is settled: a wrong password
+//! becomes a counted failure, anything else (success, overload, a store error) is not. A
+//! login whose store calls fail is answered 503 and never counts as a failed password, even
+//! when the reply of the admission is lost (the hold lapses by itself).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,7 +22,7 @@ use crate::ports::{
     Admission, Clock, HashError, IdGenerator, LoginAttempt, LoginThrottle, PasswordHasher,
     SessionStore, Settlement, ThrottleLimits, TokenCodec, UserRepository,
 };
-use crate::{Ports, TokenPolicy};
+use crate::{Limits, Ports, TokenPolicy};
 
 pub struct LoginRequest {
     pub username: String,
@@ -65,6 +70,14 @@ impl From<HashError> for LoginError {
     }
 }
 
+/// A successful login: the new session's pair, and how many of the user's oldest
+/// sessions it ended to stay within the per-user cap.
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub pair: TokenPair,
+    pub evicted: u64,
+}
+
 pub struct Login {
     users: Arc<dyn UserRepository>,
     sessions: Arc<dyn SessionStore>,
@@ -75,6 +88,7 @@ pub struct Login {
     throttle: Arc<dyn LoginThrottle>,
     policy: TokenPolicy,
     limits: ThrottleLimits,
+    max_sessions: u32,
 }
 
 impl std::fmt::Debug for Login {
@@ -82,12 +96,13 @@ impl std::fmt::Debug for Login {
         f.debug_struct("Login")
             .field("policy", &self.policy)
             .field("limits", &self.limits)
+            .field("max_sessions", &self.max_sessions)
             .finish_non_exhaustive()
     }
 }
 
 impl Login {
-    pub fn new(ports: &Ports, policy: TokenPolicy, limits: ThrottleLimits) -> Self {
+    pub fn new(ports: &Ports, policy: TokenPolicy, limits: ThrottleLimits, caps: Limits) -> Self {
         Self {
             users: ports.users.clone(),
             sessions: ports.sessions.clone(),
@@ -98,6 +113,7 @@ impl Login {
             throttle: ports.throttle.clone(),
             policy,
             limits,
+            max_sessions: caps.max_sessions_per_user,
         }
     }
 
@@ -106,9 +122,10 @@ impl Login {
     /// is the same and costs the same: an unknown user's password is still hashed, and
     /// both count against the throttle alike.
     #[instrument(name = "login", skip_all, fields(username = %request.username, client = %request.client))]
-    pub async fn execute(&self, request: LoginRequest) -> Result<TokenPair, LoginError> {
+    pub async fn execute(&self, request: LoginRequest) -> Result<LoggedIn, LoginError> {
         let username = Username::parse(&request.username).ok();
         let attempt = LoginAttempt {
+            id: self.ids.new_uuid(),
             username: username.clone(),
             client: ClientAddress::from_ip(request.client),
         };
@@ -122,16 +139,18 @@ impl Login {
 
         let outcome = self.check_and_open(username, request).await;
         let settlement = match &outcome {
-            Ok(_) => Some(Settlement::Succeeded),
-            // Counted, and stays counted.
-            Err(LoginError::InvalidCredentials) => None,
-            Err(_) => Some(Settlement::Unjudged),
+            Ok(_) => Settlement::Succeeded,
+            Err(LoginError::InvalidCredentials) => Settlement::Failed,
+            Err(_) => Settlement::Unjudged,
         };
-        if let Some(settlement) = settlement
-            && let Err(e) = self.throttle.settle(&attempt, settlement).await
+        if let Err(e) = self
+            .throttle
+            .settle(&attempt, &self.limits, settlement)
+            .await
         {
-            // The attempt stays counted as a failure until its window ends: harmless,
-            // and the login's own outcome stands.
+            // The hold lapses uncounted: a failure goes unrecorded (the store was failing
+            // anyway), a success or an unjudged attempt loses nothing. The login's own
+            // outcome stands.
             tracing::warn!(error = %e, ?settlement, "could not settle a login attempt");
         }
         outcome
@@ -142,7 +161,7 @@ impl Login {
         &self,
         username: Option<Username>,
         request: LoginRequest,
-    ) -> Result<TokenPair, LoginError> {
+    ) -> Result<LoggedIn, LoginError> {
         // An over-long password is refused without hashing it (bounded work); it cannot be
         // anyone's password, so this reveals nothing about the account.
         let password =
@@ -182,9 +201,12 @@ impl Login {
             now,
         )
         .map_err(|e| LoginError::Unexpected(codec_failure(e)))?;
-        self.sessions.create(&session).await?;
+        let evicted = self.sessions.create(&session, self.max_sessions).await?;
+        if evicted > 0 {
+            tracing::info!(user_id = %user.id, evicted, "oldest sessions ended: session cap reached");
+        }
         tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
-        Ok(pair)
+        Ok(LoggedIn { pair, evicted })
     }
 }
 
@@ -209,6 +231,22 @@ mod tests {
         }
     }
 
+    const MAX_SESSIONS: u32 = 7;
+
+    fn caps() -> Limits {
+        Limits {
+            max_sessions_per_user: MAX_SESSIONS,
+            ..Limits::default()
+        }
+    }
+
+    /// Ids for a login that stops before opening a session: only the attempt's.
+    fn attempt_id_only() -> crate::ports::MockIdGenerator {
+        let mut ids = crate::ports::MockIdGenerator::new();
+        ids.expect_new_uuid().times(1).returning(|| seq(1));
+        ids
+    }
+
     fn limits() -> ThrottleLimits {
         ThrottleLimits {
             pair: crate::ports::WindowLimit {
@@ -229,7 +267,7 @@ mod tests {
         throttle
             .expect_admit()
             .returning(|_, _| Ok(Admission::Admitted));
-        throttle.expect_settle().returning(|_, _| Ok(()));
+        throttle.expect_settle().returning(|_, _, _| Ok(()));
         throttle
     }
 
@@ -241,7 +279,7 @@ mod tests {
 
     /// Login over `mocks`, throttle included.
     fn throttled_login(mocks: Mocks) -> Login {
-        Login::new(&mocks.into_ports(), policy(), limits())
+        Login::new(&mocks.into_ports(), policy(), limits(), caps())
     }
 
     fn expect_user(mocks: &mut Mocks, found: Option<User>) {
@@ -275,9 +313,10 @@ mod tests {
         expect_user(&mut mocks, Some(user()));
         expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), true);
 
-        let session_id = SessionId::from_uuid(seq(1));
-        let refresh_jti = TokenId::from_uuid(seq(2));
-        let access_jti = TokenId::from_uuid(seq(3));
+        // seq(1) names the throttle attempt.
+        let session_id = SessionId::from_uuid(seq(2));
+        let refresh_jti = TokenId::from_uuid(seq(3));
+        let access_jti = TokenId::from_uuid(seq(4));
         let session_expiry = NOW.plus(REFRESH_TTL);
 
         // Both tokens are signed before anything is stored.
@@ -317,15 +356,17 @@ mod tests {
             .expect_create()
             .times(1)
             .in_sequence(&mut order)
-            .returning(move |session| {
+            .withf(|_, max| *max == MAX_SESSIONS)
+            .returning(move |session, _| {
                 record.set(session);
-                Ok(())
+                Ok(0)
             });
 
         let pair = login(mocks)
             .execute(request("Alice", PASSWORD))
             .await
-            .expect("login succeeds");
+            .expect("login succeeds")
+            .pair;
 
         assert_eq!(
             stored.get(),
@@ -368,7 +409,7 @@ mod tests {
             .sessions
             .expect_create()
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_, _| Ok(0));
         let short = TokenPolicy {
             access_ttl: std::time::Duration::from_secs(3600),
             refresh_ttl: std::time::Duration::from_secs(60),
@@ -376,10 +417,11 @@ mod tests {
         };
 
         mocks.throttle = admitting();
-        let pair = Login::new(&mocks.into_ports(), short, limits())
+        let pair = Login::new(&mocks.into_ports(), short, limits(), caps())
             .execute(request("alice", PASSWORD))
             .await
-            .expect("login succeeds");
+            .expect("login succeeds")
+            .pair;
 
         assert_eq!(pair.access_expires_at, pair.refresh_expires_at);
     }
@@ -400,9 +442,9 @@ mod tests {
         mocks
             .sessions
             .expect_create()
-            .withf(|session| session.user_agent.is_none())
+            .withf(|session, _| session.user_agent.is_none())
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_, _| Ok(0));
 
         let mut req = request("alice", PASSWORD);
         req.user_agent = Some(" \t\r\n".into());
@@ -415,7 +457,7 @@ mod tests {
         expect_user(&mut mocks, Some(user()));
         expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), false);
         expect_no_issue(&mut mocks);
-        mocks.ids = no_ids();
+        mocks.ids = attempt_id_only();
 
         let err = login(mocks).execute(request("alice", PASSWORD)).await;
 
@@ -432,7 +474,7 @@ mod tests {
         // Timing equality: the hasher runs, against the dummy hash.
         expect_verify(&mut mocks, None, false);
         expect_no_issue(&mut mocks);
-        mocks.ids = no_ids();
+        mocks.ids = attempt_id_only();
 
         let err = login(mocks).execute(request("alice", PASSWORD)).await;
 
@@ -449,7 +491,7 @@ mod tests {
         expect_user(&mut mocks, None);
         expect_verify(&mut mocks, None, true);
         expect_no_issue(&mut mocks);
-        mocks.ids = no_ids();
+        mocks.ids = attempt_id_only();
 
         let err = login(mocks).execute(request("alice", PASSWORD)).await;
 
@@ -466,7 +508,7 @@ mod tests {
             mocks.users.expect_find_by_username().never();
             expect_verify(&mut mocks, None, false);
             expect_no_issue(&mut mocks);
-            mocks.ids = no_ids();
+            mocks.ids = attempt_id_only();
 
             let err = login(mocks).execute(request(bad, PASSWORD)).await;
 
@@ -483,7 +525,7 @@ mod tests {
         mocks.users.expect_find_by_username().never();
         mocks.hasher.expect_verify().never();
         expect_no_issue(&mut mocks);
-        mocks.ids = no_ids();
+        mocks.ids = attempt_id_only();
 
         let err = login(mocks)
             .execute(request("alice", &"x".repeat(PasswordInput::MAX_LEN + 1)))
@@ -501,7 +543,7 @@ mod tests {
         mocks.users.expect_find_by_username().never();
         mocks.hasher.expect_verify().never();
         expect_no_issue(&mut mocks);
-        mocks.ids = no_ids();
+        mocks.ids = attempt_id_only();
 
         let err = login(mocks).execute(request("alice", "")).await;
 
@@ -584,7 +626,7 @@ mod tests {
             .sessions
             .expect_create()
             .times(1)
-            .returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
+            .returning(|_, _| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
 
         let err = login(mocks).execute(request("alice", PASSWORD)).await;
 
@@ -665,6 +707,7 @@ mod tests {
 
     fn alice_from(client: &str) -> LoginAttempt {
         LoginAttempt {
+            id: seq(1),
             username: Some(Username::parse("alice").expect("valid")),
             client: ClientAddress::from_ip(client.parse().expect("valid ip")),
         }
@@ -689,9 +732,9 @@ mod tests {
                 mocks
                     .throttle
                     .expect_settle()
-                    .withf(move |a, s| *a == attempt && *s == settlement)
+                    .withf(move |a, l, s| *a == attempt && *l == limits() && *s == settlement)
                     .times(1)
-                    .returning(|_, _| Ok(()));
+                    .returning(|_, _, _| Ok(()));
             }
         }
     }
@@ -711,7 +754,7 @@ mod tests {
             .sessions
             .expect_create()
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_, _| Ok(0));
     }
 
     #[tokio::test]
@@ -727,7 +770,7 @@ mod tests {
         mocks.hasher.expect_verify().never();
         mocks.throttle.expect_settle().never();
         expect_no_issue(&mut mocks);
-        mocks.ids = no_ids();
+        mocks.ids = attempt_id_only();
 
         let err = throttled_login(mocks)
             .execute(request("Alice", PASSWORD))
@@ -766,10 +809,10 @@ mod tests {
         mocks
             .throttle
             .expect_settle()
-            .withf(|a, s| *a == alice_from(CLIENT) && *s == Settlement::Succeeded)
+            .withf(|a, _, s| *a == alice_from(CLIENT) && *s == Settlement::Succeeded)
             .times(1)
             .in_sequence(&mut order)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(()));
 
         throttled_login(mocks)
             .execute(request("ALICE", PASSWORD))
@@ -783,7 +826,7 @@ mod tests {
         expect_admit(&mut mocks, alice_from(CLIENT), Admission::Admitted);
         expect_user(&mut mocks, Some(user()));
         expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), false);
-        expect_settle(&mut mocks, alice_from(CLIENT), None);
+        expect_settle(&mut mocks, alice_from(CLIENT), Some(Settlement::Failed));
         expect_no_issue(&mut mocks);
 
         let err = throttled_login(mocks)
@@ -803,9 +846,9 @@ mod tests {
         expect_admit(&mut mocks, alice_from(CLIENT), Admission::Admitted);
         expect_user(&mut mocks, None);
         expect_verify(&mut mocks, None, false);
-        expect_settle(&mut mocks, alice_from(CLIENT), None);
+        expect_settle(&mut mocks, alice_from(CLIENT), Some(Settlement::Failed));
         expect_no_issue(&mut mocks);
-        mocks.ids = no_ids();
+        mocks.ids = attempt_id_only();
 
         let err = throttled_login(mocks)
             .execute(request("alice", PASSWORD))
@@ -821,14 +864,15 @@ mod tests {
     async fn malformed_names_share_one_pair_per_client_and_ipv6_counts_per_64() {
         let mut mocks = Mocks::new();
         let attempt = LoginAttempt {
+            id: seq(1),
             username: None,
             client: ClientAddress::from_ip("2001:db8:1:2::1".parse().expect("ip")),
         };
         expect_admit(&mut mocks, attempt.clone(), Admission::Admitted);
         expect_verify(&mut mocks, None, false);
-        expect_settle(&mut mocks, attempt, None);
+        expect_settle(&mut mocks, attempt, Some(Settlement::Failed));
         expect_no_issue(&mut mocks);
-        mocks.ids = no_ids();
+        mocks.ids = attempt_id_only();
         let mut req = request("not a name", PASSWORD);
         req.client = "2001:db8:1:2:ffff::9".parse().expect("ip");
 
@@ -897,14 +941,65 @@ mod tests {
             .throttle
             .expect_settle()
             .times(1)
-            .returning(|_, _| Err(unavailable()));
+            .returning(|_, _, _| Err(unavailable()));
 
-        let pair = throttled_login(mocks)
+        let logged_in = throttled_login(mocks)
             .execute(request("alice", PASSWORD))
             .await
             .expect("login succeeds");
 
-        assert_eq!(pair.access_token, "a");
+        assert_eq!(logged_in.pair.access_token, "a");
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_after_admission_is_never_a_counted_failure() {
+        // The 503 case of a stalled store: the attempt was admitted, then the lookup
+        // failed. It is settled as unjudged, never as a failed password.
+        let mut mocks = Mocks::new();
+        expect_admit(&mut mocks, alice_from(CLIENT), Admission::Admitted);
+        mocks
+            .users
+            .expect_find_by_username()
+            .times(1)
+            .returning(|_| Err(unavailable()));
+        mocks.hasher.expect_verify().never();
+        expect_settle(&mut mocks, alice_from(CLIENT), Some(Settlement::Unjudged));
+        expect_no_issue(&mut mocks);
+        mocks.ids = attempt_id_only();
+
+        let err = throttled_login(mocks)
+            .execute(request("alice", PASSWORD))
+            .await;
+
+        assert!(matches!(err, Err(LoginError::Unavailable(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn sessions_ended_to_stay_under_the_cap_are_reported() {
+        let mut mocks = Mocks::new();
+        expect_user(&mut mocks, Some(user()));
+        expect_verify(&mut mocks, Some(PasswordHash::new(PASSWORD_HASH)), true);
+        mocks
+            .tokens
+            .expect_issue_access()
+            .returning(|_| Ok("a".into()));
+        mocks
+            .tokens
+            .expect_issue_refresh()
+            .returning(|_| Ok("r".into()));
+        mocks
+            .sessions
+            .expect_create()
+            .withf(|_, max| *max == MAX_SESSIONS)
+            .times(1)
+            .returning(|_, _| Ok(2));
+
+        let logged_in = login(mocks)
+            .execute(request("alice", PASSWORD))
+            .await
+            .expect("login succeeds");
+
+        assert_eq!(logged_in.evicted, 2);
     }
 
     #[test]

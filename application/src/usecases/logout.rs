@@ -2,13 +2,18 @@
 //! (the seed only forgot the access token).
 //!
 //! A client may prove who it is with its access token, or with its refresh token when
-//! the access token has already expired, so that signing out always works.
+//! the access token has already expired, so that signing out always works. A refresh token
+//! speaks for its session only while it is the session's current one: a spent refresh
+//! token is reuse (RFC 9700 §4.14.2) wherever it is presented, here as at refresh. Its
+//! session is revoked as stolen and nothing else is ended, whatever scope was asked for.
 
 use std::sync::Arc;
 
 use super::{Principal, store_failures};
-use crate::Ports;
-use crate::ports::{Clock, SessionStore, TokenCodec, TokenError};
+use crate::ports::{
+    Clock, EndOutcome, PresentedRefresh, SessionScope, SessionStore, TokenCodec, TokenError,
+};
+use crate::{Ports, TokenPolicy};
 
 /// Which sessions to end.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,6 +25,16 @@ pub enum LogoutScope {
     Others,
     /// Every session of the caller, this one included.
     Global,
+}
+
+impl From<LogoutScope> for SessionScope {
+    fn from(scope: LogoutScope) -> Self {
+        match scope {
+            LogoutScope::Local => SessionScope::This,
+            LogoutScope::Others => SessionScope::Others,
+            LogoutScope::Global => SessionScope::All,
+        }
+    }
 }
 
 /// How the caller proved who it is.
@@ -36,6 +51,10 @@ pub enum LogoutError {
     /// The refresh token is malformed, forged, expired, or its session is already gone.
     #[error("refresh token invalid")]
     InvalidToken,
+    /// The refresh token was a spent one: its session has been revoked as stolen, and
+    /// nothing else was ended.
+    #[error("refresh token reused; session revoked")]
+    Reused,
     #[error("store unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("logout failed")]
@@ -47,6 +66,7 @@ pub struct Logout {
     sessions: Arc<dyn SessionStore>,
     tokens: Arc<dyn TokenCodec>,
     clock: Arc<dyn Clock>,
+    policy: TokenPolicy,
 }
 
 impl std::fmt::Debug for Logout {
@@ -56,11 +76,12 @@ impl std::fmt::Debug for Logout {
 }
 
 impl Logout {
-    pub fn new(ports: &Ports) -> Self {
+    pub fn new(ports: &Ports, policy: TokenPolicy) -> Self {
         Self {
             sessions: ports.sessions.clone(),
             tokens: ports.tokens.clone(),
             clock: ports.clock.clone(),
+            policy,
         }
     }
 
@@ -73,51 +94,60 @@ impl Logout {
         credential: LogoutCredential,
         scope: LogoutScope,
     ) -> Result<u64, LogoutError> {
-        let (principal, checked) = match credential {
-            LogoutCredential::Access(principal) => (principal, true),
+        let (principal, ended) = match credential {
+            LogoutCredential::Access(principal) => {
+                let ended = match scope {
+                    LogoutScope::Local => u64::from(
+                        self.sessions
+                            .revoke(principal.user_id, principal.session_id)
+                            .await?,
+                    ),
+                    LogoutScope::Others | LogoutScope::Global => {
+                        let keep = (scope == LogoutScope::Others).then_some(principal.session_id);
+                        self.sessions.revoke_all(principal.user_id, keep).await?
+                    }
+                };
+                (principal, ended)
+            }
             LogoutCredential::Refresh(token) => {
-                let claims = match self.tokens.verify_refresh(&token, self.clock.now()) {
+                let now = self.clock.now();
+                let claims = match self.tokens.verify_refresh(&token, now) {
                     Ok(claims) => claims,
                     Err(TokenError::Expired | TokenError::Invalid) => {
                         return Err(LogoutError::InvalidToken);
                     }
                     Err(TokenError::Unexpected(e)) => return Err(LogoutError::Unexpected(e)),
                 };
-                // Any correctly signed refresh token of the session may end it, even a
-                // spent one: ending a session grants nothing.
-                (
-                    Principal {
-                        user_id: claims.user_id,
-                        session_id: claims.session_id,
-                    },
-                    false,
-                )
-            }
-        };
-        let ended = match scope {
-            LogoutScope::Local => {
-                let ended = self
+                let presented = PresentedRefresh {
+                    user_id: claims.user_id,
+                    session_id: claims.session_id,
+                    presented: claims.token_id,
+                    now,
+                    grace: self.policy.reuse_grace,
+                };
+                match self
                     .sessions
-                    .revoke(principal.user_id, principal.session_id)
-                    .await?;
-                if !ended && !checked {
-                    return Err(LogoutError::InvalidToken);
-                }
-                u64::from(ended)
-            }
-            LogoutScope::Others | LogoutScope::Global => {
-                // A refresh token alone only speaks for a live session: a dead session's
-                // token must not be able to sign the user out everywhere.
-                if !checked
-                    && !self
-                        .sessions
-                        .is_active(principal.user_id, principal.session_id)
-                        .await?
+                    .end_with_refresh(&presented, scope.into())
+                    .await?
                 {
-                    return Err(LogoutError::InvalidToken);
+                    EndOutcome::Ended(ended) => (
+                        Principal {
+                            user_id: claims.user_id,
+                            session_id: claims.session_id,
+                        },
+                        ended,
+                    ),
+                    EndOutcome::NotFound => return Err(LogoutError::InvalidToken),
+                    EndOutcome::ReuseDetected => {
+                        tracing::warn!(
+                            user_id = %claims.user_id,
+                            session_id = %claims.session_id,
+                            ?scope,
+                            "spent refresh token presented to log out; session revoked"
+                        );
+                        return Err(LogoutError::Reused);
+                    }
                 }
-                let keep = (scope == LogoutScope::Others).then_some(principal.session_id);
-                self.sessions.revoke_all(principal.user_id, keep).await?
             }
         };
         tracing::info!(user_id = %principal.user_id, session_id = %principal.session_id, ?scope, ended, "logged out");
@@ -137,7 +167,7 @@ mod tests {
 
     fn logout(mut mocks: Mocks) -> Logout {
         mocks.ids = no_ids();
-        Logout::new(&mocks.into_ports())
+        Logout::new(&mocks.into_ports(), policy())
     }
 
     fn access() -> LogoutCredential {
@@ -187,26 +217,40 @@ mod tests {
         mocks.sessions.expect_revoke().never();
     }
 
-    fn expect_is_active(mocks: &mut Mocks, active: bool) {
+    /// What the store is asked when a refresh token ends sessions: the token as presented,
+    /// checked by the store in the same step as the ending.
+    fn presented() -> PresentedRefresh {
+        PresentedRefresh {
+            user_id: USER_ID,
+            session_id: SESSION_ID,
+            presented: REFRESH_JTI,
+            now: NOW,
+            grace: policy().reuse_grace,
+        }
+    }
+
+    fn expect_end(mocks: &mut Mocks, scope: SessionScope, outcome: EndOutcome) {
         mocks
             .sessions
-            .expect_is_active()
-            .with(eq(USER_ID), eq(SESSION_ID))
+            .expect_end_with_refresh()
+            .with(eq(presented()), eq(scope))
             .times(1)
-            .returning(move |_, _| Ok(active));
+            .returning(move |_, _| Ok(outcome));
+        mocks.sessions.expect_revoke().never();
+        mocks.sessions.expect_revoke_all().never();
     }
 
     fn expect_untouched_store(mocks: &mut Mocks) {
         mocks.sessions.expect_revoke().never();
         mocks.sessions.expect_revoke_all().never();
-        mocks.sessions.expect_is_active().never();
+        mocks.sessions.expect_end_with_refresh().never();
     }
 
     #[tokio::test]
     async fn access_local_revokes_the_callers_session() {
         let mut mocks = Mocks::new();
         mocks.tokens.expect_verify_refresh().never();
-        mocks.sessions.expect_is_active().never();
+        mocks.sessions.expect_end_with_refresh().never();
         expect_revoke(&mut mocks, true);
 
         let ended = logout(mocks)
@@ -232,11 +276,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refresh_local_revokes_the_tokens_session() {
+    async fn refresh_local_ends_the_tokens_session_in_one_checked_step() {
         let mut mocks = Mocks::new();
         expect_refresh_claims(&mut mocks);
-        mocks.sessions.expect_is_active().never();
-        expect_revoke(&mut mocks, true);
+        expect_end(&mut mocks, SessionScope::This, EndOutcome::Ended(1));
 
         let ended = logout(mocks)
             .execute(refresh(), LogoutScope::Local)
@@ -247,14 +290,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refresh_local_on_a_gone_session_is_invalid_token() {
-        let mut mocks = Mocks::new();
-        expect_refresh_claims(&mut mocks);
-        expect_revoke(&mut mocks, false);
+    async fn refresh_on_a_gone_session_is_invalid_token() {
+        for scope in [LogoutScope::Local, LogoutScope::Others, LogoutScope::Global] {
+            let mut mocks = Mocks::new();
+            expect_refresh_claims(&mut mocks);
+            expect_end(&mut mocks, scope.into(), EndOutcome::NotFound);
 
-        let err = logout(mocks).execute(refresh(), LogoutScope::Local).await;
+            let err = logout(mocks).execute(refresh(), scope).await;
 
-        assert!(matches!(err, Err(LogoutError::InvalidToken)), "{err:?}");
+            assert!(
+                matches!(err, Err(LogoutError::InvalidToken)),
+                "{scope:?}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_spent_refresh_token_is_reuse_in_every_scope() {
+        for scope in [LogoutScope::Local, LogoutScope::Others, LogoutScope::Global] {
+            let mut mocks = Mocks::new();
+            expect_refresh_claims(&mut mocks);
+            expect_end(&mut mocks, scope.into(), EndOutcome::ReuseDetected);
+
+            let err = logout(mocks).execute(refresh(), scope).await;
+
+            assert!(
+                matches!(err, Err(LogoutError::Reused)),
+                "{scope:?}: {err:?}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -299,7 +363,7 @@ mod tests {
     #[tokio::test]
     async fn access_others_revokes_all_but_the_callers_session() {
         let mut mocks = Mocks::new();
-        mocks.sessions.expect_is_active().never();
+        mocks.sessions.expect_end_with_refresh().never();
         expect_revoke_all(&mut mocks, Some(SESSION_ID), 3);
 
         let ended = logout(mocks)
@@ -313,7 +377,7 @@ mod tests {
     #[tokio::test]
     async fn access_global_revokes_every_session() {
         let mut mocks = Mocks::new();
-        mocks.sessions.expect_is_active().never();
+        mocks.sessions.expect_end_with_refresh().never();
         expect_revoke_all(&mut mocks, None, 4);
 
         let ended = logout(mocks)
@@ -325,55 +389,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refresh_others_on_a_live_session_keeps_it() {
-        let mut mocks = Mocks::new();
-        expect_refresh_claims(&mut mocks);
-        expect_is_active(&mut mocks, true);
-        expect_revoke_all(&mut mocks, Some(SESSION_ID), 2);
-
-        let ended = logout(mocks)
-            .execute(refresh(), LogoutScope::Others)
-            .await
-            .expect("logged out");
-
-        assert_eq!(ended, 2);
-    }
-
-    #[tokio::test]
-    async fn refresh_global_on_a_live_session_ends_them_all() {
-        let mut mocks = Mocks::new();
-        expect_refresh_claims(&mut mocks);
-        expect_is_active(&mut mocks, true);
-        expect_revoke_all(&mut mocks, None, 5);
-
-        let ended = logout(mocks)
-            .execute(refresh(), LogoutScope::Global)
-            .await
-            .expect("logged out");
-
-        assert_eq!(ended, 5);
-    }
-
-    #[tokio::test]
-    async fn refresh_others_or_global_on_a_dead_session_is_invalid_and_revokes_nothing() {
-        for scope in [LogoutScope::Others, LogoutScope::Global] {
+    async fn refresh_others_and_global_end_what_they_name() {
+        for (scope, expected, ended) in [
+            (LogoutScope::Others, SessionScope::Others, 2),
+            (LogoutScope::Global, SessionScope::All, 5),
+        ] {
             let mut mocks = Mocks::new();
             expect_refresh_claims(&mut mocks);
-            expect_is_active(&mut mocks, false);
-            mocks.sessions.expect_revoke_all().never();
-            mocks.sessions.expect_revoke().never();
+            expect_end(&mut mocks, expected, EndOutcome::Ended(ended));
 
-            let err = logout(mocks).execute(refresh(), scope).await;
+            let result = logout(mocks)
+                .execute(refresh(), scope)
+                .await
+                .expect("logged out");
 
-            assert!(
-                matches!(err, Err(LogoutError::InvalidToken)),
-                "{scope:?}: {err:?}"
-            );
+            assert_eq!(result, ended, "{scope:?}");
         }
     }
 
     #[tokio::test]
-    async fn revoke_all_is_addressed_by_the_tokens_user() {
+    async fn ending_is_addressed_by_the_tokens_user() {
         // Another user's refresh token speaks only for that user.
         let other = UserId::from_uuid(seq(99));
         let mut mocks = Mocks::new();
@@ -393,16 +428,14 @@ mod tests {
             });
         mocks
             .sessions
-            .expect_is_active()
-            .with(eq(other), eq(OTHER_SESSION_ID))
+            .expect_end_with_refresh()
+            .withf(move |p, scope| {
+                p.user_id == other
+                    && p.session_id == OTHER_SESSION_ID
+                    && *scope == SessionScope::Others
+            })
             .times(1)
-            .returning(|_, _| Ok(true));
-        mocks
-            .sessions
-            .expect_revoke_all()
-            .with(eq(other), eq(Some(OTHER_SESSION_ID)))
-            .times(1)
-            .returning(|_, _| Ok(1));
+            .returning(|_, _| Ok(EndOutcome::Ended(1)));
 
         let ended = logout(mocks)
             .execute(refresh(), LogoutScope::Others)
@@ -441,15 +474,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn store_unavailable_on_liveness_check_is_unavailable_and_revokes_nothing() {
+    async fn store_unavailable_on_ending_by_refresh_is_unavailable() {
         let mut mocks = Mocks::new();
         expect_refresh_claims(&mut mocks);
         mocks
             .sessions
-            .expect_is_active()
+            .expect_end_with_refresh()
             .times(1)
             .returning(|_, _| Err(unavailable()));
-        mocks.sessions.expect_revoke_all().never();
 
         let err = logout(mocks).execute(refresh(), LogoutScope::Others).await;
 

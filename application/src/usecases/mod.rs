@@ -19,7 +19,7 @@ mod revoke_session;
 mod update_todo;
 
 pub use authenticate::{AuthError, Authenticate};
-pub use create_todo::{CreateTodo, CreateTodoError, CreateTodoRequest};
+pub use create_todo::{CreateTodo, CreateTodoError, CreateTodoRequest, Created};
 pub use delete_todo::{DeleteTodo, DeleteTodoError};
 pub use deliver_notification::{
     DeliverNotification, DeliveryError, DeliveryOutcome, DeliveryPolicy, DeliveryStats,
@@ -27,12 +27,12 @@ pub use deliver_notification::{
 pub use get_todo::{GetTodo, GetTodoError};
 pub use list_sessions::{ListSessions, ListSessionsError, SessionView};
 pub use list_todos::{ListTodos, ListTodosError};
-pub use login::{Login, LoginError, LoginRequest};
+pub use login::{LoggedIn, Login, LoginError, LoginRequest};
 pub use logout::{Logout, LogoutCredential, LogoutError, LogoutScope};
 pub use me::Me;
 pub use readiness::{Readiness, ReadinessError};
 pub use refresh::{Refresh, RefreshError};
-pub use register::{Register, RegisterError, RegisterRequest};
+pub use register::{Register, RegisterError, RegisterRequest, Registered};
 pub use revoke_session::{RevokeSession, RevokeSessionError};
 pub use update_todo::{UpdateTodo, UpdateTodoError, UpdateTodoRequest};
 
@@ -75,6 +75,8 @@ pub enum Field {
     Password,
     Phone,
     Title,
+    /// A listing's page size.
+    Limit,
 }
 
 impl Field {
@@ -84,7 +86,22 @@ impl Field {
             Field::Password => "password",
             Field::Phone => "phone",
             Field::Title => "title",
+            Field::Limit => "limit",
         }
+    }
+}
+
+/// A requested page size, checked: 1 to [`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE), or the
+/// default when none was asked for.
+pub(crate) fn page_size(limit: Option<u32>) -> Result<usize, String> {
+    let limit = limit.unwrap_or(crate::DEFAULT_PAGE_SIZE);
+    if (1..=crate::MAX_PAGE_SIZE).contains(&limit) {
+        Ok(limit as usize)
+    } else {
+        Err(format!(
+            "limit must be between 1 and {}",
+            crate::MAX_PAGE_SIZE
+        ))
     }
 }
 

@@ -20,8 +20,9 @@ use domain::{
 
 use super::Principal;
 use crate::ports::{
-    MockClock, MockIdGenerator, MockLoginThrottle, MockNotifier, MockOutbox, MockPasswordHasher,
-    MockSessionStore, MockTodoRepository, MockTokenCodec, MockUserRepository, StoreError,
+    MockClock, MockIdGenerator, MockIdempotencyStore, MockLoginThrottle, MockNotifier, MockOutbox,
+    MockPasswordHasher, MockRateLimiter, MockSessionStore, MockTodoRepository, MockTokenCodec,
+    MockUserRepository, StoreError,
 };
 use crate::{Ports, TokenPolicy};
 
@@ -123,6 +124,8 @@ pub(crate) struct Mocks {
     pub outbox: MockOutbox,
     pub notifier: MockNotifier,
     pub throttle: MockLoginThrottle,
+    pub rate_limiter: MockRateLimiter,
+    pub idempotency: MockIdempotencyStore,
 }
 
 impl Mocks {
@@ -138,6 +141,8 @@ impl Mocks {
             outbox: MockOutbox::new(),
             notifier: MockNotifier::new(),
             throttle: MockLoginThrottle::new(),
+            rate_limiter: MockRateLimiter::new(),
+            idempotency: MockIdempotencyStore::new(),
         }
     }
 
@@ -153,6 +158,8 @@ impl Mocks {
             outbox: Arc::new(self.outbox),
             notifier: Arc::new(self.notifier),
             throttle: Arc::new(self.throttle),
+            rate_limiter: Arc::new(self.rate_limiter),
+            idempotency: Arc::new(self.idempotency),
         }
     }
 }

@@ -98,7 +98,7 @@ async fn generated_client_manages_todos() {
     let client = authed(&app, &tokens.access_token);
 
     let created = client
-        .create_todo(&new_todo("Buy milk"))
+        .create_todo(None, &new_todo("Buy milk"))
         .await
         .expect("todo created");
     assert_eq!(created.status(), StatusCode::CREATED);
@@ -106,9 +106,14 @@ async fn generated_client_manages_todos() {
     assert_eq!(created.title, "Buy milk");
     assert!(!created.completed);
 
-    let listed = client.list_todos().await.expect("listed").into_inner();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].id, created.id);
+    let listed = client
+        .list_todos(None, None)
+        .await
+        .expect("listed")
+        .into_inner();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].id, created.id);
+    assert_eq!(listed.next, None, "one page");
 
     let fetched = client.get_todo(&created.id).await.expect("fetched");
     assert_eq!(fetched.status(), StatusCode::OK);
@@ -132,7 +137,7 @@ async fn generated_client_manages_todos() {
     // A title the schema allows but the rules refuse (blank after trimming): 422 naming
     // the field.
     let blank = problem(
-        client.create_todo(&new_todo("   ")).await,
+        client.create_todo(None, &new_todo("   ")).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     );
     assert_eq!(blank.field.as_deref(), Some("title"));
@@ -143,10 +148,11 @@ async fn generated_client_manages_todos() {
     assert_eq!(gone.type_, "urn:jwt-todo:problem:not-found");
     assert!(
         client
-            .list_todos()
+            .list_todos(None, None)
             .await
             .expect("listed")
             .into_inner()
+            .items
             .is_empty()
     );
 }
@@ -217,7 +223,7 @@ async fn generated_client_logs_out_and_the_token_is_refused_afterwards() {
     assert_eq!(ended.message, "Successfully logged out");
     assert_eq!(ended.sessions_ended, 1);
 
-    let refused = invalid_token(client.create_todo(&new_todo("too late")).await);
+    let refused = invalid_token(client.create_todo(None, &new_todo("too late")).await);
     assert_eq!(refused.status, 401);
     invalid_token(client.me().await);
     invalid_token(
@@ -256,12 +262,15 @@ async fn generated_client_registers_and_manages_sessions() {
         phone: None,
     };
 
-    let user = anonymous.register(&registration).await.expect("registered");
+    let user = anonymous
+        .register(None, &registration)
+        .await
+        .expect("registered");
     assert_eq!(user.status(), StatusCode::CREATED);
     let user = user.into_inner();
     assert_eq!(user.username, "client_user");
     let taken = problem(
-        anonymous.register(&registration).await,
+        anonymous.register(None, &registration).await,
         StatusCode::CONFLICT,
     );
     assert_eq!(taken.field.as_deref(), Some("username"));
@@ -282,9 +291,13 @@ async fn generated_client_registers_and_manages_sessions() {
     assert_eq!(me.id, user.id);
     assert_eq!(me.username, "client_user");
 
-    let sessions = client.list_sessions().await.expect("sessions").into_inner();
-    assert_eq!(sessions.len(), 2);
-    let current: Vec<_> = sessions.iter().filter(|s| s.current).collect();
+    let sessions = client
+        .list_sessions(None, None)
+        .await
+        .expect("sessions")
+        .into_inner();
+    assert_eq!(sessions.items.len(), 2);
+    let current: Vec<_> = sessions.items.iter().filter(|s| s.current).collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0].id, laptop.session_id);
 
@@ -300,10 +313,11 @@ async fn generated_client_registers_and_manages_sessions() {
     );
     assert_eq!(
         client
-            .list_sessions()
+            .list_sessions(None, None)
             .await
             .expect("sessions")
             .into_inner()
+            .items
             .len(),
         1
     );
@@ -318,7 +332,7 @@ async fn generated_client_registers_and_manages_sessions() {
         .expect("revoked")
         .into_inner();
     assert_eq!(ended.sessions_ended, 1);
-    invalid_token(client.list_sessions().await);
+    invalid_token(client.list_sessions(None, None).await);
 }
 
 #[tokio::test]

@@ -323,7 +323,11 @@ async fn exercise(app: &TestApp, member: &Member, todos: usize) -> Tokens {
         .json()
         .await
         .expect("json");
-    assert_eq!(list.as_array().map(Vec::len), Some(todos + 1), "{list}");
+    assert_eq!(
+        list["items"].as_array().map(Vec::len),
+        Some(todos + 1),
+        "{list}"
+    );
     // A second device, listed, then signed out from the first ("others").
     let other = app.login_ok(&member.name, PASSWORD).await;
     let sessions: Value = app
@@ -333,7 +337,7 @@ async fn exercise(app: &TestApp, member: &Member, todos: usize) -> Tokens {
         .await
         .expect("json");
     assert!(
-        sessions.as_array().is_some_and(|s| s.len() >= 2),
+        sessions["items"].as_array().is_some_and(|s| s.len() >= 2),
         "{sessions}"
     );
     let others = app

@@ -4,12 +4,15 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use application::ports::{
-    ActiveUser, DeadLetter, InsertUserError, Outbox, Rotation, RotationOutcome, SessionStore,
-    TodoRepository, UserRepository,
+    ActiveUser, Admission, DeadLetter, EndOutcome, IdempotencyRecord, IdempotencyStore,
+    IdempotentWrite, InsertUserError, LoginAttempt, LoginThrottle, Outbox, PresentedRefresh,
+    RateKey, RateLimiter, Rotation, RotationOutcome, SessionCursor, SessionScope, SessionStore,
+    Settlement, ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules, TodoRepository,
+    UserRepository, WindowLimit,
 };
 use domain::{
-    Notification, NotificationId, PasswordHash, PhoneNumber, Session, SessionId, Sms, Timestamp,
-    Todo, TodoId, TodoTitle, TokenId, User, UserId, Username,
+    ClientAddress, IdempotencyKey, Notification, NotificationId, PasswordHash, PhoneNumber,
+    Session, SessionId, Sms, Timestamp, Todo, TodoId, TodoTitle, TokenId, User, UserId, Username,
 };
 use futures::future::join_all;
 use uuid::Uuid;
@@ -70,12 +73,95 @@ fn rotation(s: &Session, presented: TokenId) -> Rotation {
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// Rules no contract step reaches unless it means to.
+fn roomy() -> TodoInsertRules {
+    TodoInsertRules {
+        max_todos: 1_000,
+        creations: WindowLimit {
+            max: 1_000,
+            window: HOUR,
+        },
+        idempotency: None,
+    }
+}
+
+/// A cap no contract step reaches unless it means to.
+const MANY_SESSIONS: u32 = 1_000;
+
+async fn insert<S: TodoRepository>(store: &S, todo: &Todo) {
+    assert_eq!(
+        TodoRepository::insert(store, todo, &roomy())
+            .await
+            .expect("insert"),
+        TodoInsert::Inserted
+    );
+}
+
+async fn create<S: SessionStore>(store: &S, session: &Session) {
+    assert_eq!(
+        store
+            .create(session, MANY_SESSIONS)
+            .await
+            .expect("create session"),
+        0
+    );
+}
+
+/// Every todo of `user`, read page by page (pages of `size`), with the pages' sizes.
+async fn all_todos<S: TodoRepository>(
+    store: &S,
+    user: UserId,
+    size: usize,
+) -> (Vec<Todo>, Vec<usize>) {
+    let (mut todos, mut sizes, mut after) = (Vec::new(), Vec::new(), None);
+    loop {
+        let page = TodoRepository::list(store, user, after, size)
+            .await
+            .expect("list");
+        sizes.push(page.items.len());
+        todos.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return (todos, sizes),
+        }
+        assert!(sizes.len() < 1_000, "pagination never ends");
+    }
+}
+
+/// Every live session of `user`, read page by page.
+async fn all_sessions<S: SessionStore>(store: &S, user: UserId, size: usize) -> Vec<SessionId> {
+    let (mut ids, mut after): (Vec<SessionId>, Option<SessionCursor>) = (Vec::new(), None);
+    loop {
+        let page = SessionStore::list(store, user, after, size)
+            .await
+            .expect("list");
+        assert!(page.items.len() <= size, "a page holds at most its limit");
+        ids.extend(page.items.iter().map(|s| s.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return ids,
+        }
+        assert!(ids.len() < 10_000, "pagination never ends");
+    }
+}
+
 /// Every behaviour the use cases rely on.
 pub async fn store_contract<S>(store: &S)
 where
-    S: UserRepository + TodoRepository + SessionStore + Outbox,
+    S: UserRepository
+        + TodoRepository
+        + SessionStore
+        + Outbox
+        + LoginThrottle
+        + RateLimiter
+        + IdempotencyStore,
 {
     outbox_contract(store).await;
+    limiter_contract(store).await;
+    todo_rules_contract(store).await;
+    session_cap_contract(store).await;
+    ending_by_refresh_contract(store).await;
+    registration_key_contract(store).await;
 
     // Users: unique, case-folded names; lookups by name and id.
     let alice = user("Alice");
@@ -95,6 +181,14 @@ where
         Some(alice.clone())
     );
     assert_eq!(store.find_by_id(clash.id).await.expect("lookup"), None);
+    // A retry of the same registration (same id) succeeds again and changes nothing.
+    UserRepository::insert(store, &alice)
+        .await
+        .expect("a retry with the same id");
+    assert_eq!(
+        store.find_by_id(alice.id).await.expect("lookup"),
+        Some(alice.clone())
+    );
     assert_eq!(
         store
             .find_by_username(&Username::parse("nobody").expect("valid"))
@@ -111,18 +205,20 @@ where
         .map(|t| todo(alice.id, t))
         .collect();
     for t in &todos {
-        TodoRepository::insert(store, t).await.expect("insert");
+        insert(store, t).await;
     }
+    assert_eq!(all_todos(store, alice.id, 100).await.0, todos);
     assert_eq!(
-        TodoRepository::list(store, alice.id).await.expect("list"),
-        todos
+        all_todos(store, alice.id, 2).await,
+        (todos.clone(), vec![2, 1]),
+        "pages of two, in insertion order"
     );
-    assert!(
-        TodoRepository::list(store, bob.id)
-            .await
-            .expect("list")
-            .is_empty()
+    assert_eq!(
+        all_todos(store, alice.id, 3).await,
+        (todos.clone(), vec![3]),
+        "an exact last page says there is no next"
     );
+    assert!(all_todos(store, bob.id, 100).await.0.is_empty());
     assert_eq!(
         store.get(alice.id, todos[1].id).await.expect("get"),
         Some(todos[1].clone())
@@ -132,10 +228,7 @@ where
     changed.completed = true;
     changed.title = TodoTitle::parse("one, done").expect("valid");
     assert!(store.update(&changed).await.expect("update"));
-    assert_eq!(
-        TodoRepository::list(store, alice.id).await.expect("list")[0],
-        changed
-    );
+    assert_eq!(all_todos(store, alice.id, 100).await.0[0], changed);
     let mut foreign = todos[0].clone();
     foreign.user_id = bob.id;
     assert!(
@@ -152,19 +245,17 @@ where
         !store.delete(bob.id, todos[2].id).await.expect("delete"),
         "delete through another owner"
     );
-    assert!(store.delete(alice.id, todos[2].id).await.expect("delete"));
-    assert!(!store.delete(alice.id, todos[2].id).await.expect("delete"));
+    assert!(store.delete(alice.id, todos[1].id).await.expect("delete"));
+    assert!(!store.delete(alice.id, todos[1].id).await.expect("delete"));
     assert_eq!(
-        TodoRepository::list(store, alice.id)
-            .await
-            .expect("list")
-            .len(),
-        2
+        all_todos(store, alice.id, 1).await,
+        (vec![changed.clone(), todos[2].clone()], vec![1, 1]),
+        "a deleted todo leaves no hole in the pages"
     );
 
     // Sessions: alive, scoped, rotated once, replay detected.
     let s1 = session(alice.id, HOUR);
-    store.create(&s1).await.expect("create");
+    create(store, &s1).await;
     assert!(store.is_active(alice.id, s1.id).await.expect("check"));
     assert!(!store.is_active(bob.id, s1.id).await.expect("check"));
     assert_eq!(
@@ -178,7 +269,7 @@ where
         "another user's session is not theirs"
     );
     let ghost = session(UserId::from_uuid(Uuid::new_v4()), HOUR);
-    store.create(&ghost).await.expect("create");
+    create(store, &ghost).await;
     assert_eq!(
         store
             .active_user(ghost.user_id, ghost.id)
@@ -221,7 +312,7 @@ where
     // Grace window: the token spent by the last rotation, replayed within it, gets the
     // session back unchanged; any older token, or the same one without grace, revokes.
     let g = session(alice.id, HOUR);
-    store.create(&g).await.expect("create");
+    create(store, &g).await;
     let first = rotation(&g, g.refresh_jti);
     let RotationOutcome::Rotated(after_first) = store.rotate(&first).await.expect("rotate") else {
         panic!("rotates");
@@ -257,7 +348,7 @@ where
         "two rotations back"
     );
     let strict = session(alice.id, HOUR);
-    store.create(&strict).await.expect("create");
+    create(store, &strict).await;
     let spent = rotation(&strict, strict.refresh_jti);
     store.rotate(&spent).await.expect("rotate");
     assert_eq!(
@@ -273,7 +364,7 @@ where
         ..rotation(&g, first.next)
     };
     let g2 = session(alice.id, HOUR);
-    store.create(&g2).await.expect("create");
+    create(store, &g2).await;
     let g2_first = rotation(&g2, g2.refresh_jti);
     store.rotate(&g2_first).await.expect("rotate");
     let late = Rotation {
@@ -289,7 +380,7 @@ where
 
     // Concurrent rotations with one token: exactly one wins.
     let s2 = session(alice.id, HOUR);
-    store.create(&s2).await.expect("create");
+    create(store, &s2).await;
     let attempts: Vec<Rotation> = (0..10).map(|_| rotation(&s2, s2.refresh_jti)).collect();
     let outcomes = join_all(attempts.iter().map(|r| store.rotate(r))).await;
     let winners = outcomes
@@ -303,18 +394,17 @@ where
     let s4 = session(alice.id, HOUR);
     let s5 = session(bob.id, HOUR);
     for s in [&s3, &s4, &s5] {
-        store.create(s).await.expect("create");
+        create(store, s).await;
     }
-    let listed: Vec<SessionId> = SessionStore::list(store, alice.id)
-        .await
-        .expect("list")
-        .iter()
-        .map(|s| s.id)
-        .collect();
+    let listed = all_sessions(store, alice.id, 1).await;
     assert!(
         listed.contains(&s3.id) && listed.contains(&s4.id) && !listed.contains(&s5.id),
         "{listed:?}"
     );
+    let mut unique = listed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), listed.len(), "pages never repeat a session");
     assert!(
         !store.revoke(bob.id, s3.id).await.expect("revoke"),
         "revoke through another user"
@@ -322,18 +412,13 @@ where
     assert!(store.revoke(alice.id, s3.id).await.expect("revoke"));
     assert!(!store.revoke(alice.id, s3.id).await.expect("revoke"));
     let s6 = session(alice.id, HOUR);
-    store.create(&s6).await.expect("create");
+    create(store, &s6).await;
     let ended = store
         .revoke_all(alice.id, Some(s6.id))
         .await
         .expect("revoke all");
     assert!(ended >= 1);
-    let left: Vec<SessionId> = SessionStore::list(store, alice.id)
-        .await
-        .expect("list")
-        .iter()
-        .map(|s| s.id)
-        .collect();
+    let left = all_sessions(store, alice.id, 100).await;
     assert_eq!(left, [s6.id]);
     assert!(
         store.is_active(bob.id, s5.id).await.expect("check"),
@@ -343,16 +428,11 @@ where
         store.revoke_all(alice.id, None).await.expect("revoke all"),
         1
     );
-    assert!(
-        SessionStore::list(store, alice.id)
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert!(all_sessions(store, alice.id, 100).await.is_empty());
 
     // Expiry: a session is gone when its refresh token expires.
     let short = session(bob.id, Duration::from_secs(1));
-    store.create(&short).await.expect("create");
+    create(store, &short).await;
     assert!(store.is_active(bob.id, short.id).await.expect("check"));
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert!(!store.is_active(bob.id, short.id).await.expect("check"));
@@ -368,15 +448,408 @@ where
             .expect("rotate"),
         RotationOutcome::NotFound
     );
-    let listed: Vec<SessionId> = SessionStore::list(store, bob.id)
-        .await
-        .expect("list")
-        .iter()
-        .map(|s| s.id)
-        .collect();
+    let listed = all_sessions(store, bob.id, 100).await;
     assert_eq!(listed, [s5.id]);
 
     store.ping().await.expect("ping");
+}
+
+/// Login throttling and rate limits: holds taken on admission and settled once, failures
+/// counted only when a hold becomes one, limits that refuse without counting.
+async fn limiter_contract<S: LoginThrottle + RateLimiter>(store: &S) {
+    let client = ClientAddress::from_ip(
+        format!("198.51.100.{}", rand_octet())
+            .parse()
+            .expect("valid ip"),
+    );
+    let attempt = |name: &str| LoginAttempt {
+        id: Uuid::new_v4(),
+        username: Some(Username::parse(name).expect("valid")),
+        client,
+    };
+    let limits = ThrottleLimits {
+        pair: WindowLimit {
+            max: 2,
+            window: HOUR,
+        },
+        client: WindowLimit {
+            max: 100,
+            window: HOUR,
+        },
+    };
+
+    // Two admissions in flight fill the pair: a third is refused while they are held.
+    let (first, second, third) = (attempt("carol"), attempt("carol"), attempt("carol"));
+    for a in [&first, &second] {
+        assert_eq!(
+            store.admit(a, &limits).await.expect("admit"),
+            Admission::Admitted
+        );
+    }
+    assert!(matches!(
+        store.admit(&third, &limits).await.expect("admit"),
+        Admission::Refused { .. }
+    ));
+    // Unjudged (a 503): released, nothing counted; settling it again changes nothing.
+    for _ in 0..2 {
+        store
+            .settle(&first, &limits, Settlement::Unjudged)
+            .await
+            .expect("settle");
+    }
+    // A failure counts once, however often it is settled.
+    for _ in 0..3 {
+        store
+            .settle(&second, &limits, Settlement::Failed)
+            .await
+            .expect("settle");
+    }
+    let fourth = attempt("carol");
+    assert_eq!(
+        store.admit(&fourth, &limits).await.expect("admit"),
+        Admission::Admitted,
+        "one failure and no hold: room for one more"
+    );
+    store
+        .settle(&fourth, &limits, Settlement::Failed)
+        .await
+        .expect("settle");
+    match store
+        .admit(&attempt("carol"), &limits)
+        .await
+        .expect("admit")
+    {
+        Admission::Refused { retry_after } => assert!(
+            retry_after > Duration::from_secs(HOUR.as_secs() - 60) && retry_after <= HOUR,
+            "two failures fill the window until it ends: {retry_after:?}"
+        ),
+        other => panic!("two failures refuse: {other:?}"),
+    }
+    // Another name from the same client, and the same name elsewhere, are not refused.
+    let dave = attempt("dave");
+    assert_eq!(
+        store.admit(&dave, &limits).await.expect("admit"),
+        Admission::Admitted
+    );
+    // A success clears its pair.
+    store
+        .settle(&dave, &limits, Settlement::Failed)
+        .await
+        .expect("settle");
+    let dave_again = attempt("dave");
+    store.admit(&dave_again, &limits).await.expect("admit");
+    store
+        .settle(&dave_again, &limits, Settlement::Succeeded)
+        .await
+        .expect("settle");
+    for _ in 0..2 {
+        let a = attempt("dave");
+        assert_eq!(
+            store.admit(&a, &limits).await.expect("admit"),
+            Admission::Admitted,
+            "a success cleared the pair's failures"
+        );
+        store
+            .settle(&a, &limits, Settlement::Unjudged)
+            .await
+            .expect("settle");
+    }
+
+    // Rate limits: `max` hits per window, then refusals that count nothing.
+    let key = RateKey::Registration(client);
+    let limit = WindowLimit {
+        max: 3,
+        window: HOUR,
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            store.hit(&key, limit).await.expect("hit"),
+            Admission::Admitted
+        );
+    }
+    for _ in 0..3 {
+        match store.hit(&key, limit).await.expect("hit") {
+            Admission::Refused { retry_after } => {
+                assert!(retry_after >= Duration::from_secs(1) && retry_after <= HOUR)
+            }
+            other => panic!("over the limit: {other:?}"),
+        }
+    }
+    let elsewhere = RateKey::Registration(ClientAddress::from_ip(
+        "2001:db8:77::1".parse().expect("valid ip"),
+    ));
+    assert_eq!(
+        store.hit(&elsewhere, limit).await.expect("hit"),
+        Admission::Admitted,
+        "limits are per client"
+    );
+}
+
+/// A fresh last octet, so that contract runs against one store never share a client.
+fn rand_octet() -> u8 {
+    (Uuid::new_v4().as_u128() % 250) as u8 + 1
+}
+
+/// The rules of a todo insert, decided in the same step as the write.
+async fn todo_rules_contract<S: TodoRepository + UserRepository>(store: &S) {
+    let owner = user(&format!("rules{}", rand_octet()));
+    UserRepository::insert(store, &owner).await.expect("insert");
+    let key = IdempotencyKey::parse(&format!("key-{}", Uuid::new_v4())).expect("valid");
+    let keyed = |fingerprint: &str| TodoInsertRules {
+        idempotency: Some(IdempotentWrite {
+            key: key.clone(),
+            fingerprint: fingerprint.into(),
+            ttl: HOUR,
+        }),
+        ..roomy()
+    };
+
+    // An idempotency key: the first request inserts, a retry gets that todo, a different
+    // request under the same key is refused; none of them inserts a second todo.
+    let first = todo(owner.id, "keyed");
+    assert_eq!(
+        TodoRepository::insert(store, &first, &keyed("keyed"))
+            .await
+            .expect("insert"),
+        TodoInsert::Inserted
+    );
+    let retry = todo(owner.id, "keyed");
+    assert_eq!(
+        TodoRepository::insert(store, &retry, &keyed("keyed"))
+            .await
+            .expect("insert"),
+        TodoInsert::Replayed(first.clone())
+    );
+    let other = todo(owner.id, "something else");
+    assert_eq!(
+        TodoRepository::insert(store, &other, &keyed("something else"))
+            .await
+            .expect("insert"),
+        TodoInsert::KeyReused
+    );
+    // The same todo inserted again (a driver's retry of the very command) is one todo.
+    assert_eq!(
+        TodoRepository::insert(store, &first, &roomy())
+            .await
+            .expect("insert"),
+        TodoInsert::Inserted
+    );
+    assert_eq!(all_todos(store, owner.id, 100).await.0, vec![first.clone()]);
+
+    // Quota: at most `max_todos`; a deletion makes room again.
+    let quota = TodoInsertRules {
+        max_todos: 2,
+        ..roomy()
+    };
+    let second = todo(owner.id, "second");
+    assert_eq!(
+        TodoRepository::insert(store, &second, &quota)
+            .await
+            .expect("insert"),
+        TodoInsert::Inserted
+    );
+    assert_eq!(
+        TodoRepository::insert(store, &todo(owner.id, "third"), &quota)
+            .await
+            .expect("insert"),
+        TodoInsert::QuotaExceeded
+    );
+    assert!(store.delete(owner.id, second.id).await.expect("delete"));
+    assert_eq!(
+        TodoRepository::insert(store, &todo(owner.id, "third"), &quota)
+            .await
+            .expect("insert"),
+        TodoInsert::Inserted
+    );
+
+    // Creation rate: counted per user; refusals count nothing and say when to retry.
+    let rater = user(&format!("rater{}", rand_octet()));
+    let rate = TodoInsertRules {
+        creations: WindowLimit {
+            max: 2,
+            window: HOUR,
+        },
+        ..roomy()
+    };
+    for title in ["a", "b"] {
+        assert_eq!(
+            TodoRepository::insert(store, &todo(rater.id, title), &rate)
+                .await
+                .expect("insert"),
+            TodoInsert::Inserted
+        );
+    }
+    match TodoRepository::insert(store, &todo(rater.id, "c"), &rate)
+        .await
+        .expect("insert")
+    {
+        TodoInsert::RateLimited { retry_after } => {
+            assert!(retry_after >= Duration::from_secs(1) && retry_after <= HOUR)
+        }
+        other => panic!("over the rate: {other:?}"),
+    }
+    assert_eq!(all_todos(store, rater.id, 100).await.0.len(), 2);
+    let bystander = UserId::from_uuid(Uuid::new_v4());
+    assert_eq!(
+        TodoRepository::insert(store, &todo(bystander, "others unaffected"), &rate)
+            .await
+            .expect("insert"),
+        TodoInsert::Inserted
+    );
+
+    // A cursor past the end is an empty last page.
+    let page = TodoRepository::list(store, owner.id, Some(TodoCursor(u64::MAX - 1)), 10)
+        .await
+        .expect("list");
+    assert!(page.items.is_empty() && page.next.is_none(), "{page:?}");
+}
+
+/// The per-user session cap: a login beyond it ends the sessions that expire first.
+async fn session_cap_contract<S: SessionStore>(store: &S) {
+    let owner = UserId::from_uuid(Uuid::new_v4());
+    let in_hours = |hours: u64| {
+        let mut s = session(
+            owner,
+            HOUR.saturating_mul(u32::try_from(hours).expect("small")),
+        );
+        s.user_agent = Some(format!("device {hours}"));
+        s
+    };
+    let (soon, later, latest) = (in_hours(1), in_hours(2), in_hours(3));
+    for s in [&later, &soon, &latest] {
+        assert_eq!(store.create(s, 3).await.expect("create"), 0);
+    }
+    let fourth = in_hours(4);
+    assert_eq!(store.create(&fourth, 3).await.expect("create"), 1);
+    assert!(
+        !store.is_active(owner, soon.id).await.expect("check"),
+        "the session that expires first is ended"
+    );
+    let mut left = all_sessions(store, owner, 100).await;
+    left.sort();
+    let mut expected = vec![later.id, latest.id, fourth.id];
+    expected.sort();
+    assert_eq!(left, expected);
+    // Creating the same session again (a retry) ends nothing more.
+    assert_eq!(store.create(&fourth, 3).await.expect("create"), 0);
+    assert_eq!(all_sessions(store, owner, 100).await.len(), 3);
+    // A lower cap ends as many as needed.
+    assert_eq!(store.create(&in_hours(5), 2).await.expect("create"), 2);
+    assert_eq!(all_sessions(store, owner, 100).await.len(), 2);
+}
+
+/// Ending sessions on the word of a refresh token, checked in the same step.
+async fn ending_by_refresh_contract<S: SessionStore>(store: &S) {
+    let owner = UserId::from_uuid(Uuid::new_v4());
+    let presented = |s: &Session, token: TokenId, grace: Duration| PresentedRefresh {
+        user_id: s.user_id,
+        session_id: s.id,
+        presented: token,
+        now: now(),
+        grace,
+    };
+    let sessions: Vec<Session> = (0..3).map(|_| session(owner, HOUR)).collect();
+    for s in &sessions {
+        create(store, s).await;
+    }
+    // A spent token, any scope: its session is deleted as stolen, nothing else ends.
+    let first = rotation(&sessions[0], sessions[0].refresh_jti);
+    store.rotate(&first).await.expect("rotate");
+    for scope in [SessionScope::All, SessionScope::Others, SessionScope::This] {
+        let outcome = store
+            .end_with_refresh(
+                &presented(&sessions[0], sessions[0].refresh_jti, Duration::ZERO),
+                scope,
+            )
+            .await
+            .expect("end");
+        if scope == SessionScope::All {
+            assert_eq!(outcome, EndOutcome::ReuseDetected, "{scope:?}");
+        } else {
+            assert_eq!(outcome, EndOutcome::NotFound, "already deleted: {scope:?}");
+        }
+    }
+    assert!(!store.is_active(owner, sessions[0].id).await.expect("check"));
+    for s in &sessions[1..] {
+        assert!(
+            store.is_active(owner, s.id).await.expect("check"),
+            "reuse ends no other session"
+        );
+    }
+    // The current token: Others keeps its own session, This ends only it.
+    assert_eq!(
+        store
+            .end_with_refresh(
+                &presented(&sessions[1], sessions[1].refresh_jti, Duration::ZERO),
+                SessionScope::Others
+            )
+            .await
+            .expect("end"),
+        EndOutcome::Ended(1)
+    );
+    assert!(store.is_active(owner, sessions[1].id).await.expect("check"));
+    assert!(!store.is_active(owner, sessions[2].id).await.expect("check"));
+    // Within the grace window, the token the last rotation spent still speaks.
+    let spent = sessions[1].refresh_jti;
+    store
+        .rotate(&rotation(&sessions[1], spent))
+        .await
+        .expect("rotate");
+    assert_eq!(
+        store
+            .end_with_refresh(
+                &presented(&sessions[1], spent, Duration::from_secs(30)),
+                SessionScope::This
+            )
+            .await
+            .expect("end"),
+        EndOutcome::Ended(1)
+    );
+    assert!(all_sessions(store, owner, 100).await.is_empty());
+    // All, with the current token, ends every session.
+    let more: Vec<Session> = (0..2).map(|_| session(owner, HOUR)).collect();
+    for s in &more {
+        create(store, s).await;
+    }
+    assert_eq!(
+        store
+            .end_with_refresh(
+                &presented(&more[0], more[0].refresh_jti, Duration::ZERO),
+                SessionScope::All
+            )
+            .await
+            .expect("end"),
+        EndOutcome::Ended(2)
+    );
+    assert!(all_sessions(store, owner, 100).await.is_empty());
+}
+
+/// Registration keys: the first record stays, whoever asks later.
+async fn registration_key_contract<S: IdempotencyStore>(store: &S) {
+    let key = IdempotencyKey::parse(&format!("signup-{}", Uuid::new_v4())).expect("valid");
+    let first = IdempotencyRecord {
+        fingerprint: "register\nerin\n".into(),
+        resource: Uuid::new_v4(),
+    };
+    assert_eq!(
+        store
+            .claim_registration(&key, &first, HOUR)
+            .await
+            .expect("claim"),
+        first
+    );
+    let later = IdempotencyRecord {
+        fingerprint: "register\nfrank\n".into(),
+        resource: Uuid::new_v4(),
+    };
+    assert_eq!(
+        store
+            .claim_registration(&key, &later, HOUR)
+            .await
+            .expect("claim"),
+        first,
+        "the key keeps its first record"
+    );
 }
 
 fn notification(created_at: Timestamp) -> Notification {

@@ -64,12 +64,7 @@ async fn huge_bodies_are_refused_with_413_with_or_without_content_length() {
         .expect("sent");
     assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
 
-    let list: Vec<Value> = app
-        .get("/todo", &user.access)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list: Vec<Value> = app.items("/todo", &user.access).await;
     assert!(list.is_empty());
 }
 

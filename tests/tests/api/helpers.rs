@@ -105,6 +105,14 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// The `items` of the first page of a listing (`/todo`, `/sessions`).
+    pub async fn items(&self, path: &str, bearer: &str) -> Vec<Value> {
+        let response = self.get(path, bearer).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        let page: Value = response.json().await.expect("json");
+        page["items"].as_array().expect("a page of items").clone()
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> Response {
         self.post_json(
             "/login",

@@ -3,6 +3,7 @@
 //! One test binary (faster to link than one per file); each test gets its own server
 //! and so its own state, and they run in parallel.
 
+mod abuse;
 mod auth;
 mod client;
 mod cluster;

@@ -105,7 +105,7 @@ fn vonage_env(base: &str) -> Vec<(&str, &str)> {
 }
 
 async fn todo_titles(app: &TestApp, access: &str) -> Vec<String> {
-    let list: Vec<Value> = app.get("/todo", access).await.json().await.expect("json");
+    let list: Vec<Value> = app.items("/todo", access).await;
     list.iter()
         .filter_map(|t| t["title"].as_str().map(str::to_owned))
         .collect()

@@ -26,7 +26,7 @@ fn image() -> (String, String) {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -47,22 +47,29 @@ pub async fn start_redis() -> TestRedis {
 
 /// As [`start_redis`], on a given host port.
 pub async fn start_redis_on(port: u16) -> TestRedis {
+    start_redis_with(port, &[]).await
+}
+
+/// As [`start_redis_on`], with more `redis-server` arguments.
+pub async fn start_redis_with(port: u16, extra: &[&str]) -> TestRedis {
     let (name, tag) = image();
+    let mut cmd = vec![
+        "redis-server",
+        "--bind",
+        "0.0.0.0",
+        "--protected-mode",
+        "no",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ];
+    cmd.extend_from_slice(extra);
     let container = GenericImage::new(name, tag)
         .with_exposed_port(6379.tcp())
         .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
         .with_mapped_port(port, 6379.tcp())
-        .with_cmd([
-            "redis-server",
-            "--bind",
-            "0.0.0.0",
-            "--protected-mode",
-            "no",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-        ])
+        .with_cmd(cmd)
         .start()
         .await
         .expect("Redis container starts (run scripts/redis-image first, or set REDIS_IMAGE)");
@@ -229,12 +236,7 @@ async fn a_redis_outage_is_a_quick_503_and_the_server_recovers_without_losing_da
         StatusCode::OK,
         "the session survived"
     );
-    let list: Vec<Value> = app
-        .get("/todo", &pair.access)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list: Vec<Value> = app.items("/todo", &pair.access).await;
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["id"], todo["id"]);
     let refreshed = app.refresh(&pair.refresh).await;

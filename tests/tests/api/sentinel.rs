@@ -244,7 +244,7 @@ async fn the_server_follows_a_sentinel_failover() {
         .json()
         .await
         .expect("json");
-    assert_eq!(todos.as_array().map(Vec::len), Some(1), "{todos}");
+    assert_eq!(todos["items"].as_array().map(Vec::len), Some(1), "{todos}");
     assert_eq!(
         app.create_todo(&pair.access, "after").await.status(),
         StatusCode::CREATED

@@ -10,12 +10,7 @@ async fn sessions_are_listed_and_one_can_be_revoked() {
     let app = spawn_app().await;
     let laptop = app.login_sample().await;
     let phone = app.login_sample().await;
-    let sessions: Vec<Value> = app
-        .get("/sessions", &laptop.access)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let sessions: Vec<Value> = app.items("/sessions", &laptop.access).await;
     assert_eq!(sessions.len(), 2);
     let current: Vec<&Value> = sessions.iter().filter(|s| s["current"] == true).collect();
     assert_eq!(current.len(), 1);

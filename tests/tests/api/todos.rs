@@ -24,12 +24,7 @@ async fn todos_can_be_listed_read_updated_and_deleted() {
         .await
         .expect("json");
 
-    let list: Vec<Value> = app
-        .get("/todo", &user.access)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list: Vec<Value> = app.items("/todo", &user.access).await;
     let titles: Vec<&str> = list.iter().filter_map(|t| t["title"].as_str()).collect();
     assert_eq!(titles, ["first", "second"]);
 
@@ -63,12 +58,7 @@ async fn todos_can_be_listed_read_updated_and_deleted() {
         .await
         .expect("sent");
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let list: Vec<Value> = app
-        .get("/todo", &user.access)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list: Vec<Value> = app.items("/todo", &user.access).await;
     assert_eq!(list.len(), 1);
 }
 
@@ -107,12 +97,7 @@ async fn another_users_todo_is_not_found_on_every_path() {
         .await
         .expect("sent");
     assert_problem(delete, StatusCode::NOT_FOUND).await;
-    let list: Vec<Value> = app
-        .get("/todo", &intruder.access)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list: Vec<Value> = app.items("/todo", &intruder.access).await;
     assert!(list.is_empty());
 
     // Untouched for its owner; and a missing id looks exactly the same as someone else's.
@@ -146,12 +131,7 @@ async fn invalid_titles_are_refused_and_change_nothing() {
         let response = app.create_todo(&user.access, title).await;
         assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
-    let list: Vec<Value> = app
-        .get("/todo", &user.access)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list: Vec<Value> = app.items("/todo", &user.access).await;
     assert!(list.is_empty());
 }
 

@@ -1,0 +1,3 @@
+-- KEYS: username. ARGV: user id. Gives the name back if it is still ours.
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0

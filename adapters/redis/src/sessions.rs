@@ -1,0 +1,381 @@
+//! [`SessionStore`] over Redis: one hash per session under the user's hash tag, and the
+//! user's index of session ids scored by expiry (see the crate docs for the layout).
+//!
+//! Every write is one Lua script (see `lua/`), all sharing `session_prelude.lua`: the
+//! rule of which refresh token speaks for a session (`accepts`) is written once and used
+//! by rotation and by ending sessions alike. Scripts declare every key they touch; where
+//! the keys depend on the index's members, the members are read first and the script
+//! refuses (changing nothing) if the index changed in between, and the read is repeated.
+
+use std::sync::LazyLock;
+
+use application::ports::{
+    ActiveUser, EndOutcome, Page, PresentedRefresh, Rotation, RotationOutcome, SessionCursor,
+    SessionScope, SessionStore, StoreError,
+};
+use async_trait::async_trait;
+use domain::{Session, SessionId, Timestamp, TokenId, UserId};
+use redis::{AsyncCommands, Script};
+
+use crate::{
+    REVOKE_ALL_ROUNDS, RedisStore, corrupt, parse_user, session_key, session_key_bytes,
+    session_key_of, sessions_key, user_key,
+};
+
+static CREATE: LazyLock<Script> =
+    lua!(guarded: "lua/session_prelude.lua", "lua/create_session.lua");
+static EVICT: LazyLock<Script> = lua!(freeing: "lua/evict_sessions.lua");
+static ROTATE: LazyLock<Script> = lua!(guarded: "lua/session_prelude.lua", "lua/rotate.lua");
+static MARK_UNANSWERED: LazyLock<Script> = lua!(freeing: "lua/mark_unanswered.lua");
+static END_WITH_REFRESH: LazyLock<Script> =
+    lua!(freeing: "lua/session_prelude.lua", "lua/end_with_refresh.lua");
+static REVOKE: LazyLock<Script> = lua!(freeing: "lua/revoke.lua");
+static REVOKE_ALL: LazyLock<Script> = lua!(freeing: "lua/revoke_all.lua");
+static LIST: LazyLock<Script> = lua!(freeing: "lua/session_prelude.lua", "lua/list_sessions.lua");
+
+/// Rounds of "evict, then create" a login tries before it reports the store busy: each
+/// round frees what the script asked for, so only logins racing for the last places need
+/// another.
+const CREATE_ROUNDS: usize = 3;
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(&self, session: &Session, max_sessions: u32) -> Result<u64, StoreError> {
+        let (key, set) = (
+            session_key(session.user_id, session.id),
+            sessions_key(session.user_id),
+        );
+        let args = [
+            session.id.to_string(),
+            session.refresh_jti.to_string(),
+            session.created_at.unix_seconds().to_string(),
+            session.refreshed_at.unix_seconds().to_string(),
+            session.expires_at.unix_seconds().to_string(),
+            session.user_agent.clone().unwrap_or_default(),
+            unix_now().to_string(),
+            max_sessions.max(1).to_string(),
+        ];
+        let mut evicted = 0;
+        for _ in 0..CREATE_ROUNDS {
+            let (key, set, args) = (key.clone(), set.clone(), args.clone());
+            let oldest: Vec<String> = self
+                .run(|mut conn| async move {
+                    CREATE
+                        .key(key)
+                        .key(set)
+                        .arg(&args[..])
+                        .invoke_async(&mut conn)
+                        .await
+                })
+                .await?;
+            if oldest.is_empty() {
+                return Ok(evicted);
+            }
+            let mut invocation = EVICT.key(sessions_key(session.user_id));
+            for sid in &oldest {
+                invocation
+                    .key(session_key_of(session.user_id, sid))
+                    .arg(sid);
+            }
+            let ended: i64 = self
+                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+                .await?;
+            evicted += u64::try_from(ended).unwrap_or(0);
+        }
+        Err(StoreError::unavailable(
+            application::ports::Unavailability::Busy,
+            anyhow::anyhow!("sessions kept filling up during a login"),
+        ))
+    }
+
+    async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
+        let key = session_key_bytes(user, session);
+        self.run(|mut conn| async move { conn.exists(&key[..]).await })
+            .await
+    }
+
+    async fn active_user(
+        &self,
+        user: UserId,
+        session: SessionId,
+    ) -> Result<ActiveUser, StoreError> {
+        let session_key = session_key_bytes(user, session);
+        let user_key = user_key(user);
+        // One pipeline, one round trip. Not a transaction: the two reads are independent
+        // and each is as fresh as a separate command would be.
+        let (active, raw): (bool, Option<String>) = self
+            .run(|mut conn| async move {
+                redis::pipe()
+                    .exists(&session_key[..])
+                    .get(user_key)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        if !active {
+            return Ok(ActiveUser::Revoked);
+        }
+        match raw {
+            Some(raw) => Ok(ActiveUser::Active(parse_user(&raw)?)),
+            None => Ok(ActiveUser::UserGone),
+        }
+    }
+
+    async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
+        let (key, set) = (
+            session_key(rotation.user_id, rotation.session_id),
+            sessions_key(rotation.user_id),
+        );
+        let args = [
+            rotation.session_id.to_string(),
+            rotation.presented.to_string(),
+            rotation.next.to_string(),
+            rotation.now.unix_seconds().to_string(),
+            rotation.expires_at.unix_seconds().to_string(),
+            rotation.grace.as_secs().to_string(),
+        ];
+        let reply: Result<redis::Value, StoreError> = self
+            .run(|mut conn| {
+                let key = key.clone();
+                async move {
+                    ROTATE
+                        .key(key)
+                        .key(set)
+                        .arg(&args[..])
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(e) => {
+                // The rotation may still run, and then its successor reached nobody: mark
+                // it, so the client's retry gets that successor, not a theft verdict.
+                if matches!(e, StoreError::Unavailable(_)) {
+                    let presented = rotation.presented.to_string();
+                    self.reconcile_after("rotation", |mut conn| async move {
+                        MARK_UNANSWERED
+                            .key(key)
+                            .arg(presented)
+                            .invoke_async(&mut conn)
+                            .await
+                    });
+                }
+                return Err(e);
+            }
+        };
+        match reply {
+            redis::Value::Int(0) => Ok(RotationOutcome::NotFound),
+            redis::Value::Int(1) => Ok(RotationOutcome::ReuseDetected),
+            reply @ redis::Value::Array(_) => {
+                let (outcome, fields): (String, Vec<String>) =
+                    redis::from_redis_value(reply).map_err(corrupt)?;
+                let session = session_from_fields(rotation.user_id, rotation.session_id, &fields)?;
+                match outcome.as_str() {
+                    "rotated" => Ok(RotationOutcome::Rotated(session)),
+                    "replayed" => Ok(RotationOutcome::Replayed(session)),
+                    other => Err(corrupt(format!("unexpected rotate outcome {other}"))),
+                }
+            }
+            other => Err(corrupt(format!("unexpected rotate reply {other:?}"))),
+        }
+    }
+
+    async fn end_with_refresh(
+        &self,
+        presented: &PresentedRefresh,
+        scope: SessionScope,
+    ) -> Result<EndOutcome, StoreError> {
+        let user = presented.user_id;
+        let sid = presented.session_id.to_string();
+        let scope_arg = match scope {
+            SessionScope::This => "this",
+            SessionScope::Others => "others",
+            SessionScope::All => "all",
+        };
+        // As revoke_all: read the members, then act with every key declared; a login in
+        // between makes the script refuse, and we read again.
+        for _ in 0..REVOKE_ALL_ROUNDS {
+            let others: Vec<String> = match scope {
+                SessionScope::This => Vec::new(),
+                SessionScope::Others | SessionScope::All => self
+                    .session_ids(user)
+                    .await?
+                    .into_iter()
+                    .filter(|member| *member != sid)
+                    .collect(),
+            };
+            let mut invocation = END_WITH_REFRESH.key(sessions_key(user));
+            invocation
+                .key(session_key(user, presented.session_id))
+                .arg(&sid)
+                .arg(presented.presented.to_string())
+                .arg(presented.now.unix_seconds())
+                .arg(presented.grace.as_secs())
+                .arg(scope_arg);
+            for member in &others {
+                invocation.key(session_key_of(user, member)).arg(member);
+            }
+            let ended: i64 = self
+                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+                .await?;
+            match ended {
+                -1 => continue,
+                -2 => return Ok(EndOutcome::NotFound),
+                -3 => return Ok(EndOutcome::ReuseDetected),
+                n => return Ok(EndOutcome::Ended(u64::try_from(n).unwrap_or(0))),
+            }
+        }
+        Err(StoreError::unavailable(
+            application::ports::Unavailability::Busy,
+            anyhow::anyhow!("sessions kept changing while ending them"),
+        ))
+    }
+
+    async fn revoke(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
+        let (key, set, sid) = (
+            session_key(user, session),
+            sessions_key(user),
+            session.to_string(),
+        );
+        let deleted: i64 = self
+            .run(|mut conn| async move {
+                REVOKE
+                    .key(key)
+                    .key(set)
+                    .arg(sid)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(deleted == 1)
+    }
+
+    async fn revoke_all(&self, user: UserId, keep: Option<SessionId>) -> Result<u64, StoreError> {
+        let keep = keep.map(|k| k.to_string()).unwrap_or_default();
+        // Read the members, then delete them with every key declared; a login in
+        // between makes the script refuse, and we read again. Logins are rare next to
+        // this, so a few rounds always do.
+        for _ in 0..REVOKE_ALL_ROUNDS {
+            let sids = self.session_ids(user).await?;
+            let mut invocation = REVOKE_ALL.key(sessions_key(user));
+            invocation.arg(&keep);
+            for sid in &sids {
+                invocation.key(session_key_of(user, sid)).arg(sid);
+            }
+            let ended: i64 = self
+                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+                .await?;
+            if ended >= 0 {
+                return Ok(u64::try_from(ended).unwrap_or(0));
+            }
+        }
+        Err(StoreError::unavailable(
+            application::ports::Unavailability::Busy,
+            anyhow::anyhow!("sessions kept changing during revoke_all"),
+        ))
+    }
+
+    async fn list(
+        &self,
+        user: UserId,
+        after: Option<SessionCursor>,
+        limit: usize,
+    ) -> Result<Page<Session, SessionCursor>, StoreError> {
+        // Read the members, then their fields with every key declared (see revoke_all);
+        // a login in between is simply not listed yet. The index holds at most the
+        // per-user cap of sessions, and the script returns only the page.
+        let sids = self.session_ids(user).await?;
+        let mut invocation = LIST.key(sessions_key(user));
+        invocation
+            .arg(unix_now())
+            .arg(after.map_or(String::new(), |a| a.created_at.unix_seconds().to_string()))
+            .arg(after.map_or(String::new(), |a| a.id.to_string()))
+            .arg(limit);
+        for sid in &sids {
+            invocation.key(session_key_of(user, sid)).arg(sid);
+        }
+        let flat: Vec<String> = self
+            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        let mut sessions = flat
+            .chunks(7)
+            .map(|chunk| {
+                let sid: SessionId = chunk
+                    .first()
+                    .ok_or_else(|| corrupt("empty session entry"))?
+                    .parse()
+                    .map_err(corrupt)?;
+                session_from_fields(user, sid, &chunk[1..])
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = (sessions.len() > limit).then(|| {
+            sessions.truncate(limit);
+            sessions.last().map(|s| SessionCursor {
+                created_at: s.created_at,
+                id: s.id,
+            })
+        });
+        Ok(Page {
+            items: sessions,
+            next: next.flatten(),
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.ready().await
+    }
+}
+
+impl RedisStore {
+    /// The session ids in a user's index.
+    async fn session_ids(&self, user: UserId) -> Result<Vec<String>, StoreError> {
+        let set = sessions_key(user);
+        self.run(|mut conn| async move { conn.zrange(set, 0, -1).await })
+            .await
+    }
+}
+
+/// Seconds since the Unix epoch, for pruning expired session ids.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn session_from_fields(
+    user_id: UserId,
+    sid: SessionId,
+    fields: &[String],
+) -> Result<Session, StoreError> {
+    let [
+        refresh_jti,
+        previous_jti,
+        created_at,
+        refreshed_at,
+        expires_at,
+        user_agent,
+    ] = fields
+    else {
+        return Err(corrupt("session record with missing fields"));
+    };
+    let number = |raw: &String| {
+        raw.parse::<i64>()
+            .map(Timestamp::from_unix_seconds)
+            .map_err(corrupt)
+    };
+    let token = |raw: &String| raw.parse().map(TokenId::from_uuid).map_err(corrupt);
+    Ok(Session {
+        id: sid,
+        user_id,
+        refresh_jti: token(refresh_jti)?,
+        previous_jti: (!previous_jti.is_empty())
+            .then(|| token(previous_jti))
+            .transpose()?,
+        created_at: number(created_at)?,
+        refreshed_at: number(refreshed_at)?,
+        expires_at: number(expires_at)?,
+        user_agent: (!user_agent.is_empty()).then(|| user_agent.clone()),
+    })
+}

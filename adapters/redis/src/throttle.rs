@@ -1,0 +1,129 @@
+//! [`LoginThrottle`] and [`RateLimiter`] over Redis. A client's counters share its hash tag
+//! (`{login:<client>}`, `{rate:<client>}`), so one script checks and counts them
+//! atomically, in one cluster slot.
+//!
+//! A login's admission takes a *hold* (a member of the counter's holds set, scored by when
+//! it lapses); its settlement turns the hold into a counted failure or releases it. When an
+//! admission's reply is lost, the hold it may still take is released right behind it on
+//! the same connection, and lapses by itself after [`LOGIN_HOLD`] in any case: a login
+//! that got a 503 is never counted as a failed password.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use application::ports::{
+    Admission, LOGIN_HOLD, LoginAttempt, LoginThrottle, RateKey, RateLimiter, Settlement,
+    StoreError, ThrottleLimits, WindowLimit,
+};
+use async_trait::async_trait;
+use redis::Script;
+
+use crate::{RedisStore, login_keys, millis, rate_key};
+
+static ADMIT: LazyLock<Script> = lua!(guarded: "lua/admit_login.lua");
+static SETTLE: LazyLock<Script> = lua!(freeing: "lua/settle_login.lua");
+static RATE_HIT: LazyLock<Script> = lua!(guarded: "lua/rate_hit.lua");
+
+/// A limiter script's wait in milliseconds as an [`Admission`]: whole seconds for
+/// `Retry-After`, rounded up so a client that waits that long finds the window free.
+fn admission(wait_ms: u64) -> Admission {
+    match wait_ms {
+        0 => Admission::Admitted,
+        ms => Admission::Refused {
+            retry_after: Duration::from_secs(ms.div_ceil(1000).max(1)),
+        },
+    }
+}
+
+fn settle_arg(settlement: Settlement) -> &'static str {
+    match settlement {
+        Settlement::Failed => "failed",
+        Settlement::Succeeded => "succeeded",
+        Settlement::Unjudged => "unjudged",
+    }
+}
+
+/// The settle script for `attempt`, ready to invoke.
+fn settle_invocation(
+    attempt: &LoginAttempt,
+    limits: &ThrottleLimits,
+    settlement: Settlement,
+) -> redis::ScriptInvocation<'static> {
+    let mut invocation = SETTLE.prepare_invoke();
+    for key in login_keys(attempt) {
+        invocation.key(key);
+    }
+    invocation
+        .arg(settle_arg(settlement))
+        .arg(attempt.id.to_string())
+        .arg(millis(limits.pair.window).max(1))
+        .arg(millis(limits.client.window).max(1));
+    invocation
+}
+
+#[async_trait]
+impl LoginThrottle for RedisStore {
+    async fn admit(
+        &self,
+        attempt: &LoginAttempt,
+        limits: &ThrottleLimits,
+    ) -> Result<Admission, StoreError> {
+        let mut invocation = ADMIT.prepare_invoke();
+        for key in login_keys(attempt) {
+            invocation.key(key);
+        }
+        invocation
+            .arg(limits.pair.max)
+            .arg(millis(limits.pair.window).max(1))
+            .arg(limits.client.max)
+            .arg(millis(limits.client.window).max(1))
+            .arg(attempt.id.to_string())
+            .arg(millis(LOGIN_HOLD));
+        let waited = self
+            .run(|mut conn| async move { invocation.invoke_async::<u64>(&mut conn).await })
+            .await;
+        match waited {
+            Ok(wait_ms) => Ok(admission(wait_ms)),
+            Err(e) => {
+                if matches!(e, StoreError::Unavailable(_)) {
+                    // The admission may still run: release its hold right behind it.
+                    let release = settle_invocation(attempt, limits, Settlement::Unjudged);
+                    self.reconcile_after("login admission", |mut conn| async move {
+                        release.invoke_async(&mut conn).await
+                    });
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn settle(
+        &self,
+        attempt: &LoginAttempt,
+        limits: &ThrottleLimits,
+        settlement: Settlement,
+    ) -> Result<(), StoreError> {
+        let invocation = settle_invocation(attempt, limits, settlement);
+        self.run(|mut conn| async move { invocation.invoke_async::<i64>(&mut conn).await })
+            .await
+            .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl RateLimiter for RedisStore {
+    async fn hit(&self, key: &RateKey, limit: WindowLimit) -> Result<Admission, StoreError> {
+        let counter = rate_key(key);
+        let wait_ms: u64 = self
+            .run(|mut conn| async move {
+                RATE_HIT
+                    .key(counter)
+                    .arg(limit.max)
+                    .arg(millis(limit.window).max(1))
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(admission(wait_ms))
+    }
+}
