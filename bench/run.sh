@@ -179,6 +179,14 @@ start_server() {
     # and client, 100 per client) would refuse most of them with 429.
     "LOGIN_PAIR_LIMIT=$BENCH_LOGIN_LIMIT"
     "LOGIN_CLIENT_LIMIT=$BENCH_LOGIN_LIMIT"
+    # The per-user quotas stay on too (every creation pays its checks in the insert
+    # script), with limits no benchmark reaches: one user creates tens of thousands of
+    # todos a second, and the login scenarios open thousands of sessions for one user
+    # (the default cap, 50, would end the session whose token the reads use).
+    "TODO_CREATE_LIMIT=1000000"
+    "TODO_CREATE_WINDOW=1s"
+    "MAX_TODOS_PER_USER=10000000"
+    "MAX_SESSIONS_PER_USER=1000000"
   )
   [[ -n "${2:-}" ]] && env+=("REDIS_URL=$2")
   mkdir -p "$WORK/server-$1"
@@ -378,6 +386,7 @@ echo "jwt-todo benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(aw
 echo "wrk: keep-alive, $CONNS connections, $THREADS threads, $DURATION per scenario (me+storm: $STORM_CONNS + $STORM_CONNS);" \
   "load generator, server and Redis share the machine; load average before $LOAD_BEFORE, after $LOAD_AFTER"
 echo "login throttling is on with LOGIN_PAIR_LIMIT=LOGIN_CLIENT_LIMIT=$BENCH_LOGIN_LIMIT per 15 min (defaults 5 and 100), so none of the benchmark's logins, all from 127.0.0.1, is refused by it (429s would show as errors)"
+echo "per-user limits are on with TODO_CREATE_LIMIT=1000000 per 1s, MAX_TODOS_PER_USER=10000000 and MAX_SESSIONS_PER_USER=1000000 (defaults 60 per minute, 10000 and 50), so one benchmark user is never refused or evicted"
 echo
 echo "| store    | scenario |    req/s |       p50 |        p99 | errors |   peak RSS | RSS start -> end    |"
 echo "|----------|----------|---------:|----------:|-----------:|-------:|-----------:|---------------------|"

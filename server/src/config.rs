@@ -55,9 +55,10 @@ pub const REGISTER_CLIENT_WINDOW: &str = "REGISTER_CLIENT_WINDOW";
 pub const MAX_LOGIN_LIMIT: u32 = 1_000_000;
 /// Longest throttle window.
 pub const MAX_LOGIN_WINDOW: Duration = Duration::from_secs(24 * 3600);
-/// Most sessions `MAX_SESSIONS_PER_USER` may allow: listing and revoking all of a user's
-/// sessions reads them all, so the cap bounds that work too.
-pub const MAX_SESSIONS_CAP: u32 = 1000;
+/// Most sessions `MAX_SESSIONS_PER_USER` may allow. Listing a page and revoking all of a
+/// user's sessions read all of them, so the cap bounds that work too: a high cap is for
+/// load tests and service accounts, and costs those operations.
+pub const MAX_SESSIONS_CAP: u32 = 1_000_000;
 /// Most todos `MAX_TODOS_PER_USER` may allow.
 pub const MAX_TODOS_CAP: u32 = 10_000_000;
 
@@ -860,6 +861,15 @@ mod tests {
                 VONAGE_BASE_URL,
             ),
             (&[(NOTIFY_MAX_ATTEMPTS, "0")], NOTIFY_MAX_ATTEMPTS),
+            (&[(MAX_TODOS_PER_USER, "0")], MAX_TODOS_PER_USER),
+            (&[(MAX_TODOS_PER_USER, "many")], MAX_TODOS_PER_USER),
+            (&[(MAX_SESSIONS_PER_USER, "1000001")], MAX_SESSIONS_PER_USER),
+            (&[(TODO_CREATE_LIMIT, "-1")], TODO_CREATE_LIMIT),
+            (&[(TODO_CREATE_WINDOW, "25h")], TODO_CREATE_WINDOW),
+            (&[(REGISTER_CLIENT_LIMIT, "0")], REGISTER_CLIENT_LIMIT),
+            (&[(REGISTER_CLIENT_WINDOW, "0s")], REGISTER_CLIENT_WINDOW),
+            (&[(REDIS_COMMAND_TIMEOUT, "10ms")], REDIS_COMMAND_TIMEOUT),
+            (&[(REDIS_COMMAND_TIMEOUT, "1m")], REDIS_COMMAND_TIMEOUT),
             (
                 &[
                     (REDIS_URL, "redis://a:6379"),
@@ -1128,6 +1138,40 @@ MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g
             .map(ToString::to_string)
             .collect();
         assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);
+    }
+
+    #[test]
+    fn per_user_and_per_client_limits_are_read() {
+        let defaults = load(&[]).expect("valid");
+        assert_eq!(defaults.limits, Limits::default());
+        assert_eq!(defaults.redis_command_timeout, Duration::from_millis(500));
+        let config = load(&[
+            (MAX_TODOS_PER_USER, "25"),
+            (MAX_SESSIONS_PER_USER, "4"),
+            (TODO_CREATE_LIMIT, "9"),
+            (TODO_CREATE_WINDOW, "30s"),
+            (REGISTER_CLIENT_LIMIT, "2"),
+            (REGISTER_CLIENT_WINDOW, "10m"),
+            (REDIS_COMMAND_TIMEOUT, "250ms"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.limits,
+            Limits {
+                max_sessions_per_user: 4,
+                max_todos_per_user: 25,
+                todo_creations: WindowLimit {
+                    max: 9,
+                    window: Duration::from_secs(30)
+                },
+                registrations_per_client: WindowLimit {
+                    max: 2,
+                    window: Duration::from_secs(600)
+                },
+                idempotency_ttl: Limits::default().idempotency_ttl,
+            }
+        );
+        assert_eq!(config.redis_command_timeout, Duration::from_millis(250));
     }
 
     #[test]
