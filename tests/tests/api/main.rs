@@ -6,6 +6,7 @@
 mod auth;
 mod client;
 mod cluster;
+mod connections;
 mod contract;
 mod cookie;
 mod errors;
