@@ -10,6 +10,8 @@ use application::ports::{ThrottleLimits, WindowLimit};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
+use crate::serve::ConnectionLimits;
+
 pub const BIND_ADDR: &str = "BIND_ADDR";
 pub const REDIS_URL: &str = "REDIS_URL";
 pub const REDIS_CLUSTER_URLS: &str = "REDIS_CLUSTER_URLS";
@@ -50,6 +52,11 @@ pub const TODO_CREATE_LIMIT: &str = "TODO_CREATE_LIMIT";
 pub const TODO_CREATE_WINDOW: &str = "TODO_CREATE_WINDOW";
 pub const REGISTER_CLIENT_LIMIT: &str = "REGISTER_CLIENT_LIMIT";
 pub const REGISTER_CLIENT_WINDOW: &str = "REGISTER_CLIENT_WINDOW";
+pub const HTTP_HEADER_TIMEOUT: &str = "HTTP_HEADER_TIMEOUT";
+pub const HTTP_BODY_TIMEOUT: &str = "HTTP_BODY_TIMEOUT";
+pub const HTTP_IDLE_TIMEOUT: &str = "HTTP_IDLE_TIMEOUT";
+pub const HTTP_SEND_TIMEOUT: &str = "HTTP_SEND_TIMEOUT";
+pub const HTTP_MAX_CONNECTIONS: &str = "HTTP_MAX_CONNECTIONS";
 
 /// Largest failure count a throttle window may allow.
 pub const MAX_LOGIN_LIMIT: u32 = 1_000_000;
@@ -61,6 +68,10 @@ pub const MAX_LOGIN_WINDOW: Duration = Duration::from_secs(24 * 3600);
 pub const MAX_SESSIONS_CAP: u32 = 1_000_000;
 /// Most todos `MAX_TODOS_PER_USER` may allow.
 pub const MAX_TODOS_CAP: u32 = 10_000_000;
+/// Shortest connection deadline: below it a healthy client on a slow network is cut.
+pub const MIN_HTTP_TIMEOUT: Duration = Duration::from_millis(100);
+/// Most connections `HTTP_MAX_CONNECTIONS` may allow (the file limit clamps it further).
+pub const MAX_HTTP_CONNECTIONS: usize = 1_000_000;
 
 /// Shortest secret accepted (RFC 7518 §3.2: an HS256 key has at least 256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -132,6 +143,8 @@ pub struct Config {
     pub limits: Limits,
     /// Proxies whose `X-Forwarded-For` names the client; empty: the TCP peer is the client.
     pub trusted_proxies: Vec<IpNet>,
+    /// Read deadlines, the idle and send bounds, and the cap on open connections.
+    pub connections: ConnectionLimits,
 }
 
 /// The sentinels to ask and the name of the master they watch.
@@ -636,9 +649,65 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()?,
         };
 
+        let connection_timeout = |key: &'static str,
+                                  default: Duration,
+                                  max: Duration|
+         -> Result<Duration, ConfigError> {
+            let timeout = duration(key, default)?;
+            if !(MIN_HTTP_TIMEOUT..=max).contains(&timeout) {
+                return Err(err(
+                    key,
+                    format!(
+                        "must be between {} and {}",
+                        humantime::format_duration(MIN_HTTP_TIMEOUT),
+                        humantime::format_duration(max)
+                    ),
+                ));
+            }
+            Ok(timeout)
+        };
+        let connection_defaults = ConnectionLimits::default();
+        let connections = ConnectionLimits {
+            header_timeout: connection_timeout(
+                HTTP_HEADER_TIMEOUT,
+                connection_defaults.header_timeout,
+                Duration::from_secs(300),
+            )?,
+            body_timeout: connection_timeout(
+                HTTP_BODY_TIMEOUT,
+                connection_defaults.body_timeout,
+                Duration::from_secs(600),
+            )?,
+            idle_timeout: connection_timeout(
+                HTTP_IDLE_TIMEOUT,
+                connection_defaults.idle_timeout,
+                Duration::from_secs(3600),
+            )?,
+            send_timeout: connection_timeout(
+                HTTP_SEND_TIMEOUT,
+                connection_defaults.send_timeout,
+                Duration::from_secs(600),
+            )?,
+            max_connections: match get(HTTP_MAX_CONNECTIONS) {
+                None => connection_defaults.max_connections,
+                Some(raw) => raw
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_HTTP_CONNECTIONS).contains(n))
+                    .ok_or_else(|| {
+                        err(
+                            HTTP_MAX_CONNECTIONS,
+                            format!("expected a number from 1 to {MAX_HTTP_CONNECTIONS}"),
+                        )
+                    })?,
+            },
+        };
+
         Ok(Self {
             log_format,
             shutdown_grace,
+            connections,
             bind_addr,
             vonage,
             login_throttle,
@@ -825,6 +894,16 @@ mod tests {
         );
         assert!(config.access_previous.is_empty());
         assert!(config.refresh_secrets_previous.is_empty());
+        assert_eq!(
+            config.connections,
+            ConnectionLimits {
+                header_timeout: Duration::from_secs(10),
+                body_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(75),
+                send_timeout: Duration::from_secs(30),
+                max_connections: 4096,
+            }
+        );
     }
 
     #[test]
@@ -915,6 +994,20 @@ mod tests {
                 TRUSTED_PROXIES,
             ),
             (&[(REFRESH_REUSE_GRACE, "5m")], REFRESH_REUSE_GRACE),
+            (&[(HTTP_HEADER_TIMEOUT, "soon")], HTTP_HEADER_TIMEOUT),
+            (&[(HTTP_HEADER_TIMEOUT, "0s")], HTTP_HEADER_TIMEOUT),
+            (&[(HTTP_HEADER_TIMEOUT, "99ms")], HTTP_HEADER_TIMEOUT),
+            (&[(HTTP_HEADER_TIMEOUT, "301s")], HTTP_HEADER_TIMEOUT),
+            (&[(HTTP_BODY_TIMEOUT, "0s")], HTTP_BODY_TIMEOUT),
+            (&[(HTTP_BODY_TIMEOUT, "11m")], HTTP_BODY_TIMEOUT),
+            (&[(HTTP_IDLE_TIMEOUT, "50ms")], HTTP_IDLE_TIMEOUT),
+            (&[(HTTP_IDLE_TIMEOUT, "2h")], HTTP_IDLE_TIMEOUT),
+            (&[(HTTP_SEND_TIMEOUT, "0s")], HTTP_SEND_TIMEOUT),
+            (&[(HTTP_SEND_TIMEOUT, "1h")], HTTP_SEND_TIMEOUT),
+            (&[(HTTP_MAX_CONNECTIONS, "0")], HTTP_MAX_CONNECTIONS),
+            (&[(HTTP_MAX_CONNECTIONS, "-1")], HTTP_MAX_CONNECTIONS),
+            (&[(HTTP_MAX_CONNECTIONS, "many")], HTTP_MAX_CONNECTIONS),
+            (&[(HTTP_MAX_CONNECTIONS, "1000001")], HTTP_MAX_CONNECTIONS),
             (
                 &[(SESSION_MAX_LIFETIME, "1s"), (ACCESS_TTL, "1m")],
                 SESSION_MAX_LIFETIME,
@@ -1172,6 +1265,40 @@ MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g
             }
         );
         assert_eq!(config.redis_command_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn connection_limits_are_read_at_their_bounds() {
+        let config = load(&[
+            (HTTP_HEADER_TIMEOUT, "100ms"),
+            (HTTP_BODY_TIMEOUT, "10m"),
+            (HTTP_IDLE_TIMEOUT, "1h"),
+            (HTTP_SEND_TIMEOUT, " 2s "),
+            (HTTP_MAX_CONNECTIONS, "1"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.connections,
+            ConnectionLimits {
+                header_timeout: Duration::from_millis(100),
+                body_timeout: Duration::from_secs(600),
+                idle_timeout: Duration::from_secs(3600),
+                send_timeout: Duration::from_secs(2),
+                max_connections: 1,
+            }
+        );
+        let config = load(&[
+            (HTTP_HEADER_TIMEOUT, "5m"),
+            (HTTP_MAX_CONNECTIONS, &MAX_HTTP_CONNECTIONS.to_string()),
+        ])
+        .expect("valid");
+        assert_eq!(config.connections.header_timeout, Duration::from_secs(300));
+        assert_eq!(config.connections.max_connections, MAX_HTTP_CONNECTIONS);
+        let error = load(&[(HTTP_BODY_TIMEOUT, "0s")]).expect_err("0s is refused");
+        assert_eq!(
+            error.to_string(),
+            "HTTP_BODY_TIMEOUT: must be between 100ms and 10m"
+        );
     }
 
     #[test]

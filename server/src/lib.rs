@@ -6,9 +6,12 @@
 //! - [`config`]: [`Config`], read once from the environment.
 //! - [`startup`]: [`Application`], which builds the adapters, binds the listener (port 0
 //!   works, for tests) and serves until stopped.
+//! - [`serve`]: the HTTP/1.1 server loop: connection cap, read deadlines, graceful
+//!   shutdown.
 //! - [`telemetry`]: the log subscriber (text or JSON).
 
 pub mod config;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;
 

@@ -20,12 +20,12 @@ use application::{Ports, Services, TokenPolicy};
 use domain::{PasswordInput, User, UserId, Username};
 use poem::Response;
 use poem::endpoint::BoxEndpoint;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 use crate::config::{Config, Environment};
+use crate::serve::{ConnectionLimits, ConnectionMetrics};
 
 /// How often the embedded store returns the memory of expired sessions.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
@@ -37,8 +37,11 @@ pub const SAMPLE_PASSWORD: &str = "password";
 /// A built server: adapters wired, listener bound.
 pub struct Application {
     local_addr: SocketAddr,
-    acceptor: poem::listener::TcpAcceptor,
+    listener: tokio::net::TcpListener,
     app: BoxEndpoint<'static, Response>,
+    /// Deadlines and the cap (already clamped by the file limit) for every connection.
+    connections: ConnectionLimits,
+    connection_metrics: ConnectionMetrics,
     notifications: Notifications,
     worker: WorkerTelemetry,
     /// How long in-flight requests get to finish after a shutdown signal.
@@ -314,10 +317,20 @@ impl Application {
         if let Some(store) = &redis_store {
             RedisPoolCollector::register(store, &mut ops).context("metrics registry")?;
         }
+        let connections = ConnectionLimits {
+            max_connections: crate::serve::effective_max_connections(
+                config.connections.max_connections,
+            ),
+            ..config.connections
+        };
+        let connection_metrics =
+            ConnectionMetrics::register(&ops.registry, connections.max_connections)
+                .context("metrics registry")?;
         let app = adapter_http::app_with(
             services,
             adapter_http::HttpConfig {
                 max_body_bytes: config.max_body_bytes,
+                body_timeout: config.connections.body_timeout,
                 jwks,
                 trusted_proxies: adapter_http::TrustedProxies::new(config.trusted_proxies.clone()),
                 // Derived from the refresh secrets: every replica agrees, and the CSRF
@@ -334,19 +347,26 @@ impl Application {
             ops,
         );
 
-        let acceptor = TcpListener::bind(config.bind_addr)
-            .into_acceptor()
+        let listener = tokio::net::TcpListener::bind(config.bind_addr)
             .await
             .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
-        let local_addr = acceptor
+        let local_addr = listener
             .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
             .context("listener has no socket address")?;
+        tracing::info!(
+            max_connections = connections.max_connections,
+            header_timeout = ?connections.header_timeout,
+            body_timeout = ?connections.body_timeout,
+            idle_timeout = ?connections.idle_timeout,
+            send_timeout = ?connections.send_timeout,
+            "connection limits"
+        );
         Ok(Self {
             local_addr,
-            acceptor,
+            listener,
             app,
+            connections,
+            connection_metrics,
             notifications: Notifications { outbox, delivery },
             worker,
             shutdown_grace: config.shutdown_grace,
@@ -380,9 +400,15 @@ impl Application {
             stopped,
             RunningGuard::new(self.worker.clone()),
         ));
-        let served = poem::Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.app, shutdown, Some(grace))
-            .await;
+        let served = crate::serve::serve(
+            self.listener,
+            self.app,
+            self.connections,
+            self.connection_metrics,
+            shutdown,
+            grace,
+        )
+        .await;
         // Let the worker finish the message in hand; what is left stays in the outbox.
         let _ = stop.send(true);
         if tokio::time::timeout(grace, worker).await.is_err() {

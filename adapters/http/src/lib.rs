@@ -16,9 +16,12 @@
 //! panic guard -> `Allow` on 405s -> error rendering (every error
 //! becomes `application/problem+json`) -> body limit -> routes. The body limit buffers at most
 //! `max_body_bytes` and refuses the rest with 413, whether or not the client sent a
-//! `Content-Length`, so a slow or endless body cannot make the server hold unbounded memory.
+//! `Content-Length`, so a slow or endless body cannot make the server hold unbounded memory;
+//! and it gives the whole body `body_timeout` to arrive, else 408 and the connection is
+//! closed, so a client trickling its body cannot hold a connection either.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use application::Services;
 use poem::endpoint::BoxEndpoint;
@@ -43,10 +46,15 @@ pub use csrf::CsrfKeys;
 
 /// Default request body limit: generous for this API's JSON, tiny for an attacker.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
+/// Default time for a whole request body to arrive.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub max_body_bytes: usize,
+    /// How long the whole request body may take to arrive once the head is in; over it
+    /// the answer is 408 and the connection closes.
+    pub body_timeout: Duration,
     /// Served at `/.well-known/jwks.json`: the public keys of access tokens, if any.
     pub jwks: dto::JwkSet,
     /// Proxies whose `X-Forwarded-For` names the client (login throttling counts by it).
@@ -59,6 +67,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             jwks: dto::JwkSet::default(),
             trusted_proxies: TrustedProxies::default(),
             // A random key: fine for one process (tests, benches); the server derives
@@ -104,6 +113,7 @@ pub fn app_with(
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
     let max_body = config.max_body_bytes;
+    let body_timeout = config.body_timeout;
     let jwks = Arc::new(config.jwks);
     let csrf = Arc::new(config.csrf);
     let allowed = Arc::new(AllowedMethods::of_api());
@@ -129,7 +139,7 @@ pub fn app_with(
         .data(Arc::clone(&ops))
         .data(Arc::new(config.trusted_proxies))
         .data(csrf)
-        .around(move |ep, req| async move { limit_body(ep, req, max_body).await })
+        .around(move |ep, req| async move { limit_body(ep, req, max_body, body_timeout).await })
         .catch_all_error(problem::render_error)
         .around(move |ep, req| {
             let allowed = Arc::clone(&allowed);
@@ -186,11 +196,15 @@ fn security_headers() -> SetHeader {
         )
 }
 
-/// Reads at most `max` bytes of body; more is a 413 before any handler runs.
+/// Reads at most `max` bytes of body; more is a 413 before any handler runs. The whole
+/// body must arrive within `timeout`, else 408 (which closes the connection; see
+/// `problem::render_error`): a deadline on the whole body, not between reads, so a
+/// client trickling a byte now and then is cut as surely as a silent one.
 async fn limit_body<E: Endpoint>(
     ep: Arc<E>,
     mut req: Request,
     max: usize,
+    timeout: Duration,
 ) -> poem::Result<Response> {
     let declared = req
         .header(header::CONTENT_LENGTH)
@@ -200,9 +214,9 @@ async fn limit_body<E: Endpoint>(
     }
     let body = req.take_body();
     if !body.is_empty() {
-        let bytes = body
-            .into_bytes_limit(max)
+        let bytes = tokio::time::timeout(timeout, body.into_bytes_limit(max))
             .await
+            .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))?
             .map_err(|_| poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE))?;
         req.set_body(bytes);
     }

@@ -515,6 +515,19 @@ pub(crate) async fn render_error(err: poem::Error) -> Response {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             problem = problem.detail("The request body is too large");
         }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The body did not arrive in time. What is left of it may still be on its
+            // way, so the connection cannot carry another request: close it (RFC 9110
+            // §15.5.9), which also frees it from a client that trickles on.
+            let mut response = problem_response(
+                problem.detail("The request body did not arrive in time; send it again"),
+            );
+            response.headers_mut().insert(
+                poem::http::header::CONNECTION,
+                poem::http::HeaderValue::from_static("close"),
+            );
+            return response;
+        }
         return problem_response(problem);
     };
     api_error.into_response()

@@ -7,6 +7,7 @@ mod abuse;
 mod auth;
 mod client;
 mod cluster;
+mod connections;
 mod contract;
 mod cookie;
 mod errors;
