@@ -83,6 +83,10 @@ pub enum ApiError {
     /// No such resource for this caller.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// The request body did not arrive within the server's body deadline; the connection
+    /// is closed (send the request again on a new one).
+    #[oai(status = 408, content_type = "application/problem+json")]
+    RequestTimeout(Json<Problem>, #[oai(header = "Connection")] String),
     /// The resource already exists (e.g. a taken username).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
@@ -519,14 +523,11 @@ pub(crate) async fn render_error(err: poem::Error) -> Response {
             // The body did not arrive in time. What is left of it may still be on its
             // way, so the connection cannot carry another request: close it (RFC 9110
             // §15.5.9), which also frees it from a client that trickles on.
-            let mut response = problem_response(
-                problem.detail("The request body did not arrive in time; send it again"),
-            );
-            response.headers_mut().insert(
-                poem::http::header::CONNECTION,
-                poem::http::HeaderValue::from_static("close"),
-            );
-            return response;
+            return ApiError::RequestTimeout(
+                Json(problem.detail("The request body did not arrive in time; send it again")),
+                "close".to_owned(),
+            )
+            .into_response();
         }
         return problem_response(problem);
     };
