@@ -12,6 +12,8 @@
 //! - [`session`]: login sessions and the token pair issued for them.
 //! - [`notification`]: the SMS a user gets when a todo is created, as an outbox entry.
 //! - [`client`]: a client's network address as login throttling counts it.
+//! - `text` (private): the Unicode rules the values share (NFKC, what is visible, bidi
+//!   controls), from Unicode's own character properties.
 //!
 //! The crate depends on no async runtime, web framework, store or JWT library; the
 //! workspace's manifests enforce that direction (`domain <- application <- adapters <- server`).
@@ -20,6 +22,7 @@ pub mod client;
 pub mod ids;
 pub mod notification;
 pub mod session;
+mod text;
 pub mod time;
 pub mod todo;
 pub mod user;

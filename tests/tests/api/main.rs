@@ -11,6 +11,7 @@ mod cookie;
 mod errors;
 mod fuzz;
 mod helpers;
+mod hygiene;
 mod keys;
 mod notifications;
 mod openapi;
