@@ -34,6 +34,6 @@ pub use session::{AccessClaims, RefreshClaims, Session, TokenPair};
 pub use time::Timestamp;
 pub use todo::{Todo, TodoTitle, TodoTitleError};
 pub use user::{
-    NewPassword, PasswordError, PasswordHash, PasswordInput, PhoneNumber, PhoneNumberError, User,
-    Username, UsernameError,
+    LoggedUsername, NewPassword, PasswordError, PasswordHash, PasswordInput, PhoneNumber,
+    PhoneNumberError, User, Username, UsernameError,
 };

@@ -55,6 +55,28 @@ impl fmt::Display for Username {
     }
 }
 
+/// What a log line may say about a username as a client typed it: the parsed, case-folded
+/// [`Username`] (whose charset cannot forge a log line or carry markup), or
+/// `invalid(len=N)` for anything that is not one. Never the raw text: a rejected name may
+/// hold a newline that forges a line, or be a password typed into the name field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedUsername(Result<Username, usize>);
+
+impl LoggedUsername {
+    pub fn of(raw: &str) -> Self {
+        Self(Username::parse(raw).map_err(|_| raw.chars().count()))
+    }
+}
+
+impl fmt::Display for LoggedUsername {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Ok(username) => fmt::Display::fmt(username, f),
+            Err(chars) => write!(f, "invalid(len={chars})"),
+        }
+    }
+}
+
 /// A password as typed by a user, for checking against a hash. Any non-empty string up to
 /// [`PasswordInput::MAX_LEN`] bytes is accepted here: policy applies when a password is
 /// *chosen* ([`NewPassword`]), never when one is checked, so the checks cannot leak which
@@ -305,6 +327,21 @@ mod tests {
         assert_eq!(Username::parse("al ice"), Err(UsernameError::Charset));
         assert_eq!(Username::parse("ålice"), Err(UsernameError::Charset));
         assert_eq!(Username::parse("al\u{0}ce"), Err(UsernameError::Charset));
+    }
+
+    #[test]
+    fn logged_usernames_are_folded_or_a_placeholder() {
+        assert_eq!(LoggedUsername::of("Alice.B").to_string(), "alice.b");
+        assert_eq!(
+            LoggedUsername::of("mallory\nINFO admin logged in").to_string(),
+            "invalid(len=28)"
+        );
+        assert_eq!(
+            LoggedUsername::of("hunter2 is my password").to_string(),
+            "invalid(len=22)"
+        );
+        assert_eq!(LoggedUsername::of("ålice").to_string(), "invalid(len=5)");
+        assert_eq!(LoggedUsername::of("").to_string(), "invalid(len=0)");
     }
 
     #[test]

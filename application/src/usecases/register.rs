@@ -75,7 +75,8 @@ impl Register {
 
     /// # Errors
     /// See [`RegisterError`]. Validation happens before any work or store access.
-    #[instrument(name = "register", skip_all, fields(username = %request.username))]
+    // Never the raw name: see `LoggedUsername`.
+    #[instrument(name = "register", skip_all, fields(username = %domain::LoggedUsername::of(&request.username)))]
     pub async fn execute(&self, request: RegisterRequest) -> Result<User, RegisterError> {
         let username = Username::parse(&request.username)
             .map_err(|e| RegisterError::invalid(Field::Username, e))?;
