@@ -16,6 +16,7 @@ mod keys;
 mod notifications;
 mod openapi;
 mod ops;
+mod production;
 mod redis;
 mod replicas;
 mod sentinel;
