@@ -13,6 +13,8 @@
 //! - [`notification`]: the SMS a user gets when a todo is created, as an outbox entry.
 //! - [`client`]: a client's network address as login throttling counts it.
 //! - [`idempotency`]: idempotency keys, a client's name for one logical write.
+//! - `text` (private): the Unicode rules the values share (NFKC, what is visible, bidi
+//!   controls), from Unicode's own character properties.
 //!
 //! The crate depends on no async runtime, web framework, store or JWT library; the
 //! workspace's manifests enforce that direction (`domain <- application <- adapters <- server`).
@@ -22,6 +24,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod notification;
 pub mod session;
+mod text;
 pub mod time;
 pub mod todo;
 pub mod user;
@@ -34,6 +37,6 @@ pub use session::{AccessClaims, RefreshClaims, Session, TokenPair};
 pub use time::Timestamp;
 pub use todo::{Todo, TodoTitle, TodoTitleError};
 pub use user::{
-    NewPassword, PasswordError, PasswordHash, PasswordInput, PhoneNumber, PhoneNumberError, User,
-    Username, UsernameError,
+    LoggedUsername, NewPassword, PasswordError, PasswordHash, PasswordInput, PhoneNumber,
+    PhoneNumberError, User, Username, UsernameError,
 };

@@ -318,7 +318,10 @@ impl Config {
                     key,
                     format!("must be at least {MIN_SECRET_BYTES} bytes"),
                 )),
-                (Some(raw), _) => Ok(SecretSlice::from(raw.into_bytes())),
+                (Some(raw), _) => {
+                    strong_in_production(key, None, raw.as_bytes(), environment)?;
+                    Ok(SecretSlice::from(raw.into_bytes()))
+                }
                 (None, Environment::Development) => Ok(random_secret()),
                 (None, Environment::Production) => {
                     Err(err(key, "is required when APP_ENV=production"))
@@ -372,6 +375,15 @@ impl Config {
         let refresh_secrets_previous =
             secret_list(REFRESH_SECRETS_PREVIOUS, get(REFRESH_SECRETS_PREVIOUS))?;
         let ed25519_previous = ed25519_public_keys(get(ACCESS_ED25519_PUBLIC_KEYS_PREVIOUS))?;
+        // A key that only verifies forges as well as one that signs: same rule.
+        for (key, list) in [
+            (ACCESS_SECRETS_PREVIOUS, &access_secrets_previous),
+            (REFRESH_SECRETS_PREVIOUS, &refresh_secrets_previous),
+        ] {
+            for (i, secret) in list.iter().enumerate() {
+                strong_in_production(key, Some(i + 1), secret.expose_secret(), environment)?;
+            }
+        }
 
         // Each list must not repeat its current key, and no secret may serve both kinds:
         // one kind of token must never verify as the other.
@@ -774,6 +786,32 @@ fn secret_list(
         .into_iter()
         .map(|entry| SecretSlice::from(entry.as_bytes().to_vec()))
         .collect())
+}
+
+/// In production, refuses an HMAC secret that looks made by hand rather than drawn at
+/// random (one character repeated, a pattern, a sequence: see `adapter_jwt`'s
+/// `check_hmac_secret`); anyone who guesses it forges tokens. Development accepts any
+/// secret of the minimum length, as the tests' fixed secrets are. Names the variable (and
+/// the list entry), never the secret.
+fn strong_in_production(
+    key: &'static str,
+    entry: Option<usize>,
+    secret: &[u8],
+    environment: Environment,
+) -> Result<(), ConfigError> {
+    if environment == Environment::Development {
+        return Ok(());
+    }
+    adapter_jwt::check_hmac_secret(secret).map_err(|weakness| {
+        let what = match entry {
+            Some(n) => format!("entry {n}"),
+            None => "the secret".to_owned(),
+        };
+        err(
+            key,
+            format!("{what} is too weak for APP_ENV=production: it {weakness}"),
+        )
+    })
 }
 
 /// `ACCESS_ED25519_KEY`: the PKCS#8 PEM itself (it starts with `-----BEGIN`), or the path
@@ -1233,6 +1271,77 @@ MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g
         assert_eq!(nets, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);
     }
 
+    /// Made by `openssl rand -base64 32` and `-hex 32`: what production wants. Test
+    /// values only, never deployed.
+    const STRONG_ACCESS: &str = "Qy728bbAyHdIKr4UTtGtARXM7nFIBIL/76YLXo5x3vQ=";
+    const STRONG_REFRESH: &str = "e7ab06ede7152e2ffaaf64f8b71a4fa068dde1c65b9284df44155fa9ce9db29a";
+    const STRONG_PREVIOUS: &str = "f2zBhOkmQuJYcSGWNJP8oX2WoS7II8CA5xayXdbp2B0=";
+
+    #[test]
+    fn production_refuses_weak_secrets_naming_the_variable_and_development_does_not() {
+        let weak = "a".repeat(32);
+        let pattern = "jwt-secret/".repeat(3);
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[(ACCESS_SECRET, &weak), (REFRESH_SECRET, STRONG_REFRESH)],
+                ACCESS_SECRET,
+            ),
+            (
+                &[(ACCESS_SECRET, STRONG_ACCESS), (REFRESH_SECRET, &pattern)],
+                REFRESH_SECRET,
+            ),
+            (
+                &[
+                    (ACCESS_SECRET, STRONG_ACCESS),
+                    (REFRESH_SECRET, STRONG_REFRESH),
+                    (
+                        ACCESS_SECRETS_PREVIOUS,
+                        &format!("{STRONG_PREVIOUS},{weak}"),
+                    ),
+                ],
+                ACCESS_SECRETS_PREVIOUS,
+            ),
+            (
+                &[
+                    (ACCESS_SECRET, STRONG_ACCESS),
+                    (REFRESH_SECRET, STRONG_REFRESH),
+                    (REFRESH_SECRETS_PREVIOUS, "abcdefghijklmnopqrstuvwxyz012345"),
+                ],
+                REFRESH_SECRETS_PREVIOUS,
+            ),
+        ];
+        for (pairs, variable) in cases {
+            let mut production = pairs.to_vec();
+            production.push((APP_ENV, "production"));
+            let error = load(&production).expect_err("weak in production");
+            assert_eq!(error.variable, *variable, "{pairs:?}");
+            let message = error.to_string();
+            assert!(
+                message.contains("too weak for APP_ENV=production"),
+                "{message}"
+            );
+            assert!(
+                !message.contains("aaaa")
+                    && !message.contains("jwt-secret")
+                    && !message.contains("abcdef"),
+                "the secret is never echoed: {message}"
+            );
+            // Development keeps accepting any secret of the minimum length.
+            load(pairs).expect("development accepts it");
+        }
+        let error = load(&[
+            (APP_ENV, "production"),
+            (ACCESS_SECRET, STRONG_ACCESS),
+            (REFRESH_SECRET, STRONG_REFRESH),
+            (
+                ACCESS_SECRETS_PREVIOUS,
+                &format!("{STRONG_PREVIOUS},{weak}"),
+            ),
+        ])
+        .expect_err("weak entry");
+        assert!(error.message.starts_with("entry 2 "), "{error}");
+    }
+
     #[test]
     fn per_user_and_per_client_limits_are_read() {
         let defaults = load(&[]).expect("valid");
@@ -1305,8 +1414,9 @@ MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g
     fn production_takes_given_secrets_and_never_prints_them() {
         let config = load(&[
             (APP_ENV, "production"),
-            (ACCESS_SECRET, &"a".repeat(40)),
-            (REFRESH_SECRET, &"b".repeat(40)),
+            (ACCESS_SECRET, STRONG_ACCESS),
+            (REFRESH_SECRET, STRONG_REFRESH),
+            (ACCESS_SECRETS_PREVIOUS, STRONG_PREVIOUS),
             (ACCESS_TTL, "5m"),
             (REDIS_URL, "redis://:hunter2@localhost:6379"),
             (VONAGE_API_KEY, "key"),
@@ -1318,7 +1428,10 @@ MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g
         assert_eq!(config.access_ttl, Duration::from_secs(300));
         let printed = format!("{config:?}");
         assert!(
-            !printed.contains("aaaa") && !printed.contains("hunter2"),
+            !printed.contains(&STRONG_ACCESS[..12])
+                && !printed.contains(&STRONG_REFRESH[..12])
+                && !printed.contains(&STRONG_PREVIOUS[..12])
+                && !printed.contains("hunter2"),
             "{printed}"
         );
     }

@@ -293,6 +293,9 @@ impl Application {
             tracing::warn!(error = %e, "cannot create the sample user yet; retrying in the background");
             spawn_sample_user(ports.clone());
         }
+        if config.environment == Environment::Production {
+            refuse_sample_user(&ports, redis_store.is_some()).await?;
+        }
         let policy = TokenPolicy {
             access_ttl: config.access_ttl,
             refresh_ttl: config.refresh_ttl,
@@ -630,6 +633,55 @@ async fn ensure_sample_user(ports: &Ports) -> anyhow::Result<()> {
         }
         Err(InsertUserError::Store(e)) => Err(e.into()),
     }
+}
+
+/// Production never accepts the published sample credentials. A production server on a
+/// store a development server has used (one Redis for both, or data copied over) would
+/// find the sample user there, so it refuses to start, naming the account and how to
+/// delete it. Precisely the account that *accepts* `username` / `password`: a real user
+/// who happens to be called `username`, with a password of their own, is left alone.
+///
+/// A store that cannot answer is not a store without the sample user: the server does not
+/// start then either (rather than skip the check), and a restart policy (compose's
+/// `restart: unless-stopped`, Kubernetes') brings it up once the store answers.
+async fn refuse_sample_user(ports: &Ports, redis: bool) -> anyhow::Result<()> {
+    const UNCHECKED: &str = "APP_ENV=production: cannot check whether the store holds the \
+        development sample user, and will not start unchecked; make sure the store answers";
+    let username = Username::parse(SAMPLE_USERNAME).context("sample username")?;
+    let Some(user) = ports
+        .users
+        .find_by_username(&username)
+        .await
+        .context(UNCHECKED)?
+    else {
+        return Ok(());
+    };
+    let password = PasswordInput::new(SAMPLE_PASSWORD).context("sample password")?;
+    if !ports
+        .hasher
+        .verify(&password, Some(user.password_hash.clone()))
+        .await
+        .context(UNCHECKED)?
+    {
+        return Ok(());
+    }
+    let how = if redis {
+        let (index, pattern) = adapter_redis::account_keys(user.id, &user.username);
+        format!(
+            "in Redis, delete the key '{index}' and every key matching '{pattern}', e.g. \
+             `redis-cli --scan --pattern '{pattern}' | xargs redis-cli DEL` then \
+             `redis-cli DEL {index}`"
+        )
+    } else {
+        "delete it from the store".to_owned()
+    };
+    anyhow::bail!(
+        "APP_ENV=production, but the store holds the development sample account \
+         '{SAMPLE_USERNAME}' (user id {id}), which accepts the published password \
+         '{SAMPLE_PASSWORD}': anyone could log in as it. Delete that account, then start \
+         again: {how}",
+        id = user.id,
+    )
 }
 
 #[cfg(test)]

@@ -59,6 +59,9 @@
 //!   [`Ed25519PublicKey`]: the keys, parsed from configuration.
 //! - [`JwtCodec`]: the [`TokenCodec`] implementation, built once by [`JwtCodec::new`].
 //! - [`JwtConfigError`]: why a configuration or a key was refused.
+//! - [`check_hmac_secret`], [`WeakSecret`]: whether an HMAC secret is strong enough for
+//!   production (a crude but documented test of how it was made; the server applies it
+//!   with `APP_ENV=production` and names the variable).
 
 use std::fmt;
 use std::time::Duration;
@@ -77,6 +80,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+mod strength;
+pub use strength::{
+    MIN_DISTINCT_BYTES, MIN_ESTIMATED_BITS, PATTERN_SHARE, WeakSecret, check_hmac_secret,
+};
 
 /// The `typ` header of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";

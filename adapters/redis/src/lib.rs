@@ -281,6 +281,13 @@ const OUTBOX_DEAD: &str = "{outbox}:dead";
 /// How long a delivery receipt is kept.
 const RECEIPT_TTL_SECS: u64 = 7 * 24 * 3600;
 
+/// Every key of one account, for an operator who must delete it by hand (the server names
+/// them when it refuses to start): the username index key, and a `SCAN` pattern matching
+/// all of the user's own keys, which share its hash tag.
+pub fn account_keys(user: UserId, username: &Username) -> (String, String) {
+    (username_key(username), format!("{{u:{user}}}:*"))
+}
+
 fn user_key(user: UserId) -> String {
     format!("{{u:{user}}}:user")
 }

@@ -48,7 +48,8 @@ impl TodoRecord {
         Ok(Todo {
             id: self.id,
             user_id,
-            title: TodoTitle::parse(&self.title).map_err(corrupt)?,
+            // `restore`: a title stored before today's input rules stays readable.
+            title: TodoTitle::restore(&self.title).map_err(corrupt)?,
             completed: self.completed,
             created_at: Timestamp::from_unix_seconds(self.created_at),
             updated_at: Timestamp::from_unix_seconds(self.updated_at),
@@ -195,5 +196,31 @@ impl TodoRepository for RedisStore {
             })
             .await?;
         Ok(deleted == 1)
+    }
+}
+
+#[cfg(test)]
+mod record_tests {
+    use domain::ids::Uuid;
+
+    use super::*;
+
+    /// Titles are read back under the rules they were written with: one stored before
+    /// bidi controls were refused on input must not turn the whole list into a 500.
+    #[test]
+    fn a_title_stored_under_older_rules_reads_back() {
+        let title = "invoice \u{202E}fdp.exe";
+        assert!(TodoTitle::parse(title).is_err(), "refused as input today");
+        let record = TodoRecord {
+            id: TodoId::from_uuid(Uuid::from_u128(1)),
+            title: title.to_owned(),
+            completed: false,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let todo = record
+            .into_todo(UserId::from_uuid(Uuid::from_u128(2)))
+            .expect("readable");
+        assert_eq!(todo.title.as_str(), title);
     }
 }

@@ -121,7 +121,9 @@ impl Login {
     /// See [`LoginError`]. Whether the user exists or the password is wrong, the answer
     /// is the same and costs the same: an unknown user's password is still hashed, and
     /// both count against the throttle alike.
-    #[instrument(name = "login", skip_all, fields(username = %request.username, client = %request.client))]
+    // The name as typed is never logged raw (it may forge a line, or be a password typed
+    // into the wrong field): `LoggedUsername` is the folded name or `invalid(len=N)`.
+    #[instrument(name = "login", skip_all, fields(username = %domain::LoggedUsername::of(&request.username), client = %request.client))]
     pub async fn execute(&self, request: LoginRequest) -> Result<LoggedIn, LoginError> {
         let username = Username::parse(&request.username).ok();
         let attempt = LoginAttempt {

@@ -127,7 +127,8 @@ impl Register {
     /// # Errors
     /// See [`RegisterError`]. Validation happens before any work or store access; the
     /// rate limit and the name check before any hashing.
-    #[instrument(name = "register", skip_all, fields(username = %request.username))]
+    // Never the raw name: see `LoggedUsername`.
+    #[instrument(name = "register", skip_all, fields(username = %domain::LoggedUsername::of(&request.username)))]
     pub async fn execute(&self, request: RegisterRequest) -> Result<Registered, RegisterError> {
         let username = Username::parse(&request.username)
             .map_err(|e| RegisterError::invalid(Field::Username, e))?;
