@@ -202,7 +202,9 @@ pub struct RegisterRequest {
     /// 3-64 characters: letters, digits, `_`, `.`, `-`; case-insensitive.
     #[oai(validator(min_length = 3, max_length = 64))]
     pub username: Text,
-    /// 8-128 characters, not one of the most common passwords.
+    /// 8-128 characters counted after Unicode NFKC normalization, at least one of them
+    /// visible (not only spaces or invisible characters), not one of the most common
+    /// passwords.
     #[oai(validator(min_length = 8, max_length = 128))]
     pub password: Text,
     /// E.164, e.g. `+4915112345678`; receives an SMS when a todo is created.

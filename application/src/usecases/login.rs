@@ -35,7 +35,7 @@ pub struct LoginRequest {
 impl std::fmt::Debug for LoginRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginRequest")
-            .field("username", &self.username)
+            .field("username", &domain::LoggedUsername::of(&self.username))
             .field("password", &"[REDACTED]")
             .field("client", &self.client)
             .finish_non_exhaustive()
@@ -1009,5 +1009,8 @@ mod tests {
         let printed = format!("{:?}", request("alice", "hunter2hunter2"));
         assert!(printed.contains("alice"));
         assert!(!printed.contains("hunter2"));
+        // A rejected name (a password typed into the wrong field) is never printed either.
+        let printed = format!("{:?}", request("my secret pass\n", "x"));
+        assert!(!printed.contains("secret"), "{printed}");
     }
 }

@@ -37,7 +37,7 @@ pub struct RegisterRequest {
 impl std::fmt::Debug for RegisterRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegisterRequest")
-            .field("username", &self.username)
+            .field("username", &domain::LoggedUsername::of(&self.username))
             .field("password", &"[REDACTED]")
             .field("client", &self.client)
             .finish_non_exhaustive()
