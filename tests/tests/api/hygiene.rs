@@ -219,12 +219,7 @@ async fn a_title_that_hides_or_reorders_text_is_a_clear_422_and_changes_nothing(
             );
         }
     }
-    let list: Vec<Value> = app
-        .get("/todo", &user.access)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list: Vec<Value> = app.items("/todo", &user.access).await;
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["title"], "pay invoice.pdf");
 
