@@ -176,8 +176,8 @@ def main(base_url: str, screenshot: str) -> None:
         driver.quit()
 
     # The todo really exists, owned by the token's user.
-    status, todos = http_json("GET", f"{base_url}/todo", token=token)
-    assert status == 200 and any(t["title"] == TITLE for t in todos), todos
+    status, page = http_json("GET", f"{base_url}/todo", token=token)
+    assert status == 200 and any(t["title"] == TITLE for t in page["items"]), page
 
     # Nothing was loaded from anywhere but the server (data: and blob: stay in the page).
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(base_url))
