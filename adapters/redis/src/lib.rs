@@ -50,23 +50,27 @@ use domain::{
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
-/// A script of `lua/` (its files concatenated, helpers first), behind the shebang that tells
-/// Redis (7+) how it may run. Redis checks `maxmemory` only until a script's first write
-/// and then lets every later write through, so a script that prunes before it adds would
-/// slip past a full Redis; declared flags make Redis decide before the script starts:
+/// The source of a script of `lua/` (its files concatenated, helpers first), behind the
+/// shebang that tells Redis (7+) how it may run. Redis checks `maxmemory` only until a
+/// script's first write and then lets every later write through, so a script that prunes
+/// before it adds would slip past a full Redis; declared flags make Redis decide before the
+/// script starts:
 /// - `guarded`: refused whole with `OOM` while Redis is full (everything that adds data);
 /// - `freeing`: runs even then (scripts that only delete, release or read, so logging out
 ///   and listing keep working on a full Redis).
-macro_rules! lua {
+macro_rules! lua_source {
     (guarded: $($file:literal),+) => {
-        std::sync::LazyLock::new(|| {
-            redis::Script::new(concat!("#!lua\n", $(include_str!($file), "\n"),+))
-        })
+        concat!("#!lua\n", $(include_str!($file), "\n"),+)
     };
     (freeing: $($file:literal),+) => {
-        std::sync::LazyLock::new(|| {
-            redis::Script::new(concat!("#!lua flags=allow-oom\n", $(include_str!($file), "\n"),+))
-        })
+        concat!("#!lua flags=allow-oom\n", $(include_str!($file), "\n"),+)
+    };
+}
+
+/// A script of `lua/` as [`lua_source!`] makes it, sent by its hash (`EVALSHA`).
+macro_rules! lua {
+    ($mode:ident: $($file:literal),+) => {
+        std::sync::LazyLock::new(|| redis::Script::new(lua_source!($mode: $($file),+)))
     };
 }
 
@@ -704,25 +708,34 @@ impl RedisStore {
     }
 
     /// After a write whose reply was lost (it failed, but may still run: see the crate
-    /// docs, "Lost replies"), sends `reconcile` on the same shared connection, in the
-    /// background so the caller's 503 is not delayed. On one connection Redis runs
-    /// commands in the order they were sent, so `reconcile` runs after the lost write if
-    /// that ever runs; if the connection broke instead, the write either ran before or
-    /// never will. Its result is only logged: every reconciliation also lapses on its
-    /// own.
-    fn reconcile_after<F, Fut>(&self, what: &'static str, reconcile: F)
-    where
-        F: FnOnce(Shared) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = redis::RedisResult<i64>> + Send,
-    {
-        let conn = self.fast.clone();
+    /// docs, "Lost replies"), sends the script `source` on the same shared connection, in
+    /// the background so the caller's 503 is not delayed. On one connection Redis runs
+    /// commands in the order they were sent, so it runs after the lost write if that ever
+    /// runs; if the connection broke instead, the write either ran before or never will.
+    ///
+    /// Sent whole (`EVAL`), never by hash: its reply is likely lost too (the stall that
+    /// lost the write's reply is still on), and a `NOSCRIPT` answer that nobody reads would
+    /// drop it, where `EVALSHA` relies on the caller to load the script and send it again.
+    /// Its result is only logged: every reconciliation also lapses on its own.
+    fn reconcile_after(
+        &self,
+        what: &'static str,
+        source: &'static str,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) {
+        let mut conn = self.fast.clone();
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(source).arg(keys.len()).arg(keys).arg(args);
         // Long enough to outlast a stall that the lost write is waiting out too.
         let patience = self.timeout.saturating_mul(20);
         tokio::spawn(async move {
-            match tokio::time::timeout(patience, reconcile(conn)).await {
+            match tokio::time::timeout(patience, eval.query_async::<i64>(&mut conn)).await {
                 Ok(Ok(done)) => tracing::debug!(what, done, "reconciled a lost reply"),
-                Ok(Err(e)) => tracing::warn!(what, error = %e, "could not reconcile a lost reply"),
-                Err(_) => tracing::warn!(what, "reconciling a lost reply timed out"),
+                Ok(Err(e)) => {
+                    tracing::debug!(what, error = %e, "no answer to a reconciliation (it still runs once Redis does)")
+                }
+                Err(_) => tracing::debug!(what, "no answer to a reconciliation in time"),
             }
         });
     }

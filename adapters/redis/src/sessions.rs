@@ -26,7 +26,8 @@ static CREATE: LazyLock<Script> =
     lua!(guarded: "lua/session_prelude.lua", "lua/create_session.lua");
 static EVICT: LazyLock<Script> = lua!(freeing: "lua/evict_sessions.lua");
 static ROTATE: LazyLock<Script> = lua!(guarded: "lua/session_prelude.lua", "lua/rotate.lua");
-static MARK_UNANSWERED: LazyLock<Script> = lua!(freeing: "lua/mark_unanswered.lua");
+/// Sent whole after a lost rotation (see `RedisStore::reconcile_after`).
+const MARK_UNANSWERED: &str = lua_source!(freeing: "lua/mark_unanswered.lua");
 static END_WITH_REFRESH: LazyLock<Script> =
     lua!(freeing: "lua/session_prelude.lua", "lua/end_with_refresh.lua");
 static REVOKE: LazyLock<Script> = lua!(freeing: "lua/revoke.lua");
@@ -153,14 +154,12 @@ impl SessionStore for RedisStore {
                 // The rotation may still run, and then its successor reached nobody: mark
                 // it, so the client's retry gets that successor, not a theft verdict.
                 if matches!(e, StoreError::Unavailable(_)) {
-                    let presented = rotation.presented.to_string();
-                    self.reconcile_after("rotation", |mut conn| async move {
-                        MARK_UNANSWERED
-                            .key(key)
-                            .arg(presented)
-                            .invoke_async(&mut conn)
-                            .await
-                    });
+                    self.reconcile_after(
+                        "rotation",
+                        MARK_UNANSWERED,
+                        vec![key],
+                        vec![rotation.presented.to_string()],
+                    );
                 }
                 return Err(e);
             }

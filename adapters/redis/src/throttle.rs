@@ -21,7 +21,8 @@ use redis::Script;
 use crate::{RedisStore, login_keys, millis, rate_key};
 
 static ADMIT: LazyLock<Script> = lua!(guarded: "lua/admit_login.lua");
-static SETTLE: LazyLock<Script> = lua!(freeing: "lua/settle_login.lua");
+const SETTLE_SOURCE: &str = lua_source!(freeing: "lua/settle_login.lua");
+static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(SETTLE_SOURCE));
 static RATE_HIT: LazyLock<Script> = lua!(guarded: "lua/rate_hit.lua");
 
 /// A limiter script's wait in milliseconds as an [`Admission`]: whole seconds for
@@ -43,22 +44,18 @@ fn settle_arg(settlement: Settlement) -> &'static str {
     }
 }
 
-/// The settle script for `attempt`, ready to invoke.
-fn settle_invocation(
+/// The arguments of the settle script for `attempt`.
+fn settle_args(
     attempt: &LoginAttempt,
     limits: &ThrottleLimits,
     settlement: Settlement,
-) -> redis::ScriptInvocation<'static> {
-    let mut invocation = SETTLE.prepare_invoke();
-    for key in login_keys(attempt) {
-        invocation.key(key);
-    }
-    invocation
-        .arg(settle_arg(settlement))
-        .arg(attempt.id.to_string())
-        .arg(millis(limits.pair.window).max(1))
-        .arg(millis(limits.client.window).max(1));
-    invocation
+) -> Vec<String> {
+    vec![
+        settle_arg(settlement).to_owned(),
+        attempt.id.to_string(),
+        millis(limits.pair.window).max(1).to_string(),
+        millis(limits.client.window).max(1).to_string(),
+    ]
 }
 
 #[async_trait]
@@ -87,10 +84,12 @@ impl LoginThrottle for RedisStore {
             Err(e) => {
                 if matches!(e, StoreError::Unavailable(_)) {
                     // The admission may still run: release its hold right behind it.
-                    let release = settle_invocation(attempt, limits, Settlement::Unjudged);
-                    self.reconcile_after("login admission", |mut conn| async move {
-                        release.invoke_async(&mut conn).await
-                    });
+                    self.reconcile_after(
+                        "login admission",
+                        SETTLE_SOURCE,
+                        login_keys(attempt).into(),
+                        settle_args(attempt, limits, Settlement::Unjudged),
+                    );
                 }
                 Err(e)
             }
@@ -103,7 +102,13 @@ impl LoginThrottle for RedisStore {
         limits: &ThrottleLimits,
         settlement: Settlement,
     ) -> Result<(), StoreError> {
-        let invocation = settle_invocation(attempt, limits, settlement);
+        let mut invocation = SETTLE.prepare_invoke();
+        for key in login_keys(attempt) {
+            invocation.key(key);
+        }
+        for arg in settle_args(attempt, limits, settlement) {
+            invocation.arg(arg);
+        }
         self.run(|mut conn| async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await
             .map(|_| ())
