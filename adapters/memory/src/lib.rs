@@ -20,22 +20,23 @@
 //! zero, and invisible once its window has ended; [`MemoryStore::purge_expired`] drops
 //! ended windows. Since every counted failure costs a password hash first, the number of
 //! live counters is bounded by what the hasher can do in one window.
+//!
+//! The SMS outbox ([`outbox`]) has a lock of its own too.
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use application::ports::{
-    ActiveUser, Admission, Clock, DeadLetter, IdGenerator, InsertUserError, LoginAttempt,
-    LoginThrottle, Outbox, Rotation, RotationOutcome, SessionStore, Settlement, StoreError,
-    ThrottleLimits, TodoRepository, UserRepository, WindowLimit,
+    ActiveUser, Admission, Clock, IdGenerator, InsertUserError, LoginAttempt, LoginThrottle,
+    Rotation, RotationOutcome, SessionStore, Settlement, StoreError, ThrottleLimits,
+    TodoRepository, UserRepository, WindowLimit,
 };
 use async_trait::async_trait;
 use domain::ids::Uuid;
-use domain::{
-    ClientAddress, Notification, NotificationId, Session, SessionId, Timestamp, Todo, TodoId, User,
-    UserId, Username,
-};
+use domain::{ClientAddress, Session, SessionId, Timestamp, Todo, TodoId, User, UserId, Username};
+
+mod outbox;
 
 /// Reads the wall clock.
 #[derive(Clone, Copy, Debug, Default)]
@@ -70,13 +71,6 @@ struct State {
     todos: HashMap<UserId, HashMap<TodoId, (u64, Todo)>>,
     next_todo_seq: u64,
     sessions: HashMap<UserId, HashMap<SessionId, Session>>,
-    /// Pending notifications: when each is next due, its enqueue number (FIFO among
-    /// equals), and the notification.
-    outbox: HashMap<NotificationId, (Timestamp, u64, Notification)>,
-    next_outbox_seq: u64,
-    dead_letters: Vec<DeadLetter>,
-    /// Receipts of the last delivered notifications, bounded.
-    receipts: VecDeque<(NotificationId, String)>,
 }
 
 impl State {
@@ -88,9 +82,6 @@ impl State {
             .is_some_and(|s| !s.expires_at.has_passed(now))
     }
 }
-
-/// How many delivery receipts the embedded store remembers.
-const MAX_RECEIPTS: usize = 1024;
 
 /// What a login-throttle counter counts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -106,10 +97,11 @@ struct Counter {
     resets_at: Timestamp,
 }
 
-/// All the stores in one: users, todos, sessions and the outbox share one lock; the
-/// login-throttle counters have their own.
+/// All the stores in one: users, todos and sessions share one lock; the login-throttle
+/// counters and the outbox have their own.
 pub struct MemoryStore {
     state: RwLock<State>,
+    outbox: Mutex<outbox::OutboxState>,
     attempts: Mutex<HashMap<CounterKey, Counter>>,
     clock: Arc<dyn Clock>,
 }
@@ -124,6 +116,7 @@ impl MemoryStore {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             state: RwLock::new(State::default()),
+            outbox: Mutex::default(),
             attempts: Mutex::new(HashMap::new()),
             clock,
         }
@@ -430,71 +423,5 @@ impl LoginThrottle for MemoryStore {
             }
         }
         Ok(())
-    }
-}
-
-#[async_trait]
-impl Outbox for MemoryStore {
-    async fn enqueue(&self, notification: &Notification) -> Result<(), StoreError> {
-        let mut state = self.write();
-        state.next_outbox_seq += 1;
-        let seq = state.next_outbox_seq;
-        state.outbox.insert(
-            notification.id,
-            (notification.created_at, seq, notification.clone()),
-        );
-        Ok(())
-    }
-
-    async fn claim(
-        &self,
-        now: Timestamp,
-        lease: std::time::Duration,
-    ) -> Result<Option<Notification>, StoreError> {
-        let mut state = self.write();
-        let next = state
-            .outbox
-            .iter()
-            .filter(|(_, (due, _, _))| *due <= now)
-            .min_by_key(|(_, (due, seq, _))| (*due, *seq))
-            .map(|(id, _)| *id);
-        Ok(next.and_then(|id| {
-            let entry = state.outbox.get_mut(&id)?;
-            entry.0 = now.plus(lease);
-            Some(entry.2.clone())
-        }))
-    }
-
-    async fn complete(&self, id: NotificationId, receipt: &str) -> Result<(), StoreError> {
-        let mut state = self.write();
-        state.outbox.remove(&id);
-        if state.receipts.len() == MAX_RECEIPTS {
-            state.receipts.pop_front();
-        }
-        state.receipts.push_back((id, receipt.to_owned()));
-        Ok(())
-    }
-
-    async fn retry(
-        &self,
-        notification: &Notification,
-        due_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut state = self.write();
-        if let Some(entry) = state.outbox.get_mut(&notification.id) {
-            *entry = (due_at, entry.1, notification.clone());
-        }
-        Ok(())
-    }
-
-    async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), StoreError> {
-        let mut state = self.write();
-        state.outbox.remove(&dead.notification.id);
-        state.dead_letters.push(dead.clone());
-        Ok(())
-    }
-
-    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        Ok(self.read().dead_letters.clone())
     }
 }

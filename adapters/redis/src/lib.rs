@@ -38,18 +38,19 @@
 use std::time::Duration;
 
 use application::ports::{
-    ActiveUser, Admission, DeadLetter, InsertUserError, LoginAttempt, LoginThrottle, Outbox,
-    Rotation, RotationOutcome, SessionStore, Settlement, StoreError, ThrottleLimits,
-    TodoRepository, UserRepository,
+    ActiveUser, Admission, InsertUserError, LoginAttempt, LoginThrottle, Rotation, RotationOutcome,
+    SessionStore, Settlement, StoreError, ThrottleLimits, TodoRepository, UserRepository,
 };
 use async_trait::async_trait;
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
 use domain::{
-    Notification, NotificationId, PasswordHash, PhoneNumber, Session, SessionId, Sms, Timestamp,
-    Todo, TodoId, TodoTitle, TokenId, User, UserId, Username,
+    PasswordHash, PhoneNumber, Session, SessionId, Timestamp, Todo, TodoId, TodoTitle, TokenId,
+    User, UserId, Username,
 };
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
+
+mod outbox;
 
 #[derive(Clone, Debug)]
 pub struct RedisStoreConfig {
@@ -233,7 +234,6 @@ struct Scripts {
     list_sessions: Script,
     confirm_username: Script,
     release_username: Script,
-    claim: Script,
     admit_login: Script,
     settle_login: Script,
 }
@@ -417,28 +417,9 @@ give_back(KEYS[2])
 if ARGV[1] == 'succeeded' then redis.call('DEL', KEYS[1]) else give_back(KEYS[1]) end
 return 1",
             ),
-            // KEYS: due, messages. ARGV: now, lease end. Leases the oldest due message.
-            claim: Script::new(
-                r"
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
-if #ids == 0 then return false end
-local body = redis.call('HGET', KEYS[2], ids[1])
-if not body then
-  redis.call('ZREM', KEYS[1], ids[1])
-  return false
-end
-redis.call('ZADD', KEYS[1], ARGV[2], ids[1])
-return body",
-            ),
         }
     }
 }
-
-const OUTBOX_DUE: &str = "{outbox}:due";
-const OUTBOX_MESSAGES: &str = "{outbox}:messages";
-const OUTBOX_DEAD: &str = "{outbox}:dead";
-/// How long a delivery receipt is kept.
-const RECEIPT_TTL_SECS: u64 = 7 * 24 * 3600;
 
 fn user_key(user: UserId) -> String {
     format!("{{u:{user}}}:user")
@@ -576,53 +557,6 @@ fn parse_todo(raw: &str, user: UserId) -> Result<(u64, Todo), StoreError> {
     let seq = seq.parse().map_err(corrupt)?;
     let record: TodoRecord = serde_json::from_str(json).map_err(corrupt)?;
     Ok((seq, record.into_todo(user)?))
-}
-
-/// Stored notification. Private to this adapter.
-#[derive(Serialize, Deserialize)]
-struct NotificationRecord {
-    id: NotificationId,
-    user_id: UserId,
-    todo_id: TodoId,
-    to: String,
-    text: String,
-    attempts: u32,
-    created_at: i64,
-}
-
-impl NotificationRecord {
-    fn from_notification(n: &Notification) -> Self {
-        Self {
-            id: n.id,
-            user_id: n.user_id,
-            todo_id: n.todo_id,
-            to: n.sms.to.as_str().to_owned(),
-            text: n.sms.text.clone(),
-            attempts: n.attempts,
-            created_at: n.created_at.unix_seconds(),
-        }
-    }
-
-    fn into_notification(self) -> Result<Notification, StoreError> {
-        Ok(Notification {
-            id: self.id,
-            user_id: self.user_id,
-            todo_id: self.todo_id,
-            sms: Sms {
-                to: PhoneNumber::parse(&self.to).map_err(corrupt)?,
-                text: self.text,
-            },
-            attempts: self.attempts,
-            created_at: Timestamp::from_unix_seconds(self.created_at),
-        })
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct DeadLetterRecord {
-    notification: NotificationRecord,
-    error: String,
-    failed_at: i64,
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
@@ -1344,131 +1278,6 @@ impl LoginThrottle for RedisStore {
     }
 }
 
-#[async_trait]
-impl Outbox for RedisStore {
-    async fn enqueue(&self, notification: &Notification) -> Result<(), StoreError> {
-        let record = json(&NotificationRecord::from_notification(notification))?;
-        let id = notification.id.to_string();
-        let due = notification.created_at.unix_seconds();
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .hset(OUTBOX_MESSAGES, &id, record)
-                .ignore()
-                .zadd(OUTBOX_DUE, &id, due)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
-    }
-
-    async fn claim(
-        &self,
-        now: Timestamp,
-        lease: Duration,
-    ) -> Result<Option<Notification>, StoreError> {
-        let script = &self.scripts.claim;
-        let lease_end = now.plus(lease).unix_seconds();
-        let body: Option<String> = self
-            .run(|mut conn| async move {
-                script
-                    .key(OUTBOX_DUE)
-                    .key(OUTBOX_MESSAGES)
-                    .arg(now.unix_seconds())
-                    .arg(lease_end)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        body.map(|b| {
-            serde_json::from_str::<NotificationRecord>(&b)
-                .map_err(corrupt)?
-                .into_notification()
-        })
-        .transpose()
-    }
-
-    async fn complete(&self, id: NotificationId, receipt: &str) -> Result<(), StoreError> {
-        let (id, receipt) = (id.to_string(), receipt.to_owned());
-        let receipt_key = format!("{{outbox}}:sent:{id}");
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .zrem(OUTBOX_DUE, &id)
-                .ignore()
-                .hdel(OUTBOX_MESSAGES, &id)
-                .ignore()
-                .set_ex(receipt_key, receipt, RECEIPT_TTL_SECS)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
-    }
-
-    async fn retry(
-        &self,
-        notification: &Notification,
-        due_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let record = json(&NotificationRecord::from_notification(notification))?;
-        let id = notification.id.to_string();
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .hset(OUTBOX_MESSAGES, &id, record)
-                .ignore()
-                .zadd(OUTBOX_DUE, &id, due_at.unix_seconds())
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
-    }
-
-    async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), StoreError> {
-        let record = json(&DeadLetterRecord {
-            notification: NotificationRecord::from_notification(&dead.notification),
-            error: dead.error.clone(),
-            failed_at: dead.failed_at.unix_seconds(),
-        })?;
-        let id = dead.notification.id.to_string();
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .zrem(OUTBOX_DUE, &id)
-                .ignore()
-                .hdel(OUTBOX_MESSAGES, &id)
-                .ignore()
-                .hset(OUTBOX_DEAD, &id, record)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
-    }
-
-    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        let raw: Vec<String> = self
-            .run(|mut conn| async move { conn.hvals(OUTBOX_DEAD).await })
-            .await?;
-        let mut dead = raw
-            .iter()
-            .map(|r| {
-                let record: DeadLetterRecord = serde_json::from_str(r).map_err(corrupt)?;
-                Ok(DeadLetter {
-                    notification: record.notification.into_notification()?,
-                    error: record.error,
-                    failed_at: Timestamp::from_unix_seconds(record.failed_at),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        dead.sort_by_key(|d| (d.failed_at, d.notification.id));
-        Ok(dead)
-    }
-}
-
 #[cfg(test)]
 mod key_tests {
     use domain::ids::Uuid;
@@ -1499,15 +1308,6 @@ mod key_tests {
             slot,
             "users spread over slots"
         );
-        let outbox = [
-            OUTBOX_DUE.to_owned(),
-            OUTBOX_MESSAGES.to_owned(),
-            OUTBOX_DEAD.to_owned(),
-            format!("{{outbox}}:sent:{}", Uuid::from_u128(9)),
-        ];
-        for key in &outbox {
-            assert_eq!(Slot::for_key(key), Slot::for_key(OUTBOX_DUE), "{key}");
-        }
     }
 
     #[test]
