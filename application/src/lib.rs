@@ -6,8 +6,9 @@
 //! - [`usecases`]: one module per operation, each with its request, response, error enum
 //!   and an `execute` method. No use case knows about HTTP; each returns its own error and
 //!   the HTTP adapter maps them to statuses in one place.
-//! - [`Services`]: every use case, built once from the ports, the [`TokenPolicy`] and the
-//!   login [`ThrottleLimits`](ports::ThrottleLimits), for the inbound adapter to hold.
+//! - [`Services`]: every use case, built once from the ports, the [`TokenPolicy`], the
+//!   login [`ThrottleLimits`](ports::ThrottleLimits) and the [`SmsPolicy`], for the inbound
+//!   adapter to hold.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +16,12 @@ use std::time::Duration;
 pub mod ports;
 pub mod usecases;
 
-pub use usecases::{Caller, Principal};
+pub use usecases::{Caller, Principal, SmsPolicy};
 
 use ports::{
-    Clock, IdGenerator, LoginThrottle, Notifier, Outbox, PasswordHasher, SessionStore,
-    ThrottleLimits, TodoRepository, TokenCodec, UserRepository, WindowLimit,
+    Clock, CodeHasher, IdGenerator, LoginThrottle, Notifier, Outbox, PasswordHasher,
+    PhoneVerifications, SessionStore, SmsQuota, ThrottleLimits, TodoRepository, TokenCodec,
+    UserRepository, WindowLimit,
 };
 use usecases::*;
 
@@ -36,6 +38,9 @@ pub struct Ports {
     pub outbox: Arc<dyn Outbox>,
     pub notifier: Arc<dyn Notifier>,
     pub throttle: Arc<dyn LoginThrottle>,
+    pub phone_codes: Arc<dyn PhoneVerifications>,
+    pub sms_quota: Arc<dyn SmsQuota>,
+    pub code_hasher: Arc<dyn CodeHasher>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -123,18 +128,29 @@ pub struct Services {
     pub list_sessions: ListSessions,
     pub revoke_session: RevokeSession,
     pub readiness: Readiness,
+    pub set_phone: SetPhone,
+    pub verify_phone: VerifyPhone,
+    /// What the SMS gate decided, for the metrics.
+    pub sms_stats: Arc<SmsStats>,
 }
 
 impl Services {
-    pub fn new(ports: &Ports, policy: TokenPolicy, throttle: ThrottleLimits) -> Self {
+    pub fn new(
+        ports: &Ports,
+        policy: TokenPolicy,
+        throttle: ThrottleLimits,
+        sms: SmsPolicy,
+    ) -> Self {
+        let sms_stats = Arc::new(SmsStats::default());
+        let sms = SmsGate::new(ports, sms, Arc::clone(&sms_stats));
         Self {
-            register: Register::new(ports),
+            register: Register::new(ports, Arc::clone(&sms.policy)),
             login: Login::new(ports, policy, throttle),
             refresh: Refresh::new(ports, policy),
             logout: Logout::new(ports),
             authenticate: Authenticate::new(ports),
             me: Me::new(ports),
-            create_todo: CreateTodo::new(ports),
+            create_todo: CreateTodo::new(ports, sms.clone()),
             list_todos: ListTodos::new(ports),
             get_todo: GetTodo::new(ports),
             update_todo: UpdateTodo::new(ports),
@@ -142,6 +158,9 @@ impl Services {
             list_sessions: ListSessions::new(ports),
             revoke_session: RevokeSession::new(ports),
             readiness: Readiness::new(ports),
+            set_phone: SetPhone::new(ports, sms),
+            verify_phone: VerifyPhone::new(ports),
+            sms_stats,
         }
     }
 }

@@ -10,7 +10,9 @@
 //! - [`user`]: users, usernames, passwords (as secrets) and phone numbers.
 //! - [`todo`]: todos and their titles.
 //! - [`session`]: login sessions and the token pair issued for them.
-//! - [`notification`]: the SMS a user gets when a todo is created, as an outbox entry.
+//! - [`notification`]: the SMS a user gets (a todo was created, a phone code), as an
+//!   outbox entry.
+//! - [`phone`]: the one-time code that proves a phone number, and country codes.
 //! - [`client`]: a client's network address as login throttling counts it.
 //!
 //! The crate depends on no async runtime, web framework, store or JWT library; the
@@ -19,6 +21,7 @@
 pub mod client;
 pub mod ids;
 pub mod notification;
+pub mod phone;
 pub mod session;
 pub mod time;
 pub mod todo;
@@ -26,7 +29,8 @@ pub mod user;
 
 pub use client::ClientAddress;
 pub use ids::{NotificationId, SessionId, TodoId, TokenId, UserId};
-pub use notification::{Notification, Sms};
+pub use notification::{Notification, NotificationKind, Sms};
+pub use phone::{CountryCode, CountryCodeError, PhoneCode, PhoneCodeError};
 pub use session::{AccessClaims, RefreshClaims, Session, TokenPair};
 pub use time::Timestamp;
 pub use todo::{Todo, TodoTitle, TodoTitleError};

@@ -21,7 +21,8 @@
 //! ended windows. Since every counted failure costs a password hash first, the number of
 //! live counters is bounded by what the hasher can do in one window.
 //!
-//! The SMS outbox ([`outbox`]) has a lock of its own too.
+//! The SMS outbox ([`outbox`]) has a lock of its own too, as do pending phone codes and
+//! SMS counters ([`phone`]).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -37,6 +38,7 @@ use domain::ids::Uuid;
 use domain::{ClientAddress, Session, SessionId, Timestamp, Todo, TodoId, User, UserId, Username};
 
 mod outbox;
+mod phone;
 
 /// Reads the wall clock.
 #[derive(Clone, Copy, Debug, Default)]
@@ -102,6 +104,9 @@ struct Counter {
 pub struct MemoryStore {
     state: RwLock<State>,
     outbox: Mutex<outbox::OutboxState>,
+    /// Pending phone codes, one per user; locked after `state`, never before.
+    codes: Mutex<HashMap<UserId, phone::CodeRecord>>,
+    sms_counters: Mutex<HashMap<phone::SmsCounter, Counter>>,
     attempts: Mutex<HashMap<CounterKey, Counter>>,
     clock: Arc<dyn Clock>,
 }
@@ -117,6 +122,8 @@ impl MemoryStore {
         Self {
             state: RwLock::new(State::default()),
             outbox: Mutex::default(),
+            codes: Mutex::default(),
+            sms_counters: Mutex::default(),
             attempts: Mutex::new(HashMap::new()),
             clock,
         }
@@ -124,6 +131,16 @@ impl MemoryStore {
 
     fn attempts(&self) -> MutexGuard<'_, HashMap<CounterKey, Counter>> {
         self.attempts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn codes(&self) -> MutexGuard<'_, HashMap<UserId, phone::CodeRecord>> {
+        self.codes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sms_counters(&self) -> MutexGuard<'_, HashMap<phone::SmsCounter, Counter>> {
+        self.sms_counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     // A panic while holding the lock cannot leave these maps half-updated in a way that
@@ -136,12 +153,14 @@ impl MemoryStore {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Drops every expired session and every ended throttle window; returns how many
-    /// sessions. Reads never see either anyway; this only returns their memory.
+    /// Drops every expired session, every ended throttle or SMS window and every expired
+    /// phone code; returns how many sessions. Reads never see any of them anyway; this only
+    /// returns their memory.
     pub fn purge_expired(&self) -> usize {
         let now = self.clock.now();
         self.attempts()
             .retain(|_, counter| !counter.resets_at.has_passed(now));
+        self.purge_phone(now);
         let mut state = self.write();
         let mut purged = 0;
         state.sessions.retain(|_, sessions| {

@@ -11,9 +11,12 @@
 //! | `{u:<uid>}:sessions` | sorted set | session ids scored by expiry, to list and revoke them | with the last session |
 //! | `{u:<uid>}:todos` | hash | todo id -> `<seq>\|<JSON>` | never |
 //! | `{u:<uid>}:todo_seq` | string | insertion counter that orders the list | never |
-//! | `{outbox}:due` | sorted set | pending notification ids scored by when they are next due | never |
-//! | `{outbox}:messages` | hash | notification id -> JSON (SMS, attempts) | removed when done |
-//! | `{outbox}:dead` | hash | notification id -> JSON (notification, last error) | never |
+//! | `{u:<uid>}:phone_code` | hash | the pending phone code: number, HMAC digest, expiry, attempts (see `phone`) | at the code's expiry |
+//! | `{u:<uid>}:sms:hour`, `:sms:day`, `:sms:cooldown` | string | SMS counted against the user's caps, and the code-request cooldown | at the end of each window |
+//! | `{sms:<digits>}:hour`, `{sms:<digits>}:day` | string | SMS counted against one number's caps | at the end of each window |
+//! | `{outbox}:due`, `:ready`, `:rounds`, `:round` | sorted sets, hash, string | the SMS queue: ids by due time, due ids by fair round, each user's last round, the current round (see `outbox`) | never |
+//! | `{outbox}:messages` | hash | notification id -> JSON (kind, SMS, attempts) | removed when done |
+//! | `{outbox}:dead`, `{outbox}:dead_at` | hash, sorted set | notification id -> JSON (notification, last error), and when it failed | trimmed by age and count |
 //! | `{outbox}:sent:<id>` | string | the provider's receipt (`message_uuid`) | 7 days |
 //! | `{login:<client>}:pair:<name>` | string | failed logins of one username from one client (`~` for a malformed name) | at the end of its window |
 //! | `{login:<client>}:client` | string | failed logins of any username from one client | at the end of its window |
@@ -51,6 +54,7 @@ use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
 mod outbox;
+mod phone;
 
 #[derive(Clone, Debug)]
 pub struct RedisStoreConfig {
@@ -480,6 +484,9 @@ struct UserRecord {
     username: String,
     password_hash: String,
     phone: Option<String>,
+    /// Absent in records written before phones were verified: they read as unverified.
+    #[serde(default)]
+    phone_verified: bool,
     created_at: i64,
 }
 
@@ -490,6 +497,7 @@ impl UserRecord {
             username: user.username.to_string(),
             password_hash: user.password_hash.as_str().to_owned(),
             phone: user.phone.as_ref().map(|p| p.as_str().to_owned()),
+            phone_verified: user.phone_verified,
             created_at: user.created_at.unix_seconds(),
         }
     }
@@ -505,6 +513,7 @@ impl UserRecord {
                 .map(PhoneNumber::parse)
                 .transpose()
                 .map_err(corrupt)?,
+            phone_verified: self.phone_verified,
             created_at: Timestamp::from_unix_seconds(self.created_at),
         })
     }

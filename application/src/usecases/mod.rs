@@ -16,7 +16,10 @@ mod readiness;
 mod refresh;
 mod register;
 mod revoke_session;
+mod set_phone;
+mod sms;
 mod update_todo;
+mod verify_phone;
 
 pub use authenticate::{AuthError, Authenticate};
 pub use create_todo::{CreateTodo, CreateTodoError, CreateTodoRequest};
@@ -34,7 +37,11 @@ pub use readiness::{Readiness, ReadinessError};
 pub use refresh::{Refresh, RefreshError};
 pub use register::{Register, RegisterError, RegisterRequest};
 pub use revoke_session::{RevokeSession, RevokeSessionError};
+pub use set_phone::{CodeSent, SetPhone, SetPhoneError, SetPhoneRequest};
+pub(crate) use sms::SmsGate;
+pub use sms::{SmsKind, SmsOutcome, SmsPolicy, SmsStats};
 pub use update_todo::{UpdateTodo, UpdateTodoError, UpdateTodoRequest};
+pub use verify_phone::{VerifyPhone, VerifyPhoneError, VerifyPhoneRequest};
 
 use domain::{
     AccessClaims, RefreshClaims, Session, SessionId, Timestamp, TokenId, TokenPair, UserId,
@@ -75,6 +82,7 @@ pub enum Field {
     Password,
     Phone,
     Title,
+    Code,
 }
 
 impl Field {
@@ -84,6 +92,7 @@ impl Field {
             Field::Password => "password",
             Field::Phone => "phone",
             Field::Title => "title",
+            Field::Code => "code",
         }
     }
 }

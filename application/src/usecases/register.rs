@@ -1,11 +1,15 @@
 //! Register: create a user with a policy-checked password and an optional E.164 phone.
+//!
+//! A phone given here is stored unverified and nothing is texted to it: registration is
+//! unauthenticated, so sending codes from it would let anyone pump SMS. The user asks for
+//! a code with `POST /me/phone`. A number outside the SMS country allow-list is refused.
 
 use std::sync::Arc;
 
 use domain::{NewPassword, PhoneNumber, User, UserId, Username};
 use tracing::instrument;
 
-use super::{Field, store_failures};
+use super::{Field, SmsPolicy, store_failures};
 use crate::Ports;
 use crate::ports::{
     Clock, HashError, IdGenerator, InsertUserError, PasswordHasher, UserRepository,
@@ -55,6 +59,7 @@ pub struct Register {
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    sms: Arc<SmsPolicy>,
 }
 
 impl std::fmt::Debug for Register {
@@ -64,12 +69,13 @@ impl std::fmt::Debug for Register {
 }
 
 impl Register {
-    pub fn new(ports: &Ports) -> Self {
+    pub fn new(ports: &Ports, sms: Arc<SmsPolicy>) -> Self {
         Self {
             users: ports.users.clone(),
             hasher: ports.hasher.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
+            sms,
         }
     }
 
@@ -87,6 +93,12 @@ impl Register {
             .map(PhoneNumber::parse)
             .transpose()
             .map_err(|e| RegisterError::invalid(Field::Phone, e))?;
+        if phone.as_ref().is_some_and(|p| !self.sms.allows(p)) {
+            return Err(RegisterError::invalid(
+                Field::Phone,
+                super::sms::COUNTRY_NOT_ALLOWED,
+            ));
+        }
         let password_hash = self
             .hasher
             .hash(password.as_input())
@@ -100,6 +112,7 @@ impl Register {
             username,
             password_hash,
             phone,
+            phone_verified: false,
             created_at: self.clock.now(),
         };
         match self.users.insert(&user).await {
@@ -130,7 +143,7 @@ mod tests {
     }
 
     fn register(mocks: Mocks) -> Register {
-        Register::new(&mocks.into_ports())
+        Register::new(&mocks.into_ports(), Arc::default())
     }
 
     fn expect_hash(mocks: &mut Mocks) {
@@ -181,6 +194,7 @@ mod tests {
             username: Username::parse("alice.smith").expect("valid"),
             password_hash: PasswordHash::new(PASSWORD_HASH),
             phone: Some(PhoneNumber::parse("+4915112345678").expect("valid")),
+            phone_verified: false,
             created_at: NOW,
         };
         assert_eq!(stored.get(), expected);
@@ -258,6 +272,37 @@ mod tests {
 
             assert_invalid(result, Field::Phone);
         }
+    }
+
+    #[tokio::test]
+    async fn a_number_outside_the_country_allow_list_is_refused_before_any_work() {
+        let allow_germany = Arc::new(SmsPolicy {
+            allowed_countries: vec![domain::CountryCode::parse("+49").expect("valid")],
+            ..SmsPolicy::default()
+        });
+        let mut mocks = Mocks::new();
+        expect_no_work(&mut mocks);
+
+        let result = Register::new(&mocks.into_ports(), Arc::clone(&allow_germany))
+            .execute(request("alice", PASSWORD, Some("+19005550123")))
+            .await;
+
+        let message = assert_invalid(result, Field::Phone);
+        assert!(message.contains("country"), "{message}");
+
+        // A number of an allowed country goes through, unverified.
+        let mut mocks = Mocks::new();
+        expect_hash(&mut mocks);
+        mocks
+            .users
+            .expect_insert()
+            .withf(|user| user.phone.is_some() && !user.phone_verified)
+            .times(1)
+            .returning(|_| Ok(()));
+        Register::new(&mocks.into_ports(), allow_germany)
+            .execute(request("alice", PASSWORD, Some("+4915112345678")))
+            .await
+            .expect("registered");
     }
 
     #[tokio::test]

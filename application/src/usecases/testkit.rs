@@ -20,8 +20,9 @@ use domain::{
 
 use super::Principal;
 use crate::ports::{
-    MockClock, MockIdGenerator, MockLoginThrottle, MockNotifier, MockOutbox, MockPasswordHasher,
-    MockSessionStore, MockTodoRepository, MockTokenCodec, MockUserRepository, StoreError,
+    MockClock, MockCodeHasher, MockIdGenerator, MockLoginThrottle, MockNotifier, MockOutbox,
+    MockPasswordHasher, MockPhoneVerifications, MockSessionStore, MockSmsQuota, MockTodoRepository,
+    MockTokenCodec, MockUserRepository, StoreError,
 };
 use crate::{Ports, TokenPolicy};
 
@@ -72,6 +73,7 @@ pub(crate) fn user() -> User {
         username: Username::parse("alice").expect("valid username"),
         password_hash: PasswordHash::new(PASSWORD_HASH),
         phone: None,
+        phone_verified: false,
         created_at: Timestamp::from_unix_seconds(1_600_000_000),
     }
 }
@@ -123,6 +125,9 @@ pub(crate) struct Mocks {
     pub outbox: MockOutbox,
     pub notifier: MockNotifier,
     pub throttle: MockLoginThrottle,
+    pub phone_codes: MockPhoneVerifications,
+    pub sms_quota: MockSmsQuota,
+    pub code_hasher: MockCodeHasher,
 }
 
 impl Mocks {
@@ -138,6 +143,9 @@ impl Mocks {
             outbox: MockOutbox::new(),
             notifier: MockNotifier::new(),
             throttle: MockLoginThrottle::new(),
+            phone_codes: MockPhoneVerifications::new(),
+            sms_quota: MockSmsQuota::new(),
+            code_hasher: MockCodeHasher::new(),
         }
     }
 
@@ -153,6 +161,9 @@ impl Mocks {
             outbox: Arc::new(self.outbox),
             notifier: Arc::new(self.notifier),
             throttle: Arc::new(self.throttle),
+            phone_codes: Arc::new(self.phone_codes),
+            sms_quota: Arc::new(self.sms_quota),
+            code_hasher: Arc::new(self.code_hasher),
         }
     }
 }

@@ -15,6 +15,7 @@ mod keys;
 mod notifications;
 mod openapi;
 mod ops;
+mod phone;
 mod redis;
 mod replicas;
 mod sentinel;
