@@ -21,8 +21,8 @@
 //! ended windows. Since every counted failure costs a password hash first, the number of
 //! live counters is bounded by what the hasher can do in one window.
 //!
-//! The SMS outbox ([`outbox`]) has a lock of its own too, as do pending phone codes and
-//! SMS counters ([`phone`]).
+//! The SMS outbox (`outbox`) has a lock of its own too, as do pending phone codes and
+//! SMS counters (`phone`).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
