@@ -7,8 +7,8 @@
 //!   and an `execute` method. No use case knows about HTTP; each returns its own error and
 //!   the HTTP adapter maps them to statuses in one place.
 //! - [`Services`]: every use case, built once from the ports, the [`TokenPolicy`], the
-//!   login [`ThrottleLimits`](ports::ThrottleLimits) and the per-user and per-client
-//!   [`Limits`], for the inbound adapter to hold.
+//!   login [`ThrottleLimits`](ports::ThrottleLimits), the per-user and per-client
+//!   [`Limits`] and the [`SmsPolicy`], for the inbound adapter to hold.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +16,12 @@ use std::time::Duration;
 pub mod ports;
 pub mod usecases;
 
-pub use usecases::{Caller, Principal};
+pub use usecases::{Caller, Principal, SmsPolicy};
 
 use ports::{
-    Clock, IdGenerator, IdempotencyStore, LoginThrottle, Notifier, Outbox, PasswordHasher,
-    RateLimiter, SessionStore, ThrottleLimits, TodoRepository, TokenCodec, UserRepository,
-    WindowLimit,
+    Clock, CodeHasher, IdGenerator, IdempotencyStore, LoginThrottle, Notifier, Outbox,
+    PasswordHasher, PhoneVerifications, RateLimiter, SessionStore, SmsQuota, ThrottleLimits,
+    TodoRepository, TokenCodec, UserRepository, WindowLimit,
 };
 use usecases::*;
 
@@ -40,6 +40,9 @@ pub struct Ports {
     pub throttle: Arc<dyn LoginThrottle>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub phone_codes: Arc<dyn PhoneVerifications>,
+    pub sms_quota: Arc<dyn SmsQuota>,
+    pub code_hasher: Arc<dyn CodeHasher>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -172,6 +175,10 @@ pub struct Services {
     pub list_sessions: ListSessions,
     pub revoke_session: RevokeSession,
     pub readiness: Readiness,
+    pub set_phone: SetPhone,
+    pub verify_phone: VerifyPhone,
+    /// What the SMS gate decided, for the metrics.
+    pub sms_stats: Arc<SmsStats>,
 }
 
 impl Services {
@@ -180,15 +187,18 @@ impl Services {
         policy: TokenPolicy,
         throttle: ThrottleLimits,
         limits: Limits,
+        sms: SmsPolicy,
     ) -> Self {
+        let sms_stats = Arc::new(SmsStats::default());
+        let sms = SmsGate::new(ports, sms, Arc::clone(&sms_stats));
         Self {
-            register: Register::new(ports, limits),
+            register: Register::new(ports, limits, Arc::clone(&sms.policy)),
             login: Login::new(ports, policy, throttle, limits),
             refresh: Refresh::new(ports, policy),
             logout: Logout::new(ports, policy),
             authenticate: Authenticate::new(ports),
             me: Me::new(ports),
-            create_todo: CreateTodo::new(ports, limits),
+            create_todo: CreateTodo::new(ports, limits, sms.clone()),
             list_todos: ListTodos::new(ports),
             get_todo: GetTodo::new(ports),
             update_todo: UpdateTodo::new(ports),
@@ -196,6 +206,9 @@ impl Services {
             list_sessions: ListSessions::new(ports),
             revoke_session: RevokeSession::new(ports),
             readiness: Readiness::new(ports),
+            set_phone: SetPhone::new(ports, sms),
+            verify_phone: VerifyPhone::new(ports),
+            sms_stats,
         }
     }
 }

@@ -10,7 +10,9 @@
 //! - [`user`]: users, usernames, passwords (as secrets) and phone numbers.
 //! - [`todo`]: todos and their titles.
 //! - [`session`]: login sessions and the token pair issued for them.
-//! - [`notification`]: the SMS a user gets when a todo is created, as an outbox entry.
+//! - [`notification`]: the SMS a user gets (a todo was created, a phone code), as an
+//!   outbox entry.
+//! - [`phone`]: the one-time code that proves a phone number, and country codes.
 //! - [`client`]: a client's network address as login throttling counts it.
 //! - [`idempotency`]: idempotency keys, a client's name for one logical write.
 //! - `text` (private): the Unicode rules the values share (NFKC, what is visible, bidi
@@ -23,6 +25,7 @@ pub mod client;
 pub mod idempotency;
 pub mod ids;
 pub mod notification;
+pub mod phone;
 pub mod session;
 mod text;
 pub mod time;
@@ -32,7 +35,8 @@ pub mod user;
 pub use client::ClientAddress;
 pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use ids::{NotificationId, SessionId, TodoId, TokenId, UserId};
-pub use notification::{Notification, Sms};
+pub use notification::{Notification, NotificationKind, Sms};
+pub use phone::{CountryCode, CountryCodeError, PhoneCode, PhoneCodeError};
 pub use session::{AccessClaims, RefreshClaims, Session, TokenPair};
 pub use time::Timestamp;
 pub use todo::{Todo, TodoTitle, TodoTitleError};

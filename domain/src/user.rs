@@ -11,6 +11,9 @@ pub struct User {
     pub username: Username,
     pub password_hash: PasswordHash,
     pub phone: Option<PhoneNumber>,
+    /// Whether the user proved they hold `phone` with a code texted to it. SMS go only to
+    /// a verified number; a new number starts unverified.
+    pub phone_verified: bool,
     pub created_at: Timestamp,
 }
 

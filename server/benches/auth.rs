@@ -11,13 +11,13 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_argon2::Argon2Hasher;
+use adapter_argon2::{Argon2Hasher, HmacCodeHasher};
 use adapter_jwt::{JwtCodec, JwtConfig};
 use adapter_memory::{MemoryStore, RandomIds, SystemClock};
 use adapter_vonage::LogNotifier;
 use application::ports::{Clock, ThrottleLimits};
 use application::usecases::{LoginRequest, RegisterRequest};
-use application::{Limits, Ports, Services, TokenPolicy};
+use application::{Limits, Ports, Services, SmsPolicy, TokenPolicy};
 use criterion::{Criterion, criterion_group, criterion_main};
 use poem::test::TestClient;
 use secrecy::SecretSlice;
@@ -48,13 +48,17 @@ fn services(rt: &tokio::runtime::Runtime) -> (Arc<Services>, String) {
         notifier: Arc::new(LogNotifier),
         throttle: store.clone(),
         rate_limiter: store.clone(),
-        idempotency: store,
+        idempotency: store.clone(),
+        phone_codes: store.clone(),
+        sms_quota: store,
+        code_hasher: Arc::new(HmacCodeHasher::derive(b"bench-code-secret")),
     };
     let services = Arc::new(Services::new(
         &ports,
         TokenPolicy::default(),
         ThrottleLimits::default(),
         Limits::default(),
+        SmsPolicy::default(),
     ));
     let access_token = rt.block_on(async {
         services

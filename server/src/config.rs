@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use adapter_jwt::{AccessSigningKey, AccessVerificationKey, Ed25519PrivateKey, Ed25519PublicKey};
-use application::Limits;
-use application::ports::{ThrottleLimits, WindowLimit};
+use application::ports::{SmsCaps, ThrottleLimits, WindowLimit};
+use application::{Limits, SmsPolicy};
+use domain::CountryCode;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
@@ -57,6 +58,21 @@ pub const HTTP_BODY_TIMEOUT: &str = "HTTP_BODY_TIMEOUT";
 pub const HTTP_IDLE_TIMEOUT: &str = "HTTP_IDLE_TIMEOUT";
 pub const HTTP_SEND_TIMEOUT: &str = "HTTP_SEND_TIMEOUT";
 pub const HTTP_MAX_CONNECTIONS: &str = "HTTP_MAX_CONNECTIONS";
+pub const SMS_USER_HOURLY_CAP: &str = "SMS_USER_HOURLY_CAP";
+pub const SMS_USER_DAILY_CAP: &str = "SMS_USER_DAILY_CAP";
+pub const SMS_NUMBER_HOURLY_CAP: &str = "SMS_NUMBER_HOURLY_CAP";
+pub const SMS_NUMBER_DAILY_CAP: &str = "SMS_NUMBER_DAILY_CAP";
+pub const SMS_ALLOWED_COUNTRIES: &str = "SMS_ALLOWED_COUNTRIES";
+pub const PHONE_CODE_TTL: &str = "PHONE_CODE_TTL";
+pub const PHONE_CODE_MAX_ATTEMPTS: &str = "PHONE_CODE_MAX_ATTEMPTS";
+pub const PHONE_CODE_COOLDOWN: &str = "PHONE_CODE_COOLDOWN";
+pub const NOTIFY_CONCURRENCY: &str = "NOTIFY_CONCURRENCY";
+pub const NOTIFY_MAX_BACKOFF: &str = "NOTIFY_MAX_BACKOFF";
+pub const NOTIFY_DEAD_LETTER_RETENTION: &str = "NOTIFY_DEAD_LETTER_RETENTION";
+pub const NOTIFY_DEAD_LETTER_MAX: &str = "NOTIFY_DEAD_LETTER_MAX";
+
+/// Largest value of an SMS cap.
+pub const MAX_SMS_CAP: u32 = 100_000;
 
 /// Largest failure count a throttle window may allow.
 pub const MAX_LOGIN_LIMIT: u32 = 1_000_000;
@@ -133,6 +149,15 @@ pub struct Config {
     pub vonage: Option<VonageSettings>,
     /// Delivery attempts before an SMS is dead-lettered.
     pub notify_max_attempts: u32,
+    /// SMS delivered at once by this replica's worker.
+    pub notify_concurrency: usize,
+    /// Longest wait before a retry, whatever a provider's `Retry-After` says.
+    pub notify_max_backoff: Duration,
+    /// How long dead letters are kept, and how many at most.
+    pub notify_dead_letter_retention: Duration,
+    pub notify_dead_letter_max: usize,
+    /// SMS caps, the country allow-list and phone codes.
+    pub sms: SmsPolicy,
     pub log_format: LogFormat,
     /// After SIGTERM/SIGINT: how long in-flight requests (and the SMS in hand) get to finish.
     pub shutdown_grace: Duration,
@@ -536,6 +561,127 @@ impl Config {
                 .ok_or_else(|| err(NOTIFY_MAX_ATTEMPTS, "expected a number from 1 to 50"))?,
         };
 
+        // SMS: caps, country allow-list, phone codes (README, "SMS and phone numbers").
+        let sms_defaults = SmsPolicy::default();
+        let cap = |key: &'static str, default: u32| -> Result<u32, ConfigError> {
+            match get(key) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_SMS_CAP).contains(n))
+                    .ok_or_else(|| err(key, format!("expected a number from 1 to {MAX_SMS_CAP}"))),
+            }
+        };
+        let caps = SmsCaps {
+            user_hourly: cap(SMS_USER_HOURLY_CAP, sms_defaults.caps.user_hourly)?,
+            user_daily: cap(SMS_USER_DAILY_CAP, sms_defaults.caps.user_daily)?,
+            number_hourly: cap(SMS_NUMBER_HOURLY_CAP, sms_defaults.caps.number_hourly)?,
+            number_daily: cap(SMS_NUMBER_DAILY_CAP, sms_defaults.caps.number_daily)?,
+        };
+        if caps.user_daily < caps.user_hourly {
+            return Err(err(
+                SMS_USER_DAILY_CAP,
+                "must not be smaller than SMS_USER_HOURLY_CAP",
+            ));
+        }
+        if caps.number_daily < caps.number_hourly {
+            return Err(err(
+                SMS_NUMBER_DAILY_CAP,
+                "must not be smaller than SMS_NUMBER_HOURLY_CAP",
+            ));
+        }
+        let allowed_countries = match get(SMS_ALLOWED_COUNTRIES) {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| {
+                    CountryCode::parse(entry)
+                        .map_err(|e| err(SMS_ALLOWED_COUNTRIES, format!("'{entry}': {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let bounded = |key: &'static str,
+                       default: Duration,
+                       min: Duration,
+                       max: Duration,
+                       bounds: &str|
+         -> Result<Duration, ConfigError> {
+            let value = duration(key, default)?;
+            if !(min..=max).contains(&value) {
+                return Err(err(key, format!("must be between {bounds}")));
+            }
+            Ok(value)
+        };
+        let code_max_attempts = match get(PHONE_CODE_MAX_ATTEMPTS) {
+            None => sms_defaults.code_max_attempts,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=10).contains(n))
+                .ok_or_else(|| err(PHONE_CODE_MAX_ATTEMPTS, "expected a number from 1 to 10"))?,
+        };
+        let sms = SmsPolicy {
+            caps,
+            allowed_countries,
+            code_ttl: bounded(
+                PHONE_CODE_TTL,
+                sms_defaults.code_ttl,
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+                "1s and 1h",
+            )?,
+            code_max_attempts,
+            code_cooldown: bounded(
+                PHONE_CODE_COOLDOWN,
+                sms_defaults.code_cooldown,
+                Duration::from_secs(1),
+                Duration::from_secs(3600),
+                "1s and 1h",
+            )?,
+        };
+        let notify_concurrency = match get(NOTIFY_CONCURRENCY) {
+            None => 4,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| err(NOTIFY_CONCURRENCY, "expected a number from 1 to 64"))?,
+        };
+        let notify_max_backoff = bounded(
+            NOTIFY_MAX_BACKOFF,
+            Duration::from_secs(300),
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+            "1s and 1h",
+        )?;
+        let notify_dead_letter_retention = bounded(
+            NOTIFY_DEAD_LETTER_RETENTION,
+            Duration::from_secs(7 * 24 * 3600),
+            Duration::from_secs(1),
+            Duration::from_secs(365 * 24 * 3600),
+            "1s and 365d",
+        )?;
+        let notify_dead_letter_max = match get(NOTIFY_DEAD_LETTER_MAX) {
+            None => 10_000,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        NOTIFY_DEAD_LETTER_MAX,
+                        "expected a number from 1 to 1000000",
+                    )
+                })?,
+        };
+
         let log_format = match get(LOG_FORMAT).as_deref().map(str::trim) {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -726,6 +872,11 @@ impl Config {
             limits,
             trusted_proxies,
             notify_max_attempts,
+            notify_concurrency,
+            notify_max_backoff,
+            notify_dead_letter_retention,
+            notify_dead_letter_max,
+            sms,
             redis_url: redis_url.map(SecretString::from),
             redis_command_timeout,
             redis_cluster_urls,
@@ -942,6 +1093,58 @@ mod tests {
                 max_connections: 4096,
             }
         );
+        assert_eq!(config.sms, SmsPolicy::default());
+        assert_eq!(config.notify_concurrency, 4);
+        assert_eq!(config.notify_max_backoff, Duration::from_secs(300));
+        assert_eq!(
+            config.notify_dead_letter_retention,
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(config.notify_dead_letter_max, 10_000);
+    }
+
+    #[test]
+    fn sms_limits_codes_and_the_worker_are_read() {
+        let config = load(&[
+            (SMS_USER_HOURLY_CAP, "3"),
+            (SMS_USER_DAILY_CAP, "20"),
+            (SMS_NUMBER_HOURLY_CAP, "2"),
+            (SMS_NUMBER_DAILY_CAP, "2"),
+            (SMS_ALLOWED_COUNTRIES, " +49, +43,,+1 "),
+            (PHONE_CODE_TTL, "5m"),
+            (PHONE_CODE_MAX_ATTEMPTS, "3"),
+            (PHONE_CODE_COOLDOWN, "30s"),
+            (NOTIFY_CONCURRENCY, "8"),
+            (NOTIFY_MAX_BACKOFF, "1m"),
+            (NOTIFY_DEAD_LETTER_RETENTION, "30d"),
+            (NOTIFY_DEAD_LETTER_MAX, "500"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.sms,
+            SmsPolicy {
+                caps: SmsCaps {
+                    user_hourly: 3,
+                    user_daily: 20,
+                    number_hourly: 2,
+                    number_daily: 2,
+                },
+                allowed_countries: ["+49", "+43", "+1"]
+                    .iter()
+                    .map(|c| CountryCode::parse(c).expect("valid"))
+                    .collect(),
+                code_ttl: Duration::from_secs(300),
+                code_max_attempts: 3,
+                code_cooldown: Duration::from_secs(30),
+            }
+        );
+        assert_eq!(config.notify_concurrency, 8);
+        assert_eq!(config.notify_max_backoff, Duration::from_secs(60));
+        assert_eq!(
+            config.notify_dead_letter_retention,
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(config.notify_dead_letter_max, 500);
     }
 
     #[test]
@@ -987,6 +1190,32 @@ mod tests {
             (&[(REGISTER_CLIENT_WINDOW, "0s")], REGISTER_CLIENT_WINDOW),
             (&[(REDIS_COMMAND_TIMEOUT, "10ms")], REDIS_COMMAND_TIMEOUT),
             (&[(REDIS_COMMAND_TIMEOUT, "1m")], REDIS_COMMAND_TIMEOUT),
+            (&[(SMS_USER_HOURLY_CAP, "0")], SMS_USER_HOURLY_CAP),
+            (&[(SMS_USER_DAILY_CAP, "100001")], SMS_USER_DAILY_CAP),
+            (&[(SMS_USER_DAILY_CAP, "5")], SMS_USER_DAILY_CAP),
+            (&[(SMS_NUMBER_HOURLY_CAP, "many")], SMS_NUMBER_HOURLY_CAP),
+            (
+                &[(SMS_NUMBER_HOURLY_CAP, "20"), (SMS_NUMBER_DAILY_CAP, "19")],
+                SMS_NUMBER_DAILY_CAP,
+            ),
+            (&[(SMS_ALLOWED_COUNTRIES, "49")], SMS_ALLOWED_COUNTRIES),
+            (&[(SMS_ALLOWED_COUNTRIES, "+49,+0")], SMS_ALLOWED_COUNTRIES),
+            (&[(SMS_ALLOWED_COUNTRIES, "+1234")], SMS_ALLOWED_COUNTRIES),
+            (&[(PHONE_CODE_TTL, "0s")], PHONE_CODE_TTL),
+            (&[(PHONE_CODE_TTL, "2h")], PHONE_CODE_TTL),
+            (&[(PHONE_CODE_MAX_ATTEMPTS, "0")], PHONE_CODE_MAX_ATTEMPTS),
+            (&[(PHONE_CODE_MAX_ATTEMPTS, "11")], PHONE_CODE_MAX_ATTEMPTS),
+            (&[(PHONE_CODE_COOLDOWN, "0s")], PHONE_CODE_COOLDOWN),
+            (&[(PHONE_CODE_COOLDOWN, "soon")], PHONE_CODE_COOLDOWN),
+            (&[(NOTIFY_CONCURRENCY, "0")], NOTIFY_CONCURRENCY),
+            (&[(NOTIFY_CONCURRENCY, "65")], NOTIFY_CONCURRENCY),
+            (&[(NOTIFY_MAX_BACKOFF, "0s")], NOTIFY_MAX_BACKOFF),
+            (&[(NOTIFY_MAX_BACKOFF, "2h")], NOTIFY_MAX_BACKOFF),
+            (
+                &[(NOTIFY_DEAD_LETTER_RETENTION, "400d")],
+                NOTIFY_DEAD_LETTER_RETENTION,
+            ),
+            (&[(NOTIFY_DEAD_LETTER_MAX, "0")], NOTIFY_DEAD_LETTER_MAX),
             (
                 &[
                     (REDIS_URL, "redis://a:6379"),

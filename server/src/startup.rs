@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use adapter_argon2::Argon2Hasher;
+use adapter_argon2::{Argon2Hasher, HmacCodeHasher};
 use adapter_jwt::{JwtCodec, JwtConfig};
 use adapter_memory::{MemoryStore, RandomIds, SystemClock};
 use adapter_redis::{RedisStore, RedisStoreConfig};
@@ -13,9 +13,11 @@ use adapter_vonage::{LogNotifier, VonageConfig, VonageNotifier};
 use anyhow::Context;
 use application::ports::{
     Clock, IdempotencyStore, InsertUserError, LoginThrottle, Notifier, Outbox, PasswordHasher,
-    RateLimiter, SessionStore, TodoRepository, UserRepository,
+    PhoneVerifications, RateLimiter, SessionStore, SmsQuota, TodoRepository, UserRepository,
 };
-use application::usecases::{DeliverNotification, DeliveryOutcome, DeliveryPolicy};
+use application::usecases::{
+    DeliverNotification, DeliveryOutcome, DeliveryPolicy, SmsKind, SmsOutcome, SmsStats,
+};
 use application::{Ports, Services, TokenPolicy};
 use domain::{PasswordInput, User, UserId, Username};
 use poem::Response;
@@ -44,6 +46,8 @@ pub struct Application {
     connection_metrics: ConnectionMetrics,
     notifications: Notifications,
     worker: WorkerTelemetry,
+    /// SMS delivered at once by the notification worker.
+    notify_concurrency: usize,
     /// How long in-flight requests get to finish after a shutdown signal.
     shutdown_grace: Duration,
 }
@@ -151,6 +155,51 @@ impl prometheus::core::Collector for RedisPoolCollector {
             }
         }
         self.gauges.collect()
+    }
+}
+
+/// `jwt_todo_sms_total{kind,outcome}`: what the SMS gate decided (queued, or skipped and
+/// why), from the use cases' counters, read at each scrape.
+struct SmsCollector {
+    stats: Arc<SmsStats>,
+    counters: IntCounterVec,
+}
+
+impl SmsCollector {
+    fn register(stats: Arc<SmsStats>, ops: &mut adapter_http::Operations) -> anyhow::Result<()> {
+        let counters = IntCounterVec::new(
+            Opts::new(
+                "jwt_todo_sms_total",
+                "SMS by kind (todo_created, phone_code) and outcome: queued, or skipped or refused for unverified, country, cooldown, user_cap, number_cap.",
+            ),
+            &["kind", "outcome"],
+        )?;
+        ops.registry.register(Box::new(Self { stats, counters }))?;
+        Ok(())
+    }
+}
+
+impl prometheus::core::Collector for SmsCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.counters.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        for kind in SmsKind::ALL {
+            for outcome in SmsOutcome::ALL {
+                let now = self.stats.get(kind, outcome);
+                if now == 0 {
+                    // As every labelled counter here: it appears with its first event.
+                    continue;
+                }
+                let counter = self
+                    .counters
+                    .with_label_values(&[kind.as_str(), outcome.as_str()]);
+                // Only this collector moves the counter, so it catches up by the difference.
+                counter.inc_by(now.saturating_sub(counter.get()));
+            }
+        }
+        self.counters.collect()
     }
 }
 
@@ -273,6 +322,9 @@ impl Application {
         };
 
         let outbox = stores.outbox.clone();
+        // Derived from the refresh secret, as the CSRF key is: every replica computes the
+        // same digest of a phone code, and there is no new secret to distribute.
+        let code_hasher = HmacCodeHasher::derive(config.refresh_secret.expose_secret());
         let ports = Ports {
             users: stores.users,
             todos: stores.todos,
@@ -286,6 +338,9 @@ impl Application {
             throttle: stores.throttle,
             rate_limiter: stores.rate_limiter,
             idempotency: stores.idempotency,
+            phone_codes: stores.phone_codes,
+            sms_quota: stores.sms_quota,
+            code_hasher: Arc::new(code_hasher),
         };
         if config.environment == Environment::Development
             && let Err(e) = ensure_sample_user(&ports).await
@@ -307,16 +362,22 @@ impl Application {
             policy,
             config.login_throttle,
             config.limits,
+            config.sms.clone(),
         ));
         let delivery = Arc::new(DeliverNotification::new(
             &ports,
             DeliveryPolicy {
                 max_attempts: config.notify_max_attempts,
+                max_backoff: config.notify_max_backoff,
+                dead_letter_retention: config.notify_dead_letter_retention,
+                max_dead_letters: config.notify_dead_letter_max,
                 ..DeliveryPolicy::default()
             },
         ));
         let mut ops = adapter_http::Operations::new().context("metrics registry")?;
         let worker = WorkerTelemetry::register(&mut ops).context("metrics registry")?;
+        SmsCollector::register(Arc::clone(&services.sms_stats), &mut ops)
+            .context("metrics registry")?;
         if let Some(store) = &redis_store {
             RedisPoolCollector::register(store, &mut ops).context("metrics registry")?;
         }
@@ -372,6 +433,7 @@ impl Application {
             connection_metrics,
             notifications: Notifications { outbox, delivery },
             worker,
+            notify_concurrency: config.notify_concurrency,
             shutdown_grace: config.shutdown_grace,
         })
     }
@@ -402,6 +464,7 @@ impl Application {
             self.notifications.delivery.clone(),
             stopped,
             RunningGuard::new(self.worker.clone()),
+            self.notify_concurrency,
         ));
         let served = crate::serve::serve(
             self.listener,
@@ -500,6 +563,8 @@ struct Stores {
     throttle: Arc<dyn LoginThrottle>,
     rate_limiter: Arc<dyn RateLimiter>,
     idempotency: Arc<dyn IdempotencyStore>,
+    phone_codes: Arc<dyn PhoneVerifications>,
+    sms_quota: Arc<dyn SmsQuota>,
 }
 
 impl Stores {
@@ -512,6 +577,8 @@ impl Stores {
             + LoginThrottle
             + RateLimiter
             + IdempotencyStore
+            + PhoneVerifications
+            + SmsQuota
             + 'static,
     {
         Self {
@@ -521,7 +588,9 @@ impl Stores {
             outbox: store.clone(),
             throttle: store.clone(),
             rate_limiter: store.clone(),
-            idempotency: store,
+            idempotency: store.clone(),
+            phone_codes: store.clone(),
+            sms_quota: store,
         }
     }
 }
@@ -529,18 +598,68 @@ impl Stores {
 /// How long the worker waits when the outbox has nothing due (or cannot be read).
 const OUTBOX_POLL: Duration = Duration::from_millis(250);
 
-/// The notification worker: delivers due SMS one at a time until told to stop.
+/// Longest time between two dead-letter trims (a shorter retention trims more often).
+const TRIM_EVERY: Duration = Duration::from_secs(60);
+
+/// The notification worker: `concurrency` delivery loops, each delivering one due SMS at a
+/// time (the outbox hands each message to one of them, round robin over users), and a loop
+/// that trims dead letters, until told to stop. Readiness holds while all run: if one
+/// panics, the others are stopped too and the replica turns unready.
 async fn deliver_until_stopped(
     delivery: Arc<DeliverNotification>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     running: RunningGuard,
+    concurrency: usize,
+) {
+    let mut loops = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        loops.spawn(deliver_loop(
+            Arc::clone(&delivery),
+            stop.clone(),
+            running.0.clone(),
+        ));
+    }
+    loops.spawn(trim_loop(Arc::clone(&delivery), stop));
+    while let Some(ended) = loops.join_next().await {
+        if let Err(e) = ended {
+            tracing::error!(error = %e, "a notification worker loop died; stopping the worker");
+            break;
+        }
+    }
+    // Dropping the set aborts what is left; dropping `running` marks the worker stopped.
+    drop(loops);
+    drop(running);
+}
+
+/// Trims dead letters now and then: by age (the retention) and by count.
+async fn trim_loop(delivery: Arc<DeliverNotification>, mut stop: watch::Receiver<bool>) {
+    let every =
+        (delivery.policy().dead_letter_retention / 2).clamp(Duration::from_secs(1), TRIM_EVERY);
+    loop {
+        match delivery.trim_dead_letters().await {
+            Ok(0) => {}
+            Ok(trimmed) => tracing::info!(trimmed, "dead letters trimmed"),
+            Err(e) => tracing::warn!(error = %e, "cannot trim dead letters now; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// One delivery loop: one SMS at a time until told to stop.
+async fn deliver_loop(
+    delivery: Arc<DeliverNotification>,
+    mut stop: watch::Receiver<bool>,
+    telemetry: WorkerTelemetry,
 ) {
     loop {
         if *stop.borrow() {
             break;
         }
         let outcome = delivery.run_once().await;
-        running.0.record(&outcome);
+        telemetry.record(&outcome);
         let busy = match outcome {
             Ok(DeliveryOutcome::Idle) => false,
             Ok(_) => true,
@@ -622,6 +741,7 @@ async fn ensure_sample_user(ports: &Ports) -> anyhow::Result<()> {
         username,
         password_hash: ports.hasher.hash(&password).await?,
         phone: None,
+        phone_verified: false,
         created_at: ports.clock.now(),
     };
     match ports.users.insert(&user).await {

@@ -1,4 +1,8 @@
-//! The [`PasswordHasher`] port over Argon2id (`argon2` 0.5).
+//! The [`PasswordHasher`] port over Argon2id (`argon2` 0.5), and the [`CodeHasher`] port
+//! for phone codes ([`code_digest`]): the two secrets users hand us that the store must
+//! only ever hold as hashes.
+//!
+//! [`CodeHasher`]: application::ports::CodeHasher
 //!
 //! # Design
 //!
@@ -43,6 +47,7 @@
 //! - [`Argon2Hasher`]: the port implementation; cheap to clone (shared state).
 //! - [`Argon2Limits`]: permits and queue bound.
 //! - [`Argon2SetupError`]: why construction failed.
+//! - [`HmacCodeHasher`]: HMAC-SHA256 of phone codes under a key derived from a secret.
 
 use std::fmt;
 use std::sync::Arc;
@@ -57,6 +62,9 @@ use argon2::{Algorithm, Argon2, Block, Version};
 use async_trait::async_trait;
 use domain::{PasswordHash, PasswordInput};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+
+pub mod code_digest;
+pub use code_digest::HmacCodeHasher;
 
 /// Argon2 cost parameters (memory in KiB, iterations, lanes), re-exported so that callers
 /// need no `argon2` dependency of their own.

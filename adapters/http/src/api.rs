@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use application::usecases::{
     CreateTodoError, CreateTodoRequest, LoginError, LoginRequest, LogoutCredential, LogoutError,
-    RefreshError, RegisterError, RegisterRequest, UpdateTodoRequest,
+    RefreshError, RegisterError, RegisterRequest, SetPhoneRequest, UpdateTodoRequest,
+    VerifyPhoneRequest,
 };
 use application::{Principal, Services};
 use domain::{IdempotencyKey, SessionId, TodoId, TokenPair};
@@ -20,7 +21,9 @@ use uuid::Uuid;
 use crate::client::TrustedProxies;
 use crate::csrf::CsrfKeys;
 use crate::ops::{self, Operations};
-use crate::problem::{ApiError, ApiResult, LoginFailure, Problem, too_many_requests};
+use crate::problem::{
+    ApiError, ApiResult, LoginFailure, Problem, SetPhoneFailure, too_many_requests,
+};
 use crate::{cookie, dto};
 
 #[derive(Tags)]
@@ -151,6 +154,25 @@ enum RegisterResponse {
 
 #[derive(ApiResponse)]
 enum MeResponse {
+    #[oai(status = 200)]
+    Ok(Json<dto::UserResponse>),
+}
+
+#[derive(ApiResponse)]
+enum SetPhoneResponse {
+    /// The number is the caller's now, unverified, and a code is on its way by SMS.
+    #[oai(status = 202)]
+    Accepted(Json<dto::PhoneCodeResponse>),
+    /// A code was requested too recently, or the SMS caps of the caller or of the number
+    /// are reached: nothing changed and nothing was sent. `Retry-After` gives the seconds
+    /// until a request can succeed.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] String),
+}
+
+#[derive(ApiResponse)]
+enum VerifyPhoneResponse {
+    /// The number is verified: todo SMS go to it from now on.
     #[oai(status = 200)]
     Ok(Json<dto::UserResponse>),
 }
@@ -535,6 +557,76 @@ impl Api {
         // read.
         let user = services.me.execute(&auth.0.token).await?;
         Ok(MeResponse::Ok(Json(user.into())))
+    }
+
+    /// Set the phone number
+    ///
+    /// Sets the caller's number, unverified, and texts it a 6-digit code to confirm with
+    /// `POST /me/phone/verify` (valid 10 minutes by default). Todo SMS go only to a
+    /// verified number. Send the same number again to get a new code (the number is
+    /// unverified until it is confirmed); a new code replaces the previous one. Code requests are limited per user (one a minute by default) and
+    /// count against the SMS caps per user and per number; over a limit the answer is 429
+    /// and nothing changes.
+    #[oai(
+        path = "/me/phone",
+        method = "post",
+        tag = "Tag::Users",
+        operation_id = "set_phone"
+    )]
+    async fn set_phone(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        body: Json<dto::SetPhoneRequest>,
+    ) -> ApiResult<SetPhoneResponse> {
+        let principal = principal(&services, &auth).await?;
+        let result = services
+            .set_phone
+            .execute(
+                principal,
+                SetPhoneRequest {
+                    phone: body.0.phone.0,
+                },
+            )
+            .await;
+        match result.map_err(SetPhoneFailure::from) {
+            Ok(sent) => Ok(SetPhoneResponse::Accepted(Json(sent.into()))),
+            Err(SetPhoneFailure::TooManyRequests(problem, retry_after)) => {
+                Ok(SetPhoneResponse::TooManyRequests(problem, retry_after))
+            }
+            Err(SetPhoneFailure::Other(error)) => Err(error),
+        }
+    }
+
+    /// Verify the phone number
+    ///
+    /// Confirms the caller's number with the code texted to it. A code works once, for
+    /// the number it was sent to, until it expires, and only until 5 wrong codes were
+    /// tried (then ask for a new one).
+    #[oai(
+        path = "/me/phone/verify",
+        method = "post",
+        tag = "Tag::Users",
+        operation_id = "verify_phone"
+    )]
+    async fn verify_phone(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        body: Json<dto::VerifyPhoneRequest>,
+    ) -> ApiResult<VerifyPhoneResponse> {
+        // The number the code must match comes with the session check.
+        let caller = services.authenticate.identify(&auth.0.token).await?;
+        let user = services
+            .verify_phone
+            .execute(
+                &caller,
+                VerifyPhoneRequest {
+                    code: body.0.code.0,
+                },
+            )
+            .await?;
+        Ok(VerifyPhoneResponse::Ok(Json(user.into())))
     }
 
     /// Create a todo

@@ -3,7 +3,7 @@
 //! `title`) so its clients keep working; everything else is additive.
 
 use application::ports::{SessionCursor, TodoCursor};
-use application::usecases::{LogoutScope, SessionView};
+use application::usecases::{CodeSent, LogoutScope, SessionView};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{Session, SessionId, Timestamp, Todo, TokenPair, User};
@@ -207,7 +207,8 @@ pub struct RegisterRequest {
     /// passwords.
     #[oai(validator(min_length = 8, max_length = 128))]
     pub password: Text,
-    /// E.164, e.g. `+4915112345678`; receives an SMS when a todo is created.
+    /// E.164, e.g. `+4915112345678`. Stored unverified: confirm it with
+    /// `POST /me/phone` and `POST /me/phone/verify` to get an SMS when a todo is created.
     #[oai(validator(max_length = 16))]
     pub phone: Option<Text>,
 }
@@ -237,6 +238,8 @@ pub struct UserResponse {
     pub username: String,
     #[oai(skip_serializing_if_is_none)]
     pub phone: Option<String>,
+    /// Whether `phone` was proven with a texted code; SMS go only to a verified number.
+    pub phone_verified: bool,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -247,8 +250,80 @@ impl From<User> for UserResponse {
             id: *user.id.as_uuid(),
             username: user.username.to_string(),
             phone: user.phone.map(|p| p.as_str().to_owned()),
+            phone_verified: user.phone_verified,
             created_at: user.created_at.unix_seconds(),
         }
+    }
+}
+
+/// The number to text a verification code to.
+#[derive(Object)]
+#[oai(example)]
+pub struct SetPhoneRequest {
+    /// E.164, e.g. `+4915112345678`.
+    #[oai(validator(max_length = 16))]
+    pub phone: Text,
+}
+
+impl poem_openapi::types::Example for SetPhoneRequest {
+    fn example() -> Self {
+        Self {
+            phone: Text("+4915112345678".into()),
+        }
+    }
+}
+
+impl std::fmt::Debug for SetPhoneRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SetPhoneRequest { .. }")
+    }
+}
+
+/// A code is on its way by SMS.
+#[derive(Debug, Object)]
+pub struct PhoneCodeResponse {
+    /// The caller's number now, unverified until the code is confirmed.
+    pub phone: String,
+    /// Always `false` here: send the code to `POST /me/phone/verify`.
+    pub phone_verified: bool,
+    /// Seconds the code stays valid.
+    pub expires_in: i64,
+    /// Seconds until another code may be requested.
+    pub resend_in: i64,
+}
+
+impl From<CodeSent> for PhoneCodeResponse {
+    fn from(sent: CodeSent) -> Self {
+        let seconds = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        Self {
+            phone: sent.phone.as_str().to_owned(),
+            phone_verified: false,
+            expires_in: seconds(sent.expires_in),
+            resend_in: seconds(sent.resend_after),
+        }
+    }
+}
+
+/// The code from the SMS.
+#[derive(Object)]
+#[oai(example)]
+pub struct VerifyPhoneRequest {
+    /// The 6 digits texted by `POST /me/phone`.
+    #[oai(validator(max_length = 16))]
+    pub code: Text,
+}
+
+impl poem_openapi::types::Example for VerifyPhoneRequest {
+    fn example() -> Self {
+        Self {
+            code: Text("123456".into()),
+        }
+    }
+}
+
+impl std::fmt::Debug for VerifyPhoneRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyPhoneRequest { .. }")
     }
 }
 

@@ -4,10 +4,11 @@
 //! Internal causes are logged here and never sent: a client sees a stable `type`, a
 //! `title` and, for its own mistakes, a `detail` that helps it fix the request.
 
+use application::ports::SmsLimit;
 use application::usecases::{
     AuthError, CreateTodoError, DeleteTodoError, Field, GetTodoError, ListSessionsError,
     ListTodosError, LoginError, LogoutError, ReadinessError, RefreshError, RegisterError,
-    RevokeSessionError, UpdateTodoError,
+    RevokeSessionError, SetPhoneError, UpdateTodoError, VerifyPhoneError,
 };
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
@@ -462,6 +463,84 @@ impl From<UpdateTodoError> for ApiError {
             }
             UpdateTodoError::Unavailable(e) => ApiError::unavailable(&e),
             UpdateTodoError::Unexpected(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+/// What `POST /me/phone` answers when it fails: one of the shared errors, or, for that
+/// operation alone, 429 (so only it declares 429 in the contract).
+#[derive(Debug)]
+pub enum SetPhoneFailure {
+    /// 429 with `Retry-After`: the problem document and the header's value.
+    TooManyRequests(Json<Problem>, String),
+    Other(ApiError),
+}
+
+impl From<SetPhoneError> for SetPhoneFailure {
+    fn from(err: SetPhoneError) -> Self {
+        let other = |e| SetPhoneFailure::Other(e);
+        match err {
+            SetPhoneError::TooManyRequests { limit, retry_after } => {
+                let seconds = retry_after.as_secs().max(1);
+                let why = match limit {
+                    SmsLimit::Cooldown => "A code was sent moments ago",
+                    SmsLimit::User => "This account has reached its SMS limit",
+                    SmsLimit::Number => "This number has reached its SMS limit",
+                };
+                SetPhoneFailure::TooManyRequests(
+                    Json(
+                        Problem::new(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "too-many-sms",
+                            "Too many SMS",
+                        )
+                        .detail(format!("{why}; retry in {seconds} s")),
+                    ),
+                    seconds.to_string(),
+                )
+            }
+            SetPhoneError::InvalidPhone(e) => other(ApiError::unprocessable(
+                "invalid-field",
+                e.to_string(),
+                Some(Field::Phone),
+            )),
+            err @ SetPhoneError::CountryNotAllowed => other(ApiError::unprocessable(
+                "invalid-field",
+                err.to_string(),
+                Some(Field::Phone),
+            )),
+            SetPhoneError::UserGone => other(ApiError::invalid_token("The user no longer exists")),
+            SetPhoneError::Unavailable(e) => other(ApiError::unavailable(&e)),
+            SetPhoneError::Unexpected(e) => other(ApiError::internal(&e)),
+        }
+    }
+}
+
+impl From<VerifyPhoneError> for ApiError {
+    fn from(err: VerifyPhoneError) -> Self {
+        match err {
+            VerifyPhoneError::InvalidCode(e) => {
+                ApiError::unprocessable("invalid-field", e.to_string(), Some(Field::Code))
+            }
+            VerifyPhoneError::WrongCode { attempts_left: 0 } => ApiError::unprocessable(
+                "wrong-code",
+                "The code is wrong, and that was its last try: request a new code",
+                Some(Field::Code),
+            ),
+            VerifyPhoneError::WrongCode { attempts_left } => ApiError::unprocessable(
+                "wrong-code",
+                format!("The code is wrong; {attempts_left} more tries for this code"),
+                Some(Field::Code),
+            ),
+            VerifyPhoneError::NoPendingCode => ApiError::unprocessable(
+                "no-pending-code",
+                "No code is pending for this number (none was requested, or it expired, was \
+                 used, was replaced, or had too many wrong tries): request one with \
+                 POST /me/phone",
+                Some(Field::Code),
+            ),
+            VerifyPhoneError::Unavailable(e) => ApiError::unavailable(&e),
+            VerifyPhoneError::Unexpected(e) => ApiError::internal(&e),
         }
     }
 }

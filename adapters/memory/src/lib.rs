@@ -26,25 +26,32 @@
 //! Nothing here can lose a reply (every call completes under its lock or not at all), so
 //! the lost-reply rules of the ports hold trivially; the idempotency keys and per-user
 //! limits are kept exactly as the Redis adapter keeps them.
+//!
+//! The SMS outbox (`outbox`) has a lock of its own too, as do pending phone codes and
+//! SMS counters (`phone`).
 
+use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use application::ports::{
-    ActiveUser, Admission, Clock, DeadLetter, EndOutcome, IdGenerator, IdempotencyRecord,
-    IdempotencyStore, InsertUserError, LOGIN_HOLD, LoginAttempt, LoginThrottle, Outbox, Page,
-    PresentedRefresh, RateKey, RateLimiter, Rotation, RotationOutcome, SessionCursor, SessionScope,
-    SessionStore, Settlement, StoreError, ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules,
-    TodoRepository, UserRepository, WindowLimit,
+    ActiveUser, Admission, Clock, EndOutcome, IdGenerator, IdempotencyRecord, IdempotencyStore,
+    InsertUserError, LOGIN_HOLD, LoginAttempt, LoginThrottle, Page, PresentedRefresh, RateKey,
+    RateLimiter, Rotation, RotationOutcome, SessionCursor, SessionScope, SessionStore, Settlement,
+    StoreError, ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules, TodoRepository,
+    UserRepository, WindowLimit,
 };
 use async_trait::async_trait;
 use domain::ids::Uuid;
 use domain::{
-    ClientAddress, IdempotencyKey, Notification, NotificationId, Session, SessionId, Timestamp,
-    Todo, TodoId, TokenId, User, UserId, Username,
+    ClientAddress, IdempotencyKey, Session, SessionId, Timestamp, Todo, TodoId, TokenId, User,
+    UserId, Username,
 };
+
+mod outbox;
+mod phone;
 
 /// Reads the wall clock.
 #[derive(Clone, Copy, Debug, Default)]
@@ -84,13 +91,6 @@ struct State {
     /// Idempotency keys of registrations.
     registration_keys: HashMap<IdempotencyKey, Remembered<IdempotencyRecord>>,
     sessions: HashMap<UserId, HashMap<SessionId, StoredSession>>,
-    /// Pending notifications: when each is next due, its enqueue number (FIFO among
-    /// equals), and the notification.
-    outbox: HashMap<NotificationId, (Timestamp, u64, Notification)>,
-    next_outbox_seq: u64,
-    dead_letters: Vec<DeadLetter>,
-    /// Receipts of the last delivered notifications, bounded.
-    receipts: VecDeque<(NotificationId, String)>,
 }
 
 /// One user's todos: each with its insertion number, which orders lists (timestamps are in
@@ -145,9 +145,6 @@ impl State {
             .is_some_and(|s| !s.session.expires_at.has_passed(now))
     }
 }
-
-/// How many delivery receipts the embedded store remembers.
-const MAX_RECEIPTS: usize = 1024;
 
 /// What a limiter counter counts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -215,10 +212,14 @@ impl LoginCounter {
     }
 }
 
-/// All the stores in one: users, todos, sessions and the outbox share one lock; the
-/// login-throttle and rate-limit counters have their own.
+/// All the stores in one: users, todos and sessions share one lock; the login-throttle and
+/// rate-limit counters, the outbox, the phone codes and the SMS counters have their own.
 pub struct MemoryStore {
     state: RwLock<State>,
+    outbox: Mutex<outbox::OutboxState>,
+    /// Pending phone codes, one per user; locked after `state`, never before.
+    codes: Mutex<HashMap<UserId, phone::CodeRecord>>,
+    sms_counters: Mutex<HashMap<phone::SmsCounter, Counter>>,
     attempts: Mutex<Limiters>,
     clock: Arc<dyn Clock>,
 }
@@ -240,6 +241,9 @@ impl MemoryStore {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             state: RwLock::new(State::default()),
+            outbox: Mutex::default(),
+            codes: Mutex::default(),
+            sms_counters: Mutex::default(),
             attempts: Mutex::new(Limiters::default()),
             clock,
         }
@@ -247,6 +251,16 @@ impl MemoryStore {
 
     fn attempts(&self) -> MutexGuard<'_, Limiters> {
         self.attempts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn codes(&self) -> MutexGuard<'_, HashMap<UserId, phone::CodeRecord>> {
+        self.codes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sms_counters(&self) -> MutexGuard<'_, HashMap<phone::SmsCounter, Counter>> {
+        self.sms_counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     // A panic while holding the lock cannot leave these maps half-updated in a way that
@@ -259,8 +273,8 @@ impl MemoryStore {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Drops every expired session, every ended throttle or rate window, lapsed hold and
-    /// expired idempotency key; returns how many sessions. Reads never see any of them
+    /// Drops every expired session, every ended throttle, rate or SMS window, lapsed hold,
+    /// expired idempotency key and expired phone code; returns how many sessions. Reads never see any of them
     /// anyway; this only returns their memory.
     pub fn purge_expired(&self) -> usize {
         let now = self.clock.now();
@@ -274,6 +288,7 @@ impl MemoryStore {
                 .rates
                 .retain(|_, counter| !counter.resets_at.has_passed(now));
         }
+        self.purge_phone(now);
         let mut state = self.write();
         state
             .todo_keys
@@ -787,71 +802,5 @@ impl IdempotencyStore for MemoryStore {
                 expires_at: now.plus(ttl),
             });
         Ok(kept.value.clone())
-    }
-}
-
-#[async_trait]
-impl Outbox for MemoryStore {
-    async fn enqueue(&self, notification: &Notification) -> Result<(), StoreError> {
-        let mut state = self.write();
-        state.next_outbox_seq += 1;
-        let seq = state.next_outbox_seq;
-        state.outbox.insert(
-            notification.id,
-            (notification.created_at, seq, notification.clone()),
-        );
-        Ok(())
-    }
-
-    async fn claim(
-        &self,
-        now: Timestamp,
-        lease: std::time::Duration,
-    ) -> Result<Option<Notification>, StoreError> {
-        let mut state = self.write();
-        let next = state
-            .outbox
-            .iter()
-            .filter(|(_, (due, _, _))| *due <= now)
-            .min_by_key(|(_, (due, seq, _))| (*due, *seq))
-            .map(|(id, _)| *id);
-        Ok(next.and_then(|id| {
-            let entry = state.outbox.get_mut(&id)?;
-            entry.0 = now.plus(lease);
-            Some(entry.2.clone())
-        }))
-    }
-
-    async fn complete(&self, id: NotificationId, receipt: &str) -> Result<(), StoreError> {
-        let mut state = self.write();
-        state.outbox.remove(&id);
-        if state.receipts.len() == MAX_RECEIPTS {
-            state.receipts.pop_front();
-        }
-        state.receipts.push_back((id, receipt.to_owned()));
-        Ok(())
-    }
-
-    async fn retry(
-        &self,
-        notification: &Notification,
-        due_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut state = self.write();
-        if let Some(entry) = state.outbox.get_mut(&notification.id) {
-            *entry = (due_at, entry.1, notification.clone());
-        }
-        Ok(())
-    }
-
-    async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), StoreError> {
-        let mut state = self.write();
-        state.outbox.remove(&dead.notification.id);
-        state.dead_letters.push(dead.clone());
-        Ok(())
-    }
-
-    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        Ok(self.read().dead_letters.clone())
     }
 }

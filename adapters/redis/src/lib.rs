@@ -11,9 +11,12 @@
 //! | `{u:<uid>}:sessions` | sorted set | session ids scored by expiry, to list and revoke them | with the last session |
 //! | `{u:<uid>}:todos` | hash | todo id -> `<seq>\|<JSON>` | never |
 //! | `{u:<uid>}:todo_seq` | string | insertion counter that orders the list | never |
-//! | `{outbox}:due` | sorted set | pending notification ids scored by when they are next due | never |
-//! | `{outbox}:messages` | hash | notification id -> JSON (SMS, attempts) | removed when done |
-//! | `{outbox}:dead` | hash | notification id -> JSON (notification, last error) | never |
+//! | `{u:<uid>}:phone_code` | hash | the pending phone code: number, HMAC digest, expiry, attempts (see `phone`) | at the code's expiry |
+//! | `{u:<uid>}:sms:hour`, `:sms:day`, `:sms:cooldown` | string | SMS counted against the user's caps, and the code-request cooldown | at the end of each window |
+//! | `{sms:<digits>}:hour`, `{sms:<digits>}:day` | string | SMS counted against one number's caps | at the end of each window |
+//! | `{outbox}:due`, `:ready`, `:rounds`, `:round` | sorted sets, hash, string | the SMS queue: ids by due time, due ids by fair round, each user's last round, the current round (see `outbox`) | never |
+//! | `{outbox}:messages` | hash | notification id -> JSON (kind, SMS, attempts) | removed when done |
+//! | `{outbox}:dead`, `{outbox}:dead_at` | hash, sorted set | notification id -> JSON (notification, last error), and when it failed | trimmed by age and count |
 //! | `{outbox}:sent:<id>` | string | the provider's receipt (`message_uuid`) | 7 days |
 //! | `{login:<client>}:pair:<name>` | string | failed logins of one username from one client (`~` for a malformed name) | at the end of its window |
 //! | `{login:<client>}:client` | string | failed logins of any username from one client | at the end of its window |
@@ -38,14 +41,12 @@
 use std::time::Duration;
 
 use application::ports::{
-    DeadLetter, InsertUserError, LoginAttempt, Outbox, RateKey, StoreError, Unavailability,
-    UserRepository,
+    InsertUserError, LoginAttempt, RateKey, StoreError, Unavailability, UserRepository,
 };
 use async_trait::async_trait;
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
 use domain::{
-    IdempotencyKey, Notification, NotificationId, PasswordHash, PhoneNumber, SessionId, Sms,
-    Timestamp, TodoId, User, UserId, Username,
+    IdempotencyKey, PasswordHash, PhoneNumber, SessionId, Timestamp, User, UserId, Username,
 };
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,8 @@ macro_rules! lua {
 }
 
 mod idempotency;
+mod outbox;
+mod phone;
 mod sessions;
 mod throttle;
 mod todos;
@@ -116,7 +119,6 @@ pub struct RedisStore {
     pool: Option<Pool>,
     fast: Shared,
     timeout: Duration,
-    scripts: Scripts,
     refusals: std::sync::Arc<WriteRefusals>,
 }
 
@@ -255,36 +257,6 @@ impl redis::aio::ConnectionLike for Shared {
 static CONFIRM_USERNAME: std::sync::LazyLock<Script> = lua!(guarded: "lua/confirm_username.lua");
 static RELEASE_USERNAME: std::sync::LazyLock<Script> = lua!(freeing: "lua/release_username.lua");
 
-struct Scripts {
-    claim: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        Self {
-            // KEYS: due, messages. ARGV: now, lease end. Leases the oldest due message.
-            claim: Script::new(
-                r"
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
-if #ids == 0 then return false end
-local body = redis.call('HGET', KEYS[2], ids[1])
-if not body then
-  redis.call('ZREM', KEYS[1], ids[1])
-  return false
-end
-redis.call('ZADD', KEYS[1], ARGV[2], ids[1])
-return body",
-            ),
-        }
-    }
-}
-
-const OUTBOX_DUE: &str = "{outbox}:due";
-const OUTBOX_MESSAGES: &str = "{outbox}:messages";
-const OUTBOX_DEAD: &str = "{outbox}:dead";
-/// How long a delivery receipt is kept.
-const RECEIPT_TTL_SECS: u64 = 7 * 24 * 3600;
-
 /// Every key of one account, for an operator who must delete it by hand (the server names
 /// them when it refuses to start): the username index key, and a `SCAN` pattern matching
 /// all of the user's own keys, which share its hash tag.
@@ -378,6 +350,9 @@ struct UserRecord {
     username: String,
     password_hash: String,
     phone: Option<String>,
+    /// Absent in records written before phones were verified: they read as unverified.
+    #[serde(default)]
+    phone_verified: bool,
     created_at: i64,
 }
 
@@ -388,6 +363,7 @@ impl UserRecord {
             username: user.username.to_string(),
             password_hash: user.password_hash.as_str().to_owned(),
             phone: user.phone.as_ref().map(|p| p.as_str().to_owned()),
+            phone_verified: user.phone_verified,
             created_at: user.created_at.unix_seconds(),
         }
     }
@@ -403,6 +379,7 @@ impl UserRecord {
                 .map(PhoneNumber::parse)
                 .transpose()
                 .map_err(corrupt)?,
+            phone_verified: self.phone_verified,
             created_at: Timestamp::from_unix_seconds(self.created_at),
         })
     }
@@ -412,53 +389,6 @@ fn parse_user(raw: &str) -> Result<User, StoreError> {
     serde_json::from_str::<UserRecord>(raw)
         .map_err(corrupt)?
         .into_user()
-}
-
-/// Stored notification. Private to this adapter.
-#[derive(Serialize, Deserialize)]
-struct NotificationRecord {
-    id: NotificationId,
-    user_id: UserId,
-    todo_id: TodoId,
-    to: String,
-    text: String,
-    attempts: u32,
-    created_at: i64,
-}
-
-impl NotificationRecord {
-    fn from_notification(n: &Notification) -> Self {
-        Self {
-            id: n.id,
-            user_id: n.user_id,
-            todo_id: n.todo_id,
-            to: n.sms.to.as_str().to_owned(),
-            text: n.sms.text.clone(),
-            attempts: n.attempts,
-            created_at: n.created_at.unix_seconds(),
-        }
-    }
-
-    fn into_notification(self) -> Result<Notification, StoreError> {
-        Ok(Notification {
-            id: self.id,
-            user_id: self.user_id,
-            todo_id: self.todo_id,
-            sms: Sms {
-                to: PhoneNumber::parse(&self.to).map_err(corrupt)?,
-                text: self.text,
-            },
-            attempts: self.attempts,
-            created_at: Timestamp::from_unix_seconds(self.created_at),
-        })
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct DeadLetterRecord {
-    notification: NotificationRecord,
-    error: String,
-    failed_at: i64,
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
@@ -593,7 +523,6 @@ impl RedisStore {
             pool: Some(pool),
             fast: Shared::Standalone(fast),
             timeout: config.command_timeout,
-            scripts: Scripts::new(),
             refusals: std::sync::Arc::default(),
         })
     }
@@ -633,7 +562,6 @@ impl RedisStore {
             pool: None,
             fast: Shared::Cluster(fast),
             timeout: config.command_timeout,
-            scripts: Scripts::new(),
             refusals: std::sync::Arc::default(),
         })
     }
@@ -682,7 +610,6 @@ impl RedisStore {
             pool: None,
             fast: Shared::Sentinel(std::sync::Arc::new(shared)),
             timeout: config.command_timeout,
-            scripts: Scripts::new(),
             refusals: std::sync::Arc::default(),
         })
     }
@@ -957,131 +884,6 @@ impl UserRepository for RedisStore {
     }
 }
 
-#[async_trait]
-impl Outbox for RedisStore {
-    async fn enqueue(&self, notification: &Notification) -> Result<(), StoreError> {
-        let record = json(&NotificationRecord::from_notification(notification))?;
-        let id = notification.id.to_string();
-        let due = notification.created_at.unix_seconds();
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .hset(OUTBOX_MESSAGES, &id, record)
-                .ignore()
-                .zadd(OUTBOX_DUE, &id, due)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
-    }
-
-    async fn claim(
-        &self,
-        now: Timestamp,
-        lease: Duration,
-    ) -> Result<Option<Notification>, StoreError> {
-        let script = &self.scripts.claim;
-        let lease_end = now.plus(lease).unix_seconds();
-        let body: Option<String> = self
-            .run(|mut conn| async move {
-                script
-                    .key(OUTBOX_DUE)
-                    .key(OUTBOX_MESSAGES)
-                    .arg(now.unix_seconds())
-                    .arg(lease_end)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        body.map(|b| {
-            serde_json::from_str::<NotificationRecord>(&b)
-                .map_err(corrupt)?
-                .into_notification()
-        })
-        .transpose()
-    }
-
-    async fn complete(&self, id: NotificationId, receipt: &str) -> Result<(), StoreError> {
-        let (id, receipt) = (id.to_string(), receipt.to_owned());
-        let receipt_key = format!("{{outbox}}:sent:{id}");
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .zrem(OUTBOX_DUE, &id)
-                .ignore()
-                .hdel(OUTBOX_MESSAGES, &id)
-                .ignore()
-                .set_ex(receipt_key, receipt, RECEIPT_TTL_SECS)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
-    }
-
-    async fn retry(
-        &self,
-        notification: &Notification,
-        due_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let record = json(&NotificationRecord::from_notification(notification))?;
-        let id = notification.id.to_string();
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .hset(OUTBOX_MESSAGES, &id, record)
-                .ignore()
-                .zadd(OUTBOX_DUE, &id, due_at.unix_seconds())
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
-    }
-
-    async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), StoreError> {
-        let record = json(&DeadLetterRecord {
-            notification: NotificationRecord::from_notification(&dead.notification),
-            error: dead.error.clone(),
-            failed_at: dead.failed_at.unix_seconds(),
-        })?;
-        let id = dead.notification.id.to_string();
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .zrem(OUTBOX_DUE, &id)
-                .ignore()
-                .hdel(OUTBOX_MESSAGES, &id)
-                .ignore()
-                .hset(OUTBOX_DEAD, &id, record)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
-    }
-
-    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        let raw: Vec<String> = self
-            .run(|mut conn| async move { conn.hvals(OUTBOX_DEAD).await })
-            .await?;
-        let mut dead = raw
-            .iter()
-            .map(|r| {
-                let record: DeadLetterRecord = serde_json::from_str(r).map_err(corrupt)?;
-                Ok(DeadLetter {
-                    notification: record.notification.into_notification()?,
-                    error: record.error,
-                    failed_at: Timestamp::from_unix_seconds(record.failed_at),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        dead.sort_by_key(|d| (d.failed_at, d.notification.id));
-        Ok(dead)
-    }
-}
-
 #[cfg(test)]
 mod key_tests {
     use domain::ids::Uuid;
@@ -1112,15 +914,6 @@ mod key_tests {
             slot,
             "users spread over slots"
         );
-        let outbox = [
-            OUTBOX_DUE.to_owned(),
-            OUTBOX_MESSAGES.to_owned(),
-            OUTBOX_DEAD.to_owned(),
-            format!("{{outbox}}:sent:{}", Uuid::from_u128(9)),
-        ];
-        for key in &outbox {
-            assert_eq!(Slot::for_key(key), Slot::for_key(OUTBOX_DUE), "{key}");
-        }
     }
 
     #[test]

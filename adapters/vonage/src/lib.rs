@@ -8,7 +8,7 @@
 //! permanent.
 //!
 //! The API secret stays wrapped until the `Authorization` header is built and never
-//! reaches a log; logs show phone numbers masked.
+//! reaches a log; logs show phone numbers masked, and never the text of a code SMS.
 
 use std::time::Duration;
 
@@ -171,14 +171,20 @@ fn without_url(err: &reqwest::Error) -> String {
 }
 
 /// For development and for deployments without Vonage credentials: logs that an SMS
-/// would be sent (number masked) and reports success.
+/// would be sent (number masked) and reports success. The text of a secret SMS (a phone
+/// code) is never logged: without Vonage, codes cannot be read anywhere, by design.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LogNotifier;
 
 #[async_trait]
 impl Notifier for LogNotifier {
     async fn send(&self, sms: &Sms) -> Result<String, NotifyError> {
-        tracing::info!(to = %mask(sms.to.as_str()), text = %sms.text, "SMS not sent (no VONAGE_API_KEY); logged instead");
+        let text = if sms.secret {
+            "[withheld: it holds a code]"
+        } else {
+            sms.text.as_str()
+        };
+        tracing::info!(to = %mask(sms.to.as_str()), text, "SMS not sent (no VONAGE_API_KEY); logged instead");
         Ok("logged".to_owned())
     }
 }

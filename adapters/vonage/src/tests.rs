@@ -75,6 +75,7 @@ fn sms() -> Sms {
     Sms {
         to: PhoneNumber::parse("+4915112345678").unwrap(),
         text: "Dear alice, hi".into(),
+        secret: false,
     }
 }
 
@@ -217,4 +218,54 @@ fn secrets_and_numbers_stay_out_of_debug_and_logs() {
     );
     assert!(!printed.contains("s3cret"), "{printed}");
     assert_eq!(mask("+4915112345678"), "+49*******5678");
+}
+
+/// Collects what a subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What `LogNotifier` logs for `sms`.
+fn logged(sms: &Sms) -> String {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let receipt = tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(LogNotifier.send(sms)).unwrap()
+    });
+    assert_eq!(receipt, "logged");
+    String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn the_log_notifier_logs_an_ordinary_text_but_never_a_code() {
+    let plain = logged(&sms());
+    assert!(plain.contains("Dear alice, hi"), "{plain}");
+    assert!(plain.contains("+49*******5678"), "{plain}");
+    assert!(!plain.contains("4915112345678"), "{plain}");
+
+    let code = domain::PhoneCode::parse("424242").unwrap();
+    let secret = Sms::phone_code(
+        &code,
+        PhoneNumber::parse("+4915112345678").unwrap(),
+        Duration::from_secs(600),
+    );
+    let text = logged(&secret);
+    assert!(text.contains("SMS not sent"), "{text}");
+    assert!(!text.contains("424242"), "{text}");
 }

@@ -10,16 +10,18 @@
 //! The insert is one atomic store step that also enforces the per-user quota and creation
 //! rate and, when the client sent an `Idempotency-Key`, answers a retry with the todo the
 //! first request created instead of creating another.
+//! The SMS goes only to a verified number, within the SMS caps (see the `sms` module);
+//! when a rule stops it, the todo is created all the same and the skip is counted.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{IdempotencyKey, Notification, NotificationId, Sms, Todo, TodoId, TodoTitle};
+use domain::{IdempotencyKey, Todo, TodoId, TodoTitle};
 use tracing::instrument;
 
-use super::{Caller, store_failures};
+use super::{Caller, SmsGate, store_failures};
 use crate::ports::{
-    Clock, IdGenerator, IdempotentWrite, Outbox, TodoInsert, TodoInsertRules, TodoRepository,
+    Clock, IdGenerator, IdempotentWrite, TodoInsert, TodoInsertRules, TodoRepository,
 };
 use crate::{Limits, Ports};
 
@@ -59,7 +61,7 @@ pub struct Created {
 
 pub struct CreateTodo {
     todos: Arc<dyn TodoRepository>,
-    outbox: Arc<dyn Outbox>,
+    sms: SmsGate,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     limits: Limits,
@@ -74,10 +76,10 @@ impl std::fmt::Debug for CreateTodo {
 }
 
 impl CreateTodo {
-    pub fn new(ports: &Ports, limits: Limits) -> Self {
+    pub(crate) fn new(ports: &Ports, limits: Limits, sms: SmsGate) -> Self {
         Self {
             todos: ports.todos.clone(),
-            outbox: ports.outbox.clone(),
+            sms,
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
             limits,
@@ -86,7 +88,7 @@ impl CreateTodo {
 
     /// # Errors
     /// See [`CreateTodoError`]. Nothing about the SMS can fail this call except the
-    /// store being unavailable while recording it, before the todo exists.
+    /// store being unavailable while counting or recording it, before the todo exists.
     #[instrument(name = "create_todo", skip_all, fields(user_id = %caller.principal.user_id))]
     pub async fn execute(
         &self,
@@ -103,21 +105,9 @@ impl CreateTodo {
             created_at: now,
             updated_at: now,
         };
-        // A user without a phone gets no SMS, and no error. The profile came with the
-        // session check, in the same store round trip.
-        let user = &caller.user;
-        if let Some(phone) = user.phone.clone() {
-            let notification = Notification {
-                id: NotificationId::from_uuid(self.ids.new_uuid()),
-                user_id: user.id,
-                todo_id: todo.id,
-                sms: Sms::todo_created(&user.username, phone),
-                attempts: 0,
-                created_at: now,
-            };
-            self.outbox.enqueue(&notification).await?;
-            tracing::debug!(notification_id = %notification.id, todo_id = %todo.id, "sms queued");
-        }
+        // A user without a verified phone gets no SMS, and no error; nor does one over
+        // the caps. The profile came with the session check, in the same round trip.
+        self.sms.todo_created(&caller.user, todo.id, now).await?;
         let rules = TodoInsertRules {
             max_todos: self.limits.max_todos_per_user,
             creations: self.limits.todo_creations,
@@ -164,10 +154,24 @@ impl CreateTodo {
 
 #[cfg(test)]
 mod tests {
-    use domain::{PhoneNumber, Timestamp, TodoTitleError};
+    use std::sync::Arc;
+
+    use domain::{
+        CountryCode, Notification, NotificationId, NotificationKind, PhoneNumber, Sms, Timestamp,
+        TodoTitleError,
+    };
 
     use super::*;
+    use crate::ports::{SmsAdmission, SmsLimit};
     use crate::usecases::testkit::*;
+    use crate::usecases::{SmsKind, SmsOutcome, SmsPolicy, SmsStats};
+
+    fn create_with(mocks: Mocks, policy: SmsPolicy) -> (CreateTodo, Arc<SmsStats>) {
+        let stats = Arc::new(SmsStats::default());
+        let ports = mocks.into_ports();
+        let gate = SmsGate::new(&ports, policy, Arc::clone(&stats));
+        (CreateTodo::new(&ports, limits(), gate), stats)
+    }
 
     fn limits() -> Limits {
         Limits {
@@ -182,7 +186,23 @@ mod tests {
     }
 
     fn create(mocks: Mocks) -> CreateTodo {
-        CreateTodo::new(&mocks.into_ports(), limits())
+        create_with(mocks, SmsPolicy::default()).0
+    }
+
+    /// The quota is asked once, for the sample user and number, under the default caps
+    /// and without a cooldown, and answers `answer`.
+    fn admits(mocks: &mut Mocks, answer: SmsAdmission) {
+        mocks
+            .sms_quota
+            .expect_admit()
+            .withf(|user, to, caps, cooldown| {
+                *user == USER_ID
+                    && *to == phone()
+                    && *caps == SmsPolicy::default().caps
+                    && cooldown.is_none()
+            })
+            .times(1)
+            .returning(move |_, _, _, _| Ok(answer));
     }
 
     fn request(title: &str) -> CreateTodoRequest {
@@ -215,6 +235,7 @@ mod tests {
     fn user_with_phone() -> domain::User {
         let mut user = user();
         user.phone = Some(phone());
+        user.phone_verified = true;
         user
     }
 
@@ -241,6 +262,12 @@ mod tests {
         let mut mocks = Mocks::new();
         let mut order = mockall::Sequence::new();
         let who = caller(user_with_phone());
+        mocks
+            .sms_quota
+            .expect_admit()
+            .times(1)
+            .in_sequence(&mut order)
+            .returning(|_, _, _, _| Ok(SmsAdmission::Admitted));
         let queued = Captured::new();
         let record = queued.clone();
         mocks
@@ -265,7 +292,8 @@ mod tests {
                 Ok(TodoInsert::Inserted)
             });
 
-        let todo = create(mocks)
+        let (use_case, stats) = create_with(mocks, SmsPolicy::default());
+        let todo = use_case
             .execute(&who, request("   buy milk \n"))
             .await
             .expect("created");
@@ -278,14 +306,119 @@ mod tests {
             Notification {
                 id: NotificationId::from_uuid(seq(2)),
                 user_id: USER_ID,
-                todo_id: todo.id,
+                kind: NotificationKind::TodoCreated { todo_id: todo.id },
                 sms: Sms {
                     to: phone(),
                     text: "Dear alice, a todo was created from your account just now.".into(),
+                    secret: false,
                 },
                 attempts: 0,
                 created_at: NOW,
             }
+        );
+        assert_eq!(stats.get(SmsKind::TodoCreated, SmsOutcome::Queued), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unverified_number_gets_no_sms_and_the_skip_is_counted() {
+        let mut mocks = Mocks::new();
+        let mut unverified = user_with_phone();
+        unverified.phone_verified = false;
+        mocks.sms_quota.expect_admit().never();
+        mocks.outbox.expect_enqueue().never();
+        mocks
+            .todos
+            .expect_insert()
+            .times(1)
+            .returning(|_, _| Ok(TodoInsert::Inserted));
+        let (use_case, stats) = create_with(mocks, SmsPolicy::default());
+
+        let todo = use_case
+            .execute(&caller(unverified), request("buy milk"))
+            .await
+            .expect("created all the same");
+
+        assert_eq!(todo, created(expected_todo()));
+        assert_eq!(stats.get(SmsKind::TodoCreated, SmsOutcome::Unverified), 1);
+        assert_eq!(stats.get(SmsKind::TodoCreated, SmsOutcome::Queued), 0);
+    }
+
+    #[tokio::test]
+    async fn over_a_cap_the_todo_is_created_and_the_sms_skipped_and_counted() {
+        for (limit, outcome) in [
+            (SmsLimit::User, SmsOutcome::UserCap),
+            (SmsLimit::Number, SmsOutcome::NumberCap),
+        ] {
+            let mut mocks = Mocks::new();
+            admits(
+                &mut mocks,
+                SmsAdmission::Refused {
+                    limit,
+                    retry_after: Duration::from_secs(60),
+                },
+            );
+            mocks.outbox.expect_enqueue().never();
+            mocks
+                .todos
+                .expect_insert()
+                .times(1)
+                .returning(|_, _| Ok(TodoInsert::Inserted));
+            let (use_case, stats) = create_with(mocks, SmsPolicy::default());
+
+            let todo = use_case
+                .execute(&caller(user_with_phone()), request("buy milk"))
+                .await
+                .expect("created all the same");
+
+            assert_eq!(todo, created(expected_todo()));
+            assert_eq!(stats.get(SmsKind::TodoCreated, outcome), 1, "{limit:?}");
+            assert_eq!(stats.get(SmsKind::TodoCreated, SmsOutcome::Queued), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_verified_number_outside_the_allow_list_is_never_texted() {
+        // E.g. verified before the allow-list was configured.
+        let mut mocks = Mocks::new();
+        mocks.sms_quota.expect_admit().never();
+        mocks.outbox.expect_enqueue().never();
+        mocks
+            .todos
+            .expect_insert()
+            .times(1)
+            .returning(|_, _| Ok(TodoInsert::Inserted));
+        let policy = SmsPolicy {
+            allowed_countries: vec![CountryCode::parse("+1").expect("valid")],
+            ..SmsPolicy::default()
+        };
+        let (use_case, stats) = create_with(mocks, policy);
+
+        use_case
+            .execute(&caller(user_with_phone()), request("buy milk"))
+            .await
+            .expect("created");
+
+        assert_eq!(stats.get(SmsKind::TodoCreated, SmsOutcome::Country), 1);
+    }
+
+    #[tokio::test]
+    async fn a_quota_that_cannot_answer_fails_closed_before_the_todo_exists() {
+        let mut mocks = Mocks::new();
+        mocks
+            .sms_quota
+            .expect_admit()
+            .times(1)
+            .returning(|_, _, _, _| Err(unavailable()));
+        mocks.outbox.expect_enqueue().never();
+        mocks.todos.expect_insert().never();
+
+        let result = create(mocks)
+            .execute(&caller(user_with_phone()), request("buy milk"))
+            .await;
+
+        assert!(
+            matches!(result, Err(CreateTodoError::Unavailable(_))),
+            "{result:?}"
         );
     }
 
@@ -336,6 +469,9 @@ mod tests {
     async fn outbox_unavailable_fails_before_the_todo_exists() {
         let mut mocks = Mocks::new();
         let who = caller(user_with_phone());
+        admits(&mut mocks, SmsAdmission::Admitted);
+        // The SMS may be queued all the same (a lost reply): its count is not given back.
+        mocks.sms_quota.expect_give_back().never();
         mocks
             .outbox
             .expect_enqueue()

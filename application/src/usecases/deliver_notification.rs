@@ -3,14 +3,21 @@
 //! jitter (429, 5xx, timeouts), or dead-lettered with the last error (a 4xx that will
 //! never succeed, or attempts exhausted).
 //!
-//! The loop around it (poll interval, shutdown) belongs to the server; this keeps every
-//! decision testable without a runtime.
+//! A provider's `Retry-After` is honoured up to `max_backoff` and no further: a hint of a
+//! day (or a hostile or broken one of years) must not park a message for good. Dead
+//! letters are kept for `dead_letter_retention` and at most `max_dead_letters` of them
+//! ([`DeliverNotification::trim_dead_letters`]); the text of a code SMS never reaches
+//! one.
+//!
+//! The loop around it (poll interval, concurrency, shutdown) belongs to the server; this
+//! keeps every decision testable without a runtime. Several steps may run at once: the
+//! outbox hands each due message to one claimer, round robin over users.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use domain::{NotificationId, Timestamp, TodoId};
+use domain::{NotificationId, NotificationKind, Timestamp};
 
 use super::store_failures;
 use crate::Ports;
@@ -27,6 +34,10 @@ pub struct DeliveryPolicy {
     /// How long a claimed message stays invisible to other workers. A worker that dies
     /// mid-delivery loses its claim after this, and the message is delivered again.
     pub lease: Duration,
+    /// How long a dead letter is kept.
+    pub dead_letter_retention: Duration,
+    /// The most dead letters kept; the oldest go first.
+    pub max_dead_letters: usize,
 }
 
 impl Default for DeliveryPolicy {
@@ -36,6 +47,8 @@ impl Default for DeliveryPolicy {
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             lease: Duration::from_secs(30),
+            dead_letter_retention: Duration::from_secs(7 * 24 * 3600),
+            max_dead_letters: 10_000,
         }
     }
 }
@@ -46,13 +59,15 @@ impl Default for DeliveryPolicy {
 const ORPHAN_GRACE: Duration = Duration::from_secs(60);
 const ORPHAN_RECHECK: Duration = Duration::from_secs(2);
 
+/// What a dead letter keeps of a code SMS's text.
+const WITHHELD: &str = "[verification code withheld]";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeliveryOutcome {
     /// Nothing was due.
     Idle,
     Sent {
         notification_id: NotificationId,
-        todo_id: TodoId,
         receipt: String,
     },
     Retrying {
@@ -64,7 +79,7 @@ pub enum DeliveryOutcome {
         notification_id: NotificationId,
         error: String,
     },
-    /// Its todo does not exist: nothing to announce.
+    /// Nothing to announce any more: its todo does not exist, or its code expired.
     Skipped { notification_id: NotificationId },
     /// Its todo is not visible yet; checked again shortly.
     Waiting { notification_id: NotificationId },
@@ -124,6 +139,10 @@ impl DeliverNotification {
         &self.stats
     }
 
+    pub fn policy(&self) -> &DeliveryPolicy {
+        &self.policy
+    }
+
     /// Handles at most one notification.
     ///
     /// # Errors
@@ -135,30 +154,34 @@ impl DeliverNotification {
             return Ok(DeliveryOutcome::Idle);
         };
         let id = notification.id;
-        if self
-            .todos
-            .get(notification.user_id, notification.todo_id)
-            .await?
-            .is_none()
-        {
-            let elapsed = Duration::from_secs(
-                u64::try_from(now.unix_seconds() - notification.created_at.unix_seconds())
-                    .unwrap_or(0),
-            );
-            if elapsed < ORPHAN_GRACE {
-                self.outbox
-                    .retry(&notification, now.plus(ORPHAN_RECHECK))
-                    .await?;
-                return Ok(DeliveryOutcome::Waiting {
-                    notification_id: id,
-                });
+        match notification.kind {
+            NotificationKind::TodoCreated { todo_id } => {
+                if self
+                    .todos
+                    .get(notification.user_id, todo_id)
+                    .await?
+                    .is_none()
+                {
+                    let elapsed = Duration::from_secs(
+                        u64::try_from(now.unix_seconds() - notification.created_at.unix_seconds())
+                            .unwrap_or(0),
+                    );
+                    if elapsed < ORPHAN_GRACE {
+                        self.outbox
+                            .retry(&notification, now.plus(ORPHAN_RECHECK))
+                            .await?;
+                        return Ok(DeliveryOutcome::Waiting {
+                            notification_id: id,
+                        });
+                    }
+                    return self.skip(id, "todo not found").await;
+                }
             }
-            self.outbox.complete(id, "skipped: todo not found").await?;
-            self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(notification_id = %id, todo_id = %notification.todo_id, "sms skipped: todo not found");
-            return Ok(DeliveryOutcome::Skipped {
-                notification_id: id,
-            });
+            // A code that arrives after it expired is of no use and only confuses.
+            NotificationKind::PhoneCode { expires_at } if expires_at.has_passed(now) => {
+                return self.skip(id, "code expired").await;
+            }
+            NotificationKind::PhoneCode { .. } => {}
         }
 
         notification.attempts += 1;
@@ -168,14 +191,13 @@ impl DeliverNotification {
                 self.stats.sent.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
                     notification_id = %id,
-                    todo_id = %notification.todo_id,
+                    kind = ?notification.kind,
                     message_uuid = %receipt,
                     attempts = notification.attempts,
                     "sms sent"
                 );
                 Ok(DeliveryOutcome::Sent {
                     notification_id: id,
-                    todo_id: notification.todo_id,
                     receipt,
                 })
             }
@@ -183,15 +205,15 @@ impl DeliverNotification {
                 reason,
                 retry_after,
             }) if notification.attempts < self.policy.max_attempts => {
-                let delay = self
-                    .backoff(notification.attempts)
-                    .max(retry_after.unwrap_or_default());
+                // The provider's hint may lengthen the wait, up to our own cap.
+                let hint = retry_after.unwrap_or_default().min(self.policy.max_backoff);
+                let delay = self.backoff(notification.attempts).max(hint);
                 let due_at = now.plus(delay);
                 self.outbox.retry(&notification, due_at).await?;
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     notification_id = %id,
-                    todo_id = %notification.todo_id,
+                    kind = ?notification.kind,
                     attempts = notification.attempts,
                     retry_in_secs = delay.as_secs(),
                     %reason,
@@ -204,6 +226,11 @@ impl DeliverNotification {
                 })
             }
             Err(NotifyError::Retryable { reason, .. } | NotifyError::Permanent { reason }) => {
+                // A code is a secret for its ten minutes and useless after: the dead
+                // letter keeps that it failed, never the code.
+                if notification.sms.secret {
+                    notification.sms.text = WITHHELD.to_owned();
+                }
                 let dead = DeadLetter {
                     notification,
                     error: reason.clone(),
@@ -211,9 +238,14 @@ impl DeliverNotification {
                 };
                 self.outbox.dead_letter(&dead).await?;
                 self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                // Keep the bound as dead letters arrive, not only when the server's timer
+                // comes round. The letter is recorded either way.
+                if let Err(e) = self.trim_dead_letters().await {
+                    tracing::warn!(error = %e, "could not trim dead letters; the next trim will");
+                }
                 tracing::error!(
                     notification_id = %id,
-                    todo_id = %dead.notification.todo_id,
+                    kind = ?dead.notification.kind,
                     attempts = dead.notification.attempts,
                     error = %reason,
                     "sms delivery failed for good; dead-lettered"
@@ -224,6 +256,36 @@ impl DeliverNotification {
                 })
             }
         }
+    }
+
+    /// Drops dead letters older than the retention and, beyond the most kept, the oldest;
+    /// returns how many went. The server also runs this periodically.
+    ///
+    /// # Errors
+    /// [`DeliveryError`] when the outbox cannot be trimmed now.
+    pub async fn trim_dead_letters(&self) -> Result<u64, DeliveryError> {
+        let now = self.clock.now();
+        let cutoff = Timestamp::from_unix_seconds(now.unix_seconds().saturating_sub(
+            i64::try_from(self.policy.dead_letter_retention.as_secs()).unwrap_or(i64::MAX),
+        ));
+        Ok(self
+            .outbox
+            .trim_dead_letters(cutoff, self.policy.max_dead_letters)
+            .await?)
+    }
+
+    /// Completes a notification without sending it.
+    async fn skip(
+        &self,
+        id: NotificationId,
+        why: &'static str,
+    ) -> Result<DeliveryOutcome, DeliveryError> {
+        self.outbox.complete(id, &format!("skipped: {why}")).await?;
+        self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(notification_id = %id, reason = why, "sms skipped");
+        Ok(DeliveryOutcome::Skipped {
+            notification_id: id,
+        })
     }
 
     /// Exponential backoff with "equal jitter": half the delay fixed, half random, so

@@ -16,7 +16,10 @@ mod readiness;
 mod refresh;
 mod register;
 mod revoke_session;
+mod set_phone;
+mod sms;
 mod update_todo;
+mod verify_phone;
 
 pub use authenticate::{AuthError, Authenticate};
 pub use create_todo::{CreateTodo, CreateTodoError, CreateTodoRequest, Created};
@@ -34,7 +37,11 @@ pub use readiness::{Readiness, ReadinessError};
 pub use refresh::{Refresh, RefreshError};
 pub use register::{Register, RegisterError, RegisterRequest, Registered};
 pub use revoke_session::{RevokeSession, RevokeSessionError};
+pub use set_phone::{CodeSent, SetPhone, SetPhoneError, SetPhoneRequest};
+pub(crate) use sms::SmsGate;
+pub use sms::{SmsKind, SmsOutcome, SmsPolicy, SmsStats};
 pub use update_todo::{UpdateTodo, UpdateTodoError, UpdateTodoRequest};
+pub use verify_phone::{VerifyPhone, VerifyPhoneError, VerifyPhoneRequest};
 
 use domain::{
     AccessClaims, RefreshClaims, Session, SessionId, Timestamp, TokenId, TokenPair, UserId,
@@ -77,6 +84,7 @@ pub enum Field {
     Title,
     /// A listing's page size.
     Limit,
+    Code,
 }
 
 impl Field {
@@ -87,6 +95,7 @@ impl Field {
             Field::Phone => "phone",
             Field::Title => "title",
             Field::Limit => "limit",
+            Field::Code => "code",
         }
     }
 }

@@ -10,6 +10,10 @@
 //! claimed (with the id of the user about to be created) before anything else is written,
 //! so a retry finds it, and either finds that user and answers with it, or finishes the
 //! registration with the same id. A key used for a different request is refused.
+//!
+//! A phone given here is stored unverified and nothing is texted to it: registration is
+//! unauthenticated, so sending codes from it would let anyone pump SMS. The user asks for
+//! a code with `POST /me/phone`. A number outside the SMS country allow-list is refused.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,7 +22,7 @@ use std::time::Duration;
 use domain::{ClientAddress, IdempotencyKey, NewPassword, PhoneNumber, User, UserId, Username};
 use tracing::instrument;
 
-use super::{Field, store_failures};
+use super::{Field, SmsPolicy, store_failures};
 use crate::ports::{
     Admission, Clock, HashError, IdGenerator, IdempotencyRecord, IdempotencyStore, InsertUserError,
     PasswordHasher, RateKey, RateLimiter, UserRepository, WindowLimit,
@@ -100,6 +104,7 @@ pub struct Register {
     idempotency: Arc<dyn IdempotencyStore>,
     per_client: WindowLimit,
     idempotency_ttl: Duration,
+    sms: Arc<SmsPolicy>,
 }
 
 impl std::fmt::Debug for Register {
@@ -111,7 +116,7 @@ impl std::fmt::Debug for Register {
 }
 
 impl Register {
-    pub fn new(ports: &Ports, limits: Limits) -> Self {
+    pub fn new(ports: &Ports, limits: Limits, sms: Arc<SmsPolicy>) -> Self {
         Self {
             users: ports.users.clone(),
             hasher: ports.hasher.clone(),
@@ -121,6 +126,7 @@ impl Register {
             idempotency: ports.idempotency.clone(),
             per_client: limits.registrations_per_client,
             idempotency_ttl: limits.idempotency_ttl,
+            sms,
         }
     }
 
@@ -140,6 +146,12 @@ impl Register {
             .map(PhoneNumber::parse)
             .transpose()
             .map_err(|e| RegisterError::invalid(Field::Phone, e))?;
+        if phone.as_ref().is_some_and(|p| !self.sms.allows(p)) {
+            return Err(RegisterError::invalid(
+                Field::Phone,
+                super::sms::COUNTRY_NOT_ALLOWED,
+            ));
+        }
 
         // Every attempt that could reach the store counts, a taken name included: that
         // also slows down anyone enumerating names through 409s.
@@ -197,6 +209,7 @@ impl Register {
             username,
             password_hash,
             phone,
+            phone_verified: false,
             created_at: self.clock.now(),
         };
         match self.users.insert(&user).await {
@@ -263,7 +276,12 @@ mod tests {
 
     /// Register over `mocks`; where a test set no expectation of its own, the client is
     /// within its limit and the name is free.
-    fn register(mut mocks: Mocks) -> Register {
+    fn register(mocks: Mocks) -> Register {
+        register_with(mocks, Arc::default())
+    }
+
+    /// As [`register`], under an SMS policy.
+    fn register_with(mut mocks: Mocks, sms: Arc<SmsPolicy>) -> Register {
         mocks
             .rate_limiter
             .expect_hit()
@@ -278,7 +296,7 @@ mod tests {
             .users
             .expect_find_by_username()
             .returning(|_| Ok(None));
-        Register::new(&mocks.into_ports(), limits())
+        Register::new(&mocks.into_ports(), limits(), sms)
     }
 
     fn fresh(user: User) -> Registered {
@@ -339,6 +357,7 @@ mod tests {
             username: Username::parse("alice.smith").expect("valid"),
             password_hash: PasswordHash::new(PASSWORD_HASH),
             phone: Some(PhoneNumber::parse("+4915112345678").expect("valid")),
+            phone_verified: false,
             created_at: NOW,
         };
         assert_eq!(stored.get(), expected);
@@ -416,6 +435,37 @@ mod tests {
 
             assert_invalid(result, Field::Phone);
         }
+    }
+
+    #[tokio::test]
+    async fn a_number_outside_the_country_allow_list_is_refused_before_any_work() {
+        let allow_germany = Arc::new(SmsPolicy {
+            allowed_countries: vec![domain::CountryCode::parse("+49").expect("valid")],
+            ..SmsPolicy::default()
+        });
+        let mut mocks = Mocks::new();
+        expect_no_work(&mut mocks);
+
+        let result = register_with(mocks, Arc::clone(&allow_germany))
+            .execute(request("alice", PASSWORD, Some("+19005550123")))
+            .await;
+
+        let message = assert_invalid(result, Field::Phone);
+        assert!(message.contains("country"), "{message}");
+
+        // A number of an allowed country goes through, unverified.
+        let mut mocks = Mocks::new();
+        expect_hash(&mut mocks);
+        mocks
+            .users
+            .expect_insert()
+            .withf(|user| user.phone.is_some() && !user.phone_verified)
+            .times(1)
+            .returning(|_| Ok(()));
+        register_with(mocks, allow_germany)
+            .execute(request("alice", PASSWORD, Some("+4915112345678")))
+            .await
+            .expect("registered");
     }
 
     #[tokio::test]

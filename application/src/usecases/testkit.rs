@@ -20,9 +20,10 @@ use domain::{
 
 use super::Principal;
 use crate::ports::{
-    MockClock, MockIdGenerator, MockIdempotencyStore, MockLoginThrottle, MockNotifier, MockOutbox,
-    MockPasswordHasher, MockRateLimiter, MockSessionStore, MockTodoRepository, MockTokenCodec,
-    MockUserRepository, StoreError,
+    MockClock, MockCodeHasher, MockIdGenerator, MockIdempotencyStore, MockLoginThrottle,
+    MockNotifier, MockOutbox, MockPasswordHasher, MockPhoneVerifications, MockRateLimiter,
+    MockSessionStore, MockSmsQuota, MockTodoRepository, MockTokenCodec, MockUserRepository,
+    StoreError,
 };
 use crate::{Ports, TokenPolicy};
 
@@ -73,6 +74,7 @@ pub(crate) fn user() -> User {
         username: Username::parse("alice").expect("valid username"),
         password_hash: PasswordHash::new(PASSWORD_HASH),
         phone: None,
+        phone_verified: false,
         created_at: Timestamp::from_unix_seconds(1_600_000_000),
     }
 }
@@ -126,6 +128,9 @@ pub(crate) struct Mocks {
     pub throttle: MockLoginThrottle,
     pub rate_limiter: MockRateLimiter,
     pub idempotency: MockIdempotencyStore,
+    pub phone_codes: MockPhoneVerifications,
+    pub sms_quota: MockSmsQuota,
+    pub code_hasher: MockCodeHasher,
 }
 
 impl Mocks {
@@ -143,6 +148,9 @@ impl Mocks {
             throttle: MockLoginThrottle::new(),
             rate_limiter: MockRateLimiter::new(),
             idempotency: MockIdempotencyStore::new(),
+            phone_codes: MockPhoneVerifications::new(),
+            sms_quota: MockSmsQuota::new(),
+            code_hasher: MockCodeHasher::new(),
         }
     }
 
@@ -160,6 +168,9 @@ impl Mocks {
             throttle: Arc::new(self.throttle),
             rate_limiter: Arc::new(self.rate_limiter),
             idempotency: Arc::new(self.idempotency),
+            phone_codes: Arc::new(self.phone_codes),
+            sms_quota: Arc::new(self.sms_quota),
+            code_hasher: Arc::new(self.code_hasher),
         }
     }
 }

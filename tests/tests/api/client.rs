@@ -352,3 +352,40 @@ async fn generated_client_reads_the_jwks() {
     assert_eq!((key.kty.as_str(), key.crv.as_str()), ("OKP", "Ed25519"));
     assert_eq!((key.use_.as_str(), key.alg.as_str()), ("sig", "EdDSA"));
 }
+
+#[tokio::test]
+async fn generated_client_asks_for_a_phone_code_and_is_told_when_to_retry() {
+    // Without Vonage the code only goes to the log (withheld), so this checks the shapes:
+    // 202 with the code's lifetime, the typed 429, the typed 422 of a wrong code.
+    let app = spawn_app().await;
+    let tokens = login_sample(&anonymous(&app)).await;
+    let client = authed(&app, &tokens.access_token);
+    let phone = types::SetPhoneRequest {
+        phone: "+4915112345678".parse().expect("phone fits the schema"),
+    };
+
+    let sent = client.set_phone(&phone).await.expect("code requested");
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    let sent = sent.into_inner();
+    assert_eq!(sent.phone, "+4915112345678");
+    assert!(!sent.phone_verified);
+    assert_eq!((sent.expires_in, sent.resend_in), (600, 60));
+    let me = client.me().await.expect("profile").into_inner();
+    assert_eq!(me.phone.as_deref(), Some("+4915112345678"));
+    assert!(!me.phone_verified);
+
+    let again = problem(
+        client.set_phone(&phone).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    );
+    assert_eq!(again.type_, "urn:jwt-todo:problem:too-many-sms");
+
+    let code = types::VerifyPhoneRequest {
+        code: "000000".parse().expect("code fits the schema"),
+    };
+    let refused = problem(
+        client.verify_phone(&code).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_eq!(refused.field.as_deref(), Some("code"));
+}

@@ -4,15 +4,17 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use application::ports::{
-    ActiveUser, Admission, DeadLetter, EndOutcome, IdempotencyRecord, IdempotencyStore,
-    IdempotentWrite, InsertUserError, LoginAttempt, LoginThrottle, Outbox, PresentedRefresh,
-    RateKey, RateLimiter, Rotation, RotationOutcome, SessionCursor, SessionScope, SessionStore,
-    Settlement, ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules, TodoRepository,
+    ActiveUser, Admission, CodeCheck, CodeDigest, DeadLetter, EndOutcome, IdempotencyRecord,
+    IdempotencyStore, IdempotentWrite, InsertUserError, LoginAttempt, LoginThrottle, Outbox,
+    PendingCode, PhoneVerifications, PresentedRefresh, RateKey, RateLimiter, Rotation,
+    RotationOutcome, SessionCursor, SessionScope, SessionStore, Settlement, SmsAdmission, SmsCaps,
+    SmsLimit, SmsQuota, ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules, TodoRepository,
     UserRepository, WindowLimit,
 };
 use domain::{
-    ClientAddress, IdempotencyKey, Notification, NotificationId, PasswordHash, PhoneNumber,
-    Session, SessionId, Sms, Timestamp, Todo, TodoId, TodoTitle, TokenId, User, UserId, Username,
+    ClientAddress, IdempotencyKey, Notification, NotificationId, NotificationKind, PasswordHash,
+    PhoneCode, PhoneNumber, Session, SessionId, Sms, Timestamp, Todo, TodoId, TodoTitle, TokenId,
+    User, UserId, Username,
 };
 use futures::future::join_all;
 use uuid::Uuid;
@@ -31,6 +33,8 @@ fn user(name: &str) -> User {
         username: Username::parse(name).expect("valid"),
         password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
         phone: Some(PhoneNumber::parse("+4915112345678").expect("valid")),
+        // Stored and read back (the default would prove nothing).
+        phone_verified: true,
         created_at: now(),
     }
 }
@@ -154,9 +158,14 @@ where
         + Outbox
         + LoginThrottle
         + RateLimiter
-        + IdempotencyStore,
+        + IdempotencyStore
+        + PhoneVerifications
+        + SmsQuota,
 {
     outbox_contract(store).await;
+    fair_outbox_contract(store).await;
+    phone_contract(store).await;
+    sms_quota_contract(store).await;
     limiter_contract(store).await;
     todo_rules_contract(store).await;
     session_cap_contract(store).await;
@@ -856,10 +865,13 @@ fn notification(created_at: Timestamp) -> Notification {
     Notification {
         id: NotificationId::from_uuid(Uuid::new_v4()),
         user_id: UserId::from_uuid(Uuid::new_v4()),
-        todo_id: TodoId::from_uuid(Uuid::new_v4()),
+        kind: NotificationKind::TodoCreated {
+            todo_id: TodoId::from_uuid(Uuid::new_v4()),
+        },
         sms: Sms {
             to: PhoneNumber::parse("+4915112345678").expect("valid"),
             text: "Dear alice, a todo was created from your account just now.".into(),
+            secret: false,
         },
         attempts: 0,
         created_at,
@@ -877,8 +889,13 @@ async fn outbox_contract<S: Outbox>(store: &S) {
         "empty outbox"
     );
 
+    // One user's: among a user's messages, the oldest goes first (between users, claims
+    // go round robin; see `fair_outbox_contract`).
     let first = notification(t0.plus(Duration::from_secs(0)));
-    let second = notification(t0.plus(Duration::from_secs(1)));
+    let second = Notification {
+        user_id: first.user_id,
+        ..notification(t0.plus(Duration::from_secs(1)))
+    };
     store.enqueue(&first).await.expect("enqueue");
     store.enqueue(&second).await.expect("enqueue");
     // Not due before its time.
@@ -938,6 +955,36 @@ async fn outbox_contract<S: Outbox>(store: &S) {
     let letters = store.dead_letters().await.expect("dead letters");
     assert!(letters.contains(&dead), "{letters:?}");
 
+    // Dead letters are trimmed by age, then by count, oldest first.
+    let letter = |failed_at: Timestamp| DeadLetter {
+        notification: notification(t0),
+        error: "Vonage answered 400".into(),
+        failed_at,
+    };
+    let at = |offset: i64| Timestamp::from_unix_seconds(due.unix_seconds() + offset);
+    let (old, middle, newer) = (letter(at(-100)), letter(at(-50)), letter(at(10)));
+    for d in [&old, &middle, &newer] {
+        store.dead_letter(d).await.expect("dead letter");
+    }
+    assert_eq!(
+        store.trim_dead_letters(at(-60), 10).await.expect("trim"),
+        1,
+        "the one older than the retention"
+    );
+    assert_eq!(
+        store.trim_dead_letters(at(-1000), 2).await.expect("trim"),
+        1,
+        "the oldest beyond the most kept"
+    );
+    assert_eq!(
+        store.dead_letters().await.expect("dead letters"),
+        [dead.clone(), newer.clone()]
+    );
+    assert_eq!(
+        store.trim_dead_letters(at(-1000), 2).await.expect("trim"),
+        0
+    );
+
     // Concurrent claims: each message goes to one claimer.
     let many: Vec<Notification> = (0..5).map(|_| notification(t0)).collect();
     for n in &many {
@@ -957,4 +1004,329 @@ async fn outbox_contract<S: Outbox>(store: &S) {
     for n in &many {
         store.complete(n.id, "done").await.expect("complete");
     }
+}
+
+/// A phone-code notification: its kind, expiry and secret text survive the outbox.
+fn code_notification(user: UserId, created_at: Timestamp) -> Notification {
+    let code = PhoneCode::parse("424242").expect("valid");
+    Notification {
+        id: NotificationId::from_uuid(Uuid::new_v4()),
+        user_id: user,
+        kind: NotificationKind::PhoneCode {
+            expires_at: created_at.plus(Duration::from_secs(600)),
+        },
+        sms: Sms::phone_code(
+            &code,
+            PhoneNumber::parse("+4915112345678").expect("valid"),
+            Duration::from_secs(600),
+        ),
+        attempts: 0,
+        created_at,
+    }
+}
+
+/// Claims are fair: round robin over users, each user's messages oldest first. One user's
+/// flood does not hold another user's message back.
+async fn fair_outbox_contract<S: Outbox>(store: &S) {
+    let t0 = now();
+    let lease = Duration::from_secs(30);
+    let flooder = UserId::from_uuid(Uuid::new_v4());
+    let flood: Vec<Notification> = (0..10)
+        .map(|i| Notification {
+            user_id: flooder,
+            ..notification(t0.plus(Duration::from_secs(i)))
+        })
+        .collect();
+    for n in &flood {
+        store.enqueue(n).await.expect("enqueue");
+    }
+    // Another user's message, queued after the whole flood, and a code SMS of theirs.
+    let other = UserId::from_uuid(Uuid::new_v4());
+    let single = code_notification(other, t0.plus(Duration::from_secs(9)));
+    store.enqueue(&single).await.expect("enqueue");
+
+    let at = t0.plus(Duration::from_secs(100));
+    let mut claimed = Vec::new();
+    while let Some(n) = store.claim(at, lease).await.expect("claim") {
+        claimed.push(n);
+    }
+    assert_eq!(claimed.len(), 11, "every message claimed once");
+    let position = claimed
+        .iter()
+        .position(|n| n.id == single.id)
+        .expect("claimed");
+    assert!(
+        position <= 1,
+        "the other user's message waited behind {position} of the flood"
+    );
+    assert_eq!(
+        claimed[position], single,
+        "kind, expiry and secret text kept"
+    );
+    let flood_order: Vec<NotificationId> = claimed
+        .iter()
+        .filter(|n| n.user_id == flooder)
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(
+        flood_order,
+        flood.iter().map(|n| n.id).collect::<Vec<_>>(),
+        "one user's messages oldest first"
+    );
+    for n in &claimed {
+        store.complete(n.id, "done").await.expect("complete");
+    }
+    assert_eq!(
+        store
+            .claim(at.plus(Duration::from_secs(3600)), lease)
+            .await
+            .expect("claim"),
+        None
+    );
+}
+
+fn random_phone() -> PhoneNumber {
+    let digits = Uuid::new_v4().as_u128() % 100_000_000;
+    PhoneNumber::parse(&format!("+49151{digits:08}")).expect("valid")
+}
+
+/// Phone verification: one pending code per user, kept as its digest; counted wrong
+/// attempts, expiry, single use, replacement; the number verified in the same step.
+async fn phone_contract<S: UserRepository + PhoneVerifications>(store: &S) {
+    let t = now();
+    let digest = |n: u8| CodeDigest([n; 32]);
+    let mut carol = user("carol");
+    carol.phone = None;
+    carol.phone_verified = false;
+    UserRepository::insert(store, &carol).await.expect("insert");
+    let (a, b) = (random_phone(), random_phone());
+    let pending = |phone: &PhoneNumber, d: u8, expires_at: Timestamp| PendingCode {
+        user_id: carol.id,
+        phone: phone.clone(),
+        digest: digest(d),
+        expires_at,
+        max_attempts: 3,
+    };
+    let confirm = |d: u8, at: Timestamp| async move {
+        store.confirm(carol.id, &CodeDigest([d; 32]), at).await
+    };
+    let profile = || async {
+        store
+            .find_by_id(carol.id)
+            .await
+            .expect("lookup")
+            .expect("carol")
+    };
+
+    // Nobody to verify: nothing is created.
+    let ghost = UserId::from_uuid(Uuid::new_v4());
+    let for_ghost = PendingCode {
+        user_id: ghost,
+        ..pending(&a, 1, t.plus(HOUR))
+    };
+    assert!(!store.start(&for_ghost).await.expect("start"));
+    assert_eq!(store.find_by_id(ghost).await.expect("lookup"), None);
+    assert_eq!(
+        store.confirm(ghost, &digest(1), t).await.expect("confirm"),
+        CodeCheck::NoCode
+    );
+    assert_eq!(
+        confirm(1, t).await.expect("confirm"),
+        CodeCheck::NoCode,
+        "none asked for"
+    );
+
+    // Starting sets the number, unverified, and touches nothing else.
+    assert!(
+        store
+            .start(&pending(&a, 1, t.plus(HOUR)))
+            .await
+            .expect("start")
+    );
+    let started = profile().await;
+    assert_eq!(
+        started,
+        User {
+            phone: Some(a.clone()),
+            phone_verified: false,
+            ..carol.clone()
+        }
+    );
+
+    // Wrong codes count down; the code is dead after the last, even for the right digest.
+    for left in [2, 1, 0] {
+        assert_eq!(
+            confirm(9, t).await.expect("confirm"),
+            CodeCheck::Wrong {
+                attempts_left: left
+            }
+        );
+    }
+    assert_eq!(confirm(1, t).await.expect("confirm"), CodeCheck::NoCode);
+    assert!(!profile().await.phone_verified);
+
+    // A new code replaces the old one: the old digest is just wrong now.
+    assert!(
+        store
+            .start(&pending(&a, 2, t.plus(HOUR)))
+            .await
+            .expect("start")
+    );
+    assert_eq!(
+        confirm(1, t).await.expect("confirm"),
+        CodeCheck::Wrong { attempts_left: 2 }
+    );
+    // Expired by the clock it is asked with: no attempt is counted.
+    assert_eq!(
+        confirm(2, t.plus(HOUR)).await.expect("confirm"),
+        CodeCheck::NoCode
+    );
+    assert!(!profile().await.phone_verified);
+    // The right code verifies the number in the same step.
+    assert_eq!(confirm(2, t).await.expect("confirm"), CodeCheck::Verified);
+    assert_eq!(
+        profile().await,
+        User {
+            phone: Some(a.clone()),
+            phone_verified: true,
+            ..carol.clone()
+        }
+    );
+    // Single use: the same code again is only the answer to a retry, changing nothing;
+    // any other code finds nothing to check and counts nothing.
+    assert_eq!(confirm(2, t).await.expect("confirm"), CodeCheck::Verified);
+    assert_eq!(confirm(5, t).await.expect("confirm"), CodeCheck::NoCode);
+    assert_eq!(confirm(5, t).await.expect("confirm"), CodeCheck::NoCode);
+    assert!(profile().await.phone_verified);
+
+    // A new number starts unverified; the old number's code proves nothing about it.
+    assert!(
+        store
+            .start(&pending(&b, 3, t.plus(HOUR)))
+            .await
+            .expect("start")
+    );
+    assert_eq!(
+        profile().await,
+        User {
+            phone: Some(b.clone()),
+            phone_verified: false,
+            ..carol.clone()
+        }
+    );
+    assert_eq!(
+        confirm(2, t).await.expect("confirm"),
+        CodeCheck::Wrong { attempts_left: 2 }
+    );
+    assert_eq!(confirm(3, t).await.expect("confirm"), CodeCheck::Verified);
+    assert_eq!(profile().await.phone, Some(b));
+}
+
+/// SMS caps: fixed windows per user and per number, checked and counted in one step,
+/// nothing counted when refused, a cooldown for code requests, counts given back.
+async fn sms_quota_contract<S: SmsQuota>(store: &S) {
+    let caps = SmsCaps {
+        user_hourly: 2,
+        user_daily: 10,
+        number_hourly: 3,
+        number_daily: 10,
+    };
+    let admitted = |a: SmsAdmission| a == SmsAdmission::Admitted;
+    let refused_by = |a: SmsAdmission, expected: SmsLimit, most: Duration| match a {
+        SmsAdmission::Refused { limit, retry_after } => {
+            assert_eq!(limit, expected, "{a:?}");
+            assert!(
+                retry_after >= Duration::from_secs(1) && retry_after <= most,
+                "{a:?}"
+            );
+        }
+        SmsAdmission::Admitted => panic!("expected a refusal by {expected:?}"),
+    };
+    let user = || UserId::from_uuid(Uuid::new_v4());
+    let (u1, u2, u3, u4) = (user(), user(), user(), user());
+    let (n1, n2, n3) = (random_phone(), random_phone(), random_phone());
+
+    // The user's hourly cap.
+    for _ in 0..2 {
+        assert!(admitted(
+            store.admit(u1, &n1, &caps, None).await.expect("admit")
+        ));
+    }
+    refused_by(
+        store.admit(u1, &n2, &caps, None).await.expect("admit"),
+        SmsLimit::User,
+        HOUR,
+    );
+    // The number's cap, whoever sends: n1 has 2; u2 takes the third.
+    assert!(admitted(
+        store.admit(u2, &n1, &caps, None).await.expect("admit")
+    ));
+    refused_by(
+        store.admit(u2, &n1, &caps, None).await.expect("admit"),
+        SmsLimit::Number,
+        HOUR,
+    );
+    // ... and the refusal gave u2's count back: one more of u2 goes, then u2 is full.
+    assert!(admitted(
+        store.admit(u2, &n2, &caps, None).await.expect("admit")
+    ));
+    refused_by(
+        store.admit(u2, &n3, &caps, None).await.expect("admit"),
+        SmsLimit::User,
+        HOUR,
+    );
+
+    // The daily cap, when it is the tighter one, waits up to a day.
+    let daily = SmsCaps {
+        user_hourly: 5,
+        user_daily: 1,
+        ..caps
+    };
+    assert!(admitted(
+        store.admit(u3, &n3, &daily, None).await.expect("admit")
+    ));
+    let day = Duration::from_secs(24 * 3600);
+    match store.admit(u3, &n3, &daily, None).await.expect("admit") {
+        SmsAdmission::Refused { limit, retry_after } => {
+            assert_eq!(limit, SmsLimit::User);
+            assert!(retry_after > HOUR && retry_after <= day, "{retry_after:?}");
+        }
+        other => panic!("expected the daily cap, got {other:?}"),
+    }
+
+    // A code request's cooldown, and giving a count back with it.
+    let cooldown = Some(Duration::from_secs(60));
+    let roomy = SmsCaps {
+        user_hourly: 10,
+        number_hourly: 10,
+        ..caps
+    };
+    let n4 = random_phone();
+    assert!(admitted(
+        store.admit(u4, &n4, &roomy, cooldown).await.expect("admit")
+    ));
+    refused_by(
+        store.admit(u4, &n4, &roomy, cooldown).await.expect("admit"),
+        SmsLimit::Cooldown,
+        Duration::from_secs(60),
+    );
+    // Without a cooldown (a todo SMS) the same user goes on.
+    assert!(admitted(
+        store.admit(u4, &n4, &roomy, None).await.expect("admit")
+    ));
+    store.give_back(u4, &n4, true).await.expect("give back");
+    assert!(
+        admitted(store.admit(u4, &n4, &roomy, cooldown).await.expect("admit")),
+        "the cooldown was given back"
+    );
+    // Given-back counts: u1 (full above) gets one SMS back.
+    store.give_back(u1, &n1, false).await.expect("give back");
+    assert!(admitted(
+        store.admit(u1, &n2, &caps, None).await.expect("admit")
+    ));
+    refused_by(
+        store.admit(u1, &n2, &caps, None).await.expect("admit"),
+        SmsLimit::User,
+        HOUR,
+    );
 }

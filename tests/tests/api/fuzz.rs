@@ -27,6 +27,8 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("POST", "/token/revoke", false),
     ("POST", "/todo", true),
     ("PATCH", "/todo/0b0c0d0e-0000-4000-8000-000000000000", true),
+    ("POST", "/me/phone", true),
+    ("POST", "/me/phone/verify", true),
 ];
 
 /// Field names the API knows, so that generated objects often get past the outer shape.
@@ -38,6 +40,7 @@ const FIELDS: &[&str] = &[
     "completed",
     "refresh_token",
     "scope",
+    "code",
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {

@@ -18,6 +18,7 @@ mod keys;
 mod notifications;
 mod openapi;
 mod ops;
+mod phone;
 mod production;
 mod redis;
 mod replicas;

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use domain::ids::Uuid;
-use domain::{Notification, PhoneNumber, Sms};
+use domain::{Notification, NotificationKind, PhoneCode, PhoneNumber, Sms};
 
 use super::*;
 use crate::ports::MockIdGenerator;
@@ -20,8 +20,13 @@ fn small_policy() -> DeliveryPolicy {
         base_backoff: Duration::from_secs(1),
         max_backoff: Duration::from_secs(60),
         lease: LEASE,
+        dead_letter_retention: RETENTION,
+        max_dead_letters: MAX_DEAD,
     }
 }
+
+const RETENTION: Duration = Duration::from_secs(3_600);
+const MAX_DEAD: usize = 100;
 
 /// Never gives up on retryable failures, so the backoff can be looked at for any attempt.
 fn patient_policy() -> DeliveryPolicy {
@@ -35,6 +40,7 @@ fn sms() -> Sms {
     Sms {
         to: PhoneNumber::parse("+4915112345678").expect("valid"),
         text: "Dear alice, a todo was created from your account just now.".into(),
+        secret: false,
     }
 }
 
@@ -44,7 +50,7 @@ fn notification(attempts: u32, age_secs: i64) -> Notification {
     Notification {
         id: NOTIFICATION_ID,
         user_id: USER_ID,
-        todo_id: TODO_ID,
+        kind: NotificationKind::TodoCreated { todo_id: TODO_ID },
         sms: sms(),
         attempts,
         created_at: Timestamp::from_unix_seconds(NOW.unix_seconds() - age_secs),
@@ -122,6 +128,19 @@ fn sends(mocks: &mut Mocks, result: Result<String, NotifyError>) {
         .withf(|sent| *sent == sms())
         .times(1)
         .return_once(move |_| result);
+}
+
+/// After a dead letter, the outbox is trimmed once: letters older than the retention
+/// go, and all but the newest `MAX_DEAD`.
+fn trims(mocks: &mut Mocks) {
+    mocks
+        .outbox
+        .expect_trim_dead_letters()
+        .withf(|before, most| {
+            *before == Timestamp::from_unix_seconds(NOW.unix_seconds() - 3_600) && *most == MAX_DEAD
+        })
+        .times(1)
+        .returning(|_, _| Ok(0));
 }
 
 /// Only `retry` may change the outbox.
@@ -263,7 +282,6 @@ async fn delivered_sms_is_completed_with_the_receipt() {
         outcome,
         DeliveryOutcome::Sent {
             notification_id: NOTIFICATION_ID,
-            todo_id: TODO_ID,
             receipt: RECEIPT.into(),
         }
     );
@@ -451,14 +469,25 @@ async fn a_zero_backoff_still_waits_a_second() {
 }
 
 #[tokio::test]
-async fn the_providers_retry_after_is_honoured() {
-    let due_at = due_after_retryable_failure(small_policy(), 0, 0, Some(secs(120))).await;
-    assert!(due_at >= NOW.plus(secs(120)), "{due_at:?}");
-    assert_eq!(due_at, NOW.plus(secs(120)));
+async fn the_providers_retry_after_is_honoured_up_to_max_backoff() {
+    // Longer than our backoff: the provider knows its rate limit better.
+    let due_at = due_after_retryable_failure(small_policy(), 0, 0, Some(secs(45))).await;
+    assert_eq!(due_at, NOW.plus(secs(45)));
+    let due_at = due_after_retryable_failure(small_policy(), 0, 0, Some(secs(60))).await;
+    assert_eq!(due_at, NOW.plus(secs(60)));
+}
 
-    // Even beyond max_backoff: the provider knows its rate limit better.
-    let due_at = due_after_retryable_failure(small_policy(), 1, u128::MAX, Some(secs(600))).await;
-    assert_eq!(due_at, NOW.plus(secs(600)));
+#[tokio::test]
+async fn a_retry_after_beyond_max_backoff_is_capped_there() {
+    // A hint of ten minutes, a day or centuries (broken or hostile) must not park the
+    // message: max_backoff (60 s here) is the longest wait, whatever the provider says.
+    for hint in [61, 600, 86_400, u64::MAX / 2, u64::MAX] {
+        for raw in [0, u128::MAX] {
+            let due_at =
+                due_after_retryable_failure(small_policy(), 1, raw, Some(secs(hint))).await;
+            assert_eq!(due_at, NOW.plus(secs(60)), "hint {hint}s, jitter {raw}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -495,6 +524,7 @@ async fn retryable_failure_on_the_last_attempt_is_dead_lettered() {
         });
     mocks.outbox.expect_retry().never();
     mocks.outbox.expect_complete().never();
+    trims(&mut mocks);
     let worker = worker(mocks, small_policy());
 
     let outcome = worker.run_once().await.expect("dead-lettered");
@@ -545,6 +575,7 @@ async fn attempts_already_past_the_maximum_are_dead_lettered() {
         .times(1)
         .returning(|_| Ok(()));
     mocks.outbox.expect_retry().never();
+    trims(&mut mocks);
     let worker = worker(mocks, small_policy());
 
     let outcome = worker.run_once().await.expect("dead-lettered");
@@ -584,6 +615,11 @@ async fn permanent_failure_is_dead_lettered_on_the_first_attempt() {
     mocks.outbox.expect_retry().never();
     mocks.outbox.expect_complete().never();
     // Generous retries change nothing for a permanent failure.
+    mocks
+        .outbox
+        .expect_trim_dead_letters()
+        .times(1)
+        .returning(|_, _| Ok(0));
     let worker = worker(mocks, DeliveryPolicy::default());
 
     let outcome = worker.run_once().await.expect("dead-lettered");
@@ -940,6 +976,7 @@ async fn stats_add_up_over_many_steps() {
         .expect_dead_letter()
         .times(1)
         .returning(|_| Ok(()));
+    trims(&mut mocks);
     let worker = worker(mocks, small_policy());
 
     let mut outcomes = Vec::new();
@@ -961,4 +998,211 @@ async fn stats_add_up_over_many_steps() {
         "{outcomes:?}"
     );
     assert_eq!(counts(&worker), [1, 1, 1, 1]);
+}
+
+const CODE_EXPIRES: Timestamp = Timestamp::from_unix_seconds(1_700_000_600);
+
+fn code_sms() -> Sms {
+    Sms::phone_code(
+        &PhoneCode::parse("424242").expect("valid"),
+        PhoneNumber::parse("+4915112345678").expect("valid"),
+        secs(600),
+    )
+}
+
+/// A phone-code notification created `age_secs` before [`NOW`], expiring at `expires_at`.
+fn code_notification(attempts: u32, expires_at: Timestamp) -> Notification {
+    Notification {
+        kind: NotificationKind::PhoneCode { expires_at },
+        sms: code_sms(),
+        ..notification(attempts, 5)
+    }
+}
+
+#[tokio::test]
+async fn a_phone_code_is_sent_without_looking_for_a_todo() {
+    let mut mocks = Mocks::new();
+    mocks.ids = no_ids();
+    claims(&mut mocks, code_notification(0, CODE_EXPIRES));
+    mocks.todos.expect_get().never();
+    mocks
+        .notifier
+        .expect_send()
+        .withf(|sent| *sent == code_sms())
+        .times(1)
+        .returning(|_| Ok(RECEIPT.into()));
+    mocks
+        .outbox
+        .expect_complete()
+        .withf(|id, receipt| *id == NOTIFICATION_ID && receipt == RECEIPT)
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let worker = worker(mocks, small_policy());
+
+    let outcome = worker.run_once().await.expect("sent");
+
+    assert!(
+        matches!(outcome, DeliveryOutcome::Sent { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(counts(&worker), [1, 0, 0, 0]);
+}
+
+#[tokio::test]
+async fn an_expired_phone_code_is_skipped_not_sent() {
+    // (expiry relative to now, skipped?) An expiry at `t` is expired at `t`.
+    for (offset, skipped) in [(-3_600, true), (-1, true), (0, true), (1, false)] {
+        let expires_at = Timestamp::from_unix_seconds(NOW.unix_seconds() + offset);
+        let mut mocks = Mocks::new();
+        mocks.ids = no_ids();
+        claims(&mut mocks, code_notification(0, expires_at));
+        mocks.todos.expect_get().never();
+        if skipped {
+            mocks.notifier.expect_send().never();
+            mocks
+                .outbox
+                .expect_complete()
+                .withf(|id, receipt| *id == NOTIFICATION_ID && receipt == "skipped: code expired")
+                .times(1)
+                .returning(|_, _| Ok(()));
+        } else {
+            sends_any(&mut mocks);
+            mocks
+                .outbox
+                .expect_complete()
+                .withf(|_, receipt| receipt == RECEIPT)
+                .times(1)
+                .returning(|_, _| Ok(()));
+        }
+        let worker = worker(mocks, small_policy());
+
+        let outcome = worker.run_once().await.expect("handled");
+
+        if skipped {
+            assert_eq!(
+                outcome,
+                DeliveryOutcome::Skipped {
+                    notification_id: NOTIFICATION_ID
+                },
+                "offset {offset}"
+            );
+            assert_eq!(counts(&worker), [0, 0, 0, 1]);
+        } else {
+            assert!(
+                matches!(outcome, DeliveryOutcome::Sent { .. }),
+                "{outcome:?}"
+            );
+        }
+    }
+}
+
+fn sends_any(mocks: &mut Mocks) {
+    mocks
+        .notifier
+        .expect_send()
+        .times(1)
+        .returning(|_| Ok(RECEIPT.into()));
+}
+
+#[tokio::test]
+async fn a_dead_lettered_code_keeps_no_code() {
+    let mut mocks = Mocks::new();
+    mocks.ids = no_ids();
+    claims(&mut mocks, code_notification(0, CODE_EXPIRES));
+    mocks.notifier.expect_send().times(1).returning(|_| {
+        Err(NotifyError::Permanent {
+            reason: "400 Bad Request: invalid recipient".into(),
+        })
+    });
+    let dead = Captured::new();
+    let record = dead.clone();
+    mocks
+        .outbox
+        .expect_dead_letter()
+        .times(1)
+        .returning(move |d| {
+            record.set(d);
+            Ok(())
+        });
+    trims(&mut mocks);
+    let worker = worker(mocks, small_policy());
+
+    worker.run_once().await.expect("dead-lettered");
+
+    let letter = dead.get();
+    assert!(
+        !letter.notification.sms.text.contains("424242"),
+        "{letter:?}"
+    );
+    assert_eq!(letter.notification.sms.text, "[verification code withheld]");
+    assert_eq!(letter.notification.attempts, 1);
+    assert_eq!(letter.error, "400 Bad Request: invalid recipient");
+}
+
+#[tokio::test]
+async fn a_failed_trim_after_a_dead_letter_does_not_fail_the_step() {
+    // The letter is recorded; the next trim (the server runs them periodically) catches up.
+    let mut mocks = Mocks::new();
+    mocks.ids = no_ids();
+    claims(&mut mocks, notification(0, 3));
+    todo_exists(&mut mocks);
+    sends(
+        &mut mocks,
+        Err(NotifyError::Permanent {
+            reason: "401".into(),
+        }),
+    );
+    mocks
+        .outbox
+        .expect_dead_letter()
+        .times(1)
+        .returning(|_| Ok(()));
+    mocks
+        .outbox
+        .expect_trim_dead_letters()
+        .times(1)
+        .returning(|_, _| Err(unavailable()));
+    let worker = worker(mocks, small_policy());
+
+    let outcome = worker.run_once().await.expect("dead-lettered");
+
+    assert!(
+        matches!(outcome, DeliveryOutcome::DeadLettered { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(counts(&worker), [0, 0, 1, 0]);
+}
+
+#[tokio::test]
+async fn trimming_uses_the_retention_and_the_most_kept() {
+    let mut mocks = Mocks::new();
+    mocks.ids = no_ids();
+    mocks
+        .outbox
+        .expect_trim_dead_letters()
+        .withf(|before, most| {
+            *before == Timestamp::from_unix_seconds(NOW.unix_seconds() - 7 * 86_400)
+                && *most == 10_000
+        })
+        .times(1)
+        .returning(|_, _| Ok(3));
+    let worker = worker(mocks, DeliveryPolicy::default());
+
+    assert_eq!(worker.trim_dead_letters().await.expect("trimmed"), 3);
+
+    let mut mocks = Mocks::new();
+    mocks
+        .outbox
+        .expect_trim_dead_letters()
+        .times(1)
+        .returning(|_, _| Err(unavailable()));
+    let result = worker_with(mocks).trim_dead_letters().await;
+    assert!(
+        matches!(result, Err(DeliveryError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+fn worker_with(mocks: Mocks) -> DeliverNotification {
+    worker(mocks, small_policy())
 }

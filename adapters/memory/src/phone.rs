@@ -1,0 +1,240 @@
+//! Phone verification and the SMS caps, in process.
+//!
+//! Pending codes live under a lock of their own, always taken *after* the state lock, so
+//! starting and confirming a verification (which also change the user record) are each
+//! one atomic step. One code per user: a new one replaces the old. SMS counters are fixed
+//! windows like the login throttle's, created by an admitted SMS only, and dropped by
+//! [`MemoryStore::purge_expired`] once their window has ended.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use application::ports::{
+    CodeCheck, CodeDigest, PendingCode, PhoneVerifications, SmsAdmission, SmsCaps, SmsLimit,
+    SmsQuota, StoreError,
+};
+use async_trait::async_trait;
+use domain::{PhoneNumber, Timestamp, UserId};
+use subtle::ConstantTimeEq;
+
+use crate::{Counter, MemoryStore};
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// A pending (or spent) code, as stored: its digest, never the code.
+#[derive(Clone, Debug)]
+pub(crate) struct CodeRecord {
+    code: PendingCode,
+    attempts: u32,
+    spent: bool,
+}
+
+/// What an SMS counter counts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum SmsCounter {
+    Cooldown(UserId),
+    UserHour(UserId),
+    UserDay(UserId),
+    NumberHour(PhoneNumber),
+    NumberDay(PhoneNumber),
+}
+
+fn user_counters(
+    user: UserId,
+    caps: &SmsCaps,
+    cooldown: Option<Duration>,
+) -> Vec<(SmsCounter, u32, Duration)> {
+    let mut counters = Vec::with_capacity(3);
+    if let Some(cooldown) = cooldown {
+        counters.push((SmsCounter::Cooldown(user), 1, cooldown));
+    }
+    counters.push((SmsCounter::UserHour(user), caps.user_hourly, HOUR));
+    counters.push((SmsCounter::UserDay(user), caps.user_daily, DAY));
+    counters
+}
+
+fn number_counters(to: &PhoneNumber, caps: &SmsCaps) -> Vec<(SmsCounter, u32, Duration)> {
+    vec![
+        (SmsCounter::NumberHour(to.clone()), caps.number_hourly, HOUR),
+        (SmsCounter::NumberDay(to.clone()), caps.number_daily, DAY),
+    ]
+}
+
+impl MemoryStore {
+    /// Drops ended SMS windows and expired codes.
+    pub(crate) fn purge_phone(&self, now: Timestamp) {
+        self.sms_counters()
+            .retain(|_, counter| !counter.resets_at.has_passed(now));
+        self.codes()
+            .retain(|_, record| !record.code.expires_at.has_passed(now));
+    }
+}
+
+#[async_trait]
+impl PhoneVerifications for MemoryStore {
+    async fn start(&self, code: &PendingCode) -> Result<bool, StoreError> {
+        let mut state = self.write();
+        let Some(user) = state.users.get_mut(&code.user_id) else {
+            return Ok(false);
+        };
+        user.phone = Some(code.phone.clone());
+        user.phone_verified = false;
+        self.codes().insert(
+            code.user_id,
+            CodeRecord {
+                code: code.clone(),
+                attempts: 0,
+                spent: false,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn confirm(
+        &self,
+        user: UserId,
+        digest: &CodeDigest,
+        now: Timestamp,
+    ) -> Result<CodeCheck, StoreError> {
+        let mut state = self.write();
+        let mut codes = self.codes();
+        let (Some(account), Some(record)) = (state.users.get_mut(&user), codes.get_mut(&user))
+        else {
+            return Ok(CodeCheck::NoCode);
+        };
+        if account.phone.as_ref() != Some(&record.code.phone)
+            || record.code.expires_at.has_passed(now)
+        {
+            return Ok(CodeCheck::NoCode);
+        }
+        let matches: bool = record.code.digest.0.ct_eq(&digest.0).into();
+        if record.spent {
+            // Only a retry of the confirmation that spent it, on the still verified number.
+            return Ok(if matches && account.phone_verified {
+                CodeCheck::Verified
+            } else {
+                CodeCheck::NoCode
+            });
+        }
+        if record.attempts >= record.code.max_attempts {
+            return Ok(CodeCheck::NoCode);
+        }
+        if matches {
+            account.phone_verified = true;
+            record.spent = true;
+            return Ok(CodeCheck::Verified);
+        }
+        record.attempts += 1;
+        Ok(CodeCheck::Wrong {
+            attempts_left: record.code.max_attempts - record.attempts,
+        })
+    }
+}
+
+impl MemoryStore {
+    /// Counts one SMS in each of `counters` if every one has room; else the refusing
+    /// counter that frees last (its index) and the wait. As the Redis script does.
+    fn admit_windows(
+        &self,
+        counters: &[(SmsCounter, u32, Duration)],
+        now: Timestamp,
+    ) -> Option<(usize, Duration)> {
+        let mut map = self.sms_counters();
+        let live = |map: &HashMap<SmsCounter, Counter>, key: &SmsCounter| {
+            map.get(key)
+                .copied()
+                .filter(|c| !c.resets_at.has_passed(now))
+        };
+        let mut refused: Option<(usize, Duration)> = None;
+        for (i, (key, max, _)) in counters.iter().enumerate() {
+            if let Some(counter) = live(&map, key).filter(|c| c.count >= *max) {
+                let wait = counter
+                    .resets_at
+                    .remaining_after(now)
+                    .max(Duration::from_secs(1));
+                if refused.is_none_or(|(_, longest)| wait > longest) {
+                    refused = Some((i, wait));
+                }
+            }
+        }
+        if refused.is_some() {
+            return refused;
+        }
+        for (key, _, window) in counters {
+            let counter = live(&map, key).unwrap_or(Counter {
+                count: 0,
+                resets_at: now.plus(*window),
+            });
+            map.insert(
+                key.clone(),
+                Counter {
+                    count: counter.count.saturating_add(1),
+                    ..counter
+                },
+            );
+        }
+        None
+    }
+
+    fn give_back_windows(&self, counters: &[(SmsCounter, u32, Duration)]) {
+        let mut map = self.sms_counters();
+        for (key, _, _) in counters {
+            if let Some(counter) = map.get_mut(key) {
+                counter.count = counter.count.saturating_sub(1);
+                if counter.count == 0 {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SmsQuota for MemoryStore {
+    async fn admit(
+        &self,
+        user: UserId,
+        to: &PhoneNumber,
+        caps: &SmsCaps,
+        cooldown: Option<Duration>,
+    ) -> Result<SmsAdmission, StoreError> {
+        let now = self.clock.now();
+        let users = user_counters(user, caps, cooldown);
+        if let Some((index, retry_after)) = self.admit_windows(&users, now) {
+            let limit = if cooldown.is_some() && index == 0 {
+                SmsLimit::Cooldown
+            } else {
+                SmsLimit::User
+            };
+            return Ok(SmsAdmission::Refused { limit, retry_after });
+        }
+        if let Some((_, retry_after)) = self.admit_windows(&number_counters(to, caps), now) {
+            self.give_back_windows(&users);
+            return Ok(SmsAdmission::Refused {
+                limit: SmsLimit::Number,
+                retry_after,
+            });
+        }
+        Ok(SmsAdmission::Admitted)
+    }
+
+    async fn give_back(
+        &self,
+        user: UserId,
+        to: &PhoneNumber,
+        cooldown: bool,
+    ) -> Result<(), StoreError> {
+        // The limits do not matter for giving back; only the keys.
+        let any = SmsCaps {
+            user_hourly: 0,
+            user_daily: 0,
+            number_hourly: 0,
+            number_daily: 0,
+        };
+        let users = user_counters(user, &any, cooldown.then_some(Duration::ZERO));
+        self.give_back_windows(&users);
+        self.give_back_windows(&number_counters(to, &any));
+        Ok(())
+    }
+}
