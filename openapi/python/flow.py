@@ -6,7 +6,7 @@ into a git-ignored folder on PYTHONPATH, starts a server and runs:
     python openapi/python/flow.py http://127.0.0.1:PORT
 
 Logs in, creates a todo (and retries a creation with its Idempotency-Key), pages through
-the todos, refreshes, replays the spent refresh token, logs in again, logs out and checks the
+the todos, sets a phone number and tries a wrong code, refreshes, replays the spent refresh token, logs in again, logs out and checks the
 token is refused: every status and every parsed body comes from the generated client.
 """
 
@@ -19,16 +19,19 @@ from jwt_todo_client import AuthenticatedClient, Client
 from jwt_todo_client.types import UNSET, Unset
 from jwt_todo_client.api.auth import login, logout, refresh_token
 from jwt_todo_client.api.todos import create_todo, list_todos
-from jwt_todo_client.api.users import me
+from jwt_todo_client.api.users import me, set_phone, verify_phone
 from jwt_todo_client.models import (
     CreateTodoRequest,
     LoginRequest,
     LogoutResponse,
+    PhoneCodeResponse,
     Problem,
     RefreshRequest,
+    SetPhoneRequest,
     TodoPage,
     TodoResponse,
     TokenResponse,
+    VerifyPhoneRequest,
 )
 
 SAMPLE = LoginRequest(username="username", password="password")
@@ -102,6 +105,26 @@ def main(base_url: str) -> None:
             break
         cursor = page.next_
     assert seen == [todo.id, first.id], seen
+
+    # A phone number is set unverified, a code is texted (here: only queued, no Vonage),
+    # and a wrong code is refused, saying how many tries are left.
+    sent = expect(
+        set_phone.sync_detailed(client=authed, body=SetPhoneRequest(phone="+4915112345678")),
+        HTTPStatus.ACCEPTED,
+        PhoneCodeResponse,
+        "set the phone number",
+    )
+    assert sent.phone == "+4915112345678" and not sent.phone_verified, sent
+    wrong = expect(
+        verify_phone.sync_detailed(client=authed, body=VerifyPhoneRequest(code="000000")),
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        Problem,
+        "verify with a wrong code",
+    )
+    assert wrong.type_ in (
+        "urn:jwt-todo:problem:wrong-code",
+        "urn:jwt-todo:problem:no-pending-code",
+    ), wrong
 
     rotated = expect(
         refresh_token.sync_detailed(
