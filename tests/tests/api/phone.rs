@@ -380,15 +380,20 @@ async fn five_wrong_codes_kill_the_code_over_redis() {
 async fn an_expired_code_verifies_nothing() {
     let (base, fake) = FakeVonage::start(&[], 202).await;
     let mut env = vonage_env(&base);
-    env.push(("PHONE_CODE_TTL", "1s"));
+    // Long enough for the worker to send the code on a loaded machine (it skips a code
+    // that expired before it was sent), short enough to wait out.
+    let ttl = Duration::from_secs(4);
+    env.push(("PHONE_CODE_TTL", "4s"));
     let app = spawn_app_with(&env).await;
     let user = app.new_user("slowpoke").await;
+    let requested = tokio::time::Instant::now();
     assert_eq!(
         request_code(&app, &user.access, PHONE).await.status(),
         StatusCode::ACCEPTED
     );
     let code = fake.nth_code_to(PHONE, 1).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Past the code's expiry, counted from before it was asked for.
+    tokio::time::sleep_until(requested + ttl + Duration::from_millis(1100)).await;
     let body = assert_problem(
         confirm_code(&app, &user.access, &code).await,
         StatusCode::UNPROCESSABLE_ENTITY,
