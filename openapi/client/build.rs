@@ -5,8 +5,12 @@
 //! (the committed file is never touched): error responses are `application/problem+json`
 //! (RFC 9457), which progenitor treats as untyped bytes because it only types
 //! `application/json`. The copy declares them `application/json`, so every error arrives
-//! as the typed `types::Problem`. The wire is unchanged: the generated code parses the
-//! body as JSON whatever its content type says.
+//! as its operation's typed problem (`types::LoginProblem` ...). The wire is unchanged: the
+//! generated code parses the body as JSON whatever its content type says.
+//!
+//! Every operation has a problem schema of its own (its `type` an enum of the problem
+//! types that operation can answer); each gets an `impl ProblemDocument`, so code that
+//! handles any problem (logging, tests) need not name them one by one.
 
 use std::path::{Path, PathBuf};
 
@@ -18,17 +22,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(SPEC)?;
     let mut spec: serde_json::Value = serde_json::from_str(&text)?;
     normalise(&mut spec);
+    let problems = problem_schemas(&spec);
     let spec: openapiv3::OpenAPI = serde_json::from_value(spec)?;
 
     let mut generator = progenitor::Generator::default();
     let tokens = generator
         .generate_tokens(&spec)
         .map_err(|e| format!("progenitor refused {SPEC}: {e}"))?;
-    let code = prettyplease::unparse(&syn::parse2(tokens)?);
+    let mut code = prettyplease::unparse(&syn::parse2(tokens)?);
+    for name in problems {
+        code.push_str(&format!(
+            "impl crate::ProblemDocument for types::{name} {{\n\
+             fn type_uri(&self) -> String {{ self.type_.to_string() }}\n\
+             fn status(&self) -> u16 {{ self.status }}\n\
+             fn title(&self) -> &str {{ &self.title }}\n\
+             fn detail(&self) -> Option<&str> {{ self.detail.as_deref() }}\n\
+             fn field(&self) -> Option<&str> {{ self.field.as_deref() }}\n\
+             }}\n"
+        ));
+    }
 
     let out: PathBuf = Path::new(&std::env::var("OUT_DIR")?).join("codegen.rs");
     std::fs::write(out, code)?;
     Ok(())
+}
+
+/// The names of the operations' problem schemas (RFC 9457 documents: `type`, `title`,
+/// `status`, `detail`, `field`).
+fn problem_schemas(spec: &serde_json::Value) -> Vec<String> {
+    let Some(schemas) = spec
+        .pointer("/components/schemas")
+        .and_then(serde_json::Value::as_object)
+    else {
+        return Vec::new();
+    };
+    schemas
+        .iter()
+        .filter(|(_, schema)| {
+            ["type", "title", "status", "detail", "field"]
+                .iter()
+                .all(|p| schema.pointer(&format!("/properties/{p}")).is_some())
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// Declares every `application/problem+json` response as `application/json`.

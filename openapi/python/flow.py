@@ -24,13 +24,17 @@ from jwt_todo_client.models import (
     CreateTodoRequest,
     LoginRequest,
     LogoutResponse,
+    MeProblem,
     PhoneCodeResponse,
-    Problem,
+    RefreshProblem,
+    RefreshProblemType,
     RefreshRequest,
     SetPhoneRequest,
     TodoPage,
     TodoResponse,
     TokenResponse,
+    VerifyPhoneProblem,
+    VerifyPhoneProblemType,
     VerifyPhoneRequest,
 )
 
@@ -118,9 +122,11 @@ def main(base_url: str) -> None:
     wrong = expect(
         verify_phone.sync_detailed(client=authed, body=VerifyPhoneRequest(code="000000")),
         HTTPStatus.UNPROCESSABLE_ENTITY,
-        Problem,
+        VerifyPhoneProblem,
         "verify with a wrong code",
     )
+    # Each operation's problem `type` is an enum of exactly the kinds it can answer.
+    assert isinstance(wrong.type_, VerifyPhoneProblemType), wrong
     assert wrong.type_ in (
         "urn:jwt-todo:problem:wrong-code",
         "urn:jwt-todo:problem:no-pending-code",
@@ -142,10 +148,10 @@ def main(base_url: str) -> None:
             client=anonymous, body=RefreshRequest(refresh_token=tokens.refresh_token)
         ),
         HTTPStatus.UNAUTHORIZED,
-        Problem,
+        RefreshProblem,
         "replay the spent refresh token",
     )
-    assert replay.type_ == "urn:jwt-todo:problem:invalid-token", replay
+    assert replay.type_ == RefreshProblemType("urn:jwt-todo:problem:invalid-token"), replay
 
     tokens = log_in(anonymous, "log in again")
     authed = AuthenticatedClient(
@@ -159,7 +165,7 @@ def main(base_url: str) -> None:
     refused = expect(
         me.sync_detailed(client=authed),
         HTTPStatus.UNAUTHORIZED,
-        Problem,
+        MeProblem,
         "the logged-out token is refused",
     )
     assert refused.status == 401, refused

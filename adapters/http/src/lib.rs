@@ -2,23 +2,34 @@
 //! middleware every request passes through.
 //!
 //! # Layout
-//! - [`api`]: the operations; each calls one use case.
+//! - [`api`]: the operations, one module per tag; each calls one use case.
+//! - [`auth`]: the bearer security scheme, the one way an operation gets its caller.
+//! - [`contract`]: each operation's error contract: the statuses and problem types it
+//!   can answer, documented in the spec and checked when it answers.
+//! - [`mapping`]: the single mapping from use-case errors to problems.
+//! - [`problem`]: RFC 9457 problem documents, their kinds, and the rendering of errors
+//!   raised before an operation runs.
 //! - [`dto`]: wire types and their conversions; nothing outside this crate sees them.
-//! - [`problem`]: RFC 9457 errors and the single mapping from use-case errors to statuses.
 //! - [`client`]: the client's address (TCP peer, or `X-Forwarded-For` from a trusted proxy).
-//!
-//! - [`ops`]: request ids, the access log line, Prometheus metrics, readiness probes.
+//! - [`ops`]: request ids, the access log line, readiness probes; [`metrics`]: the
+//!   Prometheus metrics and the request scope they are recorded in.
 //! - [`cookie`], [`csrf`]: cookie mode for browsers, the refresh token in an `HttpOnly`
 //!   cookie and the header token that guards the requests the cookie authenticates.
+//!
+//! Modules depend on each other without cycles: `api` -> `auth`, `contract`, `mapping`
+//! -> `problem`; `metrics` knows only `problem`; `ops` only `metrics`; this root wires
+//! them.
 //!
 //! # Request pipeline (outermost first)
 //! observe (request id, span, access log, metrics; see [`ops`]) -> security headers ->
 //! panic guard -> `Allow` on 405s -> error rendering (every error
-//! becomes `application/problem+json`) -> body limit -> routes. The body limit buffers at most
-//! `max_body_bytes` and refuses the rest with 413, whether or not the client sent a
-//! `Content-Length`, so a slow or endless body cannot make the server hold unbounded memory;
-//! and it gives the whole body `body_timeout` to arrive, else 408 and the connection is
-//! closed, so a client trickling its body cannot hold a connection either.
+//! becomes `application/problem+json`) -> body limit -> routes. For an operation that
+//! takes a body, the body limit buffers at most `max_body_bytes` and refuses the rest with
+//! 413, whether or not the client sent a `Content-Length`, so a slow or endless body cannot
+//! make the server hold unbounded memory; and it gives the whole body `body_timeout` to
+//! arrive, else 408 and the connection is closed, so a client trickling its body cannot
+//! hold a connection either. Any other request's body is never read: the operation
+//! answers without it, and the connection closes rather than drain it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,10 +44,14 @@ use poem_openapi::OpenApiService;
 pub use ops::Operations;
 
 pub mod api;
+pub mod auth;
 pub mod client;
+pub mod contract;
 pub mod cookie;
 pub mod csrf;
 pub mod dto;
+pub mod mapping;
+pub mod metrics;
 pub mod ops;
 pub mod problem;
 
@@ -79,13 +94,18 @@ impl Default for HttpConfig {
 
 /// The OpenAPI service: the spec, and the operations when served.
 pub fn openapi_service() -> OpenApiService<Api, ()> {
-    OpenApiService::new(Api, "jwt-todo", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new(api::API, "jwt-todo", env!("CARGO_PKG_VERSION"))
         .description(
             "A todo API behind JWT access + refresh token pairs. Sessions live in a store, so \
              logout and refresh-token theft detection take effect at once. Errors are RFC 9457 \
              problem documents; 401s carry an RFC 6750 `WWW-Authenticate` challenge.",
         )
         .license("MIT OR Apache-2.0")
+}
+
+/// The API's operations, as poem-openapi describes them.
+fn api_meta() -> Vec<poem_openapi::registry::MetaApi> {
+    <Api as poem_openapi::OpenApi>::meta()
 }
 
 /// The spec as served at `/openapi.json` and committed in `openapi/openapi.json`.
@@ -117,7 +137,8 @@ pub fn app_with(
     let jwks = Arc::new(config.jwks);
     let csrf = Arc::new(config.csrf);
     let allowed = Arc::new(AllowedMethods::of_api());
-    let routes = Arc::new(ops::RouteTemplates::of_api());
+    let routes = Arc::new(ops::RouteTemplates::new(api_meta()));
+    let with_body = Arc::new(BodyOperations::of_api());
     let registry = ops.registry.clone();
     let ops = Arc::new(ops);
 
@@ -139,7 +160,10 @@ pub fn app_with(
         .data(Arc::clone(&ops))
         .data(Arc::new(config.trusted_proxies))
         .data(csrf)
-        .around(move |ep, req| async move { limit_body(ep, req, max_body, body_timeout).await })
+        .around(move |ep, req| {
+            let with_body = Arc::clone(&with_body);
+            async move { limit_body(ep, req, &with_body, max_body, body_timeout).await }
+        })
         .catch_all_error(problem::render_error)
         .around(move |ep, req| {
             let allowed = Arc::clone(&allowed);
@@ -163,11 +187,7 @@ pub fn app_with(
 /// closure's inferred signature is not general enough once the endpoint is wrapped again.
 fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
-    problem::problem_response(problem::Problem::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "Internal server error",
-    ))
+    problem::internal_response()
 }
 
 /// `Cache-Control: no-store` on every response that does not choose its own caching,
@@ -196,16 +216,22 @@ fn security_headers() -> SetHeader {
         )
 }
 
-/// Reads at most `max` bytes of body; more is a 413 before any handler runs. The whole
-/// body must arrive within `timeout`, else 408 (which closes the connection; see
-/// `problem::render_error`): a deadline on the whole body, not between reads, so a
-/// client trickling a byte now and then is cut as surely as a silent one.
+/// For an operation that takes a body, reads at most `max` bytes of it; more is a 413
+/// before any handler runs. The whole body must arrive within `timeout`, else 408 (which
+/// closes the connection; see `problem::render_error`): a deadline on the whole body, not
+/// between reads, so a client trickling a byte now and then is cut as surely as a silent
+/// one. Any other request's body is dropped unread.
 async fn limit_body<E: Endpoint>(
     ep: Arc<E>,
     mut req: Request,
+    with_body: &BodyOperations,
     max: usize,
     timeout: Duration,
 ) -> poem::Result<Response> {
+    if !with_body.takes_body(req.method().as_str(), req.uri().path()) {
+        drop(req.take_body());
+        return Ok(ep.call(req).await?.into_response());
+    }
     let declared = req
         .header(header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<u64>().ok());
@@ -223,6 +249,42 @@ async fn limit_body<E: Endpoint>(
     Ok(ep.call(req).await?.into_response())
 }
 
+/// Whether `segments` (a path template split at `/`) matches the request path `wanted`.
+fn matches_template(segments: &[String], wanted: &[&str]) -> bool {
+    segments.len() == wanted.len()
+        && segments.iter().zip(wanted).all(|(segment, part)| {
+            segment.starts_with('{') || segment.starts_with(':') || segment == part
+        })
+}
+
+/// The operations that take a request body, by method and path template.
+#[derive(Debug)]
+struct BodyOperations(Vec<(String, Vec<String>)>);
+
+impl BodyOperations {
+    fn of_api() -> Self {
+        let operations = api_meta()
+            .into_iter()
+            .flat_map(|api| api.paths)
+            .flat_map(|path| {
+                let segments: Vec<String> = path.path.split('/').map(str::to_owned).collect();
+                path.operations
+                    .into_iter()
+                    .filter(|op| op.request.is_some())
+                    .map(move |op| (op.method.as_str().to_owned(), segments.clone()))
+            })
+            .collect();
+        Self(operations)
+    }
+
+    fn takes_body(&self, method: &str, path: &str) -> bool {
+        let wanted: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .any(|(m, segments)| m == method && matches_template(segments, &wanted))
+    }
+}
+
 /// The methods the API declares for each path, for the `Allow` header that RFC 9110
 /// §15.5.6 requires on every 405.
 #[derive(Debug)]
@@ -230,7 +292,7 @@ struct AllowedMethods(Vec<(Vec<String>, String)>);
 
 impl AllowedMethods {
     fn of_api() -> Self {
-        let routes = <Api as poem_openapi::OpenApi>::meta()
+        let routes = api_meta()
             .into_iter()
             .flat_map(|api| api.paths)
             .map(|path| {
@@ -253,12 +315,7 @@ impl AllowedMethods {
         let wanted: Vec<&str> = path.split('/').collect();
         self.0
             .iter()
-            .find(|(segments, _)| {
-                segments.len() == wanted.len()
-                    && segments.iter().zip(&wanted).all(|(segment, part)| {
-                        segment.starts_with('{') || segment.starts_with(':') || segment == part
-                    })
-            })
+            .find(|(segments, _)| matches_template(segments, &wanted))
             .map(|(_, methods)| methods.as_str())
     }
 }
@@ -297,5 +354,16 @@ mod tests {
         assert_eq!(allowed.for_path("/sessions/x"), Some("DELETE"));
         assert_eq!(allowed.for_path("/nowhere"), None);
         assert_eq!(allowed.for_path("/todo/a/b"), None);
+    }
+
+    #[test]
+    fn only_operations_with_a_body_read_one() {
+        let with_body = BodyOperations::of_api();
+        assert!(with_body.takes_body("POST", "/login"));
+        assert!(with_body.takes_body("PATCH", "/todo/x"));
+        assert!(!with_body.takes_body("GET", "/todo/x"));
+        assert!(!with_body.takes_body("GET", "/readyz"));
+        assert!(!with_body.takes_body("POST", "/logout"));
+        assert!(!with_body.takes_body("POST", "/nowhere"));
     }
 }

@@ -12,21 +12,20 @@
 //!   raw path; a path the API does not declare is `unmatched`.
 //! - Nothing secret is recorded: no header, body or query string reaches a log line or a
 //!   label.
-//! - Store failures are counted where they become a 503 ([`crate::problem`] calls
-//!   [`note_store_error`]); a request-scoped flag carries that to the access log.
+//! - The metrics themselves and the request scope they are recorded in are
+//!   [`crate::metrics`]; a request-scoped flag carries a store failure to the access log.
 
-use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
 
 use poem::http::{HeaderName, HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
-};
+use poem_openapi::registry::MetaApi;
+use prometheus::{Encoder, Registry, TextEncoder};
 use tracing::Instrument;
 
-use crate::api::Api;
+use crate::metrics;
+pub use crate::metrics::HttpMetrics;
 
 /// `X-Request-Id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -34,108 +33,6 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// The route label of a path the API does not declare.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
-
-/// Latency buckets in seconds: from a cached session check (~1 ms) to an Argon2 login
-/// under load (~1 s), and the 5 s store/notifier timeouts.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-/// The metrics the HTTP adapter records. Register once per registry.
-#[derive(Clone, Debug)]
-pub struct HttpMetrics {
-    requests: IntCounterVec,
-    duration: HistogramVec,
-    logins: IntCounterVec,
-    refreshes: IntCounterVec,
-    reuse_detected: IntCounter,
-    sessions_revoked: IntCounterVec,
-    /// `jwt_todo_store_errors_total{component}`; the server adds its own components.
-    pub store_errors: IntCounterVec,
-    /// `jwt_todo_store_unavailable_total{reason}`: why the store could not serve.
-    store_unavailable: IntCounterVec,
-}
-
-impl HttpMetrics {
-    /// Creates the metrics and registers them in `registry`.
-    ///
-    /// # Errors
-    /// A metric of the same name is already registered there.
-    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "jwt_todo_http_requests_total",
-                "HTTP requests answered, by method, route template and status.",
-            ),
-            &["method", "route", "status"],
-        )?;
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "jwt_todo_http_request_duration_seconds",
-                "Time to answer an HTTP request, by method, route template and status.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["method", "route", "status"],
-        )?;
-        let logins = IntCounterVec::new(
-            Opts::new(
-                "jwt_todo_logins_total",
-                "Login attempts by outcome: success, invalid_credentials, throttled, overloaded, unavailable, error.",
-            ),
-            &["outcome"],
-        )?;
-        let refreshes = IntCounterVec::new(
-            Opts::new(
-                "jwt_todo_token_refreshes_total",
-                "Refresh attempts by outcome: success, invalid, reused, unavailable, error.",
-            ),
-            &["outcome"],
-        )?;
-        let reuse_detected = IntCounter::new(
-            "jwt_todo_refresh_reuse_detected_total",
-            "Spent refresh tokens presented again (RFC 9700 theft signal); each revoked its session.",
-        )?;
-        let sessions_revoked = IntCounterVec::new(
-            Opts::new(
-                "jwt_todo_sessions_revoked_total",
-                "Sessions ended, by how: logout, token_revoke, session_delete, reuse, evicted (a login beyond the per-user cap).",
-            ),
-            &["reason"],
-        )?;
-        let store_errors = IntCounterVec::new(
-            Opts::new(
-                "jwt_todo_store_errors_total",
-                "Store operations that failed (unreachable, timed out), by component.",
-            ),
-            &["component"],
-        )?;
-        let store_unavailable = IntCounterVec::new(
-            Opts::new(
-                "jwt_todo_store_unavailable_total",
-                "Requests answered 503 because the store could not serve, by reason: unreachable, timeout, oom, busy, loading, readonly, clusterdown.",
-            ),
-            &["reason"],
-        )?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(logins.clone()))?;
-        registry.register(Box::new(refreshes.clone()))?;
-        registry.register(Box::new(reuse_detected.clone()))?;
-        registry.register(Box::new(sessions_revoked.clone()))?;
-        registry.register(Box::new(store_errors.clone()))?;
-        registry.register(Box::new(store_unavailable.clone()))?;
-        Ok(Self {
-            requests,
-            duration,
-            logins,
-            refreshes,
-            reuse_detected,
-            sessions_revoked,
-            store_errors,
-            store_unavailable,
-        })
-    }
-}
 
 /// A readiness condition besides the store, e.g. "the notification worker runs".
 pub type ReadinessProbe = Arc<dyn Fn() -> bool + Send + Sync>;
@@ -185,83 +82,14 @@ impl Operations {
     }
 }
 
-/// Per-request state shared between the middleware and the handlers below it.
-struct RequestScope {
-    metrics: Arc<HttpMetrics>,
-    store_error: Cell<bool>,
-}
-
-tokio::task_local! {
-    static SCOPE: RequestScope;
-}
-
-fn with_scope(f: impl FnOnce(&RequestScope)) {
-    // Outside a request (unit tests of a handler without the middleware): nothing to record.
-    let _ = SCOPE.try_with(f);
-}
-
-/// Called where a store failure becomes a 503.
-pub(crate) fn note_store_error(reason: application::ports::Unavailability) {
-    with_scope(|scope| {
-        if !scope.store_error.replace(true) {
-            scope
-                .metrics
-                .store_errors
-                .with_label_values(&["http"])
-                .inc();
-            scope
-                .metrics
-                .store_unavailable
-                .with_label_values(&[reason.as_str()])
-                .inc();
-        }
-    });
-}
-
-/// Outcome of a login, for `jwt_todo_logins_total`.
-pub(crate) fn login_outcome(outcome: &'static str) {
-    with_scope(|scope| scope.metrics.logins.with_label_values(&[outcome]).inc());
-}
-
-/// Outcome of a refresh; a detected reuse also counts as a revoked session.
-pub(crate) fn refresh_outcome(outcome: &'static str) {
-    with_scope(|scope| scope.metrics.refreshes.with_label_values(&[outcome]).inc());
-    if outcome == "reused" {
-        reuse_detected();
-    }
-}
-
-/// A spent refresh token was presented (to refresh or to log out): its session was
-/// revoked as stolen.
-pub(crate) fn reuse_detected() {
-    with_scope(|scope| {
-        scope.metrics.reuse_detected.inc();
-        scope
-            .metrics
-            .sessions_revoked
-            .with_label_values(&["reuse"])
-            .inc();
-    });
-}
-
-/// Sessions ended by a logout, a revoke or a session delete.
-pub(crate) fn sessions_revoked(reason: &'static str, count: u64) {
-    with_scope(|scope| {
-        scope
-            .metrics
-            .sessions_revoked
-            .with_label_values(&[reason])
-            .inc_by(count);
-    });
-}
-
 /// The API's path templates, to turn a request path into a bounded route label.
 #[derive(Debug)]
 pub(crate) struct RouteTemplates(Vec<(Vec<String>, String)>);
 
 impl RouteTemplates {
-    pub(crate) fn of_api() -> Self {
-        let mut routes: Vec<(Vec<String>, String)> = <Api as poem_openapi::OpenApi>::meta()
+    /// The templates of `apis` (the API's metadata), and the fixed paths beside it.
+    pub(crate) fn new(apis: Vec<MetaApi>) -> Self {
+        let mut routes: Vec<(Vec<String>, String)> = apis
             .into_iter()
             .flat_map(|api| api.paths)
             .map(|path| {
@@ -334,18 +162,11 @@ pub(crate) async fn observe<E: Endpoint>(
         method = %method,
         route = route,
     );
-    let scope = RequestScope {
-        metrics: Arc::clone(&ops.metrics),
-        store_error: Cell::new(false),
-    };
-    let (result, store_error) = SCOPE
-        .scope(scope, async {
-            let result = ep.call(req).await.map(|r| r.into_response());
-            let store_error = SCOPE.with(|s| s.store_error.get());
-            (result, store_error)
-        })
-        .instrument(span.clone())
-        .await;
+    let (result, store_error) = metrics::scoped(Arc::clone(&ops.metrics), async {
+        ep.call(req).await.map(|r| r.into_response())
+    })
+    .instrument(span.clone())
+    .await;
     let mut response = result.unwrap_or_else(|e| e.into_response());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
@@ -390,7 +211,7 @@ mod tests {
 
     #[test]
     fn routes_are_templates_and_unknown_paths_share_one_label() {
-        let routes = RouteTemplates::of_api();
+        let routes = RouteTemplates::new(crate::api_meta());
         assert_eq!(routes.route("/login"), "/login");
         assert_eq!(routes.route("/todo"), "/todo");
         assert_eq!(

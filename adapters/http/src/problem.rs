@@ -1,55 +1,190 @@
-//! Errors on the wire: RFC 9457 problem documents, and the one place where use-case
-//! errors become HTTP statuses.
+//! Errors on the wire: RFC 9457 problem documents.
 //!
-//! Internal causes are logged here and never sent: a client sees a stable `type`, a
-//! `title` and, for its own mistakes, a `detail` that helps it fix the request.
+//! Every problem `type` the API can answer is a [`Kind`], which fixes its status and
+//! title. A [`Failure`] is one occurrence: its kind, the detail and field that help the
+//! client fix its request, and the headers its status needs (`WWW-Authenticate` on a 401,
+//! `Retry-After` on a 429 or 503, `Connection: close` on a 408). Building one has no side
+//! effect besides logging its internal cause, which is never sent.
+//!
+//! Errors raised outside the operations, by poem and poem-openapi while routing and
+//! extracting, become the same documents in [`render_error`].
 
-use application::ports::SmsLimit;
-use application::usecases::{
-    AuthError, CreateTodoError, DeleteTodoError, Field, GetTodoError, ListSessionsError,
-    ListTodosError, LoginError, LogoutError, ReadinessError, RefreshError, RegisterError,
-    RevokeSessionError, SetPhoneError, UpdateTodoError, VerifyPhoneError,
-};
-use poem::http::StatusCode;
-use poem::{IntoResponse, Response};
-use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object};
+use application::ports::Unavailability;
+use application::usecases::Field;
+use poem::Response;
+use poem::http::{HeaderValue, StatusCode, header};
 
 /// `WWW-Authenticate` realm on every 401 (RFC 6750 §3).
 const REALM: &str = "jwt-todo";
 /// Seconds a client should wait before retrying a 503.
-const RETRY_AFTER_SECS: &str = "1";
+const RETRY_AFTER_SECS: u64 = 1;
+/// Every problem `type` is this prefix and the kind's slug.
+pub const TYPE_PREFIX: &str = "urn:jwt-todo:problem:";
 
-/// An RFC 9457 problem document.
-#[derive(Debug, Clone, Object)]
-#[oai(example)]
+/// Every kind of problem an operation can answer: its `type`, status and title.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// 400: a path, query or header parameter the operation cannot use.
+    InvalidParameter,
+    /// 401: no access token was sent.
+    MissingToken,
+    /// 401: the token is invalid, expired or revoked, or its user is gone.
+    InvalidToken,
+    /// 401: unknown user or wrong password (one answer for both).
+    InvalidCredentials,
+    /// 403: cookie mode without the right `X-CSRF-Token`.
+    InvalidCsrfToken,
+    /// 404: no such resource for this caller.
+    NotFound,
+    /// 408: the body did not arrive within the server's deadline.
+    RequestTimeout,
+    /// 409: the username is registered already.
+    UsernameTaken,
+    /// 409: the caller holds as many todos as it may.
+    TodoQuotaExceeded,
+    /// 413: the body is larger than the server accepts.
+    PayloadTooLarge,
+    /// 415: the body is not `application/json`.
+    UnsupportedMediaType,
+    /// 422: the body is not JSON of the expected shape.
+    InvalidBody,
+    /// 422: a value breaks a rule (a short password, a blank title ...).
+    InvalidField,
+    /// 422: an `Idempotency-Key` used before for a different request.
+    IdempotencyKeyReused,
+    /// 422: the phone code is wrong.
+    WrongCode,
+    /// 422: no phone code is pending.
+    NoPendingCode,
+    /// 429: too many failed logins.
+    TooManyLogins,
+    /// 429: too many registrations from this client.
+    TooManyRegistrations,
+    /// 429: too many todos created in the window.
+    TooManyTodos,
+    /// 429: an SMS limit (cooldown, per user, per number).
+    TooManySms,
+    /// 500: an unexpected failure; the cause is logged, never sent.
+    Internal,
+    /// 503: the store cannot serve, or the server is saturated.
+    Unavailable,
+}
+
+impl Kind {
+    /// The last part of the `type` URI.
+    pub const fn slug(self) -> &'static str {
+        match self {
+            Kind::InvalidParameter => "invalid-parameter",
+            Kind::MissingToken => "missing-token",
+            Kind::InvalidToken => "invalid-token",
+            Kind::InvalidCredentials => "invalid-credentials",
+            Kind::InvalidCsrfToken => "invalid-csrf-token",
+            Kind::NotFound => "not-found",
+            Kind::RequestTimeout => "request-timeout",
+            Kind::UsernameTaken => "username-taken",
+            Kind::TodoQuotaExceeded => "todo-quota-exceeded",
+            Kind::PayloadTooLarge => "payload-too-large",
+            Kind::UnsupportedMediaType => "unsupported-media-type",
+            Kind::InvalidBody => "invalid-body",
+            Kind::InvalidField => "invalid-field",
+            Kind::IdempotencyKeyReused => "idempotency-key-reused",
+            Kind::WrongCode => "wrong-code",
+            Kind::NoPendingCode => "no-pending-code",
+            Kind::TooManyLogins => "too-many-logins",
+            Kind::TooManyRegistrations => "too-many-registrations",
+            Kind::TooManyTodos => "too-many-todos",
+            Kind::TooManySms => "too-many-sms",
+            Kind::Internal => "internal",
+            Kind::Unavailable => "unavailable",
+        }
+    }
+
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Kind::InvalidParameter => StatusCode::BAD_REQUEST,
+            Kind::MissingToken | Kind::InvalidToken | Kind::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            Kind::InvalidCsrfToken => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Kind::UsernameTaken | Kind::TodoQuotaExceeded => StatusCode::CONFLICT,
+            Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::InvalidBody
+            | Kind::InvalidField
+            | Kind::IdempotencyKeyReused
+            | Kind::WrongCode
+            | Kind::NoPendingCode => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::TooManyLogins
+            | Kind::TooManyRegistrations
+            | Kind::TooManyTodos
+            | Kind::TooManySms => StatusCode::TOO_MANY_REQUESTS,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Short, human-readable summary of the kind.
+    pub const fn title(self) -> &'static str {
+        match self {
+            Kind::InvalidParameter => "Invalid parameter",
+            Kind::MissingToken => "Authentication required",
+            Kind::InvalidToken => "Invalid token",
+            Kind::InvalidCredentials => "Invalid credentials",
+            Kind::InvalidCsrfToken => "CSRF check failed",
+            Kind::NotFound => "Not found",
+            Kind::RequestTimeout => "Request Timeout",
+            Kind::UsernameTaken => "Username taken",
+            Kind::TodoQuotaExceeded => "Todo quota reached",
+            Kind::PayloadTooLarge => "Payload Too Large",
+            Kind::UnsupportedMediaType => "Unsupported media type",
+            Kind::InvalidBody | Kind::InvalidField | Kind::WrongCode | Kind::NoPendingCode => {
+                "Invalid request"
+            }
+            Kind::IdempotencyKeyReused => "Idempotency key reused",
+            Kind::TooManyLogins => "Too many failed logins",
+            Kind::TooManyRegistrations => "Too many registrations",
+            Kind::TooManyTodos => "Too many todos created",
+            Kind::TooManySms => "Too many SMS",
+            Kind::Internal => "Internal server error",
+            Kind::Unavailable => "Service unavailable",
+        }
+    }
+
+    /// The `type` URI.
+    pub fn uri(self) -> String {
+        format!("{TYPE_PREFIX}{}", self.slug())
+    }
+}
+
+/// An RFC 9457 problem document, as sent.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     /// A URI identifying the kind of problem; stable, so clients may branch on it.
-    #[oai(rename = "type")]
+    #[serde(rename = "type")]
     pub kind: String,
     /// Short, human-readable summary of the kind of problem.
     pub title: String,
     /// The HTTP status code.
     pub status: u16,
     /// Explanation specific to this occurrence.
-    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// For validation problems: the request field at fault.
-    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
 
-impl poem_openapi::types::Example for Problem {
-    fn example() -> Self {
-        Problem::new(StatusCode::UNAUTHORIZED, "invalid-token", "Invalid token")
-            .detail("The access token expired")
-    }
-}
-
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, title: &str) -> Self {
+    /// A problem of a status outside the operations' kinds (an unknown route, a 405).
+    fn of_status(status: StatusCode) -> Self {
+        let title = status.canonical_reason().unwrap_or("Error");
         Self {
-            kind: format!("urn:jwt-todo:problem:{slug}"),
+            kind: format!(
+                "{TYPE_PREFIX}{}",
+                title.to_ascii_lowercase().replace(' ', "-")
+            ),
             title: title.to_owned(),
             status: status.as_u16(),
             detail: None,
@@ -57,122 +192,182 @@ impl Problem {
         }
     }
 
-    pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
-        self
-    }
-
-    fn field(mut self, field: Field) -> Self {
-        self.field = Some(field.as_str().to_owned());
-        self
+    /// The document as a response with its status and content type.
+    pub(crate) fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        Response::builder()
+            .status(status)
+            .content_type("application/problem+json")
+            .body(body)
     }
 }
 
-/// Every error response of the API. All are `application/problem+json` with one
-/// schema, so generated clients get a single error type.
-#[derive(Debug, ApiResponse)]
-pub enum ApiError {
-    /// The request is malformed (e.g. a path parameter of the wrong type).
-    #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(Json<Problem>),
-    /// Missing, invalid, expired or revoked credentials (RFC 6750).
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// Cookie mode: the `X-CSRF-Token` header is missing or wrong; nothing was done.
-    #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
-    /// No such resource for this caller.
-    #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(Json<Problem>),
-    /// The request body did not arrive within the server's body deadline; the connection
-    /// is closed (send the request again on a new one).
-    #[oai(status = 408, content_type = "application/problem+json")]
-    RequestTimeout(Json<Problem>, #[oai(header = "Connection")] String),
-    /// The resource already exists (e.g. a taken username).
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// The request body is larger than the server accepts.
-    #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(Json<Problem>),
-    /// The request body is not `application/json`.
-    #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(Json<Problem>),
-    /// The body is not valid JSON of the expected shape, or a value breaks a rule.
-    #[oai(status = 422, content_type = "application/problem+json")]
-    Unprocessable(Json<Problem>),
-    /// An unexpected server failure; the cause is logged, never sent.
-    #[oai(status = 500, content_type = "application/problem+json")]
-    Internal(Json<Problem>),
-    /// The store is unreachable or the server is saturated; retry after the given delay.
-    #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] String),
-}
+/// One failure of an operation: the problem document and what its status needs. Boxed:
+/// it travels in every handler's `Result`, whose success is the common case.
+#[derive(Debug, Clone)]
+pub struct Failure(Box<Details>);
 
-/// The error half of every operation's result.
-pub type ApiResult<T> = Result<T, ApiError>;
+#[derive(Debug, Clone)]
+struct Details {
+    kind: Kind,
+    problem: Problem,
+    /// 401: the RFC 6750 challenge.
+    challenge: Option<String>,
+    /// 429 and 503: seconds before a retry may succeed.
+    retry_after: Option<u64>,
+    /// 503 because the store could not serve: why (for metrics; never sent).
+    store: Option<Unavailability>,
+    /// This failure's label in an operation's outcome metric.
+    outcome: &'static str,
+}
 
 /// The `error` codes of RFC 6750 §3.1 that a 401 may carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BearerError {
+enum BearerError {
     /// No credentials were presented: the challenge carries no error code.
     Missing,
     InvalidToken,
 }
 
-impl ApiError {
-    pub fn unauthorized(code: BearerError, slug: &str, title: &str, detail: &str) -> Self {
-        let challenge = match code {
-            BearerError::Missing => format!("Bearer realm=\"{REALM}\""),
-            BearerError::InvalidToken => {
-                format!(
-                    "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{detail}\""
-                )
-            }
+impl Failure {
+    /// A failure of `kind`, titled and without detail.
+    pub fn new(kind: Kind) -> Self {
+        let outcome = match kind {
+            Kind::Internal => "error",
+            Kind::Unavailable => "unavailable",
+            _ => "refused",
         };
-        ApiError::Unauthorized(
-            Json(Problem::new(StatusCode::UNAUTHORIZED, slug, title).detail(detail)),
-            challenge,
-        )
+        Self(Box::new(Details {
+            kind,
+            problem: Problem {
+                kind: kind.uri(),
+                title: kind.title().to_owned(),
+                status: kind.status().as_u16(),
+                detail: None,
+                field: None,
+            },
+            challenge: None,
+            retry_after: (kind == Kind::Unavailable).then_some(RETRY_AFTER_SECS),
+            store: None,
+            outcome,
+        }))
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.0.problem.detail = Some(detail.into());
+        self
+    }
+
+    fn field(mut self, field: &str) -> Self {
+        self.0.problem.field = Some(field.to_owned());
+        self
+    }
+
+    /// Names the request field at fault.
+    pub fn at(self, field: Field) -> Self {
+        self.field(field.as_str())
+    }
+
+    /// Sets the label this failure counts under in its operation's outcome metric.
+    pub fn outcome(mut self, outcome: &'static str) -> Self {
+        self.0.outcome = outcome;
+        self
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.0.kind
+    }
+
+    pub fn problem(&self) -> &Problem {
+        &self.0.problem
+    }
+
+    /// The label of this failure in an operation's outcome metric.
+    pub fn outcome_label(&self) -> &'static str {
+        self.0.outcome
+    }
+
+    /// Why the store could not serve, when that is the failure.
+    pub fn store_unavailability(&self) -> Option<Unavailability> {
+        self.0.store
+    }
+
+    fn challenge(mut self, code: BearerError) -> Self {
+        self.0.challenge = Some(match code {
+            BearerError::Missing => format!("Bearer realm=\"{REALM}\""),
+            BearerError::InvalidToken => format!(
+                "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{}\"",
+                self.0.problem.detail.as_deref().unwrap_or_default()
+            ),
+        });
+        self
+    }
+
+    /// 401 for a request without an access token.
+    pub fn missing_token() -> Self {
+        Self::new(Kind::MissingToken)
+            .detail("Send an access token as 'Authorization: Bearer <token>'")
+            .challenge(BearerError::Missing)
+    }
+
+    /// 401 for a token that is invalid, expired, revoked or whose user is gone.
+    pub fn invalid_token(detail: &str) -> Self {
+        Self::new(Kind::InvalidToken)
+            .detail(detail)
+            .challenge(BearerError::InvalidToken)
+    }
+
+    /// 401 for a failed login: no token error code, the client presented none.
+    pub fn invalid_credentials() -> Self {
+        Self::new(Kind::InvalidCredentials)
+            .detail("Please provide valid login details")
+            .challenge(BearerError::Missing)
     }
 
     /// A cookie-authenticated request without the right CSRF header.
     pub fn csrf(detail: &str) -> Self {
-        ApiError::Forbidden(Json(
-            Problem::new(
-                StatusCode::FORBIDDEN,
-                "invalid-csrf-token",
-                "CSRF check failed",
-            )
-            .detail(detail),
-        ))
+        Self::new(Kind::InvalidCsrfToken).detail(detail)
     }
 
     /// Neither the body nor the cookie carries a refresh token.
     pub fn missing_refresh_token() -> Self {
-        let mut problem = Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-body",
-            "Invalid request",
-        )
-        .detail("Send 'refresh_token' in the body, or the refresh cookie in cookie mode");
-        problem.field = Some("refresh_token".to_owned());
-        ApiError::Unprocessable(Json(problem))
+        Self::new(Kind::InvalidBody)
+            .detail("Send 'refresh_token' in the body, or the refresh cookie in cookie mode")
+            .field("refresh_token")
     }
 
     pub fn not_found(what: &str) -> Self {
-        ApiError::NotFound(Json(
-            Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
-                .detail(format!("No such {what}")),
-        ))
+        Self::new(Kind::NotFound).detail(format!("No such {what}"))
     }
 
-    pub fn unprocessable(slug: &str, detail: impl Into<String>, field: Option<Field>) -> Self {
-        let mut problem =
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, slug, "Invalid request").detail(detail);
-        if let Some(field) = field {
-            problem = problem.field(field);
-        }
-        ApiError::Unprocessable(Json(problem))
+    /// A value in the body breaks a rule.
+    pub fn invalid_field(field: Field, detail: impl Into<String>) -> Self {
+        Self::new(Kind::InvalidField).detail(detail).at(field)
+    }
+
+    /// A request parameter (path, query or header) the operation cannot use.
+    pub fn bad_parameter(name: &str, detail: impl Into<String>) -> Self {
+        Self::new(Kind::InvalidParameter).detail(detail).field(name)
+    }
+
+    /// An idempotency key used before for a different request.
+    pub fn key_reused() -> Self {
+        Self::new(Kind::IdempotencyKeyReused)
+            .detail(
+                "This Idempotency-Key was used for a different request; use a new key for a new \
+                 request",
+            )
+            .field("Idempotency-Key")
+    }
+
+    /// A 429: `what` was refused; a retry after `retry_after` (in whole seconds, at least
+    /// 1, RFC 9110 §10.2.3) may succeed.
+    pub fn too_many(kind: Kind, what: &str, retry_after: std::time::Duration) -> Self {
+        let seconds = retry_after.as_secs().max(1);
+        let mut failure = Self::new(kind).detail(format!("{what}; retry in {seconds} s"));
+        failure.0.retry_after = Some(seconds);
+        failure
     }
 
     /// The store (or the hasher) cannot serve now. Logged with its cause; the client only
@@ -180,42 +375,14 @@ impl ApiError {
     pub fn unavailable(cause: &anyhow::Error) -> Self {
         let reason = application::ports::unavailability(cause);
         tracing::warn!(error = ?cause, reason = reason.as_str(), "service unavailable");
-        crate::ops::note_store_error(reason);
-        Self::busy("The service is temporarily unavailable; retry shortly")
+        let mut failure = Self::busy("The service is temporarily unavailable; retry shortly");
+        failure.0.store = Some(reason);
+        failure
     }
 
-    /// A request parameter (query or header) the operation cannot use.
-    pub fn bad_parameter(name: &str, detail: impl Into<String>) -> Self {
-        let mut problem = Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-parameter",
-            "Invalid parameter",
-        )
-        .detail(detail);
-        problem.field = Some(name.to_owned());
-        ApiError::BadRequest(Json(problem))
-    }
-
-    /// An idempotency key used before for a different request.
-    pub fn key_reused() -> Self {
-        let mut problem = Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            "Idempotency key reused",
-        )
-        .detail(
-            "This Idempotency-Key was used for a different request; use a new key for a new \
-             request",
-        );
-        problem.field = Some("Idempotency-Key".to_owned());
-        ApiError::Unprocessable(Json(problem))
-    }
-
-    /// A quota of the caller's is full; freeing something makes room.
-    pub fn quota(slug: &str, title: &str, detail: impl Into<String>) -> Self {
-        ApiError::Conflict(Json(
-            Problem::new(StatusCode::CONFLICT, slug, title).detail(detail),
-        ))
+    /// A 503 that is no store failure: the server is saturated or not ready.
+    pub fn busy(detail: &str) -> Self {
+        Self::new(Kind::Unavailable).detail(detail)
     }
 
     /// A readiness condition besides the store fails (e.g. a stopped worker).
@@ -224,324 +391,36 @@ impl ApiError {
         Self::busy(&format!("Not ready: {what}"))
     }
 
-    fn busy(detail: &str) -> Self {
-        ApiError::Unavailable(
-            Json(
-                Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Service unavailable",
-                )
-                .detail(detail),
-            ),
-            RETRY_AFTER_SECS.to_owned(),
-        )
-    }
-
+    /// A 500; the cause is logged, never sent.
     pub fn internal(cause: &anyhow::Error) -> Self {
         tracing::error!(error = ?cause, "internal error");
-        ApiError::Internal(Json(Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal server error",
-        )))
+        Self::new(Kind::Internal)
     }
 
-    fn invalid_token(detail: &str) -> Self {
-        Self::unauthorized(
-            BearerError::InvalidToken,
-            "invalid-token",
-            "Invalid token",
-            detail,
-        )
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(err: AuthError) -> Self {
-        match err {
-            AuthError::InvalidToken => ApiError::invalid_token("The access token is invalid"),
-            AuthError::Expired => ApiError::invalid_token("The access token expired"),
-            AuthError::Revoked => ApiError::invalid_token("The session was logged out or revoked"),
-            AuthError::UserGone => ApiError::invalid_token("The user no longer exists"),
-            AuthError::Unavailable(e) => ApiError::unavailable(&e),
-            AuthError::Unexpected(e) => ApiError::internal(&e),
+    /// The failure as a response: status, problem document and headers.
+    pub fn into_response(self) -> Response {
+        let this = *self.0;
+        let mut response = this.problem.into_response();
+        let headers = response.headers_mut();
+        if let Some(challenge) = this.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
+        if let Some(seconds) = this.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if this.kind == Kind::RequestTimeout {
+            // What is left of the body may still be on its way, so the connection cannot
+            // carry another request: close it (RFC 9110 §15.5.9), which also frees it from
+            // a client that trickles on.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 
-/// A 429 for the operations that rate-limit (`POST /login`, `POST /users`,
-/// `POST /todo`): the problem document and the `Retry-After` value, in whole seconds, at
-/// least 1 (RFC 9110 §10.2.3). Each of those operations declares it in its own response
-/// enum, so only they list 429 in the contract.
-pub fn too_many_requests(
-    slug: &str,
-    title: &str,
-    what: &str,
-    retry_after: std::time::Duration,
-) -> (Json<Problem>, String) {
-    let seconds = retry_after.as_secs().max(1);
-    (
-        Json(
-            Problem::new(StatusCode::TOO_MANY_REQUESTS, slug, title)
-                .detail(format!("{what}; retry in {seconds} s")),
-        ),
-        seconds.to_string(),
-    )
-}
-
-/// What a login answers when it fails: one of the shared errors, or, for `POST /login`
-/// alone, 429 (so only that operation declares it in the contract).
-#[derive(Debug)]
-pub enum LoginFailure {
-    /// 429 with `Retry-After`: the problem document and the header's value.
-    TooManyRequests(Json<Problem>, String),
-    Other(ApiError),
-}
-
-impl From<LoginError> for LoginFailure {
-    fn from(err: LoginError) -> Self {
-        match err {
-            LoginError::Throttled { retry_after } => {
-                let (problem, seconds) = too_many_requests(
-                    "too-many-logins",
-                    "Too many failed logins",
-                    "Too many failed logins from this client",
-                    retry_after,
-                );
-                LoginFailure::TooManyRequests(problem, seconds)
-            }
-            other => LoginFailure::Other(login_error(other)),
-        }
-    }
-}
-
-/// Every other login error. `Throttled` never gets here (see [`LoginFailure`]); should it,
-/// it is still a refusal with `Retry-After`, never a success or a 500.
-fn login_error(err: LoginError) -> ApiError {
-    match err {
-        LoginError::Throttled { .. } => ApiError::busy("Too many failed logins; retry later"),
-        LoginError::InvalidCredentials => ApiError::unauthorized(
-            BearerError::Missing,
-            "invalid-credentials",
-            "Invalid credentials",
-            "Please provide valid login details",
-        ),
-        LoginError::Overloaded => ApiError::busy("Too many logins at once; retry shortly"),
-        LoginError::Unavailable(e) => ApiError::unavailable(&e),
-        LoginError::Unexpected(e) => ApiError::internal(&e),
-    }
-}
-
-impl From<RefreshError> for ApiError {
-    fn from(err: RefreshError) -> Self {
-        match err {
-            RefreshError::InvalidToken => {
-                ApiError::invalid_token("The refresh token is invalid or expired")
-            }
-            // Same answer as any other dead token: the thief learns nothing from it.
-            RefreshError::Reused => {
-                ApiError::invalid_token("The refresh token is invalid or expired")
-            }
-            RefreshError::Unavailable(e) => ApiError::unavailable(&e),
-            RefreshError::Unexpected(e) => ApiError::internal(&e),
-        }
-    }
-}
-
-impl From<LogoutError> for ApiError {
-    fn from(err: LogoutError) -> Self {
-        match err {
-            // A spent token gets the answer any dead token gets: the thief learns nothing.
-            LogoutError::InvalidToken | LogoutError::Reused => {
-                ApiError::invalid_token("The refresh token is invalid or expired")
-            }
-            LogoutError::Unavailable(e) => ApiError::unavailable(&e),
-            LogoutError::Unexpected(e) => ApiError::internal(&e),
-        }
-    }
-}
-
-impl From<RegisterError> for ApiError {
-    fn from(err: RegisterError) -> Self {
-        match err {
-            RegisterError::Invalid { field, message } => {
-                ApiError::unprocessable("invalid-field", message, Some(field))
-            }
-            RegisterError::UsernameTaken => ApiError::Conflict(Json(
-                Problem::new(StatusCode::CONFLICT, "username-taken", "Username taken")
-                    .detail("This username is already registered")
-                    .field(Field::Username),
-            )),
-            RegisterError::KeyReused => ApiError::key_reused(),
-            // Answered as 429 by the operation itself (see `too_many_requests`); should it
-            // get here, it is still a refusal with `Retry-After`.
-            RegisterError::Throttled { .. } => {
-                ApiError::busy("Too many registrations from this client; retry later")
-            }
-            RegisterError::Overloaded => {
-                ApiError::busy("Too many registrations at once; retry shortly")
-            }
-            RegisterError::Unavailable(e) => ApiError::unavailable(&e),
-            RegisterError::Unexpected(e) => ApiError::internal(&e),
-        }
-    }
-}
-
-/// The remaining use cases share their shapes: not found, an invalid title, and the two
-/// catch-alls.
-macro_rules! map_errors {
-    ($error:ident { $($variant:ident => $mapped:expr),* $(,)? }) => {
-        impl From<$error> for ApiError {
-            fn from(err: $error) -> Self {
-                match err {
-                    $($error::$variant => $mapped,)*
-                    $error::Unavailable(e) => ApiError::unavailable(&e),
-                    $error::Unexpected(e) => ApiError::internal(&e),
-                }
-            }
-        }
-    };
-}
-
-impl From<ListTodosError> for ApiError {
-    fn from(err: ListTodosError) -> Self {
-        match err {
-            ListTodosError::Invalid { field, message } => {
-                ApiError::bad_parameter(field.as_str(), message)
-            }
-            ListTodosError::Unavailable(e) => ApiError::unavailable(&e),
-            ListTodosError::Unexpected(e) => ApiError::internal(&e),
-        }
-    }
-}
-
-impl From<ListSessionsError> for ApiError {
-    fn from(err: ListSessionsError) -> Self {
-        match err {
-            ListSessionsError::Invalid { field, message } => {
-                ApiError::bad_parameter(field.as_str(), message)
-            }
-            ListSessionsError::Unavailable(e) => ApiError::unavailable(&e),
-            ListSessionsError::Unexpected(e) => ApiError::internal(&e),
-        }
-    }
-}
-map_errors!(GetTodoError { NotFound => ApiError::not_found("todo") });
-map_errors!(DeleteTodoError { NotFound => ApiError::not_found("todo") });
-map_errors!(ReadinessError {});
-map_errors!(RevokeSessionError { NotFound => ApiError::not_found("session") });
-
-impl From<CreateTodoError> for ApiError {
-    fn from(err: CreateTodoError) -> Self {
-        match err {
-            CreateTodoError::InvalidTitle(e) => {
-                ApiError::unprocessable("invalid-field", e.to_string(), Some(Field::Title))
-            }
-            CreateTodoError::QuotaExceeded { max } => ApiError::quota(
-                "todo-quota-exceeded",
-                "Todo quota reached",
-                format!("A user may hold at most {max} todos; delete some to make room"),
-            ),
-            CreateTodoError::KeyReused => ApiError::key_reused(),
-            // Answered as 429 by the operation itself (see `too_many_requests`).
-            CreateTodoError::RateLimited { .. } => {
-                ApiError::busy("Too many todos created; retry later")
-            }
-            CreateTodoError::Unavailable(e) => ApiError::unavailable(&e),
-            CreateTodoError::Unexpected(e) => ApiError::internal(&e),
-        }
-    }
-}
-
-impl From<UpdateTodoError> for ApiError {
-    fn from(err: UpdateTodoError) -> Self {
-        match err {
-            UpdateTodoError::NotFound => ApiError::not_found("todo"),
-            UpdateTodoError::InvalidTitle(e) => {
-                ApiError::unprocessable("invalid-field", e.to_string(), Some(Field::Title))
-            }
-            UpdateTodoError::Unavailable(e) => ApiError::unavailable(&e),
-            UpdateTodoError::Unexpected(e) => ApiError::internal(&e),
-        }
-    }
-}
-
-/// What `POST /me/phone` answers when it fails: one of the shared errors, or, for that
-/// operation alone, 429 (so only it declares 429 in the contract).
-#[derive(Debug)]
-pub enum SetPhoneFailure {
-    /// 429 with `Retry-After`: the problem document and the header's value.
-    TooManyRequests(Json<Problem>, String),
-    Other(ApiError),
-}
-
-impl From<SetPhoneError> for SetPhoneFailure {
-    fn from(err: SetPhoneError) -> Self {
-        let other = |e| SetPhoneFailure::Other(e);
-        match err {
-            SetPhoneError::TooManyRequests { limit, retry_after } => {
-                let seconds = retry_after.as_secs().max(1);
-                let why = match limit {
-                    SmsLimit::Cooldown => "A code was sent moments ago",
-                    SmsLimit::User => "This account has reached its SMS limit",
-                    SmsLimit::Number => "This number has reached its SMS limit",
-                };
-                SetPhoneFailure::TooManyRequests(
-                    Json(
-                        Problem::new(
-                            StatusCode::TOO_MANY_REQUESTS,
-                            "too-many-sms",
-                            "Too many SMS",
-                        )
-                        .detail(format!("{why}; retry in {seconds} s")),
-                    ),
-                    seconds.to_string(),
-                )
-            }
-            SetPhoneError::InvalidPhone(e) => other(ApiError::unprocessable(
-                "invalid-field",
-                e.to_string(),
-                Some(Field::Phone),
-            )),
-            err @ SetPhoneError::CountryNotAllowed => other(ApiError::unprocessable(
-                "invalid-field",
-                err.to_string(),
-                Some(Field::Phone),
-            )),
-            SetPhoneError::UserGone => other(ApiError::invalid_token("The user no longer exists")),
-            SetPhoneError::Unavailable(e) => other(ApiError::unavailable(&e)),
-            SetPhoneError::Unexpected(e) => other(ApiError::internal(&e)),
-        }
-    }
-}
-
-impl From<VerifyPhoneError> for ApiError {
-    fn from(err: VerifyPhoneError) -> Self {
-        match err {
-            VerifyPhoneError::InvalidCode(e) => {
-                ApiError::unprocessable("invalid-field", e.to_string(), Some(Field::Code))
-            }
-            VerifyPhoneError::WrongCode { attempts_left: 0 } => ApiError::unprocessable(
-                "wrong-code",
-                "The code is wrong, and that was its last try: request a new code",
-                Some(Field::Code),
-            ),
-            VerifyPhoneError::WrongCode { attempts_left } => ApiError::unprocessable(
-                "wrong-code",
-                format!("The code is wrong; {attempts_left} more tries for this code"),
-                Some(Field::Code),
-            ),
-            VerifyPhoneError::NoPendingCode => ApiError::unprocessable(
-                "no-pending-code",
-                "No code is pending for this number (none was requested, or it expired, was \
-                 used, was replaced, or had too many wrong tries): request one with \
-                 POST /me/phone",
-                Some(Field::Code),
-            ),
-            VerifyPhoneError::Unavailable(e) => ApiError::unavailable(&e),
-            VerifyPhoneError::Unexpected(e) => ApiError::internal(&e),
-        }
+impl From<Failure> for poem::Error {
+    fn from(failure: Failure) -> Self {
+        poem::Error::from_response(failure.into_response())
     }
 }
 
@@ -556,72 +435,46 @@ pub(crate) async fn render_error(err: poem::Error) -> Response {
     if err.is_from_response() {
         return err.into_response();
     }
-    let api_error = if err.is::<AuthorizationError>() {
-        ApiError::unauthorized(
-            BearerError::Missing,
-            "missing-token",
-            "Authentication required",
-            "Send an access token as 'Authorization: Bearer <token>'",
-        )
+    let failure = if err.is::<AuthorizationError>() {
+        Failure::missing_token()
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        ApiError::unprocessable("invalid-body", truncate(&e.reason), None)
+        Failure::new(Kind::InvalidBody).detail(truncate(&e.reason))
     } else if err.is::<ContentTypeError>() {
-        ApiError::UnsupportedMediaType(Json(
-            Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
-            )
-            .detail("Send the request body as 'Content-Type: application/json'"),
-        ))
+        Failure::new(Kind::UnsupportedMediaType)
+            .detail("Send the request body as 'Content-Type: application/json'")
     } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        ApiError::BadRequest(Json(
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-parameter",
-                "Invalid parameter",
-            )
-            .detail(format!(
-                "Parameter '{}' is invalid: {}",
-                e.name,
-                truncate(&e.reason)
-            )),
+        Failure::new(Kind::InvalidParameter).detail(format!(
+            "Parameter '{}' is invalid: {}",
+            e.name,
+            truncate(&e.reason)
         ))
     } else {
-        let status = err.status();
-        if status.is_server_error() {
-            tracing::error!(error = %err, "unhandled server error");
+        match err.status() {
+            // Anything else malformed before the operation ran, e.g. a path segment that
+            // does not split into the route's parameters (`/todo/a,b`).
+            StatusCode::BAD_REQUEST => Failure::new(Kind::InvalidParameter).detail(format!(
+                "The request is malformed: {}",
+                truncate(&err.to_string())
+            )),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Failure::new(Kind::PayloadTooLarge).detail("The request body is too large")
+            }
+            StatusCode::REQUEST_TIMEOUT => Failure::new(Kind::RequestTimeout)
+                .detail("The request body did not arrive in time; send it again"),
+            status => {
+                if status.is_server_error() {
+                    tracing::error!(error = %err, "unhandled server error");
+                }
+                return Problem::of_status(status).into_response();
+            }
         }
-        let title = status.canonical_reason().unwrap_or("Error");
-        let slug = title.to_ascii_lowercase().replace(' ', "-");
-        let mut problem = Problem::new(status, &slug, title);
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            problem = problem.detail("The request body is too large");
-        }
-        if status == StatusCode::REQUEST_TIMEOUT {
-            // The body did not arrive in time. What is left of it may still be on its
-            // way, so the connection cannot carry another request: close it (RFC 9110
-            // §15.5.9), which also frees it from a client that trickles on.
-            return ApiError::RequestTimeout(
-                Json(problem.detail("The request body did not arrive in time; send it again")),
-                "close".to_owned(),
-            )
-            .into_response();
-        }
-        return problem_response(problem);
     };
-    api_error.into_response()
+    failure.into_response()
 }
 
-/// A problem document as a response, for statuses outside [`ApiError`] (404 on unknown
-/// routes, 405, 413 ...).
-pub(crate) fn problem_response(problem: Problem) -> Response {
-    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = poem_openapi::types::ToJSON::to_json_string(&problem);
-    Response::builder()
-        .status(status)
-        .content_type("application/problem+json")
-        .body(body)
+/// A plain 500 problem, for a panicking handler.
+pub(crate) fn internal_response() -> Response {
+    Failure::new(Kind::Internal).into_response()
 }
 
 /// Parser messages are useful to a client but may quote its input; keep them short.
@@ -630,5 +483,56 @@ fn truncate(reason: &str) -> String {
     match reason.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}...", &reason[..cut]),
         None => reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_serialises_as_rfc_9457_without_empty_members() {
+        let failure = Failure::not_found("todo");
+        let json = serde_json::to_value(failure.problem()).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "type": "urn:jwt-todo:problem:not-found",
+                "title": "Not found",
+                "status": 404,
+                "detail": "No such todo",
+            })
+        );
+    }
+
+    #[test]
+    fn statuses_carry_their_headers() {
+        let response = Failure::invalid_token("The access token expired").into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers().get(header::WWW_AUTHENTICATE),
+            Some(&HeaderValue::from_static(
+                "Bearer realm=\"jwt-todo\", error=\"invalid_token\", \
+                 error_description=\"The access token expired\""
+            ))
+        );
+        let response = Failure::too_many(
+            Kind::TooManyTodos,
+            "Too many todos",
+            std::time::Duration::from_millis(10),
+        )
+        .into_response();
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from_static("1"))
+        );
+        let response = Failure::busy("x").into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        let response = Failure::new(Kind::RequestTimeout).into_response();
+        assert_eq!(
+            response.headers().get(header::CONNECTION),
+            Some(&HeaderValue::from_static("close"))
+        );
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! let client = Client::new("http://localhost:8080");
 //! let tokens = client
-//!     .login(&types::LoginRequest {
+//!     .login(None, &types::LoginRequest {
 //!         username: "username".into(),
 //!         password: "password".into(),
 //!     })
@@ -15,7 +15,7 @@
 //!     .into_inner();
 //! let authed = jwt_todo_client::with_bearer("http://localhost:8080", &tokens.access_token)?;
 //! let todo = authed
-//!     .create_todo(&types::CreateTodoRequest { title: "Buy milk".parse()? })
+//!     .create_todo(None, &types::CreateTodoRequest { title: "Buy milk".parse()? })
 //!     .await?
 //!     .into_inner();
 //! # let _ = todo;
@@ -24,8 +24,30 @@
 //! ```
 //!
 //! Operations are methods of [`Client`] named by the spec's `operationId`s; request and
-//! response bodies are in [`types`]. Every error status comes back as
-//! [`Error::ErrorResponse`] holding a [`types::Problem`] (RFC 9457).
+//! response bodies are in [`types`]. Every error status an operation documents comes back
+//! as [`Error::ErrorResponse`] holding that operation's problem document (RFC 9457), e.g.
+//! [`types::LoginProblem`], whose `type_` is an enum of exactly the problem types the
+//! operation can answer; match on it:
+//!
+//! ```no_run
+//! # async fn demo(client: jwt_todo_client::Client) {
+//! use jwt_todo_client::{Error, types};
+//! use types::LoginProblemType as Login;
+//!
+//! let request = types::LoginRequest { username: "ann".into(), password: "wrong".into() };
+//! match client.login(None, &request).await {
+//!     Ok(tokens) => { let _ = tokens.into_inner(); }
+//!     Err(Error::ErrorResponse(problem)) => match problem.type_ {
+//!         Login::UrnJwtTodoProblemInvalidCredentials => { /* ask again */ }
+//!         Login::UrnJwtTodoProblemTooManyLogins => { /* wait for Retry-After */ }
+//!         _ => { /* unavailable, bad request ... */ }
+//!     },
+//!     Err(_) => { /* transport errors, undocumented answers */ }
+//! }
+//! # }
+//! ```
+//!
+//! Every problem type implements [`ProblemDocument`], for code that handles any of them.
 
 #[allow(
     missing_debug_implementations,
@@ -40,6 +62,18 @@ mod generated {
 }
 
 pub use generated::*;
+
+/// What every operation's problem document has (RFC 9457), whatever its precise `type`.
+pub trait ProblemDocument: std::fmt::Debug {
+    /// The `type` URI, e.g. `urn:jwt-todo:problem:invalid-token`.
+    fn type_uri(&self) -> String;
+    /// The HTTP status, as the body states it.
+    fn status(&self) -> u16;
+    fn title(&self) -> &str;
+    fn detail(&self) -> Option<&str>;
+    /// For validation problems: the request field at fault.
+    fn field(&self) -> Option<&str>;
+}
 
 /// A client that sends `Authorization: Bearer <access_token>` on every request.
 pub fn with_bearer(base_url: &str, access_token: &str) -> Result<Client, BearerError> {

@@ -5,7 +5,7 @@
 
 use std::fmt::Debug;
 
-use jwt_todo_client::{Client, Error, ResponseValue, types};
+use jwt_todo_client::{Client, Error, ProblemDocument, ResponseValue, types};
 use reqwest::StatusCode;
 
 use crate::helpers::*;
@@ -47,11 +47,12 @@ fn new_todo(title: &str) -> types::CreateTodoRequest {
 }
 
 /// The call failed with a documented error status, and its body parsed as the
-/// generated `Problem` type.
-fn problem<T: Debug>(
-    result: Result<ResponseValue<T>, Error<types::Problem>>,
+/// operation's generated problem type (whose `type_` admits only the kinds the operation
+/// documents).
+fn problem<T: Debug, P: ProblemDocument>(
+    result: Result<ResponseValue<T>, Error<P>>,
     status: StatusCode,
-) -> ResponseValue<types::Problem> {
+) -> ResponseValue<P> {
     match result {
         Err(Error::ErrorResponse(response)) => {
             assert_eq!(response.status(), status);
@@ -64,9 +65,9 @@ fn problem<T: Debug>(
                 content_type.starts_with("application/problem+json"),
                 "{content_type}"
             );
-            assert_eq!(response.status, status.as_u16());
+            assert_eq!(response.status(), status.as_u16());
             assert!(
-                response.type_.starts_with("urn:jwt-todo:problem:"),
+                response.type_uri().starts_with("urn:jwt-todo:problem:"),
                 "{response:?}"
             );
             response
@@ -76,9 +77,7 @@ fn problem<T: Debug>(
 }
 
 /// A 401 problem carrying an RFC 6750 `invalid_token` challenge.
-fn invalid_token<T: Debug>(
-    result: Result<ResponseValue<T>, Error<types::Problem>>,
-) -> types::Problem {
+fn invalid_token<T: Debug, P: ProblemDocument>(result: Result<ResponseValue<T>, Error<P>>) -> P {
     let response = problem(result, StatusCode::UNAUTHORIZED);
     let challenge = response
         .headers()
@@ -140,12 +139,19 @@ async fn generated_client_manages_todos() {
         client.create_todo(None, &new_todo("   ")).await,
         StatusCode::UNPROCESSABLE_ENTITY,
     );
+    assert_eq!(
+        blank.type_,
+        types::CreateTodoProblemType::UrnJwtTodoProblemInvalidField
+    );
     assert_eq!(blank.field.as_deref(), Some("title"));
 
     let deleted = client.delete_todo(&created.id).await.expect("deleted");
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let gone = problem(client.get_todo(&created.id).await, StatusCode::NOT_FOUND);
-    assert_eq!(gone.type_, "urn:jwt-todo:problem:not-found");
+    assert_eq!(
+        gone.type_,
+        types::TodoProblemType::UrnJwtTodoProblemNotFound
+    );
     assert!(
         client
             .list_todos(None, None)
@@ -193,7 +199,10 @@ async fn generated_client_refreshes_and_a_replay_is_refused_as_a_problem() {
             )
             .await,
     );
-    assert_eq!(replay.type_, "urn:jwt-todo:problem:invalid-token");
+    assert_eq!(
+        replay.type_,
+        types::RefreshProblemType::UrnJwtTodoProblemInvalidToken
+    );
     assert_eq!(replay.title, "Invalid token");
     assert!(replay.detail.is_some());
     // ... and the whole session is gone, the fresh pair with it.
@@ -239,7 +248,10 @@ async fn generated_client_logs_out_and_the_token_is_refused_afterwards() {
 
     // No token at all: 401 with a bare challenge, still a problem document.
     let missing = problem(anonymous.me().await, StatusCode::UNAUTHORIZED);
-    assert_eq!(missing.type_, "urn:jwt-todo:problem:missing-token");
+    assert_eq!(
+        missing.type_,
+        types::MeProblemType::UrnJwtTodoProblemMissingToken
+    );
 
     // Wrong credentials: the same typed problem.
     let wrong = problem(
@@ -248,7 +260,10 @@ async fn generated_client_logs_out_and_the_token_is_refused_afterwards() {
             .await,
         StatusCode::UNAUTHORIZED,
     );
-    assert_eq!(wrong.type_, "urn:jwt-todo:problem:invalid-credentials");
+    assert_eq!(
+        wrong.type_,
+        types::LoginProblemType::UrnJwtTodoProblemInvalidCredentials
+    );
 }
 
 #[tokio::test]
@@ -272,6 +287,10 @@ async fn generated_client_registers_and_manages_sessions() {
     let taken = problem(
         anonymous.register(None, &registration).await,
         StatusCode::CONFLICT,
+    );
+    assert_eq!(
+        taken.type_,
+        types::RegisterProblemType::UrnJwtTodoProblemUsernameTaken
     );
     assert_eq!(taken.field.as_deref(), Some("username"));
 
@@ -378,7 +397,10 @@ async fn generated_client_asks_for_a_phone_code_and_is_told_when_to_retry() {
         client.set_phone(&phone).await,
         StatusCode::TOO_MANY_REQUESTS,
     );
-    assert_eq!(again.type_, "urn:jwt-todo:problem:too-many-sms");
+    assert_eq!(
+        again.type_,
+        types::SetPhoneProblemType::UrnJwtTodoProblemTooManySms
+    );
 
     let code = types::VerifyPhoneRequest {
         code: "000000".parse().expect("code fits the schema"),
@@ -386,6 +408,10 @@ async fn generated_client_asks_for_a_phone_code_and_is_told_when_to_retry() {
     let refused = problem(
         client.verify_phone(&code).await,
         StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_eq!(
+        refused.type_,
+        types::VerifyPhoneProblemType::UrnJwtTodoProblemWrongCode
     );
     assert_eq!(refused.field.as_deref(), Some("code"));
 }

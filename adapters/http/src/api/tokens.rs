@@ -1,0 +1,271 @@
+//! Login, refresh, logout and revocation, and the public keys of access tokens.
+
+use std::sync::Arc;
+
+use application::usecases::{LoginRequest, LogoutCredential};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::common::{Answer, Presented, Svc, Tag, deliver, failed, user_agent};
+use crate::auth::BearerAuth;
+use crate::client::TrustedProxies;
+use crate::contract::{Login, Logout, Refresh, Revoke};
+use crate::csrf::CsrfKeys;
+use crate::problem::Failure;
+use crate::{cookie, dto, metrics};
+
+#[derive(ApiResponse)]
+enum LoginResponse {
+    /// Logged in: a new session and its first token pair.
+    #[oai(status = 200)]
+    Ok(
+        Json<dto::TokenResponse>,
+        /// Cookie mode only: the refresh token as an `HttpOnly` cookie.
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum RefreshResponse {
+    /// The presented refresh token is spent; here is the session's new pair.
+    #[oai(status = 201)]
+    Created(
+        Json<dto::TokenResponse>,
+        /// Cookie mode only: the new refresh token as an `HttpOnly` cookie.
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum LogoutResponse {
+    /// The sessions are ended: their access and refresh tokens no longer work.
+    #[oai(status = 200)]
+    Ok(
+        Json<dto::LogoutResponse>,
+        /// Cookie mode only: deletes the refresh cookie (`Max-Age=0`).
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum JwksResponse {
+    /// The public keys; cache them for the given time, and fetch again on an unknown `kid`.
+    #[oai(status = 200)]
+    Ok(Json<dto::JwkSet>, #[oai(header = "Cache-Control")] String),
+}
+
+/// How long verifiers may cache the JWKS. Short, so that a key staged for rotation
+/// reaches them well before it signs (README, "Rotating keys").
+pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
+
+fn logged_out(sessions_ended: u64, set_cookie: Option<String>) -> LogoutResponse {
+    LogoutResponse::Ok(
+        Json(dto::LogoutResponse {
+            message: "Successfully logged out".into(),
+            sessions_ended,
+        }),
+        set_cookie,
+    )
+}
+
+/// The operations of the `Auth` tag.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokensApi;
+
+#[OpenApi]
+impl TokensApi {
+    /// Log in
+    ///
+    /// Checks the credentials and opens a session. Unknown user and wrong password get
+    /// the same answer in the same time. Failed logins are counted per username and
+    /// client address and per client address; over a limit the answer is 429, without
+    /// checking the password.
+    #[oai(
+        path = "/login",
+        method = "post",
+        tag = "Tag::Auth",
+        operation_id = "login"
+    )]
+    async fn login(
+        &self,
+        services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
+        csrf: Data<&Arc<CsrfKeys>>,
+        req: &Request,
+        body: Json<dto::LoginRequest>,
+        /// `true`: cookie mode, for browsers. The refresh token is set as the
+        /// `__Secure-refresh_token` cookie (`HttpOnly; Secure; SameSite=Strict;
+        /// Path=/token`) instead of in the body, and the body carries a `csrf_token` to
+        /// send as `X-CSRF-Token` when refreshing or revoking with the cookie.
+        cookie: Query<Option<bool>>,
+    ) -> Answer<LoginResponse, Login> {
+        let body = body.0;
+        let result = services
+            .login
+            .execute(LoginRequest {
+                username: body.username.0,
+                password: body.password.0,
+                user_agent: user_agent(req),
+                client: proxies.client_of(req),
+            })
+            .await;
+        match result {
+            Ok(logged_in) => {
+                metrics::login_outcome("success");
+                metrics::sessions_revoked("evicted", logged_in.evicted);
+                let (body, set_cookie) = deliver(logged_in.pair, cookie.0.unwrap_or(false), &csrf);
+                Ok(LoginResponse::Ok(body, set_cookie))
+            }
+            Err(e) => {
+                let failure = Failure::from(e);
+                metrics::login_outcome(failure.outcome_label());
+                Err(failed(failure))
+            }
+        }
+    }
+
+    /// Refresh tokens
+    ///
+    /// Spends the refresh token and returns a new pair for the same session. A refresh
+    /// token can be used once: presenting a spent one again ends its session.
+    ///
+    /// Cookie mode: send `{}` with the `__Secure-refresh_token` cookie and the header
+    /// `X-CSRF-Token: <csrf_token from the login>`; a missing or wrong header is a 403 and
+    /// spends nothing. The new refresh token comes back as the cookie. A `refresh_token`
+    /// in the body wins over the cookie (JSON mode).
+    #[oai(
+        path = "/token/refresh",
+        method = "post",
+        tag = "Tag::Auth",
+        operation_id = "refresh_token"
+    )]
+    async fn refresh(
+        &self,
+        services: Svc<'_>,
+        csrf: Data<&Arc<CsrfKeys>>,
+        req: &Request,
+        body: Json<dto::RefreshRequest>,
+        /// `true`: answer in cookie mode (the new refresh token as the cookie, not in the
+        /// body). Implied when the cookie authenticates the request.
+        cookie: Query<Option<bool>>,
+    ) -> Answer<RefreshResponse, Refresh> {
+        let presented =
+            Presented::of(&services, &csrf, req, body.0.refresh_token).map_err(failed)?;
+        let pair = match services.refresh.execute(presented.token()).await {
+            Ok(pair) => {
+                metrics::refresh_outcome("success");
+                pair
+            }
+            Err(e) => {
+                let failure = Failure::from(e);
+                metrics::refresh_outcome(failure.outcome_label());
+                return Err(failed(failure));
+            }
+        };
+        // A cookie-authenticated refresh always answers with a cookie: the token must
+        // never reach script that could only send the cookie.
+        let cookie_mode = cookie.0.unwrap_or(false) || presented.is_cookie();
+        let (body, set_cookie) = deliver(pair, cookie_mode, &csrf);
+        Ok(RefreshResponse::Created(body, set_cookie))
+    }
+
+    /// Log out
+    ///
+    /// Ends the caller's session (`scope=local`, the default), all its other sessions
+    /// (`others`) or all of them (`global`). Access and refresh tokens of ended sessions
+    /// stop working at once.
+    #[oai(
+        path = "/logout",
+        method = "post",
+        tag = "Tag::Auth",
+        operation_id = "logout"
+    )]
+    async fn logout(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        /// Which sessions to end: `local` (the default), `others` or `global`.
+        // An `Option`, not `#[oai(default)]`: a default wraps the enum's `$ref` in an
+        // `allOf`, which generated clients (openapi-python-client) refuse.
+        scope: Query<Option<dto::Scope>>,
+        /// `true`: also delete the refresh cookie of cookie mode (unless `scope=others`,
+        /// which keeps this session).
+        cookie: Query<Option<bool>>,
+    ) -> Answer<LogoutResponse, Logout> {
+        let caller = auth.caller(&services).await.map_err(failed)?;
+        let scope = scope.0.unwrap_or_default();
+        let ended = services
+            .logout
+            .execute(LogoutCredential::Access(caller.principal), scope.into())
+            .await
+            .map_err(failed)?;
+        metrics::sessions_revoked("logout", ended);
+        let clear = cookie.0.unwrap_or(false) && scope != dto::Scope::Others;
+        Ok(logged_out(ended, clear.then(cookie::clear)))
+    }
+
+    /// Log out with a refresh token
+    ///
+    /// For a client whose access token has expired: ends the refresh token's session
+    /// (or, with `scope`, the user's other or all sessions).
+    ///
+    /// Cookie mode: leave `refresh_token` out and send the cookie with `X-CSRF-Token`, as
+    /// for a refresh; the answer deletes the cookie unless `scope=others`.
+    #[oai(
+        path = "/token/revoke",
+        method = "post",
+        tag = "Tag::Auth",
+        operation_id = "revoke_token"
+    )]
+    async fn revoke(
+        &self,
+        services: Svc<'_>,
+        csrf: Data<&Arc<CsrfKeys>>,
+        req: &Request,
+        body: Json<dto::RevokeRequest>,
+    ) -> Answer<LogoutResponse, Revoke> {
+        let body = body.0;
+        let scope = body.scope.unwrap_or_default();
+        let presented = Presented::of(&services, &csrf, req, body.refresh_token).map_err(failed)?;
+        let clear = presented.is_cookie() && scope != dto::Scope::Others;
+        let ended = services
+            .logout
+            .execute(
+                LogoutCredential::Refresh(presented.into_token()),
+                scope.into(),
+            )
+            .await
+            .map_err(|e| {
+                let failure = Failure::from(e);
+                if failure.outcome_label() == "reused" {
+                    metrics::reuse_detected();
+                }
+                failed(failure)
+            })?;
+        metrics::sessions_revoked("token_revoke", ended);
+        Ok(logged_out(ended, clear.then(cookie::clear)))
+    }
+
+    /// Public keys of access tokens
+    ///
+    /// The RFC 7517 JWK set that verifies access tokens without a shared secret: pick the
+    /// key by the token's `kid`, verify with `EdDSA` only, and check `typ` (`at+jwt`),
+    /// `iss`, `aud` and `exp`. Empty while access tokens are HS256-signed (secrets are
+    /// never published). A signature check alone does not show the session is still
+    /// alive: logout is immediate only at this service.
+    #[oai(
+        path = "/.well-known/jwks.json",
+        method = "get",
+        tag = "Tag::Auth",
+        operation_id = "jwks"
+    )]
+    async fn jwks(&self, keys: Data<&Arc<dto::JwkSet>>) -> JwksResponse {
+        JwksResponse::Ok(Json(keys.0.as_ref().clone()), JWKS_CACHE_CONTROL.to_owned())
+    }
+}

@@ -1,0 +1,172 @@
+//! Registration and the caller's profile and phone number.
+
+use std::sync::Arc;
+
+use application::usecases::{RegisterRequest, SetPhoneRequest, VerifyPhoneRequest};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::Header;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::common::{Answer, Svc, Tag, failed, idempotency_key, replayed};
+use crate::auth::BearerAuth;
+use crate::client::TrustedProxies;
+use crate::contract::{Me, Register, SetPhone, VerifyPhone};
+use crate::dto;
+
+#[derive(ApiResponse)]
+enum RegisterResponse {
+    /// The account exists; log in with it.
+    #[oai(status = 201)]
+    Created(
+        Json<dto::UserResponse>,
+        /// `true` when this is the answer of an earlier request with the same
+        /// `Idempotency-Key`, given again: no second account was made.
+        #[oai(header = "Idempotent-Replayed")]
+        Option<String>,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum MeResponse {
+    #[oai(status = 200)]
+    Ok(Json<dto::UserResponse>),
+}
+
+#[derive(ApiResponse)]
+enum SetPhoneResponse {
+    /// The number is the caller's now, unverified, and a code is on its way by SMS.
+    #[oai(status = 202)]
+    Accepted(Json<dto::PhoneCodeResponse>),
+}
+
+#[derive(ApiResponse)]
+enum VerifyPhoneResponse {
+    /// The number is verified: todo SMS go to it from now on.
+    #[oai(status = 200)]
+    Ok(Json<dto::UserResponse>),
+}
+
+/// The operations of the `Users` tag.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsersApi;
+
+#[OpenApi]
+impl UsersApi {
+    /// Register
+    ///
+    /// Registrations are counted per client address; over the limit the answer is 429
+    /// without any work. A taken name is 409 at once (no password is hashed for it).
+    ///
+    /// Send an `Idempotency-Key` to make a retry safe: the same key with the same body
+    /// within 24 hours gets the first answer again (`Idempotent-Replayed: true`), and the
+    /// same key with a different body 422.
+    #[oai(
+        path = "/users",
+        method = "post",
+        tag = "Tag::Users",
+        operation_id = "register"
+    )]
+    async fn register(
+        &self,
+        services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
+        req: &Request,
+        body: Json<dto::RegisterRequest>,
+        /// A unique key for this registration (a UUID), to retry it safely.
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Header<Option<String>>,
+    ) -> Answer<RegisterResponse, Register> {
+        let body = body.0;
+        let registered = services
+            .register
+            .execute(RegisterRequest {
+                username: body.username.0,
+                password: body.password.0,
+                phone: body.phone.map(|p| p.0),
+                client: proxies.client_of(req),
+                idempotency_key: idempotency_key(idempotency).map_err(failed)?,
+            })
+            .await
+            .map_err(failed)?;
+        Ok(RegisterResponse::Created(
+            Json(registered.user.into()),
+            replayed(registered.replayed),
+        ))
+    }
+
+    /// The caller's profile
+    #[oai(path = "/me", method = "get", tag = "Tag::Users", operation_id = "me")]
+    async fn me(&self, services: Svc<'_>, auth: BearerAuth) -> Answer<MeResponse, Me> {
+        // The session check reads the profile in the same store round trip.
+        let caller = auth.caller(&services).await.map_err(failed)?;
+        Ok(MeResponse::Ok(Json(caller.user.into())))
+    }
+
+    /// Set the phone number
+    ///
+    /// Sets the caller's number, unverified, and texts it a 6-digit code to confirm with
+    /// `POST /me/phone/verify` (valid 10 minutes by default). Todo SMS go only to a
+    /// verified number. Send the same number again to get a new code (the number is
+    /// unverified until it is confirmed); a new code replaces the previous one. Code
+    /// requests are limited per user (one a minute by default) and count against the SMS
+    /// caps per user and per number; over a limit the answer is 429 and nothing changes.
+    #[oai(
+        path = "/me/phone",
+        method = "post",
+        tag = "Tag::Users",
+        operation_id = "set_phone"
+    )]
+    async fn set_phone(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        body: Json<dto::SetPhoneRequest>,
+    ) -> Answer<SetPhoneResponse, SetPhone> {
+        let caller = auth.caller(&services).await.map_err(failed)?;
+        let sent = services
+            .set_phone
+            .execute(
+                caller.principal,
+                SetPhoneRequest {
+                    phone: body.0.phone.0,
+                },
+            )
+            .await
+            .map_err(failed)?;
+        Ok(SetPhoneResponse::Accepted(Json(sent.into())))
+    }
+
+    /// Verify the phone number
+    ///
+    /// Confirms the caller's number with the code texted to it. A code works once, for
+    /// the number it was sent to, until it expires, and only until 5 wrong codes were
+    /// tried (then ask for a new one).
+    #[oai(
+        path = "/me/phone/verify",
+        method = "post",
+        tag = "Tag::Users",
+        operation_id = "verify_phone"
+    )]
+    async fn verify_phone(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        body: Json<dto::VerifyPhoneRequest>,
+    ) -> Answer<VerifyPhoneResponse, VerifyPhone> {
+        // The number the code must match comes with the session check.
+        let caller = auth.caller(&services).await.map_err(failed)?;
+        let user = services
+            .verify_phone
+            .execute(
+                &caller,
+                VerifyPhoneRequest {
+                    code: body.0.code.0,
+                },
+            )
+            .await
+            .map_err(failed)?;
+        Ok(VerifyPhoneResponse::Ok(Json(user.into())))
+    }
+}

@@ -1,0 +1,227 @@
+//! The one place where use-case errors become problems: each use-case error variant has
+//! exactly one [`Failure`], and with it the label it counts under in its operation's
+//! outcome metric. Which failures an operation may answer is its contract
+//! ([`crate::contract`]).
+
+use application::ports::SmsLimit;
+use application::usecases::{
+    AuthError, CreateTodoError, DeleteTodoError, Field, GetTodoError, ListSessionsError,
+    ListTodosError, LoginError, LogoutError, ReadinessError, RefreshError, RegisterError,
+    RevokeSessionError, SetPhoneError, UpdateTodoError, VerifyPhoneError,
+};
+
+use crate::problem::{Failure, Kind};
+
+/// The answer to any dead refresh token, spent ones included: a thief learns nothing.
+const DEAD_REFRESH_TOKEN: &str = "The refresh token is invalid or expired";
+
+impl From<AuthError> for Failure {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::InvalidToken => Failure::invalid_token("The access token is invalid"),
+            AuthError::Expired => Failure::invalid_token("The access token expired"),
+            AuthError::Revoked => Failure::invalid_token("The session was logged out or revoked"),
+            AuthError::UserGone => Failure::invalid_token("The user no longer exists"),
+            AuthError::Unavailable(e) => Failure::unavailable(&e),
+            AuthError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<LoginError> for Failure {
+    fn from(err: LoginError) -> Self {
+        match err {
+            LoginError::Throttled { retry_after } => Failure::too_many(
+                Kind::TooManyLogins,
+                "Too many failed logins from this client",
+                retry_after,
+            )
+            .outcome("throttled"),
+            LoginError::InvalidCredentials => {
+                Failure::invalid_credentials().outcome("invalid_credentials")
+            }
+            LoginError::Overloaded => {
+                Failure::busy("Too many logins at once; retry shortly").outcome("overloaded")
+            }
+            LoginError::Unavailable(e) => Failure::unavailable(&e),
+            LoginError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<RefreshError> for Failure {
+    fn from(err: RefreshError) -> Self {
+        match err {
+            RefreshError::InvalidToken => {
+                Failure::invalid_token(DEAD_REFRESH_TOKEN).outcome("invalid")
+            }
+            RefreshError::Reused => Failure::invalid_token(DEAD_REFRESH_TOKEN).outcome("reused"),
+            RefreshError::Unavailable(e) => Failure::unavailable(&e),
+            RefreshError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<LogoutError> for Failure {
+    fn from(err: LogoutError) -> Self {
+        match err {
+            LogoutError::InvalidToken => Failure::invalid_token(DEAD_REFRESH_TOKEN),
+            LogoutError::Reused => Failure::invalid_token(DEAD_REFRESH_TOKEN).outcome("reused"),
+            LogoutError::Unavailable(e) => Failure::unavailable(&e),
+            LogoutError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<RegisterError> for Failure {
+    fn from(err: RegisterError) -> Self {
+        match err {
+            RegisterError::Invalid { field, message } => Failure::invalid_field(field, message),
+            RegisterError::UsernameTaken => Failure::new(Kind::UsernameTaken)
+                .detail("This username is already registered")
+                .at(Field::Username),
+            RegisterError::KeyReused => Failure::key_reused(),
+            RegisterError::Throttled { retry_after } => Failure::too_many(
+                Kind::TooManyRegistrations,
+                "Too many registrations from this client",
+                retry_after,
+            ),
+            RegisterError::Overloaded => {
+                Failure::busy("Too many registrations at once; retry shortly")
+            }
+            RegisterError::Unavailable(e) => Failure::unavailable(&e),
+            RegisterError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<ListTodosError> for Failure {
+    fn from(err: ListTodosError) -> Self {
+        match err {
+            ListTodosError::Invalid { field, message } => {
+                Failure::bad_parameter(field.as_str(), message)
+            }
+            ListTodosError::Unavailable(e) => Failure::unavailable(&e),
+            ListTodosError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<ListSessionsError> for Failure {
+    fn from(err: ListSessionsError) -> Self {
+        match err {
+            ListSessionsError::Invalid { field, message } => {
+                Failure::bad_parameter(field.as_str(), message)
+            }
+            ListSessionsError::Unavailable(e) => Failure::unavailable(&e),
+            ListSessionsError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+/// Use cases whose only own error is "not found", besides the two catch-alls.
+macro_rules! not_found_or_store {
+    ($($error:ident => $what:literal),* $(,)?) => {$(
+        impl From<$error> for Failure {
+            fn from(err: $error) -> Self {
+                match err {
+                    $error::NotFound => Failure::not_found($what),
+                    $error::Unavailable(e) => Failure::unavailable(&e),
+                    $error::Unexpected(e) => Failure::internal(&e),
+                }
+            }
+        }
+    )*};
+}
+
+not_found_or_store!(
+    GetTodoError => "todo",
+    DeleteTodoError => "todo",
+    RevokeSessionError => "session",
+);
+
+impl From<ReadinessError> for Failure {
+    fn from(err: ReadinessError) -> Self {
+        match err {
+            ReadinessError::Unavailable(e) => Failure::unavailable(&e),
+            ReadinessError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<CreateTodoError> for Failure {
+    fn from(err: CreateTodoError) -> Self {
+        match err {
+            CreateTodoError::InvalidTitle(e) => Failure::invalid_field(Field::Title, e.to_string()),
+            CreateTodoError::QuotaExceeded { max } => Failure::new(Kind::TodoQuotaExceeded).detail(
+                format!("A user may hold at most {max} todos; delete some to make room"),
+            ),
+            CreateTodoError::KeyReused => Failure::key_reused(),
+            CreateTodoError::RateLimited { retry_after } => Failure::too_many(
+                Kind::TooManyTodos,
+                "Too many todos created in the last minute",
+                retry_after,
+            ),
+            CreateTodoError::Unavailable(e) => Failure::unavailable(&e),
+            CreateTodoError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<UpdateTodoError> for Failure {
+    fn from(err: UpdateTodoError) -> Self {
+        match err {
+            UpdateTodoError::NotFound => Failure::not_found("todo"),
+            UpdateTodoError::InvalidTitle(e) => Failure::invalid_field(Field::Title, e.to_string()),
+            UpdateTodoError::Unavailable(e) => Failure::unavailable(&e),
+            UpdateTodoError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<SetPhoneError> for Failure {
+    fn from(err: SetPhoneError) -> Self {
+        match err {
+            SetPhoneError::TooManyRequests { limit, retry_after } => {
+                let why = match limit {
+                    SmsLimit::Cooldown => "A code was sent moments ago",
+                    SmsLimit::User => "This account has reached its SMS limit",
+                    SmsLimit::Number => "This number has reached its SMS limit",
+                };
+                Failure::too_many(Kind::TooManySms, why, retry_after)
+            }
+            SetPhoneError::InvalidPhone(e) => Failure::invalid_field(Field::Phone, e.to_string()),
+            err @ SetPhoneError::CountryNotAllowed => {
+                Failure::invalid_field(Field::Phone, err.to_string())
+            }
+            SetPhoneError::UserGone => Failure::invalid_token("The user no longer exists"),
+            SetPhoneError::Unavailable(e) => Failure::unavailable(&e),
+            SetPhoneError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<VerifyPhoneError> for Failure {
+    fn from(err: VerifyPhoneError) -> Self {
+        match err {
+            VerifyPhoneError::InvalidCode(e) => Failure::invalid_field(Field::Code, e.to_string()),
+            VerifyPhoneError::WrongCode { attempts_left: 0 } => Failure::new(Kind::WrongCode)
+                .detail("The code is wrong, and that was its last try: request a new code")
+                .at(Field::Code),
+            VerifyPhoneError::WrongCode { attempts_left } => Failure::new(Kind::WrongCode)
+                .detail(format!(
+                    "The code is wrong; {attempts_left} more tries for this code"
+                ))
+                .at(Field::Code),
+            VerifyPhoneError::NoPendingCode => Failure::new(Kind::NoPendingCode)
+                .detail(
+                    "No code is pending for this number (none was requested, or it expired, \
+                     was used, was replaced, or had too many wrong tries): request one with \
+                     POST /me/phone",
+                )
+                .at(Field::Code),
+            VerifyPhoneError::Unavailable(e) => Failure::unavailable(&e),
+            VerifyPhoneError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
