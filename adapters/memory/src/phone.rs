@@ -7,6 +7,7 @@
 //! [`MemoryStore::purge_expired`] once their window has ended.
 
 use std::collections::HashMap;
+use std::sync::{MutexGuard, PoisonError};
 use std::time::Duration;
 
 use application::ports::{
@@ -62,6 +63,16 @@ fn number_counters(to: &PhoneNumber, caps: &SmsCaps) -> Vec<(SmsCounter, u32, Du
 }
 
 impl MemoryStore {
+    fn codes(&self) -> MutexGuard<'_, HashMap<UserId, CodeRecord>> {
+        self.codes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sms_counters(&self) -> MutexGuard<'_, HashMap<SmsCounter, Counter>> {
+        self.sms_counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Drops ended SMS windows and expired codes.
     pub(crate) fn purge_phone(&self, now: Timestamp) {
         self.sms_counters()
