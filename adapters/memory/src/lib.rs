@@ -40,6 +40,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use application::ports::{Clock, IdempotencyRecord};
 use domain::{IdempotencyKey, SessionId, Timestamp, Todo, User, UserId, Username};
@@ -88,6 +89,27 @@ impl Counter {
     /// The counter as seen at `now`: an ended window counts nothing.
     fn live(counter: Option<&Counter>, now: Timestamp) -> Option<Counter> {
         counter.copied().filter(|c| !c.resets_at.has_passed(now))
+    }
+
+    /// A live counter (see [`Counter::live`]) with one more event counted; without one, a
+    /// new window of `window` starts at `now` with this event.
+    fn counted(live: Option<Counter>, window: Duration, now: Timestamp) -> Counter {
+        let counter = live.unwrap_or(Counter {
+            count: 0,
+            resets_at: now.plus(window),
+        });
+        Counter {
+            count: counter.count.saturating_add(1),
+            ..counter
+        }
+    }
+
+    /// How long until this window ends: at least a second, as `Retry-After` counts whole
+    /// seconds.
+    fn retry_after(&self, now: Timestamp) -> Duration {
+        self.resets_at
+            .remaining_after(now)
+            .max(Duration::from_secs(1))
     }
 }
 

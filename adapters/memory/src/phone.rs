@@ -152,18 +152,10 @@ impl MemoryStore {
         now: Timestamp,
     ) -> Option<(usize, Duration)> {
         let mut map = self.sms_counters();
-        let live = |map: &HashMap<SmsCounter, Counter>, key: &SmsCounter| {
-            map.get(key)
-                .copied()
-                .filter(|c| !c.resets_at.has_passed(now))
-        };
         let mut refused: Option<(usize, Duration)> = None;
         for (i, (key, max, _)) in counters.iter().enumerate() {
-            if let Some(counter) = live(&map, key).filter(|c| c.count >= *max) {
-                let wait = counter
-                    .resets_at
-                    .remaining_after(now)
-                    .max(Duration::from_secs(1));
+            if let Some(counter) = Counter::live(map.get(key), now).filter(|c| c.count >= *max) {
+                let wait = counter.retry_after(now);
                 if refused.is_none_or(|(_, longest)| wait > longest) {
                     refused = Some((i, wait));
                 }
@@ -173,17 +165,8 @@ impl MemoryStore {
             return refused;
         }
         for (key, _, window) in counters {
-            let counter = live(&map, key).unwrap_or(Counter {
-                count: 0,
-                resets_at: now.plus(*window),
-            });
-            map.insert(
-                key.clone(),
-                Counter {
-                    count: counter.count.saturating_add(1),
-                    ..counter
-                },
-            );
+            let counted = Counter::counted(Counter::live(map.get(key), now), *window, now);
+            map.insert(key.clone(), counted);
         }
         None
     }

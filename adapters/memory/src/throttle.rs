@@ -153,14 +153,8 @@ impl LoginThrottle for MemoryStore {
             let had_hold = counter.holds.len() < held;
             match settlement {
                 Settlement::Failed if had_hold => {
-                    let live = Counter::live(counter.failures.as_ref(), now).unwrap_or(Counter {
-                        count: 0,
-                        resets_at: now.plus(limit.window),
-                    });
-                    counter.failures = Some(Counter {
-                        count: live.count.saturating_add(1),
-                        ..live
-                    });
+                    let live = Counter::live(counter.failures.as_ref(), now);
+                    counter.failures = Some(Counter::counted(live, limit.window, now));
                 }
                 // The pair's failures end with a success; the client's stay.
                 Settlement::Succeeded if index == 0 => counter.failures = None,
@@ -184,23 +178,12 @@ impl RateLimiter for MemoryStore {
         let counter = Counter::live(limiters.rates.get(&key), now);
         if let Some(counter) = counter.filter(|c| c.count >= limit.max) {
             return Ok(Admission::Refused {
-                retry_after: counter
-                    .resets_at
-                    .remaining_after(now)
-                    .max(Duration::from_secs(1)),
+                retry_after: counter.retry_after(now),
             });
         }
-        let counter = counter.unwrap_or(Counter {
-            count: 0,
-            resets_at: now.plus(limit.window),
-        });
-        limiters.rates.insert(
-            key,
-            Counter {
-                count: counter.count.saturating_add(1),
-                ..counter
-            },
-        );
+        limiters
+            .rates
+            .insert(key, Counter::counted(counter, limit.window, now));
         Ok(Admission::Admitted)
     }
 }

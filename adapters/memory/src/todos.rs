@@ -2,7 +2,6 @@
 //! idempotency keys and creation counters an insert checks in the same step.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use application::ports::{
     Page, StoreError, TodoCursor, TodoInsert, TodoInsertRules, TodoRepository,
@@ -49,26 +48,16 @@ impl TodoRepository for MemoryStore {
         let creations = Counter::live(state.todo_creations.get(&user), now);
         if let Some(counter) = creations.filter(|c| c.count >= rules.creations.max) {
             return Ok(TodoInsert::RateLimited {
-                retry_after: counter
-                    .resets_at
-                    .remaining_after(now)
-                    .max(Duration::from_secs(1)),
+                retry_after: counter.retry_after(now),
             });
         }
         let held = state.todos.get(&user).map_or(0, |t| t.by_id.len());
         if held >= rules.max_todos as usize {
             return Ok(TodoInsert::QuotaExceeded);
         }
-        let counter = creations.unwrap_or(Counter {
-            count: 0,
-            resets_at: now.plus(rules.creations.window),
-        });
         state.todo_creations.insert(
             user,
-            Counter {
-                count: counter.count.saturating_add(1),
-                ..counter
-            },
+            Counter::counted(creations, rules.creations.window, now),
         );
         state.next_todo_seq += 1;
         let seq = state.next_todo_seq;
