@@ -54,23 +54,8 @@ static TRIM: LazyLock<Script> = lua!(freeing: "lua/outbox_trim.lua");
 #[async_trait]
 impl Outbox for RedisStore {
     async fn enqueue(&self, notification: &Notification) -> Result<(), StoreError> {
-        let record = json(&NotificationRecord::from_notification(notification))?;
-        let id = notification.id.to_string();
-        let due = notification.created_at.unix_seconds();
         // Enqueueing an id again replaces it (a retried request), never duplicates it.
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .hset(OUTBOX_MESSAGES, &id, record)
-                .ignore()
-                .zrem(OUTBOX_READY, &id)
-                .ignore()
-                .zadd(OUTBOX_DUE, &id, due)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
+        self.schedule(notification, notification.created_at).await
     }
 
     async fn claim(
@@ -104,23 +89,11 @@ impl Outbox for RedisStore {
     }
 
     async fn complete(&self, id: NotificationId, receipt: &str) -> Result<(), StoreError> {
-        let receipt_key = outbox_receipt_key(id);
-        let (id, receipt) = (id.to_string(), receipt.to_owned());
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .zrem(OUTBOX_DUE, &id)
-                .ignore()
-                .zrem(OUTBOX_READY, &id)
-                .ignore()
-                .hdel(OUTBOX_MESSAGES, &id)
-                .ignore()
-                .set_ex(receipt_key, receipt, RECEIPT_TTL_SECS)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
+        let mut pipe = dequeue(&id.to_string());
+        pipe.set_ex(outbox_receipt_key(id), receipt, RECEIPT_TTL_SECS)
+            .ignore();
+        self.run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+            .await
     }
 
     async fn retry(
@@ -128,44 +101,19 @@ impl Outbox for RedisStore {
         notification: &Notification,
         due_at: Timestamp,
     ) -> Result<(), StoreError> {
-        let record = json(&NotificationRecord::from_notification(notification))?;
-        let id = notification.id.to_string();
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .hset(OUTBOX_MESSAGES, &id, record)
-                .ignore()
-                .zrem(OUTBOX_READY, &id)
-                .ignore()
-                .zadd(OUTBOX_DUE, &id, due_at.unix_seconds())
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
+        self.schedule(notification, due_at).await
     }
 
     async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), StoreError> {
         let record = json(&DeadLetterRecord::from_dead_letter(dead))?;
         let id = dead.notification.id.to_string();
-        let failed_at = dead.failed_at.unix_seconds();
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .zrem(OUTBOX_DUE, &id)
-                .ignore()
-                .zrem(OUTBOX_READY, &id)
-                .ignore()
-                .hdel(OUTBOX_MESSAGES, &id)
-                .ignore()
-                .hset(OUTBOX_DEAD, &id, record)
-                .ignore()
-                .zadd(OUTBOX_DEAD_AT, &id, failed_at)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
+        let mut pipe = dequeue(&id);
+        pipe.hset(OUTBOX_DEAD, &id, record)
+            .ignore()
+            .zadd(OUTBOX_DEAD_AT, &id, dead.failed_at.unix_seconds())
+            .ignore();
+        self.run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+            .await
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
@@ -204,4 +152,46 @@ impl Outbox for RedisStore {
             .await?;
         Ok(removed)
     }
+}
+
+impl RedisStore {
+    /// Stores `notification` (replacing any earlier record of it) and makes it due at
+    /// `due`, in one MULTI/EXEC: out of `ready`, into `due`. Enqueueing and retrying alike.
+    async fn schedule(
+        &self,
+        notification: &Notification,
+        due: Timestamp,
+    ) -> Result<(), StoreError> {
+        let record = json(&NotificationRecord::from_notification(notification))?;
+        let id = notification.id.to_string();
+        let due = due.unix_seconds();
+        self.run(|mut conn| async move {
+            redis::pipe()
+                .atomic()
+                .hset(OUTBOX_MESSAGES, &id, record)
+                .ignore()
+                .zrem(OUTBOX_READY, &id)
+                .ignore()
+                .zadd(OUTBOX_DUE, &id, due)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+}
+
+/// A MULTI/EXEC that starts by taking message `id` out of the queue (its places in `due`
+/// and `ready`, and its record): what completing and dead-lettering share, each adding
+/// what the message leaves behind.
+fn dequeue(id: &str) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .zrem(OUTBOX_DUE, id)
+        .ignore()
+        .zrem(OUTBOX_READY, id)
+        .ignore()
+        .hdel(OUTBOX_MESSAGES, id)
+        .ignore();
+    pipe
 }
