@@ -19,14 +19,16 @@
 //! - `store`: [`StoreError`] and [`Unavailability`], how every store port fails;
 //! - `users`, `todos`, `sessions`: the stores of the data ([`UserRepository`],
 //!   [`TodoRepository`], [`SessionStore`]), with the cursors of their listings;
-//! - `throttle`: limits shared through the store ([`LoginThrottle`], [`RateLimiter`]);
+//! - `throttle`: limits counted in the store ([`WindowLimit`], [`LoginThrottle`],
+//!   [`RateLimiter`]);
 //! - `idempotency`: idempotency keys of todos ([`IdempotentWrite`]) and registrations
 //!   ([`IdempotencyStore`]);
 //! - `tokens`, `passwords`: [`TokenCodec`] and [`PasswordHasher`];
 //! - `outbox`: notifications kept until delivered ([`Outbox`]) and sent ([`Notifier`]);
 //! - `phone`: phone verification ([`PhoneVerifications`], [`CodeHasher`]) and the SMS caps
 //!   ([`SmsQuota`]);
-//! - `system`: [`Clock`] and [`IdGenerator`].
+//! - `system`: [`Clock`] and [`IdGenerator`];
+//! - here: [`Page`], the page of every listing.
 //!
 //! Mockall mocks of every port (`MockUserRepository`, ...) come with the `mocks` feature.
 
