@@ -2,13 +2,14 @@
 //!
 //! # Layout
 //! - [`ports`]: the traits the use cases need (stores, token codec, hasher, clock, ids),
-//!   each documenting its failures; mockall mocks behind the `mocks` feature.
+//!   each documenting its failures; one module per concern (`ports/*.rs`), all re-exported
+//!   from `ports`; mockall mocks behind the `mocks` feature.
 //! - [`usecases`]: one module per operation, each with its request, response, error enum
 //!   and an `execute` method. No use case knows about HTTP; each returns its own error and
 //!   the HTTP adapter maps them to statuses in one place.
 //! - [`Services`]: every use case, built once from the ports, the [`TokenPolicy`], the
-//!   login [`ThrottleLimits`](ports::ThrottleLimits), the per-user and per-client
-//!   [`Limits`] and the [`SmsPolicy`], for the inbound adapter to hold.
+//!   login [`ThrottleLimits`], the per-user and per-client [`Limits`] and the
+//!   [`SmsPolicy`], for the inbound adapter to hold.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,6 +7,7 @@
 //! [`MemoryStore::purge_expired`] once their window has ended.
 
 use std::collections::HashMap;
+use std::sync::{MutexGuard, PoisonError};
 use std::time::Duration;
 
 use application::ports::{
@@ -62,6 +63,16 @@ fn number_counters(to: &PhoneNumber, caps: &SmsCaps) -> Vec<(SmsCounter, u32, Du
 }
 
 impl MemoryStore {
+    fn codes(&self) -> MutexGuard<'_, HashMap<UserId, CodeRecord>> {
+        self.codes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sms_counters(&self) -> MutexGuard<'_, HashMap<SmsCounter, Counter>> {
+        self.sms_counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Drops ended SMS windows and expired codes.
     pub(crate) fn purge_phone(&self, now: Timestamp) {
         self.sms_counters()
@@ -141,18 +152,10 @@ impl MemoryStore {
         now: Timestamp,
     ) -> Option<(usize, Duration)> {
         let mut map = self.sms_counters();
-        let live = |map: &HashMap<SmsCounter, Counter>, key: &SmsCounter| {
-            map.get(key)
-                .copied()
-                .filter(|c| !c.resets_at.has_passed(now))
-        };
         let mut refused: Option<(usize, Duration)> = None;
         for (i, (key, max, _)) in counters.iter().enumerate() {
-            if let Some(counter) = live(&map, key).filter(|c| c.count >= *max) {
-                let wait = counter
-                    .resets_at
-                    .remaining_after(now)
-                    .max(Duration::from_secs(1));
+            if let Some(counter) = Counter::live(map.get(key), now).filter(|c| c.count >= *max) {
+                let wait = counter.retry_after(now);
                 if refused.is_none_or(|(_, longest)| wait > longest) {
                     refused = Some((i, wait));
                 }
@@ -162,17 +165,8 @@ impl MemoryStore {
             return refused;
         }
         for (key, _, window) in counters {
-            let counter = live(&map, key).unwrap_or(Counter {
-                count: 0,
-                resets_at: now.plus(*window),
-            });
-            map.insert(
-                key.clone(),
-                Counter {
-                    count: counter.count.saturating_add(1),
-                    ..counter
-                },
-            );
+            let counted = Counter::counted(Counter::live(map.get(key), now), *window, now);
+            map.insert(key.clone(), counted);
         }
         None
     }

@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use domain::IdempotencyKey;
 use redis::Script;
 
-use crate::{RedisStore, corrupt, millis, registration_idempotency_key};
+use crate::RedisStore;
+use crate::errors::corrupt;
+use crate::keys::registration_idempotency_key;
+use crate::records::millis;
 
 static CLAIM: LazyLock<Script> = lua!(guarded: "lua/claim_key.lua");
 

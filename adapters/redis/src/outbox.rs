@@ -13,7 +13,10 @@
 //! | `{outbox}:dead_at` | sorted set | dead notification ids scored by when they failed, to trim by | with its letter |
 //! | `{outbox}:sent:<id>` | string | the provider's receipt (`message_uuid`) | 7 days |
 //!
-//! **Fair claims** (`outbox/claim.lua`): a message that falls due moves from `due` into
+//! The keys are named in `keys`, the records (`NotificationRecord`, `DeadLetterRecord`) in
+//! `records`.
+//!
+//! **Fair claims** (`lua/outbox_claim.lua`): a message that falls due moves from `due` into
 //! `ready` with a round one more than the later of the current round and its user's last
 //! round, and a claim takes the lowest round. Round robin over users, in one script with
 //! fixed, declared keys (no per-user key a script would have to discover): a user with a
@@ -25,21 +28,17 @@ use std::time::Duration;
 
 use application::ports::{DeadLetter, Outbox, StoreError};
 use async_trait::async_trait;
-use domain::{
-    Notification, NotificationId, NotificationKind, PhoneNumber, Sms, Timestamp, TodoId, UserId,
-};
+use domain::{Notification, NotificationId, Timestamp};
 use redis::{AsyncCommands, Script};
-use serde::{Deserialize, Serialize};
 
-use crate::{RedisStore, corrupt, json};
+use crate::RedisStore;
+use crate::errors::corrupt;
+use crate::keys::{
+    OUTBOX_DEAD, OUTBOX_DEAD_AT, OUTBOX_DUE, OUTBOX_MESSAGES, OUTBOX_READY, OUTBOX_ROUND,
+    OUTBOX_ROUNDS, outbox_receipt_key,
+};
+use crate::records::{DeadLetterRecord, NotificationRecord, json};
 
-const DUE: &str = "{outbox}:due";
-const READY: &str = "{outbox}:ready";
-const ROUNDS: &str = "{outbox}:rounds";
-const ROUND: &str = "{outbox}:round";
-const MESSAGES: &str = "{outbox}:messages";
-const DEAD: &str = "{outbox}:dead";
-const DEAD_AT: &str = "{outbox}:dead_at";
 /// How long a delivery receipt is kept.
 const RECEIPT_TTL_SECS: u64 = 7 * 24 * 3600;
 /// Most messages one claim moves from `due` into `ready`, and most dead letters one trim
@@ -52,95 +51,11 @@ static CLAIM: LazyLock<Script> = lua!(guarded: "lua/outbox_claim.lua");
 /// KEYS: dead, dead_at. ARGV: failed before, most kept, batch.
 static TRIM: LazyLock<Script> = lua!(freeing: "lua/outbox_trim.lua");
 
-/// Stored notification. Private to this adapter. Records written before notifications had
-/// kinds hold a `todo_id` and no `code_expires_at`: they read as todo notifications.
-#[derive(Serialize, Deserialize)]
-struct NotificationRecord {
-    id: NotificationId,
-    /// The user, read by the claim script to claim round robin over users.
-    user_id: UserId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    todo_id: Option<TodoId>,
-    /// A phone code's expiry (unix s): the record is a code SMS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    code_expires_at: Option<i64>,
-    to: String,
-    text: String,
-    #[serde(default)]
-    secret: bool,
-    attempts: u32,
-    created_at: i64,
-}
-
-impl NotificationRecord {
-    fn from_notification(n: &Notification) -> Self {
-        let (todo_id, code_expires_at) = match n.kind {
-            NotificationKind::TodoCreated { todo_id } => (Some(todo_id), None),
-            NotificationKind::PhoneCode { expires_at } => (None, Some(expires_at.unix_seconds())),
-        };
-        Self {
-            id: n.id,
-            user_id: n.user_id,
-            todo_id,
-            code_expires_at,
-            to: n.sms.to.as_str().to_owned(),
-            text: n.sms.text.clone(),
-            secret: n.sms.secret,
-            attempts: n.attempts,
-            created_at: n.created_at.unix_seconds(),
-        }
-    }
-
-    fn into_notification(self) -> Result<Notification, StoreError> {
-        let kind = match (self.code_expires_at, self.todo_id) {
-            (Some(expires_at), _) => NotificationKind::PhoneCode {
-                expires_at: Timestamp::from_unix_seconds(expires_at),
-            },
-            (None, Some(todo_id)) => NotificationKind::TodoCreated { todo_id },
-            (None, None) => return Err(corrupt("notification record of no kind")),
-        };
-        Ok(Notification {
-            id: self.id,
-            user_id: self.user_id,
-            kind,
-            sms: Sms {
-                to: PhoneNumber::parse(&self.to).map_err(corrupt)?,
-                text: self.text,
-                secret: self.secret,
-            },
-            attempts: self.attempts,
-            created_at: Timestamp::from_unix_seconds(self.created_at),
-        })
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct DeadLetterRecord {
-    notification: NotificationRecord,
-    error: String,
-    failed_at: i64,
-}
-
 #[async_trait]
 impl Outbox for RedisStore {
     async fn enqueue(&self, notification: &Notification) -> Result<(), StoreError> {
-        let record = json(&NotificationRecord::from_notification(notification))?;
-        let id = notification.id.to_string();
-        let due = notification.created_at.unix_seconds();
         // Enqueueing an id again replaces it (a retried request), never duplicates it.
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .hset(MESSAGES, &id, record)
-                .ignore()
-                .zrem(READY, &id)
-                .ignore()
-                .zadd(DUE, &id, due)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
+        self.schedule(notification, notification.created_at).await
     }
 
     async fn claim(
@@ -153,11 +68,11 @@ impl Outbox for RedisStore {
         let body: Option<String> = self
             .run(|mut conn| async move {
                 script
-                    .key(DUE)
-                    .key(READY)
-                    .key(MESSAGES)
-                    .key(ROUNDS)
-                    .key(ROUND)
+                    .key(OUTBOX_DUE)
+                    .key(OUTBOX_READY)
+                    .key(OUTBOX_MESSAGES)
+                    .key(OUTBOX_ROUNDS)
+                    .key(OUTBOX_ROUND)
                     .arg(now.unix_seconds())
                     .arg(lease_end)
                     .arg(BATCH)
@@ -174,23 +89,11 @@ impl Outbox for RedisStore {
     }
 
     async fn complete(&self, id: NotificationId, receipt: &str) -> Result<(), StoreError> {
-        let (id, receipt) = (id.to_string(), receipt.to_owned());
-        let receipt_key = format!("{{outbox}}:sent:{id}");
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .zrem(DUE, &id)
-                .ignore()
-                .zrem(READY, &id)
-                .ignore()
-                .hdel(MESSAGES, &id)
-                .ignore()
-                .set_ex(receipt_key, receipt, RECEIPT_TTL_SECS)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
+        let mut pipe = dequeue(&id.to_string());
+        pipe.set_ex(outbox_receipt_key(id), receipt, RECEIPT_TTL_SECS)
+            .ignore();
+        self.run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+            .await
     }
 
     async fn retry(
@@ -198,63 +101,31 @@ impl Outbox for RedisStore {
         notification: &Notification,
         due_at: Timestamp,
     ) -> Result<(), StoreError> {
-        let record = json(&NotificationRecord::from_notification(notification))?;
-        let id = notification.id.to_string();
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .hset(MESSAGES, &id, record)
-                .ignore()
-                .zrem(READY, &id)
-                .ignore()
-                .zadd(DUE, &id, due_at.unix_seconds())
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
+        self.schedule(notification, due_at).await
     }
 
     async fn dead_letter(&self, dead: &DeadLetter) -> Result<(), StoreError> {
-        let record = json(&DeadLetterRecord {
-            notification: NotificationRecord::from_notification(&dead.notification),
-            error: dead.error.clone(),
-            failed_at: dead.failed_at.unix_seconds(),
-        })?;
+        let record = json(&DeadLetterRecord::from_dead_letter(dead))?;
         let id = dead.notification.id.to_string();
-        let failed_at = dead.failed_at.unix_seconds();
-        self.run(|mut conn| async move {
-            redis::pipe()
-                .atomic()
-                .zrem(DUE, &id)
-                .ignore()
-                .zrem(READY, &id)
-                .ignore()
-                .hdel(MESSAGES, &id)
-                .ignore()
-                .hset(DEAD, &id, record)
-                .ignore()
-                .zadd(DEAD_AT, &id, failed_at)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await
+        let mut pipe = dequeue(&id);
+        pipe.hset(OUTBOX_DEAD, &id, record)
+            .ignore()
+            .zadd(OUTBOX_DEAD_AT, &id, dead.failed_at.unix_seconds())
+            .ignore();
+        self.run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+            .await
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
         let raw: Vec<String> = self
-            .run(|mut conn| async move { conn.hvals(DEAD).await })
+            .run(|mut conn| async move { conn.hvals(OUTBOX_DEAD).await })
             .await?;
         let mut dead = raw
             .iter()
             .map(|r| {
-                let record: DeadLetterRecord = serde_json::from_str(r).map_err(corrupt)?;
-                Ok(DeadLetter {
-                    notification: record.notification.into_notification()?,
-                    error: record.error,
-                    failed_at: Timestamp::from_unix_seconds(record.failed_at),
-                })
+                serde_json::from_str::<DeadLetterRecord>(r)
+                    .map_err(corrupt)?
+                    .into_dead_letter()
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         dead.sort_by_key(|d| (d.failed_at, d.notification.id));
@@ -270,8 +141,8 @@ impl Outbox for RedisStore {
         let removed: u64 = self
             .run(|mut conn| async move {
                 script
-                    .key(DEAD)
-                    .key(DEAD_AT)
+                    .key(OUTBOX_DEAD)
+                    .key(OUTBOX_DEAD_AT)
                     .arg(failed_before.unix_seconds())
                     .arg(keep_at_most)
                     .arg(TRIM_BATCH)
@@ -283,42 +154,44 @@ impl Outbox for RedisStore {
     }
 }
 
-#[cfg(test)]
-mod key_tests {
-    use domain::ids::Uuid;
-    use redis::cluster_routing::Slot;
-
-    use super::*;
-
-    /// Redis Cluster runs a script or a MULTI/EXEC only when all its keys share a slot.
-    #[test]
-    fn every_outbox_key_shares_one_slot() {
-        let outbox = [
-            DUE.to_owned(),
-            READY.to_owned(),
-            ROUNDS.to_owned(),
-            ROUND.to_owned(),
-            MESSAGES.to_owned(),
-            DEAD.to_owned(),
-            DEAD_AT.to_owned(),
-            format!("{{outbox}}:sent:{}", Uuid::from_u128(9)),
-        ];
-        for key in &outbox {
-            assert_eq!(Slot::for_key(key), Slot::for_key(DUE), "{key}");
-        }
+impl RedisStore {
+    /// Stores `notification` (replacing any earlier record of it) and makes it due at
+    /// `due`, in one MULTI/EXEC: out of `ready`, into `due`. Enqueueing and retrying alike.
+    async fn schedule(
+        &self,
+        notification: &Notification,
+        due: Timestamp,
+    ) -> Result<(), StoreError> {
+        let record = json(&NotificationRecord::from_notification(notification))?;
+        let id = notification.id.to_string();
+        let due = due.unix_seconds();
+        self.run(|mut conn| async move {
+            redis::pipe()
+                .atomic()
+                .hset(OUTBOX_MESSAGES, &id, record)
+                .ignore()
+                .zrem(OUTBOX_READY, &id)
+                .ignore()
+                .zadd(OUTBOX_DUE, &id, due)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
     }
+}
 
-    #[test]
-    fn records_without_a_kind_read_as_todo_notifications() {
-        // As written before notifications had kinds.
-        let old = r#"{"id":"00000000-0000-4000-8000-000000000001","user_id":"00000000-0000-4000-8000-000000000002","todo_id":"00000000-0000-4000-8000-000000000003","to":"+4915112345678","text":"Dear alice, a todo was created from your account just now.","attempts":2,"created_at":1700000000}"#;
-        let record: NotificationRecord = serde_json::from_str(old).expect("old record");
-        let notification = record.into_notification().expect("valid");
-        assert_eq!(
-            notification.todo_id().map(|t| t.to_string()).as_deref(),
-            Some("00000000-0000-4000-8000-000000000003")
-        );
-        assert!(!notification.sms.secret);
-        assert_eq!(notification.attempts, 2);
-    }
+/// A MULTI/EXEC that starts by taking message `id` out of the queue (its places in `due`
+/// and `ready`, and its record): what completing and dead-lettering share, each adding
+/// what the message leaves behind.
+fn dequeue(id: &str) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .zrem(OUTBOX_DUE, id)
+        .ignore()
+        .zrem(OUTBOX_READY, id)
+        .ignore()
+        .hdel(OUTBOX_MESSAGES, id)
+        .ignore();
+    pipe
 }

@@ -31,7 +31,10 @@ use async_trait::async_trait;
 use domain::{PhoneNumber, Timestamp, UserId};
 use redis::{AsyncCommands, Script};
 
-use crate::{RedisStore, UserRecord, corrupt, json, millis, user_key};
+use crate::RedisStore;
+use crate::errors::corrupt;
+use crate::keys::{phone_code_key, sms_number_keys, sms_user_keys, user_key};
+use crate::records::{UserRecord, json, millis};
 
 static START: LazyLock<Script> = lua!(guarded: "lua/phone_start.lua");
 static CONFIRM: LazyLock<Script> = lua!(guarded: "lua/phone_confirm.lua");
@@ -43,37 +46,6 @@ static GIVE_BACK: LazyLock<Script> = lua!(freeing: "lua/phone_give_back.lua");
 const ROUNDS: usize = 5;
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
-
-pub(crate) fn code_key(user: UserId) -> String {
-    format!("{{u:{user}}}:phone_code")
-}
-fn user_hour_key(user: UserId) -> String {
-    format!("{{u:{user}}}:sms:hour")
-}
-fn user_day_key(user: UserId) -> String {
-    format!("{{u:{user}}}:sms:day")
-}
-fn cooldown_key(user: UserId) -> String {
-    format!("{{u:{user}}}:sms:cooldown")
-}
-fn number_keys(to: &PhoneNumber) -> [String; 2] {
-    let digits = to.digits();
-    [
-        format!("{{sms:{digits}}}:hour"),
-        format!("{{sms:{digits}}}:day"),
-    ]
-}
-
-/// The user's counter keys, with the cooldown first when there is one.
-fn user_keys(user: UserId, cooldown: bool) -> Vec<String> {
-    let mut keys = Vec::with_capacity(3);
-    if cooldown {
-        keys.push(cooldown_key(user));
-    }
-    keys.push(user_hour_key(user));
-    keys.push(user_day_key(user));
-    keys
-}
 
 impl RedisStore {
     /// The user record as stored (to compare against) and parsed.
@@ -136,7 +108,7 @@ impl PhoneVerifications for RedisStore {
                 code.expires_at.unix_seconds().to_string(),
                 code.max_attempts.to_string(),
             ];
-            let (user, pending) = (user_key(code.user_id), code_key(code.user_id));
+            let (user, pending) = (user_key(code.user_id), phone_code_key(code.user_id));
             let started: i64 = self
                 .run(|mut conn| async move {
                     START
@@ -178,7 +150,7 @@ impl PhoneVerifications for RedisStore {
                 phone,
                 already.to_owned(),
             ];
-            let (user_record, pending) = (user_key(user), code_key(user));
+            let (user_record, pending) = (user_key(user), phone_code_key(user));
             let reply: Vec<redis::Value> = self
                 .run(|mut conn| async move {
                     CONFIRM
@@ -231,7 +203,7 @@ impl SmsQuota for RedisStore {
             limits.push((1, cooldown));
         }
         limits.extend([(caps.user_hourly, HOUR), (caps.user_daily, DAY)]);
-        let keys = user_keys(user, cooldown.is_some());
+        let keys = sms_user_keys(user, cooldown.is_some());
         if let Some((index, retry_after)) = self.admit_windows(keys, limits).await? {
             let limit = if cooldown.is_some() && index == 1 {
                 SmsLimit::Cooldown
@@ -242,7 +214,7 @@ impl SmsQuota for RedisStore {
         }
         let refused = self
             .admit_windows(
-                number_keys(to).to_vec(),
+                sms_number_keys(to).to_vec(),
                 vec![(caps.number_hourly, HOUR), (caps.number_daily, DAY)],
             )
             .await?;
@@ -250,7 +222,7 @@ impl SmsQuota for RedisStore {
             // Refused for sure: give the user's counts back (best effort: else they lapse
             // with their windows).
             if let Err(e) = self
-                .give_back_windows(user_keys(user, cooldown.is_some()))
+                .give_back_windows(sms_user_keys(user, cooldown.is_some()))
                 .await
             {
                 tracing::warn!(error = %e, "could not give back SMS counts");
@@ -269,36 +241,8 @@ impl SmsQuota for RedisStore {
         to: &PhoneNumber,
         cooldown: bool,
     ) -> Result<(), StoreError> {
-        self.give_back_windows(user_keys(user, cooldown)).await?;
-        self.give_back_windows(number_keys(to).to_vec()).await
-    }
-}
-
-#[cfg(test)]
-mod key_tests {
-    use domain::ids::Uuid;
-    use redis::cluster_routing::Slot;
-
-    use super::*;
-
-    /// Each script's keys share one slot: a user's with the user record, a number's with
-    /// each other.
-    #[test]
-    fn every_phone_step_stays_in_one_cluster_slot() {
-        let user = UserId::from_uuid(Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef));
-        let slot = Slot::for_key(user_key(user));
-        for key in [code_key(user)].into_iter().chain(user_keys(user, true)) {
-            assert_eq!(Slot::for_key(&key), slot, "{key}");
-        }
-        let number = PhoneNumber::parse("+4915112345678").expect("valid");
-        let [hour, day] = number_keys(&number);
-        assert_eq!(Slot::for_key(&hour), Slot::for_key(&day));
-        assert_eq!(hour, "{sms:4915112345678}:hour");
-        let other = PhoneNumber::parse("+4915112345679").expect("valid");
-        assert_ne!(
-            Slot::for_key(&number_keys(&other)[0]),
-            Slot::for_key(&hour),
-            "numbers spread over slots"
-        );
+        self.give_back_windows(sms_user_keys(user, cooldown))
+            .await?;
+        self.give_back_windows(sms_number_keys(to).to_vec()).await
     }
 }

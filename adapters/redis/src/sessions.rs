@@ -17,10 +17,10 @@ use async_trait::async_trait;
 use domain::{Session, SessionId, Timestamp, TokenId, UserId};
 use redis::{AsyncCommands, Script};
 
-use crate::{
-    REVOKE_ALL_ROUNDS, RedisStore, corrupt, parse_user, session_key, session_key_bytes,
-    session_key_of, sessions_key, user_key,
-};
+use crate::RedisStore;
+use crate::errors::corrupt;
+use crate::keys::{session_key, session_key_bytes, session_key_of, sessions_key, user_key};
+use crate::records::parse_user;
 
 static CREATE: LazyLock<Script> =
     lua!(guarded: "lua/session_prelude.lua", "lua/create_session.lua");
@@ -38,6 +38,8 @@ static LIST: LazyLock<Script> = lua!(freeing: "lua/session_prelude.lua", "lua/li
 /// round frees what the script asked for, so only logins racing for the last places need
 /// another.
 const CREATE_ROUNDS: usize = 3;
+/// Read-then-delete rounds `revoke_all` tries before it reports the store busy.
+const REVOKE_ALL_ROUNDS: usize = 5;
 
 #[async_trait]
 impl SessionStore for RedisStore {

@@ -18,7 +18,9 @@ use application::ports::{
 use async_trait::async_trait;
 use redis::Script;
 
-use crate::{RedisStore, login_keys, millis, rate_key};
+use crate::RedisStore;
+use crate::keys::{login_keys, rate_key};
+use crate::records::millis;
 
 static ADMIT: LazyLock<Script> = lua!(guarded: "lua/admit_login.lua");
 const SETTLE_SOURCE: &str = lua_source!(freeing: "lua/settle_login.lua");

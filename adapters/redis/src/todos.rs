@@ -10,68 +10,19 @@ use application::ports::{
     Page, StoreError, TodoCursor, TodoInsert, TodoInsertRules, TodoRepository,
 };
 use async_trait::async_trait;
-use domain::{Timestamp, Todo, TodoId, TodoTitle, UserId};
+use domain::{Todo, TodoId, UserId};
 use redis::{AsyncCommands, Script};
-use serde::{Deserialize, Serialize};
 
-use crate::{
-    RedisStore, corrupt, json, millis, todo_creations_key, todo_idempotency_key, todo_order_key,
-    todo_seq_key, todos_key,
+use crate::RedisStore;
+use crate::errors::corrupt;
+use crate::keys::{
+    todo_creations_key, todo_idempotency_key, todo_order_key, todo_seq_key, todos_key,
 };
+use crate::records::{TodoRecord, json, millis, parse_record, parse_todo};
 
 static INSERT: LazyLock<Script> = lua!(guarded: "lua/todo_prelude.lua", "lua/insert_todo.lua");
 static LIST: LazyLock<Script> = lua!(freeing: "lua/todo_prelude.lua", "lua/list_todos.lua");
 static UPDATE: LazyLock<Script> = lua!(guarded: "lua/update_todo.lua");
-
-/// Stored todo record (after the `<seq>|` prefix). Private to this adapter.
-#[derive(Serialize, Deserialize)]
-struct TodoRecord {
-    id: TodoId,
-    title: String,
-    completed: bool,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl TodoRecord {
-    fn from_todo(todo: &Todo) -> Self {
-        Self {
-            id: todo.id,
-            title: todo.title.as_str().to_owned(),
-            completed: todo.completed,
-            created_at: todo.created_at.unix_seconds(),
-            updated_at: todo.updated_at.unix_seconds(),
-        }
-    }
-
-    fn into_todo(self, user_id: UserId) -> Result<Todo, StoreError> {
-        Ok(Todo {
-            id: self.id,
-            user_id,
-            // `restore`: a title stored before today's input rules stays readable.
-            title: TodoTitle::restore(&self.title).map_err(corrupt)?,
-            completed: self.completed,
-            created_at: Timestamp::from_unix_seconds(self.created_at),
-            updated_at: Timestamp::from_unix_seconds(self.updated_at),
-        })
-    }
-}
-
-/// A todo from its record JSON (no sequence prefix).
-fn parse_record(json: &str, user: UserId) -> Result<Todo, StoreError> {
-    serde_json::from_str::<TodoRecord>(json)
-        .map_err(corrupt)?
-        .into_todo(user)
-}
-
-/// Splits `<seq>|<JSON>` into its insertion number and todo.
-fn parse_todo(raw: &str, user: UserId) -> Result<(u64, Todo), StoreError> {
-    let (seq, json) = raw
-        .split_once('|')
-        .ok_or_else(|| corrupt("todo record without sequence"))?;
-    let seq = seq.parse().map_err(corrupt)?;
-    Ok((seq, parse_record(json, user)?))
-}
 
 #[async_trait]
 impl TodoRepository for RedisStore {
@@ -196,31 +147,5 @@ impl TodoRepository for RedisStore {
             })
             .await?;
         Ok(deleted == 1)
-    }
-}
-
-#[cfg(test)]
-mod record_tests {
-    use domain::ids::Uuid;
-
-    use super::*;
-
-    /// Titles are read back under the rules they were written with: one stored before
-    /// bidi controls were refused on input must not turn the whole list into a 500.
-    #[test]
-    fn a_title_stored_under_older_rules_reads_back() {
-        let title = "invoice \u{202E}fdp.exe";
-        assert!(TodoTitle::parse(title).is_err(), "refused as input today");
-        let record = TodoRecord {
-            id: TodoId::from_uuid(Uuid::from_u128(1)),
-            title: title.to_owned(),
-            completed: false,
-            created_at: 0,
-            updated_at: 0,
-        };
-        let todo = record
-            .into_todo(UserId::from_uuid(Uuid::from_u128(2)))
-            .expect("readable");
-        assert_eq!(todo.title.as_str(), title);
     }
 }

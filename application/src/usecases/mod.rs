@@ -1,6 +1,10 @@
 //! One module per use case. Each has a request (plain data, validated inside the use
 //! case so every entry point gets the same rules), a response, an error enum and an
 //! `execute` method.
+//!
+//! Tests are unit tests over mocks of the ports (shared fixtures in `testkit`): beside the
+//! code while they are small (`#[cfg(test)] mod tests { .. }`), in a sibling
+//! `<use_case>/tests.rs` once they outgrow it (`login/tests.rs`, ...).
 
 mod authenticate;
 mod create_todo;

@@ -1,0 +1,65 @@
+//! Ports: what the use cases need from the outside world, as traits. Adapters implement
+//! them (`adapters/*`); the use cases never see Redis, HTTP, JWT or Argon2 types.
+//!
+//! Every fallible method documents its failures. Store adapters translate their driver
+//! errors at the boundary: a connection refused, a pool timeout, a dead Redis or a Redis
+//! that refuses writes (out of memory, loading, read-only, failing over) becomes
+//! [`StoreError::Unavailable`] with its [`Unavailability`] (the HTTP layer answers 503 and
+//! the client may retry); anything else becomes [`StoreError::Unexpected`].
+//!
+//! # Lost replies
+//! A store call that timed out **may still happen** (the command stays queued on a shared
+//! connection). Every write below says what a caller's retry gets in that case: the same
+//! end state and the same answer, never a second effect (see ARCHITECTURE.md, "Failure
+//! model").
+//!
+//! # Layout
+//! One module per concern, each re-exported here, so every port is named
+//! `application::ports::X` whatever module holds it:
+//! - `store`: [`StoreError`] and [`Unavailability`], how every store port fails;
+//! - `users`, `todos`, `sessions`: the stores of the data ([`UserRepository`],
+//!   [`TodoRepository`], [`SessionStore`]), with the cursors of their listings;
+//! - `throttle`: limits counted in the store ([`WindowLimit`], [`LoginThrottle`],
+//!   [`RateLimiter`]);
+//! - `idempotency`: idempotency keys of todos ([`IdempotentWrite`]) and registrations
+//!   ([`IdempotencyStore`]);
+//! - `tokens`, `passwords`: [`TokenCodec`] and [`PasswordHasher`];
+//! - `outbox`: notifications kept until delivered ([`Outbox`]) and sent ([`Notifier`]);
+//! - `phone`: phone verification ([`PhoneVerifications`], [`CodeHasher`]) and the SMS caps
+//!   ([`SmsQuota`]);
+//! - `system`: [`Clock`] and [`IdGenerator`];
+//! - here: [`Page`], the page of every listing.
+//!
+//! Mockall mocks of every port (`MockUserRepository`, ...) come with the `mocks` feature.
+
+mod idempotency;
+mod outbox;
+mod passwords;
+mod phone;
+mod sessions;
+mod store;
+mod system;
+mod throttle;
+mod todos;
+mod tokens;
+mod users;
+
+pub use idempotency::*;
+pub use outbox::*;
+pub use passwords::*;
+pub use phone::*;
+pub use sessions::*;
+pub use store::*;
+pub use system::*;
+pub use throttle::*;
+pub use todos::*;
+pub use tokens::*;
+pub use users::*;
+
+/// One page of a listing, and where the next one starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    /// `None` on the last page.
+    pub next: Option<C>,
+}
