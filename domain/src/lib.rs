@@ -36,11 +36,13 @@ pub use client::ClientAddress;
 pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use ids::{NotificationId, SessionId, TodoId, TokenId, UserId};
 pub use notification::{Notification, NotificationKind, Sms};
-pub use phone::{CountryCode, CountryCodeError, PhoneCode, PhoneCodeError};
+pub use phone::{
+    CountryCode, CountryCodeError, PhoneCode, PhoneCodeError, PhoneNumber, PhoneNumberError,
+};
 pub use session::{AccessClaims, RefreshClaims, Session, TokenPair};
 pub use time::Timestamp;
 pub use todo::{Todo, TodoTitle, TodoTitleError};
 pub use user::{
-    LoggedUsername, NewPassword, PasswordError, PasswordHash, PasswordInput, PhoneNumber,
-    PhoneNumberError, User, Username, UsernameError,
+    LoggedUsername, NewPassword, PasswordError, PasswordHash, PasswordInput, User, Username,
+    UsernameError,
 };

@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use crate::PhoneNumber;
-
 /// A one-time code texted to a phone to prove the user holds it: six decimal digits.
 /// `Debug` never shows it: only the SMS and the user ever see the digits.
 #[derive(Clone, PartialEq, Eq)]
@@ -75,6 +73,39 @@ impl fmt::Display for CountryCode {
     }
 }
 
+/// A phone number in E.164: `+`, a country code that does not start with 0, at most 15
+/// digits in all (ITU-T E.164), e.g. `+4915112345678`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PhoneNumber(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("phone number must be in E.164 format: '+' then 8 to 15 digits, e.g. +4915112345678")]
+pub struct PhoneNumberError;
+
+impl PhoneNumber {
+    pub fn parse(raw: &str) -> Result<Self, PhoneNumberError> {
+        let digits = raw.strip_prefix('+').ok_or(PhoneNumberError)?;
+        let valid = (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(PhoneNumberError)
+        }
+    }
+
+    /// `+4915112345678`
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `4915112345678`: the form SMS APIs such as Vonage's want.
+    pub fn digits(&self) -> &str {
+        &self.0[1..]
+    }
+}
+
 impl PhoneNumber {
     /// Whether this number is in the country `code` stands for.
     pub fn is_in(&self, code: &CountryCode) -> bool {
@@ -125,6 +156,23 @@ mod tests {
         assert!(!austria.is_in(&germany), "+43 is not +49");
         for bad in ["49", "+", "+0", "+049", "+1234", "+4a", ""] {
             assert_eq!(CountryCode::parse(bad), Err(CountryCodeError), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn phone_numbers_are_e164() {
+        let phone = PhoneNumber::parse("+4915112345678").expect("valid");
+        assert_eq!(phone.digits(), "4915112345678");
+        for bad in [
+            "4915112345678",
+            "+0151123456",
+            "+12",
+            "+1234567890123456",
+            "+49 151 123",
+            "+49151abc45",
+            "",
+        ] {
+            assert_eq!(PhoneNumber::parse(bad), Err(PhoneNumberError), "{bad}");
         }
     }
 }

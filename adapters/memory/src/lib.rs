@@ -39,11 +39,11 @@
 //! SMS counters (`phone`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use application::ports::{Clock, IdempotencyRecord};
-use domain::{IdempotencyKey, SessionId, Timestamp, Todo, User, UserId, Username};
+use application::ports::{Clock, IdempotencyRecord, PendingCode};
+use domain::{IdempotencyKey, PhoneNumber, SessionId, Timestamp, Todo, User, UserId, Username};
 
 mod idempotency;
 mod outbox;
@@ -113,14 +113,32 @@ impl Counter {
     }
 }
 
+/// A pending (or spent) code, as stored: its digest, never the code.
+#[derive(Clone, Debug)]
+pub(crate) struct CodeRecord {
+    pub(crate) code: PendingCode,
+    pub(crate) attempts: u32,
+    pub(crate) spent: bool,
+}
+
+/// What an SMS counter counts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum SmsCounter {
+    Cooldown(UserId),
+    UserHour(UserId),
+    UserDay(UserId),
+    NumberHour(PhoneNumber),
+    NumberDay(PhoneNumber),
+}
+
 /// All the stores in one: users, todos and sessions share one lock; the login-throttle and
 /// rate-limit counters, the outbox, the phone codes and the SMS counters have their own.
 pub struct MemoryStore {
     state: RwLock<State>,
     outbox: Mutex<outbox::OutboxState>,
     /// Pending phone codes, one per user; locked after `state`, never before.
-    codes: Mutex<HashMap<UserId, phone::CodeRecord>>,
-    sms_counters: Mutex<HashMap<phone::SmsCounter, Counter>>,
+    codes: Mutex<HashMap<UserId, CodeRecord>>,
+    sms_counters: Mutex<HashMap<SmsCounter, Counter>>,
     attempts: Mutex<throttle::Limiters>,
     clock: Arc<dyn Clock>,
 }
@@ -132,6 +150,16 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 impl MemoryStore {
+    pub(crate) fn codes(&self) -> MutexGuard<'_, HashMap<UserId, CodeRecord>> {
+        self.codes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn sms_counters(&self) -> MutexGuard<'_, HashMap<SmsCounter, Counter>> {
+        self.sms_counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             state: RwLock::new(State::default()),
@@ -178,5 +206,13 @@ impl MemoryStore {
             !sessions.is_empty()
         });
         purged
+    }
+
+    /// Drops ended SMS windows and expired codes.
+    pub(crate) fn purge_phone(&self, now: Timestamp) {
+        self.sms_counters()
+            .retain(|_, counter| !counter.resets_at.has_passed(now));
+        self.codes()
+            .retain(|_, record| !record.code.expires_at.has_passed(now));
     }
 }

@@ -6,8 +6,6 @@
 //! windows like the login throttle's, created by an admitted SMS only, and dropped by
 //! [`MemoryStore::purge_expired`] once their window has ended.
 
-use std::collections::HashMap;
-use std::sync::{MutexGuard, PoisonError};
 use std::time::Duration;
 
 use application::ports::{
@@ -18,28 +16,10 @@ use async_trait::async_trait;
 use domain::{PhoneNumber, Timestamp, UserId};
 use subtle::ConstantTimeEq;
 
-use crate::{Counter, MemoryStore};
+use crate::{CodeRecord, Counter, MemoryStore, SmsCounter};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
-
-/// A pending (or spent) code, as stored: its digest, never the code.
-#[derive(Clone, Debug)]
-pub(crate) struct CodeRecord {
-    code: PendingCode,
-    attempts: u32,
-    spent: bool,
-}
-
-/// What an SMS counter counts.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum SmsCounter {
-    Cooldown(UserId),
-    UserHour(UserId),
-    UserDay(UserId),
-    NumberHour(PhoneNumber),
-    NumberDay(PhoneNumber),
-}
 
 fn user_counters(
     user: UserId,
@@ -60,26 +40,6 @@ fn number_counters(to: &PhoneNumber, caps: &SmsCaps) -> Vec<(SmsCounter, u32, Du
         (SmsCounter::NumberHour(to.clone()), caps.number_hourly, HOUR),
         (SmsCounter::NumberDay(to.clone()), caps.number_daily, DAY),
     ]
-}
-
-impl MemoryStore {
-    fn codes(&self) -> MutexGuard<'_, HashMap<UserId, CodeRecord>> {
-        self.codes.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn sms_counters(&self) -> MutexGuard<'_, HashMap<SmsCounter, Counter>> {
-        self.sms_counters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Drops ended SMS windows and expired codes.
-    pub(crate) fn purge_phone(&self, now: Timestamp) {
-        self.sms_counters()
-            .retain(|_, counter| !counter.resets_at.has_passed(now));
-        self.codes()
-            .retain(|_, record| !record.code.expires_at.has_passed(now));
-    }
 }
 
 #[async_trait]

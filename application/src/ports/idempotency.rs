@@ -9,7 +9,7 @@ use domain::ids::Uuid;
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
-use super::StoreError;
+use super::store::StoreError;
 
 /// An idempotency key and the request it was first used for.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -34,6 +34,7 @@
 
 mod idempotency;
 mod outbox;
+mod page;
 mod passwords;
 mod phone;
 mod sessions;
@@ -46,6 +47,7 @@ mod users;
 
 pub use idempotency::*;
 pub use outbox::*;
+pub use page::*;
 pub use passwords::*;
 pub use phone::*;
 pub use sessions::*;
@@ -56,10 +58,30 @@ pub use todos::*;
 pub use tokens::*;
 pub use users::*;
 
-/// One page of a listing, and where the next one starts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Page<T, C> {
-    pub items: Vec<T>,
-    /// `None` on the last page.
-    pub next: Option<C>,
+use std::sync::Arc;
+
+/// The adapters the use cases run on.
+#[derive(Clone)]
+pub struct Ports {
+    pub users: Arc<dyn UserRepository>,
+    pub todos: Arc<dyn TodoRepository>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub tokens: Arc<dyn TokenCodec>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    pub outbox: Arc<dyn Outbox>,
+    pub notifier: Arc<dyn Notifier>,
+    pub throttle: Arc<dyn LoginThrottle>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub phone_codes: Arc<dyn PhoneVerifications>,
+    pub sms_quota: Arc<dyn SmsQuota>,
+    pub code_hasher: Arc<dyn CodeHasher>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports { .. }")
+    }
 }

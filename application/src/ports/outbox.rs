@@ -9,7 +9,7 @@ use domain::{Notification, NotificationId, Sms, Timestamp};
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
-use super::StoreError;
+use super::store::StoreError;
 
 /// A notification that will not be delivered, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]

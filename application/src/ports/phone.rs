@@ -8,7 +8,7 @@ use domain::{PhoneCode, PhoneNumber, Timestamp, UserId};
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
-use super::StoreError;
+use super::store::StoreError;
 
 /// The keyed digest of a phone code (HMAC-SHA256): what the store keeps instead of the
 /// code. Without the key, a stolen store or backup tells nothing about a pending code.

@@ -9,7 +9,8 @@ use domain::{Session, SessionId, Timestamp, TokenId, User, UserId};
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
-use super::{Page, StoreError};
+use super::page::Page;
+use super::store::StoreError;
 
 /// Where a page of sessions starts: after this (creation time, id), the listing's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -10,7 +10,7 @@ use domain::{ClientAddress, Username};
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
-use super::StoreError;
+use super::store::StoreError;
 
 /// A fixed-window limit: at most `max` events counted within `window` of the first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,4 +125,28 @@ pub trait RateLimiter: Send + Sync {
     /// # Errors
     /// [`StoreError`] on store failure: callers must fail closed.
     async fn hit(&self, key: &RateKey, limit: WindowLimit) -> Result<Admission, StoreError>;
+}
+
+/// Default login throttling: 5 failures of one username from one client per 15 minutes,
+/// and 100 failures of any usernames from one client per 15 minutes.
+///
+/// Five is enough for a person's typos (and a success clears the count) while an attacker
+/// gets 20 guesses an hour at one account from one address; NIST SP 800-63B §5.2.2 allows
+/// up to 100 consecutive failures per account. A hundred per client lets an office behind
+/// one NAT mistype freely and holds a password sprayer to 100 guesses per 15 minutes per
+/// address, whatever the usernames.
+impl Default for ThrottleLimits {
+    fn default() -> Self {
+        const WINDOW: Duration = Duration::from_secs(15 * 60);
+        Self {
+            pair: WindowLimit {
+                max: 5,
+                window: WINDOW,
+            },
+            client: WindowLimit {
+                max: 100,
+                window: WINDOW,
+            },
+        }
+    }
 }

@@ -8,7 +8,10 @@ use domain::{Todo, TodoId, UserId};
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
-use super::{IdempotentWrite, Page, StoreError, WindowLimit};
+use super::idempotency::IdempotentWrite;
+use super::page::Page;
+use super::store::StoreError;
+use super::throttle::WindowLimit;
 
 /// Where a page of todos starts: after the todo with this insertion number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -7,7 +7,7 @@ use domain::{User, UserId, Username};
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
-use super::StoreError;
+use super::store::StoreError;
 
 /// Users and the username index.
 #[cfg_attr(any(test, feature = "mocks"), automock)]

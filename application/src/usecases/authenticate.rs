@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use domain::AccessClaims;
 
-use super::{Caller, Principal, store_failures};
-use crate::Ports;
+use super::shared::{Caller, Principal, store_failures};
+use crate::ports::Ports;
 use crate::ports::{ActiveUser, Clock, SessionStore, TokenCodec, TokenError};
 
 #[derive(Debug, thiserror::Error)]

@@ -19,11 +19,12 @@ use std::time::Duration;
 use domain::{IdempotencyKey, Todo, TodoId, TodoTitle};
 use tracing::instrument;
 
-use super::{Caller, SmsGate, store_failures};
+use super::shared::{Caller, store_failures};
+use super::sms::SmsGate;
 use crate::ports::{
     Clock, IdGenerator, IdempotentWrite, TodoInsert, TodoInsertRules, TodoRepository,
 };
-use crate::{Limits, Ports};
+use crate::{policy::Limits, ports::Ports};
 
 #[derive(Debug, Clone)]
 pub struct CreateTodoRequest {

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use domain::{NotificationId, NotificationKind, Timestamp};
 
-use super::store_failures;
-use crate::Ports;
+use super::shared::store_failures;
+use crate::ports::Ports;
 use crate::ports::{Clock, DeadLetter, IdGenerator, Notifier, NotifyError, Outbox, TodoRepository};
 
 /// How hard to try.

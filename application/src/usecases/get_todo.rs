@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use domain::{Todo, TodoId};
 
-use super::{Principal, store_failures};
-use crate::Ports;
+use super::shared::{Principal, store_failures};
+use crate::ports::Ports;
 use crate::ports::TodoRepository;
 
 #[derive(Debug, thiserror::Error)]

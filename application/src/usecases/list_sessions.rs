@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use domain::Session;
 
-use super::{Field, Principal, page_size, store_failures};
-use crate::Ports;
+use super::shared::{Field, Principal, page_size, store_failures};
+use crate::ports::Ports;
 use crate::ports::{Page, SessionCursor, SessionStore};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use domain::Todo;
 
-use super::{Field, Principal, page_size, store_failures};
-use crate::Ports;
+use super::shared::{Field, Principal, page_size, store_failures};
+use crate::ports::Ports;
 use crate::ports::{Page, TodoCursor, TodoRepository};
 
 #[derive(Debug, thiserror::Error)]

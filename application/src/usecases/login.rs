@@ -17,12 +17,13 @@ use std::time::Duration;
 use domain::{ClientAddress, PasswordInput, Session, SessionId, TokenId, TokenPair, Username};
 use tracing::instrument;
 
-use super::{PairFor, codec_failure, issue_pair, store_failures};
+use super::shared::{PairFor, codec_failure, issue_pair, store_failures};
+use crate::policy::{Limits, TokenPolicy};
+use crate::ports::Ports;
 use crate::ports::{
     Admission, Clock, HashError, IdGenerator, LoginAttempt, LoginThrottle, PasswordHasher,
     SessionStore, Settlement, ThrottleLimits, TokenCodec, UserRepository,
 };
-use crate::{Limits, Ports, TokenPolicy};
 
 pub struct LoginRequest {
     pub username: String,

@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 
-use super::{Principal, store_failures};
+use super::shared::{Principal, store_failures};
 use crate::ports::{
     Clock, EndOutcome, PresentedRefresh, SessionScope, SessionStore, TokenCodec, TokenError,
 };
-use crate::{Ports, TokenPolicy};
+use crate::{policy::TokenPolicy, ports::Ports};
 
 /// Which sessions to end.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,9 +27,10 @@ pub enum LogoutScope {
     Global,
 }
 
-impl From<LogoutScope> for SessionScope {
-    fn from(scope: LogoutScope) -> Self {
-        match scope {
+impl LogoutScope {
+    /// The sessions the store ends for this scope.
+    fn sessions(self) -> SessionScope {
+        match self {
             LogoutScope::Local => SessionScope::This,
             LogoutScope::Others => SessionScope::Others,
             LogoutScope::Global => SessionScope::All,
@@ -127,7 +128,7 @@ impl Logout {
                 };
                 match self
                     .sessions
-                    .end_with_refresh(&presented, scope.into())
+                    .end_with_refresh(&presented, scope.sessions())
                     .await?
                 {
                     EndOutcome::Ended(ended) => (

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::store_failures;
-use crate::Ports;
+use super::shared::store_failures;
+use crate::ports::Ports;
 use crate::ports::SessionStore;
 
 #[derive(Debug, thiserror::Error)]

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use domain::{SessionId, TokenId, TokenPair};
 use tracing::instrument;
 
-use super::{PairFor, codec_failure, issue_pair, store_failures};
+use super::shared::{PairFor, codec_failure, issue_pair, store_failures};
 use crate::ports::{
     Clock, IdGenerator, Rotation, RotationOutcome, SessionStore, TokenCodec, TokenError,
 };
-use crate::{Ports, TokenPolicy};
+use crate::{policy::TokenPolicy, ports::Ports};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {

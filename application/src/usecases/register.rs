@@ -22,12 +22,13 @@ use std::time::Duration;
 use domain::{ClientAddress, IdempotencyKey, NewPassword, PhoneNumber, User, UserId, Username};
 use tracing::instrument;
 
-use super::{Field, SmsPolicy, store_failures};
+use super::shared::{Field, store_failures};
+use super::sms::SmsPolicy;
 use crate::ports::{
     Admission, Clock, HashError, IdGenerator, IdempotencyRecord, IdempotencyStore, InsertUserError,
     PasswordHasher, RateKey, RateLimiter, UserRepository, WindowLimit,
 };
-use crate::{Limits, Ports};
+use crate::{policy::Limits, ports::Ports};
 
 pub struct RegisterRequest {
     pub username: String,

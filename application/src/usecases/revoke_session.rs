@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use domain::SessionId;
 
-use super::{Principal, store_failures};
-use crate::Ports;
+use super::shared::{Principal, store_failures};
+use crate::ports::Ports;
 use crate::ports::SessionStore;
 
 #[derive(Debug, thiserror::Error)]

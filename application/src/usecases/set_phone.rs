@@ -18,9 +18,9 @@ use std::time::Duration;
 use domain::{Notification, NotificationId, NotificationKind, PhoneCode, PhoneNumber, Sms};
 use tracing::instrument;
 
+use super::shared::{Principal, store_failures};
 use super::sms::SmsGate;
-use super::{Principal, store_failures};
-use crate::Ports;
+use crate::ports::Ports;
 use crate::ports::{
     Clock, CodeHasher, IdGenerator, PendingCode, PhoneVerifications, SmsAdmission, SmsLimit,
 };

@@ -19,7 +19,7 @@ use domain::{
     TodoId, User, UserId,
 };
 
-use crate::Ports;
+use crate::ports::Ports;
 use crate::ports::{IdGenerator, Outbox, SmsAdmission, SmsCaps, SmsLimit, SmsQuota, StoreError};
 
 /// Why a number outside the country allow-list is refused, wherever it is.

@@ -18,14 +18,14 @@ use domain::{
     Username,
 };
 
-use super::Principal;
+use super::shared::Principal;
 use crate::ports::{
     MockClock, MockCodeHasher, MockIdGenerator, MockIdempotencyStore, MockLoginThrottle,
     MockNotifier, MockOutbox, MockPasswordHasher, MockPhoneVerifications, MockRateLimiter,
     MockSessionStore, MockSmsQuota, MockTodoRepository, MockTokenCodec, MockUserRepository,
     StoreError,
 };
-use crate::{Ports, TokenPolicy};
+use crate::{policy::TokenPolicy, ports::Ports};
 
 /// What the fixed clock says.
 pub(crate) const NOW: Timestamp = Timestamp::from_unix_seconds(1_700_000_000);

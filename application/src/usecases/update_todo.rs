@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use domain::{Todo, TodoId, TodoTitle};
 
-use super::{Principal, store_failures};
-use crate::Ports;
+use super::shared::{Principal, store_failures};
+use crate::ports::Ports;
 use crate::ports::{Clock, TodoRepository};
 
 /// Fields left `None` stay as they are.

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use domain::{PhoneCode, User};
 use tracing::instrument;
 
-use super::{Caller, store_failures};
-use crate::Ports;
+use super::shared::{Caller, store_failures};
+use crate::ports::Ports;
 use crate::ports::{Clock, CodeCheck, CodeHasher, PhoneVerifications};
 
 #[derive(Clone)]

@@ -137,7 +137,7 @@ async fn refresh_on_a_gone_session_is_invalid_token() {
     for scope in [LogoutScope::Local, LogoutScope::Others, LogoutScope::Global] {
         let mut mocks = Mocks::new();
         expect_refresh_claims(&mut mocks);
-        expect_end(&mut mocks, scope.into(), EndOutcome::NotFound);
+        expect_end(&mut mocks, scope.sessions(), EndOutcome::NotFound);
 
         let err = logout(mocks).execute(refresh(), scope).await;
 
@@ -153,7 +153,7 @@ async fn a_spent_refresh_token_is_reuse_in_every_scope() {
     for scope in [LogoutScope::Local, LogoutScope::Others, LogoutScope::Global] {
         let mut mocks = Mocks::new();
         expect_refresh_claims(&mut mocks);
-        expect_end(&mut mocks, scope.into(), EndOutcome::ReuseDetected);
+        expect_end(&mut mocks, scope.sessions(), EndOutcome::ReuseDetected);
 
         let err = logout(mocks).execute(refresh(), scope).await;
 
