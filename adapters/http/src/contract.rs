@@ -249,6 +249,12 @@ const BAD_BODY: Documented = Documented {
     kinds: &[Kind::InvalidBody],
     description: "The body is not JSON of the expected shape (`invalid-body`).",
 };
+/// 422 on an operation that takes a refresh token in the body or the cookie.
+const REFRESH_BODY: Documented = Documented {
+    kinds: &[Kind::InvalidBody],
+    description: "The body is not JSON of the expected shape, or neither it nor the cookie \
+                  carries a refresh token (`invalid-body`).",
+};
 /// 500 on every operation that does work.
 const INTERNAL: Documented = Documented {
     kinds: &[Kind::Internal],
@@ -309,11 +315,7 @@ operations! {
         BODY_TIMEOUT,
         TOO_LARGE,
         NOT_JSON,
-        Documented {
-            kinds: &[Kind::InvalidBody],
-            description: "The body is not JSON of the expected shape, or neither it nor the \
-                          cookie carries a refresh token (`invalid-body`).",
-        },
+        REFRESH_BODY,
         INTERNAL,
         UNAVAILABLE,
     ];
@@ -326,11 +328,7 @@ operations! {
         BODY_TIMEOUT,
         TOO_LARGE,
         NOT_JSON,
-        Documented {
-            kinds: &[Kind::InvalidBody],
-            description: "The body is not JSON of the expected shape, or neither it nor the \
-                          cookie carries a refresh token (`invalid-body`).",
-        },
+        REFRESH_BODY,
         INTERNAL,
         UNAVAILABLE,
     ];

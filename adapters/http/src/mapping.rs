@@ -95,29 +95,24 @@ impl From<RegisterError> for Failure {
     }
 }
 
-impl From<ListTodosError> for Failure {
-    fn from(err: ListTodosError) -> Self {
-        match err {
-            ListTodosError::Invalid { field, message } => {
-                Failure::bad_parameter(field.as_str(), message)
+/// Listings, whose only own error is a page parameter out of range.
+macro_rules! listing {
+    ($($error:ident),* $(,)?) => {$(
+        impl From<$error> for Failure {
+            fn from(err: $error) -> Self {
+                match err {
+                    $error::Invalid { field, message } => {
+                        Failure::bad_parameter(field.as_str(), message)
+                    }
+                    $error::Unavailable(e) => Failure::unavailable(&e),
+                    $error::Unexpected(e) => Failure::internal(&e),
+                }
             }
-            ListTodosError::Unavailable(e) => Failure::unavailable(&e),
-            ListTodosError::Unexpected(e) => Failure::internal(&e),
         }
-    }
+    )*};
 }
 
-impl From<ListSessionsError> for Failure {
-    fn from(err: ListSessionsError) -> Self {
-        match err {
-            ListSessionsError::Invalid { field, message } => {
-                Failure::bad_parameter(field.as_str(), message)
-            }
-            ListSessionsError::Unavailable(e) => Failure::unavailable(&e),
-            ListSessionsError::Unexpected(e) => Failure::internal(&e),
-        }
-    }
-}
+listing!(ListTodosError, ListSessionsError);
 
 /// Use cases whose only own error is "not found", besides the two catch-alls.
 macro_rules! not_found_or_store {
