@@ -3,7 +3,11 @@
 //! token unchanged. Case counts are kept small enough for CI (well under a second);
 //! `PROPTEST_CASES=N` runs N cases per property instead.
 
+use application::ports::{TokenCodec, TokenError};
+use domain::ids::Uuid;
+use domain::{AccessClaims, SessionId, Timestamp, TokenId, UserId};
 use proptest::prelude::*;
+use secrecy::SecretSlice;
 
 use super::*;
 

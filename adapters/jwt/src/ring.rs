@@ -1,0 +1,106 @@
+//! [`KeyRing`]: everything needed to sign and check one kind of token, built once from a
+//! checked configuration, so that a request never parses a key.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+
+use crate::keys::{Ring, RingKey, hmac_key_id};
+
+/// The key that signs one kind of token, with its header built once.
+pub(crate) struct Signer {
+    pub kid: String,
+    /// `alg`, `typ`, `kid`: the header of every token this key signs.
+    pub header: Header,
+    pub encoding: EncodingKey,
+}
+
+/// A key that verifies one kind of token: its own algorithm and validation rules.
+pub(crate) struct Verifier {
+    pub kid: String,
+    pub alg: Algorithm,
+    pub decoding: DecodingKey,
+    /// The shared rules (iss, aud, required claims) pinned to `alg` alone.
+    pub validation: Validation,
+}
+
+/// Everything needed to sign and check one kind of token.
+pub(crate) struct KeyRing {
+    /// The exact `typ` this kind carries.
+    pub typ: &'static str,
+    pub signer: Signer,
+    /// The signing key's own verifier first, then the previous keys. A handful at most,
+    /// so a linear search by `kid` beats any map.
+    pub verifiers: Vec<Verifier>,
+}
+
+impl KeyRing {
+    /// The ring of tokens typed `typ`: `keys` verify (each pinned to its own algorithm
+    /// on a copy of `base`), and the signing one signs with `encoding`. The keys must have
+    /// passed [`JwtConfig::check`](crate::JwtConfig::check): one `kid` per key.
+    pub fn new(
+        typ: &'static str,
+        keys: &Ring<'_>,
+        encoding: EncodingKey,
+        base: &Validation,
+    ) -> Self {
+        let (kid, alg) = (keys.signing.kid(), keys.signing.alg());
+        Self {
+            typ,
+            signer: Signer {
+                header: header(alg, typ, &kid),
+                kid,
+                encoding,
+            },
+            verifiers: keys.slots().map(|(_, key)| key.verifier(base)).collect(),
+        }
+    }
+
+    pub fn find(&self, kid: &str) -> Option<&Verifier> {
+        self.verifiers.iter().find(|v| v.kid == kid)
+    }
+
+    /// Every `kid` accepted, the signing key's first.
+    pub fn key_ids(&self) -> Vec<&str> {
+        self.verifiers.iter().map(|v| v.kid.as_str()).collect()
+    }
+}
+
+impl RingKey<'_> {
+    /// The key's `kid`: see [`hmac_key_id`] and
+    /// [`Ed25519PublicKey::key_id`](crate::Ed25519PublicKey::key_id).
+    fn kid(&self) -> String {
+        match self {
+            RingKey::Hs256(secret) => hmac_key_id(secret),
+            RingKey::Ed25519Public(public) => public.key_id(),
+        }
+    }
+
+    /// The one algorithm this key is used with.
+    fn alg(&self) -> Algorithm {
+        match self {
+            RingKey::Hs256(_) => Algorithm::HS256,
+            RingKey::Ed25519Public(_) => Algorithm::EdDSA,
+        }
+    }
+
+    fn verifier(&self, base: &Validation) -> Verifier {
+        let alg = self.alg();
+        let mut validation = base.clone();
+        validation.algorithms = vec![alg];
+        Verifier {
+            kid: self.kid(),
+            alg,
+            decoding: match self {
+                RingKey::Hs256(secret) => DecodingKey::from_secret(secret),
+                RingKey::Ed25519Public(public) => public.decoding_key(),
+            },
+            validation,
+        }
+    }
+}
+
+fn header(alg: Algorithm, typ: &'static str, kid: &str) -> Header {
+    let mut header = Header::new(alg);
+    header.typ = Some(typ.to_owned());
+    header.kid = Some(kid.to_owned());
+    header
+}
