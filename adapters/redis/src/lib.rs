@@ -75,6 +75,8 @@ macro_rules! lua {
     };
 }
 
+mod deployment;
+pub use deployment::{Deployment, RedisUrl, UrlListError};
 mod idempotency;
 mod outbox;
 mod phone;
