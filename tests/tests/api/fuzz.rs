@@ -14,7 +14,7 @@ use poem::test::TestClient;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use serde_json::{Value, json};
-use server::{Application, Config};
+use server::Config;
 
 /// Cases per strategy and endpoint in a CI run.
 const CASES: u32 = 48;
@@ -103,7 +103,7 @@ async fn app() -> (TestClient<BoxEndpoint<'static, Response>>, String) {
     })
     .expect("valid configuration");
     let client = TestClient::new(
-        Application::build(config)
+        server::launch(config)
             .await
             .expect("server builds")
             .into_endpoint(),

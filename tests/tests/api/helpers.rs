@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use server::{Application, Config, Notifications};
+use server::{Config, Notifications};
 use tokio::sync::oneshot;
 
 pub const SAMPLE_USER: &str = "username";
@@ -40,7 +40,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config =
         Config::from_lookup(|key| env.get(key).cloned()).expect("test configuration is valid");
-    let app = Application::build(config).await.expect("server builds");
+    let app = server::launch(config).await.expect("server builds");
     let base = format!("http://{}", app.local_addr());
     let notifications = app.notifications();
     let (tx, rx) = oneshot::channel::<()>();

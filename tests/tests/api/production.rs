@@ -35,7 +35,7 @@ async fn build(vars: &[(&str, &str)]) -> Result<Application, String> {
     env.insert("BIND_ADDR", "127.0.0.1:0");
     let config = Config::from_lookup(|key| env.get(key).map(|v| (*v).to_owned()))
         .map_err(|e| e.to_string())?;
-    Application::build(config)
+    server::launch(config)
         .await
         .map_err(|e| format!("{e:#}"))
 }
