@@ -93,6 +93,8 @@ fn apply(token: &str, mutation: &Mutation) -> String {
     let mut chars: Vec<char> = token.chars().collect();
     let at = |i: usize, len: usize| if len == 0 { 0 } else { i % len };
     match *mutation {
+        // An earlier truncation may have left nothing to replace or delete.
+        Mutation::Replace(_, _) | Mutation::Delete(_) if chars.is_empty() => {}
         Mutation::Replace(i, c) => {
             let i = at(i, chars.len());
             chars[i] = c;
