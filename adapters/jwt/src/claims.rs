@@ -16,33 +16,22 @@ pub(crate) struct Claims {
 
 /// `From` both ways between [`Claims`] and each kind's claims, field by field.
 macro_rules! same_fields {
-    ($($kind:ident),+) => {$(
+    ($($kind:ident),+) => {
+        $(same_fields!(@one $kind: user_id, session_id, token_id, issued_at, expires_at, auth_time);)+
+    };
+    (@one $kind:ident: $($field:ident),+) => {
         impl From<&$kind> for Claims {
             fn from(c: &$kind) -> Self {
-                Self {
-                    user_id: c.user_id,
-                    session_id: c.session_id,
-                    token_id: c.token_id,
-                    issued_at: c.issued_at,
-                    expires_at: c.expires_at,
-                    auth_time: c.auth_time,
-                }
+                Self { $($field: c.$field),+ }
             }
         }
 
         impl From<Claims> for $kind {
             fn from(c: Claims) -> Self {
-                Self {
-                    user_id: c.user_id,
-                    session_id: c.session_id,
-                    token_id: c.token_id,
-                    issued_at: c.issued_at,
-                    expires_at: c.expires_at,
-                    auth_time: c.auth_time,
-                }
+                Self { $($field: c.$field),+ }
             }
         }
-    )+};
+    };
 }
 
 same_fields!(AccessClaims, RefreshClaims);

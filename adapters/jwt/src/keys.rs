@@ -10,7 +10,7 @@ use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, KeyAlgorithm,
     OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
 };
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use secrecy::{SecretSlice, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -179,6 +179,24 @@ pub(crate) fn hmac_key_id(secret: &[u8]) -> String {
 pub(crate) enum RingKey<'a> {
     Hs256(&'a [u8]),
     Ed25519Public(Ed25519PublicKey),
+}
+
+impl RingKey<'_> {
+    /// The key's `kid`: see [`hmac_key_id`] and [`Ed25519PublicKey::key_id`].
+    pub fn kid(&self) -> String {
+        match self {
+            RingKey::Hs256(secret) => hmac_key_id(secret),
+            RingKey::Ed25519Public(public) => public.key_id(),
+        }
+    }
+
+    /// The one algorithm this key is used with.
+    pub fn alg(&self) -> Algorithm {
+        match self {
+            RingKey::Hs256(_) => Algorithm::HS256,
+            RingKey::Ed25519Public(_) => Algorithm::EdDSA,
+        }
+    }
 }
 
 /// The keys of one kind of token, as configured: the signing key and the previous ones.

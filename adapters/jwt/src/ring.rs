@@ -3,7 +3,7 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
-use crate::keys::{Ring, RingKey, hmac_key_id};
+use crate::keys::{Ring, RingKey};
 
 /// The key that signs one kind of token, with its header built once.
 pub(crate) struct Signer {
@@ -50,7 +50,7 @@ impl KeyRing {
                 kid,
                 encoding,
             },
-            verifiers: keys.slots().map(|(_, key)| key.verifier(base)).collect(),
+            verifiers: keys.slots().map(|(_, key)| verifier(&key, base)).collect(),
         }
     }
 
@@ -64,37 +64,19 @@ impl KeyRing {
     }
 }
 
-impl RingKey<'_> {
-    /// The key's `kid`: see [`hmac_key_id`] and
-    /// [`Ed25519PublicKey::key_id`](crate::Ed25519PublicKey::key_id).
-    fn kid(&self) -> String {
-        match self {
-            RingKey::Hs256(secret) => hmac_key_id(secret),
-            RingKey::Ed25519Public(public) => public.key_id(),
-        }
-    }
-
-    /// The one algorithm this key is used with.
-    fn alg(&self) -> Algorithm {
-        match self {
-            RingKey::Hs256(_) => Algorithm::HS256,
-            RingKey::Ed25519Public(_) => Algorithm::EdDSA,
-        }
-    }
-
-    fn verifier(&self, base: &Validation) -> Verifier {
-        let alg = self.alg();
-        let mut validation = base.clone();
-        validation.algorithms = vec![alg];
-        Verifier {
-            kid: self.kid(),
-            alg,
-            decoding: match self {
-                RingKey::Hs256(secret) => DecodingKey::from_secret(secret),
-                RingKey::Ed25519Public(public) => public.decoding_key(),
-            },
-            validation,
-        }
+/// A verifier for `key`: its own algorithm pinned on a copy of `base`.
+fn verifier(key: &RingKey<'_>, base: &Validation) -> Verifier {
+    let alg = key.alg();
+    let mut validation = base.clone();
+    validation.algorithms = vec![alg];
+    Verifier {
+        kid: key.kid(),
+        alg,
+        decoding: match key {
+            RingKey::Hs256(secret) => DecodingKey::from_secret(secret),
+            RingKey::Ed25519Public(public) => public.decoding_key(),
+        },
+        validation,
     }
 }
 
