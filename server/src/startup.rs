@@ -222,17 +222,17 @@ impl Application {
     }
 
     /// The ports the use cases were built with.
-    pub fn ports(&self) -> &Ports {
+    pub(crate) fn ports(&self) -> &Ports {
         &self.ports
     }
 
     /// `APP_ENV`.
-    pub fn environment(&self) -> Environment {
+    pub(crate) fn environment(&self) -> Environment {
         self.environment
     }
 
     /// Whether the store is Redis (else the embedded in-memory one).
-    pub fn on_redis(&self) -> bool {
+    pub(crate) fn on_redis(&self) -> bool {
         self.on_redis
     }
 

@@ -15,6 +15,11 @@ use super::vars::{
 };
 use crate::serve::ConnectionLimits;
 
+/// Shortest connection deadline: below it a healthy client on a slow network is cut.
+pub const MIN_HTTP_TIMEOUT: Duration = Duration::from_millis(100);
+/// Most connections `HTTP_MAX_CONNECTIONS` may allow (the file limit clamps it further).
+pub const MAX_HTTP_CONNECTIONS: usize = 1_000_000;
+
 /// What the HTTP server is built from.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
@@ -120,11 +125,6 @@ pub struct HttpArgs {
     )]
     pub shutdown_grace: Span,
 }
-
-/// Shortest connection deadline: below it a healthy client on a slow network is cut.
-pub const MIN_HTTP_TIMEOUT: Duration = Duration::from_millis(100);
-/// Most connections `HTTP_MAX_CONNECTIONS` may allow (the file limit clamps it further).
-pub const MAX_HTTP_CONNECTIONS: usize = 1_000_000;
 
 impl HttpArgs {
     /// # Errors
