@@ -4,9 +4,11 @@
 //! themselves (lengths, repeats, one kind never passing for the other, strength) are the
 //! adapter's: [`JwtConfig::check`](adapter_jwt::JwtConfig::check).
 
+use std::time::Duration;
+
 use adapter_jwt::{
-    AccessSigningKey, AccessVerificationKey, Ed25519PrivateKey, Ed25519PublicKey, JwtConfigError,
-    KeySlot, MAX_CLAIM_LEN, MAX_PREVIOUS_KEYS, MIN_SECRET_LEN,
+    AccessSigningKey, AccessVerificationKey, Ed25519PrivateKey, Ed25519PublicKey, JwtConfig,
+    JwtConfigError, KeySlot, MAX_CLAIM_LEN, MAX_PREVIOUS_KEYS, MIN_SECRET_LEN,
 };
 use clap::Args;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
@@ -78,16 +80,7 @@ pub struct KeyArgs {
     pub access_ed25519_public_keys_previous: Option<String>,
 }
 
-/// The keys as read, and where each came from.
-pub struct Keys {
-    pub access_signing: AccessSigningKey,
-    pub access_previous: Vec<AccessVerificationKey>,
-    pub refresh_secret: SecretSlice<u8>,
-    pub refresh_secrets_previous: Vec<SecretSlice<u8>>,
-    pub origin: Origin,
-}
-
-/// Which variable holds which key of the configuration `Keys` make.
+/// Which variable holds which key of the [`JwtConfig`] [`KeyArgs::read`] made.
 #[derive(Clone, Copy, Debug)]
 pub struct Origin {
     signing: Signing,
@@ -98,10 +91,19 @@ pub struct Origin {
 }
 
 impl KeyArgs {
+    /// The keys, with the claims and leeway that complete a [`JwtConfig`] (unchecked:
+    /// see [`Origin::blame`]), and which variable holds which key.
+    ///
     /// # Errors
     /// A key missing in production, a key of the other signing mode, an unreadable or
     /// malformed Ed25519 key.
-    pub fn read(self, environment: Environment) -> Result<Keys, ConfigError> {
+    pub fn read(
+        self,
+        environment: Environment,
+        issuer: String,
+        audience: String,
+        leeway: Duration,
+    ) -> Result<(JwtConfig, Origin), ConfigError> {
         let access_signing = match self.access_signing {
             Signing::Hs256 => {
                 if self.access_ed25519_key.is_some() {
@@ -147,7 +149,7 @@ impl KeyArgs {
             hs_previous: hs_previous.len(),
             ed_previous: ed_previous.len(),
         };
-        Ok(Keys {
+        let jwt = JwtConfig {
             access_signing,
             access_previous: hs_previous
                 .into_iter()
@@ -156,8 +158,11 @@ impl KeyArgs {
                 .collect(),
             refresh_secret,
             refresh_secrets_previous: secret_list(self.refresh_secrets_previous.as_ref()),
-            origin,
-        })
+            issuer,
+            audience,
+            leeway,
+        };
+        Ok((jwt, origin))
     }
 }
 

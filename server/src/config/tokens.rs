@@ -94,19 +94,15 @@ impl TokenArgs {
                 "must not be shorter than ACCESS_TTL",
             ));
         }
-        let keys = self.keys.read(environment)?;
-        let jwt = JwtConfig {
-            access_signing: keys.access_signing,
-            access_previous: keys.access_previous,
-            refresh_secret: keys.refresh_secret,
-            refresh_secrets_previous: keys.refresh_secrets_previous,
-            issuer: self.jwt_issuer,
-            audience: self.jwt_audience,
-            leeway: self.jwt_leeway.0,
-        };
-        jwt.check().map_err(|e| keys.origin.blame(e))?;
+        let (jwt, origin) = self.keys.read(
+            environment,
+            self.jwt_issuer,
+            self.jwt_audience,
+            self.jwt_leeway.0,
+        )?;
+        jwt.check().map_err(|e| origin.blame(e))?;
         if environment == Environment::Production {
-            jwt.check_strength().map_err(|e| keys.origin.blame(e))?;
+            jwt.check_strength().map_err(|e| origin.blame(e))?;
         }
         Ok(TokenSettings { jwt, policy })
     }
