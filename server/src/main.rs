@@ -1,17 +1,21 @@
 //! `server`: run jwt-todo, or print its OpenAPI document.
 
-use clap::{Parser, Subcommand};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::ExitCode;
 use std::time::Duration;
 
-use server::{Application, Config};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use server::Config;
+use server::config::{self, Settings};
 
 #[derive(Parser)]
 #[command(
     name = "server",
     version,
-    about = "jwt-todo: a todo API behind JWT access + refresh tokens"
+    about = "jwt-todo: a todo API behind JWT access + refresh tokens",
+    after_help = "Configured by environment variables (and ./.env): `server serve --help` lists them all."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -20,8 +24,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API (the default). Configured by environment variables; see README.md.
-    Serve,
+    /// Serve the API (the default). Every setting is an environment variable (also read
+    /// from ./.env, never over the environment) or the flag named after it; a bad value
+    /// stops the server, naming the variable.
+    Serve(Box<Settings>),
     /// Print the OpenAPI document and exit.
     Openapi {
         /// YAML instead of JSON.
@@ -34,10 +40,32 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Openapi { yaml } => {
+async fn main() -> ExitCode {
+    // The environment, then ./.env: the only source of values (see `server::config`).
+    let lookup = match config::env_and_dotenv() {
+        Ok(lookup) => lookup,
+        Err(e) => return failure(&e),
+    };
+    let command = Cli::command().mut_subcommand("serve", |serve| config::bind(serve, &lookup));
+    let matches = match command.try_get_matches() {
+        Ok(matches) => matches,
+        // Help from the command as declared, which shows each variable and its default
+        // rather than the values just looked up.
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            Cli::command().get_matches();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) if e.kind() == ErrorKind::ValueValidation => {
+            return failure(&config::from_clap(&e));
+        }
+        Err(e) => e.exit(),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let (config, healthcheck_only) = match cli.command {
+        Some(Command::Openapi { yaml }) => {
             let service = adapter_http::openapi_service();
             println!(
                 "{}",
@@ -47,39 +75,47 @@ async fn main() -> std::process::ExitCode {
                     service.spec()
                 }
             );
-            std::process::ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Command::Healthcheck => match healthcheck() {
-            Ok(()) => std::process::ExitCode::SUCCESS,
+        Some(Command::Serve(settings)) => (settings.build(), false),
+        Some(Command::Healthcheck) => (Config::from_lookup(&lookup), true),
+        None => (Config::from_lookup(&lookup), false),
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => return failure(&e),
+    };
+    if healthcheck_only {
+        return match healthcheck(config.http.bind_addr) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("not ready: {e:#}");
-                std::process::ExitCode::FAILURE
+                ExitCode::FAILURE
             }
-        },
-        Command::Serve => match serve().await {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                std::process::ExitCode::FAILURE
-            }
-        },
+        };
+    }
+    match serve(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failure(&e),
     }
 }
 
-async fn serve() -> anyhow::Result<()> {
-    let config = Config::from_env_and_dotenv()?;
+fn failure(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
     server::telemetry::init(config.log_format)?;
     let environment = config.environment;
-    let app = Application::build(config).await?;
+    let app = server::launch(config).await?;
     tracing::info!(addr = %app.local_addr(), ?environment, "jwt-todo listening");
     app.run_until_stopped().await?;
     Ok(())
 }
 
 /// `GET /readyz` on the configured address over plain TCP: 200 is ready.
-fn healthcheck() -> anyhow::Result<()> {
-    let config = Config::from_env_and_dotenv()?;
-    let mut addr = config.bind_addr;
+fn healthcheck(mut addr: SocketAddr) -> anyhow::Result<()> {
     // A server listening on all interfaces is reached over loopback.
     if addr.ip().is_unspecified() {
         addr = match addr {

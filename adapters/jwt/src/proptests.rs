@@ -3,7 +3,11 @@
 //! token unchanged. Case counts are kept small enough for CI (well under a second);
 //! `PROPTEST_CASES=N` runs N cases per property instead.
 
+use application::ports::{TokenCodec, TokenError};
+use domain::ids::Uuid;
+use domain::{AccessClaims, SessionId, Timestamp, TokenId, UserId};
 use proptest::prelude::*;
+use secrecy::SecretSlice;
 
 use super::*;
 
@@ -89,6 +93,8 @@ fn apply(token: &str, mutation: &Mutation) -> String {
     let mut chars: Vec<char> = token.chars().collect();
     let at = |i: usize, len: usize| if len == 0 { 0 } else { i % len };
     match *mutation {
+        // An earlier truncation may have left nothing to replace or delete.
+        Mutation::Replace(_, _) | Mutation::Delete(_) if chars.is_empty() => {}
         Mutation::Replace(i, c) => {
             let i = at(i, chars.len());
             chars[i] = c;

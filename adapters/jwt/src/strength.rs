@@ -34,7 +34,7 @@ pub const MIN_ESTIMATED_BITS: f64 = 80.0;
 pub const PATTERN_SHARE: f64 = 2.0 / 3.0;
 
 /// Why a secret is too weak. The messages describe the secret, never quote it.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WeakSecret {
     #[error(
         "uses only {distinct} different characters (at least {MIN_DISTINCT_BYTES}); generate one with `openssl rand -base64 48`"

@@ -2,7 +2,19 @@
 //! nothing in `jsonwebtoken` can "helpfully" normalise them; `forged_valid_tokens_verify`
 //! shows the forging helper itself is right, so each rejection below is meaningful.
 
+use std::time::Duration;
+
+use application::ports::{TokenCodec, TokenError};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::{AccessClaims, RefreshClaims, Timestamp};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::{ExposeSecret, SecretSlice};
+use sha2::Sha256;
+
 use super::*;
+use crate::keys::hmac_key_id;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Sha384, Sha512};
@@ -604,15 +616,23 @@ fn weak_or_inconsistent_configuration_is_refused() {
     let short = b"too-short";
     assert_eq!(
         JwtCodec::new(config(short, REFRESH_SECRET)).err(),
-        Some(JwtConfigError::SecretTooShort { which: "access" })
+        Some(JwtConfigError::SecretTooShort {
+            which: "access",
+            slot: KeySlot::Signing
+        })
     );
     assert_eq!(
         JwtCodec::new(config(ACCESS_SECRET, short)).err(),
-        Some(JwtConfigError::SecretTooShort { which: "refresh" })
+        Some(JwtConfigError::SecretTooShort {
+            which: "refresh",
+            slot: KeySlot::Signing
+        })
     );
     assert_eq!(
         JwtCodec::new(config(ACCESS_SECRET, ACCESS_SECRET)).err(),
-        Some(JwtConfigError::SameSecret)
+        Some(JwtConfigError::SameSecret {
+            refresh: KeySlot::Signing
+        })
     );
     let mut c = config(ACCESS_SECRET, REFRESH_SECRET);
     c.issuer = String::new();
@@ -829,13 +849,28 @@ fn rotated_configurations_that_would_mix_kinds_or_repeat_keys_are_refused() {
     let mut c = rotated_config();
     c.access_previous
         .push(AccessVerificationKey::Hs256(secret(NEW_REFRESH_SECRET)));
-    assert_eq!(JwtCodec::new(c).err(), Some(JwtConfigError::SameSecret));
+    assert_eq!(
+        JwtCodec::new(c).err(),
+        Some(JwtConfigError::SameSecret {
+            refresh: KeySlot::Signing
+        })
+    );
     let mut c = rotated_config();
     c.refresh_secrets_previous.push(secret(NEW_ACCESS_SECRET));
-    assert_eq!(JwtCodec::new(c).err(), Some(JwtConfigError::SameSecret));
+    assert_eq!(
+        JwtCodec::new(c).err(),
+        Some(JwtConfigError::SameSecret {
+            refresh: KeySlot::Previous(1)
+        })
+    );
     let mut c = rotated_config();
     c.refresh_secrets_previous.push(secret(ACCESS_SECRET));
-    assert_eq!(JwtCodec::new(c).err(), Some(JwtConfigError::SameSecret));
+    assert_eq!(
+        JwtCodec::new(c).err(),
+        Some(JwtConfigError::SameSecret {
+            refresh: KeySlot::Previous(1)
+        })
+    );
 
     // The same key twice in one ring.
     let mut c = rotated_config();
@@ -843,13 +878,21 @@ fn rotated_configurations_that_would_mix_kinds_or_repeat_keys_are_refused() {
         .push(AccessVerificationKey::Hs256(secret(NEW_ACCESS_SECRET)));
     assert_eq!(
         JwtCodec::new(c).err(),
-        Some(JwtConfigError::DuplicateKey { which: "access" })
+        Some(JwtConfigError::DuplicateKey {
+            which: "access",
+            slot: KeySlot::Previous(1),
+            earlier: KeySlot::Signing
+        })
     );
     let mut c = rotated_config();
     c.refresh_secrets_previous.push(secret(REFRESH_SECRET));
     assert_eq!(
         JwtCodec::new(c).err(),
-        Some(JwtConfigError::DuplicateKey { which: "refresh" })
+        Some(JwtConfigError::DuplicateKey {
+            which: "refresh",
+            slot: KeySlot::Previous(1),
+            earlier: KeySlot::Previous(0)
+        })
     );
 
     // Short previous secrets, and too many.
@@ -858,13 +901,19 @@ fn rotated_configurations_that_would_mix_kinds_or_repeat_keys_are_refused() {
         .push(AccessVerificationKey::Hs256(secret(b"short")));
     assert_eq!(
         JwtCodec::new(c).err(),
-        Some(JwtConfigError::SecretTooShort { which: "access" })
+        Some(JwtConfigError::SecretTooShort {
+            which: "access",
+            slot: KeySlot::Previous(1)
+        })
     );
     let mut c = rotated_config();
     c.refresh_secrets_previous.push(secret(b"short"));
     assert_eq!(
         JwtCodec::new(c).err(),
-        Some(JwtConfigError::SecretTooShort { which: "refresh" })
+        Some(JwtConfigError::SecretTooShort {
+            which: "refresh",
+            slot: KeySlot::Previous(1)
+        })
     );
     let mut c = config(NEW_ACCESS_SECRET, NEW_REFRESH_SECRET);
     c.refresh_secrets_previous = (0..=MAX_PREVIOUS_KEYS)
@@ -1120,4 +1169,25 @@ fn ed25519_private_keys_never_print() {
         assert!(!printed.contains("157, 97"), "{printed}"); // the first bytes of d
     }
     assert!(format!("{key:?}").contains(RFC8037_THUMBPRINT));
+}
+
+#[test]
+fn production_strength_and_claim_lengths_are_checked_with_the_keys() {
+    let weak = config(&[b'a'; 32], REFRESH_SECRET);
+    weak.check().expect("long enough for development");
+    JwtCodec::new(weak.clone()).expect("the codec does not judge strength");
+    assert!(matches!(
+        weak.check_strength(),
+        Err(JwtConfigError::WeakSecret {
+            which: "access",
+            slot: KeySlot::Signing,
+            ..
+        })
+    ));
+    let mut c = config(ACCESS_SECRET, REFRESH_SECRET);
+    c.issuer = "i".repeat(MAX_CLAIM_LEN + 1);
+    assert_eq!(c.check(), Err(JwtConfigError::IssuerTooLong));
+    let mut c = config(ACCESS_SECRET, REFRESH_SECRET);
+    c.audience = "a".repeat(MAX_CLAIM_LEN);
+    c.check().expect("at the bound");
 }

@@ -4,6 +4,8 @@
 //! - `connection`: [`RedisStore`] and [`RedisStoreConfig`], over one Redis, a Redis Cluster
 //!   or a Redis watched by Sentinel; every command under the command timeout, the
 //!   reconciliation of lost replies, readiness and the memory of refused writes.
+//! - `deployment`: the three deployments as a [`Deployment`] (URLs checked), and
+//!   [`RedisStore::connect`] to any of them.
 //! - `shared`: the one multiplexed connection every command goes through, whichever the
 //!   deployment.
 //! - `errors`: Redis errors translated into the ports' `StoreError` (below, "Failures").
@@ -90,6 +92,7 @@ macro_rules! lua {
 }
 
 mod connection;
+mod deployment;
 mod errors;
 mod idempotency;
 mod keys;
@@ -103,4 +106,5 @@ mod todos;
 mod users;
 
 pub use connection::{PoolUsage, RedisStore, RedisStoreConfig};
+pub use deployment::{Deployment, RedisUrl, UrlListError};
 pub use keys::account_keys;

@@ -9,6 +9,12 @@
 //!
 //! The API secret stays wrapped until the `Authorization` header is built and never
 //! reaches a log; logs show phone numbers masked, and never the text of a code SMS.
+//!
+//! # Layout
+//! - `config`: [`VonageConfig`] and its rules ([`VonageConfig::from_parts`],
+//!   [`VonageConfigError`]): credentials in pairs, a sender, an http(s) base URL.
+//! - here: [`VonageNotifier`] (the client and how its answers are classified),
+//!   [`LogNotifier`] (SMS only logged) and [`mask`] (phone numbers in logs).
 
 use std::time::Duration;
 
@@ -19,20 +25,8 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-/// Vonage's production API.
-pub const DEFAULT_BASE_URL: &str = "https://api.nexmo.com";
-
-#[derive(Clone, Debug)]
-pub struct VonageConfig {
-    pub api_key: String,
-    pub api_secret: SecretString,
-    /// Sender: a number bought from Vonage, or an alphanumeric sender id where allowed.
-    pub from: String,
-    /// `https://api.nexmo.com`; tests point it at a local fake.
-    pub base_url: String,
-    /// Bound on one whole request, connection included.
-    pub timeout: Duration,
-}
+mod config;
+pub use config::{DEFAULT_BASE_URL, DEFAULT_TIMEOUT, VonageConfig, VonageConfigError};
 
 /// The Vonage Messages API client. One `reqwest::Client` (a connection pool) for all sends.
 pub struct VonageNotifier {
@@ -75,19 +69,19 @@ struct Problem {
 
 impl VonageNotifier {
     /// # Errors
-    /// The HTTP client cannot be built (no TLS roots, bad base URL).
+    /// A bad base URL ([`VonageConfigError::BadBaseUrl`]), or the HTTP client cannot be
+    /// built (no TLS roots).
     pub fn new(config: VonageConfig) -> anyhow::Result<Self> {
+        let endpoint = format!("{}/v1/messages", config.checked_base()?);
         // reqwest is built without a default crypto provider; install ring once per process.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(3)))
             .build()?;
-        let base = config.base_url.trim_end_matches('/');
-        reqwest::Url::parse(base).map_err(|e| anyhow::anyhow!("VONAGE_BASE_URL: {e}"))?;
         Ok(Self {
             client,
-            endpoint: format!("{base}/v1/messages"),
+            endpoint,
             api_key: config.api_key,
             api_secret: config.api_secret,
             from: config.from,

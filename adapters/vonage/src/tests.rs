@@ -269,3 +269,62 @@ fn the_log_notifier_logs_an_ordinary_text_but_never_a_code() {
     assert!(text.contains("SMS not sent"), "{text}");
     assert!(!text.contains("424242"), "{text}");
 }
+
+#[test]
+fn credentials_come_in_pairs_with_a_sender_and_an_http_base_url() {
+    let secret = || Some(SecretString::from("s3cret"));
+    let some = |s: &str| Some(s.to_owned());
+    assert!(
+        VonageConfig::from_parts(None, None, None, None)
+            .unwrap()
+            .is_none(),
+        "no credentials: SMS are only logged"
+    );
+    let cases = [
+        (
+            some("k"),
+            None,
+            None,
+            None,
+            VonageConfigError::MissingSecret,
+        ),
+        (None, secret(), None, None, VonageConfigError::MissingKey),
+        (
+            some("k"),
+            secret(),
+            None,
+            None,
+            VonageConfigError::MissingFrom,
+        ),
+        (
+            some("k"),
+            secret(),
+            some("x"),
+            some("ftp://x"),
+            VonageConfigError::BadBaseUrl,
+        ),
+        (
+            some("k"),
+            secret(),
+            some("x"),
+            some("not a url"),
+            VonageConfigError::BadBaseUrl,
+        ),
+    ];
+    for (key, secret, from, base, expected) in cases {
+        assert_eq!(
+            VonageConfig::from_parts(key, secret, from, base).unwrap_err(),
+            expected
+        );
+    }
+    let config = VonageConfig::from_parts(some(" k "), secret(), some("jwt-todo"), None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(config.api_key, "k");
+    assert_eq!(config.base_url, DEFAULT_BASE_URL);
+    assert_eq!(config.timeout, DEFAULT_TIMEOUT);
+    // The notifier holds a hand-built configuration to the same rule.
+    let mut bad = config;
+    bad.base_url = "ftp://x".into();
+    assert!(VonageNotifier::new(bad).is_err());
+}

@@ -21,9 +21,9 @@ mod register;
 mod revoke_session;
 mod set_phone;
 mod shared;
+mod sms;
 #[cfg(test)]
 pub(crate) mod testkit;
-mod sms;
 mod update_todo;
 mod verify_phone;
 

@@ -160,4 +160,3 @@ pub(crate) fn codec_failure(err: TokenError) -> anyhow::Error {
         other => anyhow::Error::new(other),
     }
 }
-

@@ -11,7 +11,7 @@ async fn the_seed_walkthrough_works_end_to_end() {
     let app = spawn_app().await;
 
     // Login: 200 with the seed's field names, plus additive ones.
-    let first = app.login_sample().await;
+    let first = app.login_user().await;
     assert_eq!(first.body["token_type"], "Bearer");
     assert_eq!(first.body["expires_in"], 900);
     assert!(
@@ -52,7 +52,7 @@ async fn the_seed_walkthrough_works_end_to_end() {
 #[tokio::test]
 async fn replaying_a_spent_refresh_token_revokes_the_whole_session() {
     let app = spawn_app().await;
-    let stolen = app.login_sample().await;
+    let stolen = app.login_user().await;
     let victim = tokens(app.refresh(&stolen.refresh).await).await;
 
     // The thief replays the spent token: refused, and the session is gone for everyone.
@@ -61,14 +61,14 @@ async fn replaying_a_spent_refresh_token_revokes_the_whole_session() {
     assert_unauthorized(app.refresh(&victim.refresh).await, Some("invalid_token")).await;
 
     // Other sessions of the user are untouched.
-    let other = app.login_sample().await;
+    let other = app.login_user().await;
     assert_eq!(app.me(&other.access).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn of_ten_concurrent_refreshes_with_one_token_exactly_one_succeeds() {
     let app = spawn_app().await;
-    let pair = app.login_sample().await;
+    let pair = app.login_user().await;
     let responses = join_all((0..10).map(|_| app.refresh(&pair.refresh))).await;
     let statuses: Vec<StatusCode> = responses.iter().map(|r| r.status()).collect();
     let winners = statuses
@@ -87,7 +87,8 @@ async fn of_ten_concurrent_refreshes_with_one_token_exactly_one_succeeds() {
 #[tokio::test]
 async fn unknown_user_and_wrong_password_are_indistinguishable() {
     let app = spawn_app().await;
-    let wrong_password = app.login(SAMPLE_USER, "not-the-password").await;
+    app.register_user().await;
+    let wrong_password = app.login(USER, "not-the-password").await;
     let unknown_user = app.login("nobody-here", "not-the-password").await;
     let invalid_name = app.login("?", "not-the-password").await;
     let a = assert_unauthorized(wrong_password, None).await;
@@ -101,7 +102,7 @@ async fn unknown_user_and_wrong_password_are_indistinguishable() {
 #[tokio::test]
 async fn one_kind_of_token_never_passes_for_the_other() {
     let app = spawn_app().await;
-    let pair = app.login_sample().await;
+    let pair = app.login_user().await;
     assert_unauthorized(app.me(&pair.refresh).await, Some("invalid_token")).await;
     assert_unauthorized(app.refresh(&pair.access).await, Some("invalid_token")).await;
     // Neither attempt hurt the session.
@@ -115,7 +116,7 @@ async fn one_kind_of_token_never_passes_for_the_other() {
 #[tokio::test]
 async fn broken_and_forged_tokens_are_refused() {
     let app = spawn_app().await;
-    let pair = app.login_sample().await;
+    let pair = app.login_user().await;
     let mut parts: Vec<String> = pair.access.split('.').map(str::to_owned).collect();
     let tampered = {
         parts[1].insert(0, 'e');
@@ -139,7 +140,7 @@ async fn broken_and_forged_tokens_are_refused() {
     }
     // A token from another server (other secrets) is refused too.
     let other = spawn_app().await;
-    let foreign = other.login_sample().await;
+    let foreign = other.login_user().await;
     assert_unauthorized(app.me(&foreign.access).await, Some("invalid_token")).await;
 }
 
@@ -161,7 +162,7 @@ async fn missing_credentials_get_an_rfc6750_challenge() {
 #[tokio::test]
 async fn expired_access_tokens_are_refused_and_refresh_still_works() {
     let app = spawn_app_with(&[("ACCESS_TTL", "1s"), ("JWT_LEEWAY", "0s")]).await;
-    let pair = app.login_sample().await;
+    let pair = app.login_user().await;
     assert_eq!(pair.body["expires_in"], 1);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let body = assert_unauthorized(app.me(&pair.access).await, Some("invalid_token")).await;
@@ -178,7 +179,7 @@ async fn sessions_end_with_their_refresh_token() {
         ("JWT_LEEWAY", "0s"),
     ])
     .await;
-    let pair = app.login_sample().await;
+    let pair = app.login_user().await;
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_unauthorized(app.refresh(&pair.refresh).await, Some("invalid_token")).await;
 }
@@ -236,7 +237,7 @@ async fn registration_validates_and_refuses_duplicates() {
 #[tokio::test]
 async fn revoke_by_refresh_token_signs_out_without_an_access_token() {
     let app = spawn_app().await;
-    let pair = app.login_sample().await;
+    let pair = app.login_user().await;
     let response = app
         .post_json(
             "/token/revoke",
@@ -260,7 +261,7 @@ async fn revoke_by_refresh_token_signs_out_without_an_access_token() {
 #[tokio::test]
 async fn within_the_reuse_grace_two_tabs_refreshing_at_once_both_stay_signed_in() {
     let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "10s")]).await;
-    let pair = app.login_sample().await;
+    let pair = app.login_user().await;
     let first = tokens(app.refresh(&pair.refresh).await).await;
     // The second tab replays the same (now spent) token: it gets the pair already issued.
     let replay = app.refresh(&pair.refresh).await;
@@ -289,7 +290,7 @@ async fn refreshes_never_extend_a_session_past_its_absolute_lifetime() {
         ("JWT_LEEWAY", "0s"),
     ])
     .await;
-    let pair = app.login_sample().await;
+    let pair = app.login_user().await;
     assert!(
         pair.body["refresh_expires_in"]
             .as_i64()

@@ -27,11 +27,13 @@ fn credentials(username: &str, password: &str) -> types::LoginRequest {
     }
 }
 
-async fn login_sample(client: &Client) -> types::TokenResponse {
+/// Logs in as the test user, registered first if need be.
+async fn login_user(app: &TestApp, client: &Client) -> types::TokenResponse {
+    app.register_user().await;
     let response = client
-        .login(None, &credentials(SAMPLE_USER, SAMPLE_PASSWORD))
+        .login(None, &credentials(USER, PASSWORD))
         .await
-        .expect("sample user logs in");
+        .expect("the test user logs in");
     assert_eq!(response.status(), StatusCode::OK);
     let tokens = response.into_inner();
     // JSON mode, the default: the refresh token in the body, no cookie-mode fields.
@@ -91,7 +93,7 @@ fn invalid_token<T: Debug, P: ProblemDocument>(result: Result<ResponseValue<T>, 
 #[tokio::test]
 async fn generated_client_manages_todos() {
     let app = spawn_app().await;
-    let tokens = login_sample(&anonymous(&app)).await;
+    let tokens = login_user(&app, &anonymous(&app)).await;
     assert_eq!(tokens.token_type, "Bearer");
     assert!(tokens.expires_in > 0 && tokens.refresh_expires_in > tokens.expires_in);
     let client = authed(&app, &tokens.access_token);
@@ -167,7 +169,7 @@ async fn generated_client_manages_todos() {
 async fn generated_client_refreshes_and_a_replay_is_refused_as_a_problem() {
     let app = spawn_app().await;
     let anonymous = anonymous(&app);
-    let first = login_sample(&anonymous).await;
+    let first = login_user(&app, &anonymous).await;
 
     let rotated = anonymous
         .refresh_token(
@@ -183,10 +185,7 @@ async fn generated_client_refreshes_and_a_replay_is_refused_as_a_problem() {
     assert_eq!(rotated.session_id, first.session_id);
     assert_ne!(rotated.refresh_token, first.refresh_token);
     let fresh = authed(&app, &rotated.access_token);
-    assert_eq!(
-        fresh.me().await.expect("new token works").username,
-        SAMPLE_USER
-    );
+    assert_eq!(fresh.me().await.expect("new token works").username, USER);
 
     // The spent refresh token again: refused, as a typed problem document ...
     let replay = invalid_token(
@@ -223,7 +222,7 @@ async fn generated_client_refreshes_and_a_replay_is_refused_as_a_problem() {
 async fn generated_client_logs_out_and_the_token_is_refused_afterwards() {
     let app = spawn_app().await;
     let anonymous = anonymous(&app);
-    let tokens = login_sample(&anonymous).await;
+    let tokens = login_user(&app, &anonymous).await;
     let client = authed(&app, &tokens.access_token);
 
     let ended = client.logout(None, None).await.expect("logged out");
@@ -256,7 +255,7 @@ async fn generated_client_logs_out_and_the_token_is_refused_afterwards() {
     // Wrong credentials: the same typed problem.
     let wrong = problem(
         anonymous
-            .login(None, &credentials(SAMPLE_USER, "not the password"))
+            .login(None, &credentials(USER, "not the password"))
             .await,
         StatusCode::UNAUTHORIZED,
     );
@@ -377,7 +376,7 @@ async fn generated_client_asks_for_a_phone_code_and_is_told_when_to_retry() {
     // Without Vonage the code only goes to the log (withheld), so this checks the shapes:
     // 202 with the code's lifetime, the typed 429, the typed 422 of a wrong code.
     let app = spawn_app().await;
-    let tokens = login_sample(&anonymous(&app)).await;
+    let tokens = login_user(&app, &anonymous(&app)).await;
     let client = authed(&app, &tokens.access_token);
     let phone = types::SetPhoneRequest {
         phone: "+4915112345678".parse().expect("phone fits the schema"),

@@ -346,7 +346,7 @@ async fn prompt_requests_and_large_allowed_bodies_are_unaffected() {
         ("MAX_BODY_BYTES", "1048576"),
     ])
     .await;
-    let tokens = app.login_sample().await;
+    let tokens = app.login_user().await;
     // A body just under the 1 MiB limit (valid JSON: the title, then whitespace), sent
     // at once: far more than a slow client sends, well within the deadline.
     let mut body = br#"{"title":"Buy milk""#.to_vec();

@@ -76,10 +76,11 @@ async fn browser(response: Response, status: StatusCode) -> Browser {
 }
 
 async fn login_cookie(app: &TestApp) -> Browser {
+    app.register_user().await;
     let response = app
         .post_json(
             "/login?cookie=true",
-            &json!({"username": SAMPLE_USER, "password": SAMPLE_PASSWORD}),
+            &json!({"username": USER, "password": PASSWORD}),
             None,
         )
         .await;
@@ -126,13 +127,10 @@ async fn login_in_cookie_mode_sets_the_cookie_and_returns_a_csrf_token_instead()
 #[tokio::test]
 async fn json_mode_stays_the_default_with_no_cookie_and_no_csrf_token() {
     let app = spawn_app().await;
+    app.register_user().await;
     for path in ["/login", "/login?cookie=false"] {
         let response = app
-            .post_json(
-                path,
-                &json!({"username": SAMPLE_USER, "password": SAMPLE_PASSWORD}),
-                None,
-            )
+            .post_json(path, &json!({"username": USER, "password": PASSWORD}), None)
             .await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(set_cookie(&response), None);
@@ -280,7 +278,7 @@ async fn revoke_with_the_cookie_ends_the_session_and_clears_the_cookie() {
 async fn revoke_of_the_other_sessions_keeps_the_cookie() {
     let app = spawn_app().await;
     let user = login_cookie(&app).await;
-    let other = app.login_sample().await;
+    let other = app.login_user().await;
 
     let response = with_cookie(
         &app,
@@ -301,7 +299,7 @@ async fn logout_with_cookie_true_clears_the_cookie() {
     let app = spawn_app().await;
     let user = login_cookie(&app).await;
 
-    let plain = app.login_sample().await;
+    let plain = app.login_user().await;
     let response = app.logout(&plain.access).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(set_cookie(&response), None, "JSON mode logout is unchanged");
@@ -328,7 +326,7 @@ async fn logout_with_cookie_true_clears_the_cookie() {
 #[tokio::test]
 async fn a_token_in_the_body_wins_over_the_cookie() {
     let app = spawn_app().await;
-    let json_user = app.login_sample().await;
+    let json_user = app.login_user().await;
     let browser_user = login_cookie(&app).await;
 
     // Body token + cookie, no CSRF header: JSON mode, the body's session.
@@ -356,7 +354,7 @@ async fn a_token_in_the_body_wins_over_the_cookie() {
 #[tokio::test]
 async fn a_json_client_can_switch_to_cookie_mode_on_refresh() {
     let app = spawn_app().await;
-    let user = app.login_sample().await;
+    let user = app.login_user().await;
     let response = app
         .post_json(
             "/token/refresh?cookie=true",

@@ -45,7 +45,7 @@ async fn a_body_without_json_content_type_is_415() {
 #[tokio::test]
 async fn huge_bodies_are_refused_with_413_with_or_without_content_length() {
     let app = spawn_app().await;
-    let user = app.login_sample().await;
+    let user = app.login_user().await;
     let huge = json!({"title": "x".repeat(100_000)});
     let response = app.post_json("/todo", &huge, Some(&user.access)).await;
     assert_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
@@ -71,7 +71,7 @@ async fn huge_bodies_are_refused_with_413_with_or_without_content_length() {
 #[tokio::test]
 async fn unknown_routes_and_bad_ids_are_problems_too() {
     let app = spawn_app().await;
-    let user = app.login_sample().await;
+    let user = app.login_user().await;
     let response = app
         .client
         .get(app.url("/nowhere"))
@@ -93,14 +93,15 @@ async fn unknown_routes_and_bad_ids_are_problems_too() {
 #[tokio::test]
 async fn every_response_carries_security_headers() {
     let app = spawn_app().await;
+    app.register_user().await;
     for response in [
         app.client
             .get(app.url("/healthz"))
             .send()
             .await
             .expect("sent"),
-        app.login("username", "wrong").await,
-        app.login("username", "password").await,
+        app.login(USER, "wrong").await,
+        app.login(USER, PASSWORD).await,
     ] {
         let headers = response.headers();
         assert_eq!(headers["cache-control"], "no-store");

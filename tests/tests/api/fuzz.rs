@@ -16,6 +16,8 @@ use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use serde_json::{Value, json};
 use server::{Application, Config};
 
+use crate::helpers::{PASSWORD, USER};
+
 /// Cases per strategy and endpoint in a CI run.
 const CASES: u32 = 48;
 
@@ -108,11 +110,14 @@ async fn app() -> (TestClient<BoxEndpoint<'static, Response>>, String) {
             .expect("server builds")
             .into_endpoint(),
     );
-    let login = client
-        .post("/login")
-        .body_json(&json!({"username": "username", "password": "password"}))
+    let user = json!({"username": USER, "password": PASSWORD});
+    client
+        .post("/users")
+        .body_json(&user)
         .send()
-        .await;
+        .await
+        .assert_status(poem::http::StatusCode::CREATED);
+    let login = client.post("/login").body_json(&user).send().await;
     login.assert_status_is_ok();
     let tokens: Value = login.0.into_body().into_json().await.expect("json");
     let access = tokens["access_token"].as_str().expect("token").to_owned();

@@ -5,15 +5,20 @@ use std::collections::HashMap;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use server::{Application, Config, Notifications};
-use tokio::sync::oneshot;
+use tokio::sync::{OnceCell, oneshot};
 
-pub const SAMPLE_USER: &str = "username";
-pub const SAMPLE_PASSWORD: &str = "password";
+/// The user most tests sign in as: each server gets it through `POST /users`, like any
+/// client's user ([`TestApp::login_user`]). The development sample user is `server
+/// serve`'s, and only the tests of it ([`spawn_serving_app_with`]) see it.
+pub const USER: &str = "tester";
+pub const PASSWORD: &str = "a fine long passphrase";
 
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub notifications: Notifications,
+    /// Set once [`USER`] is registered on this server's store.
+    user: OnceCell<()>,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -25,13 +30,25 @@ pub struct Tokens {
     pub body: Value,
 }
 
-/// A development server (sample user present) on the embedded store.
+/// A development server on the embedded store, built by `Application::build`: no user
+/// until a test registers one.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
 /// As [`spawn_app`], with some environment variables set.
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    spawn(vars, false).await
+}
+
+/// As [`spawn_app_with`], but built as `server serve` builds it (`server::launch`): in
+/// development with the sample user, in production only on a store without it. For the
+/// tests of the sample user.
+pub async fn spawn_serving_app_with(vars: &[(&str, &str)]) -> TestApp {
+    spawn(vars, true).await
+}
+
+async fn spawn(vars: &[(&str, &str)], serving: bool) -> TestApp {
     // The workspace builds reqwest without a default crypto provider (see adapters/vonage):
     // every process that builds an HTTP client installs one first.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -40,7 +57,12 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let config =
         Config::from_lookup(|key| env.get(key).cloned()).expect("test configuration is valid");
-    let app = Application::build(config).await.expect("server builds");
+    let app = if serving {
+        server::launch(config).await
+    } else {
+        Application::build(config).await
+    }
+    .expect("server builds");
     let base = format!("http://{}", app.local_addr());
     let notifications = app.notifications();
     let (tx, rx) = oneshot::channel::<()>();
@@ -51,12 +73,13 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         base,
         client: reqwest::Client::new(),
         notifications,
+        user: OnceCell::new(),
         _shutdown: tx,
     }
 }
 
 /// `vars` with login throttling out of the way, for tests that poll `POST /login` until
-/// the sample user exists: each 401 before that is a failure the throttle would count.
+/// a user exists: each 401 before that is a failure the throttle would count.
 /// Throttling itself is tested in `throttle.rs`.
 pub fn lenient_throttle<'a>(vars: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut all = vars.to_vec();
@@ -128,8 +151,34 @@ impl TestApp {
         tokens(response).await
     }
 
-    pub async fn login_sample(&self) -> Tokens {
-        self.login_ok(SAMPLE_USER, SAMPLE_PASSWORD).await
+    /// Registers [`USER`] unless this server has already; a 409 means another server on
+    /// the same store did, which is as good.
+    pub async fn register_user(&self) {
+        self.user
+            .get_or_init(|| async {
+                let response = self
+                    .post_json(
+                        "/users",
+                        &json!({"username": USER, "password": PASSWORD}),
+                        None,
+                    )
+                    .await;
+                assert!(
+                    matches!(
+                        response.status(),
+                        StatusCode::CREATED | StatusCode::CONFLICT
+                    ),
+                    "registering {USER}: {}",
+                    response.status()
+                );
+            })
+            .await;
+    }
+
+    /// Logs in as [`USER`] (registered first if need be): a new session each call.
+    pub async fn login_user(&self) -> Tokens {
+        self.register_user().await;
+        self.login_ok(USER, PASSWORD).await
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Response {
@@ -166,7 +215,7 @@ impl TestApp {
 
     /// Registers (with an optional phone) and logs in a fresh user.
     pub async fn new_user_with(&self, username: &str, phone: Option<&str>) -> Tokens {
-        let password = "a fine long passphrase";
+        let password = PASSWORD;
         let response = self
             .post_json(
                 "/users",

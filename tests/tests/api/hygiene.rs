@@ -185,7 +185,7 @@ async fn passwords_are_compared_in_nfkc() {
 #[tokio::test]
 async fn a_title_that_hides_or_reorders_text_is_a_clear_422_and_changes_nothing() {
     let app = spawn_app().await;
-    let user = app.login_sample().await;
+    let user = app.login_user().await;
     let kept: Value = app
         .create_todo(&user.access, "pay invoice.pdf")
         .await

@@ -62,7 +62,7 @@ async fn with_hs256_the_jwks_is_empty_and_every_token_names_its_key() {
     );
     assert!(fetch_jwks(&app).await.keys.is_empty());
 
-    let tokens = app.login_sample().await;
+    let tokens = app.login_user().await;
     let access = kid_of(&tokens.access);
     let refresh = kid_of(&tokens.refresh);
     assert_eq!(access.len(), 11, "a truncated hash, not the key");
@@ -79,7 +79,7 @@ async fn with_hs256_the_jwks_is_empty_and_every_token_names_its_key() {
         ("REFRESH_SECRET", OLD_REFRESH),
     ])
     .await;
-    let again = twin.login_sample().await;
+    let again = twin.login_user().await;
     assert_eq!(kid_of(&again.access), access);
     assert_eq!(kid_of(&again.refresh), refresh);
 
@@ -105,7 +105,7 @@ async fn an_access_token_verifies_with_the_published_jwks_alone() {
     assert_eq!(key["alg"], "EdDSA");
     assert!(key.get("d").is_none(), "never the private key: {key}");
 
-    let tokens = app.login_sample().await;
+    let tokens = app.login_user().await;
     let header = jsonwebtoken::decode_header(&tokens.access).expect("header");
     assert_eq!(header.alg, Algorithm::EdDSA);
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
@@ -139,7 +139,7 @@ async fn an_hs256_forgery_keyed_with_the_public_key_is_refused() {
     // check an HS256 token against the public key as an HMAC secret.
     let app = spawn_app_with(&[("ACCESS_SIGNING", "eddsa")]).await;
     let jwks = fetch_jwks(&app).await;
-    let tokens = app.login_sample().await;
+    let tokens = app.login_user().await;
     // The genuine token works, so the forgeries below fail for their signature alone.
     assert_eq!(app.me(&tokens.access).await.status(), StatusCode::OK);
 
@@ -192,8 +192,8 @@ async fn a_secret_rotation_keeps_sessions_until_the_old_key_is_removed() {
         ("REFRESH_SECRET", OLD_REFRESH),
     ])
     .await;
-    let first = before.login_sample().await;
-    let second = before.login_sample().await;
+    let first = before.login_user().await;
+    let second = before.login_user().await;
     drop(before);
 
     // Restarted with new signing secrets, the old ones kept for verification.
@@ -221,7 +221,7 @@ async fn a_secret_rotation_keeps_sessions_until_the_old_key_is_removed() {
         rotated.refresh(&first.refresh).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let third = rotated.login_sample().await;
+    let third = rotated.login_user().await;
     drop(rotated);
 
     // The old secrets removed: what they signed is refused, what the new ones signed works.
@@ -255,7 +255,7 @@ async fn an_ed25519_key_from_a_file_signs_and_a_switch_from_hs256_keeps_sessions
         ("REFRESH_SECRET", OLD_REFRESH),
     ])
     .await;
-    let issued_under_hs256 = hs256.login_sample().await;
+    let issued_under_hs256 = hs256.login_user().await;
     drop(hs256);
 
     // Switch to Ed25519; the HMAC secret verifies the access tokens it signed until they

@@ -379,7 +379,7 @@ async fn a_permanent_provider_error_is_dead_lettered_and_not_retried() {
 async fn a_user_without_a_phone_gets_no_sms_and_no_error() {
     let (base, fake) = FakeVonage::start(&[], 202).await;
     let app = spawn_app_with(&vonage_env(&base)).await;
-    let user = app.login_sample().await;
+    let user = app.login_user().await;
     assert_eq!(
         app.create_todo(&user.access, "quiet").await.status(),
         StatusCode::CREATED

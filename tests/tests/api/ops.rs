@@ -37,9 +37,9 @@ pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
 #[tokio::test]
 async fn metrics_count_requests_by_route_template_and_auth_outcomes() {
     let app = spawn_app().await;
-    let tokens = app.login_sample().await;
+    let tokens = app.login_user().await;
     assert_eq!(
-        app.login(SAMPLE_USER, "wrong").await.status(),
+        app.login(USER, "wrong").await.status(),
         StatusCode::UNAUTHORIZED
     );
     for id in [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()] {
@@ -59,7 +59,7 @@ async fn metrics_count_requests_by_route_template_and_auth_outcomes() {
         app.refresh(&tokens.refresh).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let again = app.login_sample().await;
+    let again = app.login_user().await;
     assert_eq!(app.logout(&again.access).await.status(), StatusCode::OK);
 
     let text = metrics(&app).await;
@@ -275,7 +275,7 @@ async fn store_failures_are_counted_and_make_the_replica_unready() {
         .expect("sent");
     assert_problem(readyz, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_problem(
-        app.login(SAMPLE_USER, SAMPLE_PASSWORD).await,
+        app.login(USER, PASSWORD).await,
         StatusCode::SERVICE_UNAVAILABLE,
     )
     .await;

@@ -6,11 +6,12 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
+use server::sample_user::{SAMPLE_PASSWORD, SAMPLE_USERNAME as SAMPLE_USER};
 use server::{Application, Config};
 
 use crate::cluster::cli;
 use crate::helpers::*;
-use crate::redis::{login_when_ready, start_redis};
+use crate::redis::{login_sample_when_ready, start_redis};
 
 /// Made by `openssl rand -base64 32` and `-hex 32`, as production wants them. Test values
 /// only.
@@ -28,21 +29,19 @@ fn production<'a>(vars: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     all
 }
 
-/// `Application::build` with `vars`, for servers that must refuse to start; the error
-/// as `main` prints it.
+/// The application `server serve` builds (`server::launch`) with `vars`, for servers that
+/// must refuse to start; the error as `main` prints it.
 async fn build(vars: &[(&str, &str)]) -> Result<Application, String> {
     let mut env: std::collections::HashMap<&str, &str> = vars.iter().copied().collect();
     env.insert("BIND_ADDR", "127.0.0.1:0");
     let config = Config::from_lookup(|key| env.get(key).map(|v| (*v).to_owned()))
         .map_err(|e| e.to_string())?;
-    Application::build(config)
-        .await
-        .map_err(|e| format!("{e:#}"))
+    server::launch(config).await.map_err(|e| format!("{e:#}"))
 }
 
 #[tokio::test]
 async fn a_production_server_never_creates_the_sample_user() {
-    let app = spawn_app_with(&production(&[])).await;
+    let app = spawn_serving_app_with(&production(&[])).await;
     assert_unauthorized(app.login(SAMPLE_USER, SAMPLE_PASSWORD).await, None).await;
 }
 
@@ -50,8 +49,8 @@ async fn a_production_server_never_creates_the_sample_user() {
 async fn a_production_server_refuses_a_store_holding_the_sample_user() {
     let redis = start_redis().await;
     // A development run on this Redis creates the sample user ...
-    let development = spawn_app_with(&lenient_throttle(&[("REDIS_URL", &redis.url)])).await;
-    login_when_ready(&development).await;
+    let development = spawn_serving_app_with(&lenient_throttle(&[("REDIS_URL", &redis.url)])).await;
+    login_sample_when_ready(&development).await;
     drop(development);
 
     // ... and a production server on the same Redis will not start, saying why and how.
@@ -82,7 +81,7 @@ async fn a_production_server_refuses_a_store_holding_the_sample_user() {
         cli(redis.container.id(), &["DEL", key]).await;
     }
     cli(redis.container.id(), &["DEL", "username:username"]).await;
-    let app = spawn_app_with(&production(&[("REDIS_URL", &redis.url)])).await;
+    let app = spawn_serving_app_with(&production(&[("REDIS_URL", &redis.url)])).await;
     assert_unauthorized(app.login(SAMPLE_USER, SAMPLE_PASSWORD).await, None).await;
 }
 
@@ -90,7 +89,7 @@ async fn a_production_server_refuses_a_store_holding_the_sample_user() {
 async fn a_real_user_called_username_does_not_stop_production() {
     let redis = start_redis().await;
     let vars = production(&[("REDIS_URL", &redis.url)]);
-    let first = spawn_app_with(&vars).await;
+    let first = spawn_serving_app_with(&vars).await;
     let own = "a passphrase of their own";
     let response = first
         .post_json(

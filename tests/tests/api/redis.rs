@@ -13,6 +13,8 @@ use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
+use server::sample_user::{SAMPLE_PASSWORD, SAMPLE_USERNAME};
+
 use crate::contract::store_contract;
 use crate::helpers::*;
 
@@ -105,7 +107,7 @@ async fn the_seed_flows_work_over_redis() {
     assert_unauthorized(app.me(&second.access).await, Some("invalid_token")).await;
 
     // Ten concurrent refreshes with one token: exactly one wins.
-    let fresh = app.login_sample().await;
+    let fresh = app.login_user().await;
     let statuses: Vec<StatusCode> = join_all((0..10).map(|_| app.refresh(&fresh.refresh)))
         .await
         .iter()
@@ -128,7 +130,7 @@ async fn the_seed_flows_work_over_redis() {
         .json()
         .await
         .expect("json");
-    let other = app.login_sample().await;
+    let other = app.login_user().await;
     let path = format!("/todo/{}", todo["id"].as_str().expect("id"));
     assert_problem(app.get(&path, &other.access).await, StatusCode::NOT_FOUND).await;
     assert_eq!(app.logout(&other.access).await.status(), StatusCode::OK);
@@ -188,7 +190,7 @@ async fn a_redis_outage_is_a_quick_503_and_the_server_recovers_without_losing_da
     assert_eq!(response.headers()["retry-after"], "1");
     assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_problem(
-        app.login(SAMPLE_USER, SAMPLE_PASSWORD).await,
+        app.login(USER, PASSWORD).await,
         StatusCode::SERVICE_UNAVAILABLE,
     )
     .await;
@@ -275,7 +277,8 @@ async fn a_redis_that_hangs_is_a_503_within_the_command_timeout() {
 async fn a_server_started_before_redis_waits_for_it_and_then_serves() {
     let port = free_port();
     let url = format!("redis://127.0.0.1:{port}");
-    let app = spawn_app_with(&lenient_throttle(&[("REDIS_URL", &url)])).await;
+    // As `server serve` starts it: the sample user is part of what is tested here.
+    let app = spawn_serving_app_with(&lenient_throttle(&[("REDIS_URL", &url)])).await;
     let ready = app
         .client
         .get(app.url("/readyz"))
@@ -284,14 +287,14 @@ async fn a_server_started_before_redis_waits_for_it_and_then_serves() {
         .expect("sent");
     assert_problem(ready, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_problem(
-        app.login(SAMPLE_USER, SAMPLE_PASSWORD).await,
+        app.login(SAMPLE_USERNAME, SAMPLE_PASSWORD).await,
         StatusCode::SERVICE_UNAVAILABLE,
     )
     .await;
 
     // Redis arrives late: the running server picks it up, and creates its sample user.
     let _redis = start_redis_on(port).await;
-    let pair = login_when_ready(&app).await;
+    let pair = login_sample_when_ready(&app).await;
     assert_eq!(app.me(&pair.access).await.status(), StatusCode::OK);
     let ready = app
         .client
@@ -302,12 +305,39 @@ async fn a_server_started_before_redis_waits_for_it_and_then_serves() {
     assert_eq!(ready.status(), StatusCode::OK);
 }
 
-/// Logs in as the sample user, which the development server creates as soon as its
-/// store answers.
+/// Registers the test user as soon as the server's store answers (it may start before
+/// its Redis), and logs in.
 pub async fn login_when_ready(app: &TestApp) -> Tokens {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let response = app.login(SAMPLE_USER, SAMPLE_PASSWORD).await;
+        let response = app
+            .post_json(
+                "/users",
+                &serde_json::json!({"username": USER, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        if matches!(
+            response.status(),
+            StatusCode::CREATED | StatusCode::CONFLICT
+        ) {
+            return app.login_user().await;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the store never answered: {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Logs in as the development sample user, which a server started as `server serve`
+/// starts it creates as soon as its store answers.
+pub async fn login_sample_when_ready(app: &TestApp) -> Tokens {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = app.login(SAMPLE_USERNAME, SAMPLE_PASSWORD).await;
         if response.status() == StatusCode::OK {
             return tokens(response).await;
         }

@@ -8,8 +8,8 @@ use crate::helpers::*;
 #[tokio::test]
 async fn sessions_are_listed_and_one_can_be_revoked() {
     let app = spawn_app().await;
-    let laptop = app.login_sample().await;
-    let phone = app.login_sample().await;
+    let laptop = app.login_user().await;
+    let phone = app.login_user().await;
     let sessions: Vec<Value> = app.items("/sessions", &laptop.access).await;
     assert_eq!(sessions.len(), 2);
     let current: Vec<&Value> = sessions.iter().filter(|s| s["current"] == true).collect();
@@ -52,9 +52,9 @@ async fn sessions_are_listed_and_one_can_be_revoked() {
 #[tokio::test]
 async fn logout_scopes_end_the_right_sessions() {
     let app = spawn_app().await;
-    let a = app.login_sample().await;
-    let b = app.login_sample().await;
-    let c = app.login_sample().await;
+    let a = app.login_user().await;
+    let b = app.login_user().await;
+    let c = app.login_user().await;
 
     let others = app
         .client
@@ -70,7 +70,7 @@ async fn logout_scopes_end_the_right_sessions() {
     assert_eq!(app.me(&b.access).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.me(&c.access).await.status(), StatusCode::UNAUTHORIZED);
 
-    let d = app.login_sample().await;
+    let d = app.login_user().await;
     let global = app
         .client
         .post(app.url("/logout?scope=global"))

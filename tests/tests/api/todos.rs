@@ -8,7 +8,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn todos_can_be_listed_read_updated_and_deleted() {
     let app = spawn_app().await;
-    let user = app.login_sample().await;
+    let user = app.login_user().await;
     let first: Value = app
         .create_todo(&user.access, "  first  ")
         .await
@@ -65,7 +65,7 @@ async fn todos_can_be_listed_read_updated_and_deleted() {
 #[tokio::test]
 async fn another_users_todo_is_not_found_on_every_path() {
     let app = spawn_app().await;
-    let owner = app.login_sample().await;
+    let owner = app.login_user().await;
     let intruder = app.new_user("mallory").await;
     let todo: Value = app
         .create_todo(&owner.access, "private")
@@ -126,7 +126,7 @@ async fn another_users_todo_is_not_found_on_every_path() {
 #[tokio::test]
 async fn invalid_titles_are_refused_and_change_nothing() {
     let app = spawn_app().await;
-    let user = app.login_sample().await;
+    let user = app.login_user().await;
     for title in ["", "   ", &"x".repeat(201), "bell\u{7}"] {
         let response = app.create_todo(&user.access, title).await;
         assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
@@ -138,7 +138,7 @@ async fn invalid_titles_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn seed_clients_sending_user_id_cannot_create_for_someone_else() {
     let app = spawn_app().await;
-    let user = app.login_sample().await;
+    let user = app.login_user().await;
     let me: Value = app.me(&user.access).await.json().await.expect("json");
     let response = app
         .post_json(

@@ -1,0 +1,174 @@
+//! What the server adds to `/metrics` beside the HTTP adapter's own series: the
+//! notification worker's outcomes and liveness, the Redis pool's state and the SMS gate's
+//! decisions. The collectors read their source at each scrape, so nothing runs between
+//! scrapes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use adapter_redis::RedisStore;
+use application::usecases::{DeliveryError, DeliveryOutcome, SmsKind, SmsOutcome, SmsStats};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+
+/// What the notification worker reports: outcome counters, store errors, and whether it
+/// runs (a readiness condition).
+#[derive(Clone, Debug)]
+pub(crate) struct WorkerTelemetry {
+    outcomes: IntCounterVec,
+    store_errors: IntCounter,
+    running: Arc<AtomicBool>,
+    running_gauge: IntGauge,
+}
+
+impl WorkerTelemetry {
+    pub(crate) fn register(ops: &mut adapter_http::Operations) -> anyhow::Result<Self> {
+        let outcomes = IntCounterVec::new(
+            Opts::new(
+                "jwt_todo_notifications_total",
+                "Notification worker steps by outcome: sent, retried, dead_lettered, skipped, waiting.",
+            ),
+            &["outcome"],
+        )?;
+        let running_gauge = IntGauge::new(
+            "jwt_todo_notification_worker_running",
+            "1 while the notification worker runs, else 0.",
+        )?;
+        ops.registry.register(Box::new(outcomes.clone()))?;
+        ops.registry.register(Box::new(running_gauge.clone()))?;
+        let running = Arc::new(AtomicBool::new(false));
+        let probe = Arc::clone(&running);
+        ops.readiness.push((
+            "notification worker",
+            Arc::new(move || probe.load(Ordering::Acquire)),
+        ));
+        Ok(Self {
+            outcomes,
+            store_errors: ops
+                .metrics
+                .store_errors
+                .with_label_values(&["notification_worker"]),
+            running,
+            running_gauge,
+        })
+    }
+
+    pub(crate) fn record(&self, outcome: &Result<DeliveryOutcome, DeliveryError>) {
+        let label = match outcome {
+            Ok(DeliveryOutcome::Idle) => return,
+            Ok(DeliveryOutcome::Sent { .. }) => "sent",
+            Ok(DeliveryOutcome::Retrying { .. }) => "retried",
+            Ok(DeliveryOutcome::DeadLettered { .. }) => "dead_lettered",
+            Ok(DeliveryOutcome::Skipped { .. }) => "skipped",
+            Ok(DeliveryOutcome::Waiting { .. }) => "waiting",
+            Err(_) => {
+                self.store_errors.inc();
+                return;
+            }
+        };
+        self.outcomes.with_label_values(&[label]).inc();
+    }
+
+    /// Marks the worker as running (readiness and the gauge), or no longer.
+    pub(crate) fn set_running(&self, running: bool) {
+        self.running.store(running, Ordering::Release);
+        self.running_gauge.set(i64::from(running));
+    }
+}
+
+/// `jwt_todo_redis_pool_connections{state}`: the deadpool pool's state, read at each
+/// scrape (so nothing runs between scrapes).
+pub(crate) struct RedisPoolCollector {
+    store: std::sync::Weak<RedisStore>,
+    gauges: IntGaugeVec,
+}
+
+impl RedisPoolCollector {
+    pub(crate) fn register(
+        store: &Arc<RedisStore>,
+        ops: &mut adapter_http::Operations,
+    ) -> anyhow::Result<()> {
+        let gauges = IntGaugeVec::new(
+            Opts::new(
+                "jwt_todo_redis_pool_connections",
+                "Redis connection pool (standalone mode): max, open, idle, and callers waiting.",
+            ),
+            &["state"],
+        )?;
+        ops.registry.register(Box::new(Self {
+            store: Arc::downgrade(store),
+            gauges,
+        }))?;
+        Ok(())
+    }
+}
+
+impl prometheus::core::Collector for RedisPoolCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.gauges.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let usage = self.store.upgrade().and_then(|store| store.pool_usage());
+        if let Some(usage) = usage {
+            for (state, value) in [
+                ("max", usage.max_size),
+                ("open", usage.size),
+                ("idle", usage.available),
+                ("waiting", usage.waiting),
+            ] {
+                self.gauges
+                    .with_label_values(&[state])
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            }
+        }
+        self.gauges.collect()
+    }
+}
+
+/// `jwt_todo_sms_total{kind,outcome}`: what the SMS gate decided (queued, or skipped and
+/// why), from the use cases' counters, read at each scrape.
+pub(crate) struct SmsCollector {
+    stats: Arc<SmsStats>,
+    counters: IntCounterVec,
+}
+
+impl SmsCollector {
+    pub(crate) fn register(
+        stats: Arc<SmsStats>,
+        ops: &mut adapter_http::Operations,
+    ) -> anyhow::Result<()> {
+        let counters = IntCounterVec::new(
+            Opts::new(
+                "jwt_todo_sms_total",
+                "SMS by kind (todo_created, phone_code) and outcome: queued, or skipped or refused for unverified, country, cooldown, user_cap, number_cap.",
+            ),
+            &["kind", "outcome"],
+        )?;
+        ops.registry.register(Box::new(Self { stats, counters }))?;
+        Ok(())
+    }
+}
+
+impl prometheus::core::Collector for SmsCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.counters.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        for kind in SmsKind::ALL {
+            for outcome in SmsOutcome::ALL {
+                let now = self.stats.get(kind, outcome);
+                if now == 0 {
+                    // As every labelled counter here: it appears with its first event.
+                    continue;
+                }
+                let counter = self
+                    .counters
+                    .with_label_values(&[kind.as_str(), outcome.as_str()]);
+                // Only this collector moves the counter, so it catches up by the difference.
+                counter.inc_by(now.saturating_sub(counter.get()));
+            }
+        }
+        self.counters.collect()
+    }
+}
