@@ -7,6 +7,7 @@ use std::time::Duration;
 use application::ports::{StoreError, Unavailability};
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
 
+use crate::deployment::{Deployment, RedisUrl};
 use crate::errors::redis_error;
 use crate::records::millis;
 use crate::shared::{SentinelShared, Shared};
@@ -115,6 +116,24 @@ fn epoch_millis() -> u64 {
 }
 
 impl RedisStore {
+    /// The store for `deployment`: [`RedisStore::new`], [`RedisStore::cluster`] or
+    /// [`RedisStore::sentinel`]. Connects lazily, as they do.
+    ///
+    /// # Errors
+    /// A URL the driver refuses.
+    pub fn connect(deployment: &Deployment, config: RedisStoreConfig) -> anyhow::Result<Self> {
+        fn exposed(urls: &[RedisUrl]) -> Vec<&str> {
+            urls.iter().map(RedisUrl::expose).collect()
+        }
+        match deployment {
+            Deployment::Standalone(url) => Self::new(url.expose(), config),
+            Deployment::Cluster(nodes) => Self::cluster(&exposed(nodes), config),
+            Deployment::Sentinel { sentinels, master } => {
+                Self::sentinel(&exposed(sentinels), master, config)
+            }
+        }
+    }
+
     /// Builds the pool. Connects lazily: a Redis that is down at start makes requests
     /// fail with `Unavailable` (and readiness false) until it is up, rather than
     /// stopping the server.

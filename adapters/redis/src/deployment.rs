@@ -1,14 +1,12 @@
 //! Which Redis the store talks to: a [`Deployment`] is exactly one of three shapes (one
-//! server, a cluster, a master watched by Sentinel), and [`RedisStore::connect`] builds the
-//! store for it. Having no deployment at all (the server's embedded in-memory store) is
-//! not this crate's business.
+//! server, a cluster, a master watched by Sentinel), for which
+//! [`RedisStore::connect`](crate::RedisStore::connect) builds the store. Having no
+//! deployment at all (the server's embedded in-memory store) is not this crate's business.
 //!
 //! URLs may carry a password, so they are held as [`RedisUrl`], whose `Debug` leaves the
 //! credentials out.
 
 use std::fmt;
-
-use crate::connection::{RedisStore, RedisStoreConfig};
 
 /// One Redis, a cluster, or a master watched by Sentinel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,26 +99,6 @@ impl fmt::Display for UrlListError {
 }
 
 impl std::error::Error for UrlListError {}
-
-impl RedisStore {
-    /// The store for `deployment`: [`RedisStore::new`], [`RedisStore::cluster`] or
-    /// [`RedisStore::sentinel`]. Connects lazily, as they do.
-    ///
-    /// # Errors
-    /// A URL the driver refuses.
-    pub fn connect(deployment: &Deployment, config: RedisStoreConfig) -> anyhow::Result<Self> {
-        fn exposed(urls: &[RedisUrl]) -> Vec<&str> {
-            urls.iter().map(RedisUrl::expose).collect()
-        }
-        match deployment {
-            Deployment::Standalone(url) => Self::new(url.expose(), config),
-            Deployment::Cluster(nodes) => Self::cluster(&exposed(nodes), config),
-            Deployment::Sentinel { sentinels, master } => {
-                Self::sentinel(&exposed(sentinels), master, config)
-            }
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
