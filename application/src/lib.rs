@@ -9,12 +9,14 @@
 //!   the HTTP adapter maps them to statuses in one place.
 //! - [`policy`]: the operator's rules: token lifetimes ([`TokenPolicy`]) and what one user
 //!   or client may hold or do ([`Limits`]).
+//! - [`clients`]: the registered OAuth 2.0 clients and how one authenticates.
 //! - [`Services`]: every use case, built once from the ports, the [`TokenPolicy`], the
 //!   login [`ThrottleLimits`], the per-user and per-client [`Limits`] and the
 //!   [`SmsPolicy`], for the inbound adapter to hold.
 
 use std::sync::Arc;
 
+pub mod clients;
 pub mod policy;
 pub mod ports;
 pub mod usecases;
@@ -25,9 +27,9 @@ pub use usecases::{Caller, Principal, SmsPolicy};
 
 use ports::ThrottleLimits;
 use usecases::{
-    Authenticate, CreateTodo, DeleteTodo, GetTodo, ListSessions, ListTodos, Login, Logout,
-    Readiness, Refresh, Register, RevokeSession, SetPhone, SmsGate, SmsStats, UpdateTodo,
-    VerifyPhone,
+    Authenticate, CreateTodo, DeleteTodo, GetTodo, Introspect, ListSessions, ListTodos, Login,
+    Logout, Readiness, Refresh, Register, RevokeSession, RevokeToken, SetPhone, SmsGate, SmsStats,
+    UpdateTodo, VerifyPhone,
 };
 
 /// Every use case, ready to execute.
@@ -45,6 +47,10 @@ pub struct Services {
     pub delete_todo: DeleteTodo,
     pub list_sessions: ListSessions,
     pub revoke_session: RevokeSession,
+    /// RFC 7662 introspection, for resource servers.
+    pub introspect: Introspect,
+    /// RFC 7009 revocation, for OAuth clients.
+    pub revoke_token: RevokeToken,
     pub readiness: Readiness,
     pub set_phone: SetPhone,
     pub verify_phone: VerifyPhone,
@@ -75,6 +81,8 @@ impl Services {
             delete_todo: DeleteTodo::new(ports),
             list_sessions: ListSessions::new(ports),
             revoke_session: RevokeSession::new(ports),
+            introspect: Introspect::new(ports),
+            revoke_token: RevokeToken::new(ports, policy),
             readiness: Readiness::new(ports),
             set_phone: SetPhone::new(ports, sms),
             verify_phone: VerifyPhone::new(ports),

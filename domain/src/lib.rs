@@ -14,6 +14,7 @@
 //!   outbox entry.
 //! - [`phone`]: the one-time code that proves a phone number, and country codes.
 //! - [`client`]: a client's network address as login throttling counts it.
+//! - [`oauth`]: the id of a registered OAuth 2.0 client, which tokens name.
 //! - [`idempotency`]: idempotency keys, a client's name for one logical write.
 //! - `text` (private): the Unicode rules the values share (NFKC, what is visible, bidi
 //!   controls), from Unicode's own character properties.
@@ -25,6 +26,7 @@ pub mod client;
 pub mod idempotency;
 pub mod ids;
 pub mod notification;
+pub mod oauth;
 pub mod phone;
 pub mod session;
 mod text;
@@ -36,6 +38,7 @@ pub use client::ClientAddress;
 pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use ids::{NotificationId, SessionId, TodoId, TokenId, UserId};
 pub use notification::{Notification, NotificationKind, Sms};
+pub use oauth::{ClientId, ClientIdError};
 pub use phone::{
     CountryCode, CountryCodeError, PhoneCode, PhoneCodeError, PhoneNumber, PhoneNumberError,
 };

@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use crate::{SessionId, Timestamp, TokenId, UserId};
+use crate::{ClientId, SessionId, Timestamp, TokenId, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
@@ -58,6 +58,9 @@ pub struct AccessClaims {
     pub expires_at: Timestamp,
     /// When the user logged in to start this session (`auth_time`, RFC 9068 §2.2.1).
     pub auth_time: Timestamp,
+    /// The OAuth 2.0 client the session was opened for (`client_id`, RFC 9068 §2.2);
+    /// `None` for a session of the service's own login.
+    pub client: Option<ClientId>,
 }
 
 /// What a refresh token asserts. A distinct type from [`AccessClaims`] so that the
@@ -72,6 +75,9 @@ pub struct RefreshClaims {
     /// When the user logged in to start this session: refreshes never extend a session
     /// past `auth_time` plus the absolute session lifetime.
     pub auth_time: Timestamp,
+    /// As [`AccessClaims::client`]. Only that client may spend the token (at the OAuth
+    /// token endpoint); the service's own refresh spends only client-less tokens.
+    pub client: Option<ClientId>,
 }
 
 /// An access/refresh token pair as handed to a client. `Debug` hides the tokens: they

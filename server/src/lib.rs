@@ -23,6 +23,7 @@ pub mod startup;
 pub mod telemetry;
 pub mod worker;
 
+pub use config::oauth_secret;
 pub use config::{Config, ConfigError, Environment, LogFormat};
 pub use startup::{Application, Notifications};
 

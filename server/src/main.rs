@@ -37,6 +37,9 @@ enum Command {
     /// Ask the server at BIND_ADDR whether it is ready (GET /readyz); exit 0 if so.
     /// For container HEALTHCHECKs in images without curl.
     Healthcheck,
+    /// Print a new OAuth client secret (give it to the client) and its SHA-256 digest (put
+    /// it in OAUTH_CLIENTS as `client_secret_sha256`), then exit.
+    OauthSecret,
 }
 
 #[tokio::main]
@@ -75,6 +78,12 @@ async fn main() -> ExitCode {
                     service.spec()
                 }
             );
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::OauthSecret) => {
+            let secret = server::oauth_secret();
+            println!("client_secret={}", secret.secret);
+            println!("client_secret_sha256={}", secret.digest);
             return ExitCode::SUCCESS;
         }
         Some(Command::Serve(settings)) => (settings.build(), false),

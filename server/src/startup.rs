@@ -187,6 +187,12 @@ impl Application {
                 // Derived from the refresh secrets: every replica agrees, and the CSRF
                 // tokens of cookie mode rotate with the refresh secret (README, "Cookie mode").
                 csrf: adapter_http::CsrfKeys::derive(refresh_secret, &previous_refresh_secrets),
+                oauth: adapter_http::oauth::OAuthConfig {
+                    clients: Arc::clone(&config.oauth.clients),
+                    public_url: config.oauth.public_url.clone(),
+                    token_issuer: config.tokens.jwt.issuer.clone(),
+                    token_audience: config.tokens.jwt.audience.clone(),
+                },
             },
             ops,
         );

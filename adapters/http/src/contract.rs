@@ -244,16 +244,22 @@ const NOT_JSON: Documented = Documented {
     kinds: &[Kind::UnsupportedMediaType],
     description: "The request body is not `application/json` (`unsupported-media-type`).",
 };
-/// 422 on an operation whose body has no rule beyond its shape.
-const BAD_BODY: Documented = Documented {
+/// 415 on an operation that also takes a form.
+const NOT_JSON_OR_FORM: Documented = Documented {
+    kinds: &[Kind::UnsupportedMediaType],
+    description: "The request body is neither `application/json` nor \
+                  `application/x-www-form-urlencoded` (`unsupported-media-type`).",
+};
+/// 422 on an operation that takes JSON or a form.
+const FORM_BODY: Documented = Documented {
     kinds: &[Kind::InvalidBody],
-    description: "The body is not JSON of the expected shape (`invalid-body`).",
+    description: "The body is not JSON or a form of the expected shape (`invalid-body`).",
 };
 /// 422 on an operation that takes a refresh token in the body or the cookie.
 const REFRESH_BODY: Documented = Documented {
     kinds: &[Kind::InvalidBody],
-    description: "The body is not JSON of the expected shape, or neither it nor the cookie \
-                  carries a refresh token (`invalid-body`).",
+    description: "The body is not JSON (or a form) of the expected shape, or neither it nor \
+                  the cookie carries a refresh token (a form must carry it) (`invalid-body`).",
 };
 /// 500 on every operation that does work.
 const INTERNAL: Documented = Documented {
@@ -295,8 +301,8 @@ operations! {
         },
         BODY_TIMEOUT,
         TOO_LARGE,
-        NOT_JSON,
-        BAD_BODY,
+        NOT_JSON_OR_FORM,
+        FORM_BODY,
         Documented {
             kinds: &[Kind::TooManyLogins],
             description: "Too many failed logins for this username from this client, or from \
@@ -314,7 +320,7 @@ operations! {
         CSRF,
         BODY_TIMEOUT,
         TOO_LARGE,
-        NOT_JSON,
+        NOT_JSON_OR_FORM,
         REFRESH_BODY,
         INTERNAL,
         UNAVAILABLE,
@@ -327,7 +333,7 @@ operations! {
         CSRF,
         BODY_TIMEOUT,
         TOO_LARGE,
-        NOT_JSON,
+        NOT_JSON_OR_FORM,
         REFRESH_BODY,
         INTERNAL,
         UNAVAILABLE,

@@ -15,8 +15,10 @@ use uuid::Uuid;
 
 /// A JSON string, and only a string. poem-openapi's `String` also accepts numbers and
 /// booleans (`{"password": 12345678}` would become `"12345678"`); an auth API should
-/// answer a wrong type with 422, not guess.
-#[derive(Clone, PartialEq, Eq, Default)]
+/// answer a wrong type with 422, not guess. In a form every value is a string, so there
+/// it is read as one (`Deserialize`).
+#[derive(Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Text(pub String);
 
 impl std::fmt::Debug for Text {
@@ -69,7 +71,7 @@ impl ToJSON for Text {
 // Request-only types mark no field `write_only`: poem-openapi leaves such fields out of
 // the schema's example, and an example without its password is useless in Swagger UI's
 // "Try it out" and to generated clients.
-#[derive(Object)]
+#[derive(Object, serde::Deserialize)]
 #[oai(example)]
 pub struct LoginRequest {
     pub username: Text,
@@ -134,7 +136,7 @@ impl From<TokenPair> for TokenResponse {
 /// The refresh token to spend. In cookie mode send `{}`: the token comes from the
 /// `__Secure-refresh_token` cookie, with the `X-CSRF-Token` header. A token in the body
 /// wins over the cookie.
-#[derive(Object)]
+#[derive(Object, serde::Deserialize)]
 pub struct RefreshRequest {
     pub refresh_token: Option<Text>,
 }
@@ -146,8 +148,9 @@ impl std::fmt::Debug for RefreshRequest {
 }
 
 /// Which sessions a logout ends.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Enum, serde::Deserialize)]
 #[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// This session only (default).
     #[default]
@@ -171,7 +174,7 @@ impl From<Scope> for LogoutScope {
 /// Revoke by refresh token: for a client whose access token has already expired.
 /// `scope` defaults to `local`. In cookie mode leave `refresh_token` out: the cookie
 /// (with the `X-CSRF-Token` header) names the session. A token in the body wins.
-#[derive(Object)]
+#[derive(Object, serde::Deserialize)]
 pub struct RevokeRequest {
     pub refresh_token: Option<Text>,
     // No doc comment and no `#[oai(default)]` here: either makes poem-openapi wrap the

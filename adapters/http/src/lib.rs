@@ -13,11 +13,13 @@
 //! - [`client`]: the client's address (TCP peer, or `X-Forwarded-For` from a trusted proxy).
 //! - [`ops`]: request ids, the access log line, readiness probes; [`metrics`]: the
 //!   Prometheus metrics and the request scope they are recorded in.
+//! - [`oauth`]: OAuth 2.0 on the wire (error objects, client authentication); its
+//!   operations are in `api`.
 //! - [`cookie`], [`csrf`]: cookie mode for browsers, the refresh token in an `HttpOnly`
 //!   cookie and the header token that guards the requests the cookie authenticates.
 //!
-//! Modules depend on each other without cycles: `api` -> `auth`, `contract`, `mapping`
-//! -> `problem`; `metrics` knows only `problem`; `ops` only `metrics`; this root wires
+//! Modules depend on each other without cycles: `api` -> `auth`, `contract`, `mapping`,
+//! `oauth` -> `problem`; `metrics` knows only `problem`; `ops` only `metrics`; this root wires
 //! them.
 //!
 //! # Request pipeline (outermost first)
@@ -52,6 +54,7 @@ pub mod csrf;
 pub mod dto;
 pub mod mapping;
 pub mod metrics;
+pub mod oauth;
 pub mod ops;
 pub mod problem;
 
@@ -76,6 +79,8 @@ pub struct HttpConfig {
     pub trusted_proxies: TrustedProxies,
     /// Make and check cookie mode's CSRF tokens; derived from the refresh secret(s).
     pub csrf: CsrfKeys,
+    /// The OAuth endpoints' clients and the names they report.
+    pub oauth: oauth::OAuthConfig,
 }
 
 impl Default for HttpConfig {
@@ -88,6 +93,7 @@ impl Default for HttpConfig {
             // A random key: fine for one process (tests, benches); the server derives
             // its keys from `REFRESH_SECRET` so that every replica agrees.
             csrf: CsrfKeys::derive(&rand::random::<[u8; 32]>(), &[]),
+            oauth: oauth::OAuthConfig::default(),
         }
     }
 }
@@ -160,10 +166,12 @@ pub fn app_with(
         .data(Arc::clone(&ops))
         .data(Arc::new(config.trusted_proxies))
         .data(csrf)
+        .data(Arc::new(config.oauth))
         .around(move |ep, req| {
             let with_body = Arc::clone(&with_body);
             async move { limit_body(ep, req, &with_body, max_body, body_timeout).await }
         })
+        .around(oauth::shape_errors)
         .catch_all_error(problem::render_error)
         .around(move |ep, req| {
             let allowed = Arc::clone(&allowed);

@@ -5,9 +5,10 @@
 
 use application::ports::SmsLimit;
 use application::usecases::{
-    AuthError, CreateTodoError, DeleteTodoError, Field, GetTodoError, ListSessionsError,
-    ListTodosError, LoginError, LogoutError, ReadinessError, RefreshError, RegisterError,
-    RevokeSessionError, SetPhoneError, UpdateTodoError, VerifyPhoneError,
+    AuthError, CreateTodoError, DeleteTodoError, Field, GetTodoError, IntrospectError,
+    ListSessionsError, ListTodosError, LoginError, LogoutError, ReadinessError, RefreshError,
+    RegisterError, RevokeSessionError, RevokeTokenError, SetPhoneError, UpdateTodoError,
+    VerifyPhoneError,
 };
 
 use crate::problem::{Failure, Kind};
@@ -113,6 +114,29 @@ macro_rules! listing {
 }
 
 listing!(ListTodosError, ListSessionsError);
+
+impl From<IntrospectError> for Failure {
+    fn from(err: IntrospectError) -> Self {
+        match err {
+            IntrospectError::Unavailable(e) => Failure::unavailable(&e),
+            IntrospectError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<RevokeTokenError> for Failure {
+    fn from(err: RevokeTokenError) -> Self {
+        match err {
+            // The OAuth endpoint answers this one itself (`unauthorized_client`); as a
+            // problem it would be a refused parameter.
+            RevokeTokenError::OtherClient => {
+                Failure::bad_parameter("token", "The token was not issued to this client")
+            }
+            RevokeTokenError::Unavailable(e) => Failure::unavailable(&e),
+            RevokeTokenError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
 
 /// Use cases whose only own error is "not found", besides the two catch-alls.
 macro_rules! not_found_or_store {

@@ -288,6 +288,11 @@ impl Failure {
         self.0.outcome
     }
 
+    /// Seconds before a retry may succeed (429 and 503).
+    pub fn retry_after(&self) -> Option<u64> {
+        self.0.retry_after
+    }
+
     /// Why the store could not serve, when that is the failure.
     pub fn store_unavailability(&self) -> Option<Unavailability> {
         self.0.store

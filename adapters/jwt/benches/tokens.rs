@@ -33,6 +33,7 @@ fn access_claims() -> AccessClaims {
         issued_at: Timestamp::from_unix_seconds(NOW),
         expires_at: Timestamp::from_unix_seconds(NOW + 900),
         auth_time: Timestamp::from_unix_seconds(NOW),
+        client: None,
     }
 }
 
@@ -45,6 +46,7 @@ fn refresh_claims() -> RefreshClaims {
         issued_at: a.issued_at,
         expires_at: Timestamp::from_unix_seconds(NOW + 7 * 24 * 3600),
         auth_time: a.auth_time,
+        client: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The claims as the codec handles them, and as they travel in a token.
 
-use domain::{AccessClaims, RefreshClaims, SessionId, Timestamp, TokenId, UserId};
+use domain::{AccessClaims, ClientId, RefreshClaims, SessionId, Timestamp, TokenId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// What access and refresh claims have in common (today: everything). The domain keeps
@@ -12,12 +12,13 @@ pub(crate) struct Claims {
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
     pub auth_time: Timestamp,
+    pub client: Option<ClientId>,
 }
 
 /// `From` both ways between [`Claims`] and each kind's claims, field by field.
 macro_rules! same_fields {
     ($($kind:ident),+) => {
-        $(same_fields!(@one $kind: user_id, session_id, token_id, issued_at, expires_at, auth_time);)+
+        $(same_fields!(@one $kind: user_id, session_id, token_id, issued_at, expires_at, auth_time, client);)+
     };
     (@one $kind:ident: $($field:ident),+) => {
         impl From<&$kind> for Claims {
@@ -48,9 +49,14 @@ pub(crate) struct WireClaimsOut<'a> {
     pub aud: &'a str,
     /// When the user logged in (RFC 9068 §2.2.1); the session's lifetime counts from it.
     pub auth_time: i64,
+    /// The OAuth client the token was issued to (RFC 9068 §2.2); absent for the
+    /// service's own login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<&'a str>,
 }
 
-/// The JWT payload as read back. Every field is required; `aud` must be a single string.
+/// The JWT payload as read back. Every field but `client_id` is required; `aud` must be
+/// a single string.
 #[derive(Deserialize)]
 pub(crate) struct WireClaimsIn {
     pub sub: String,
@@ -61,4 +67,6 @@ pub(crate) struct WireClaimsIn {
     pub iss: String,
     pub aud: String,
     pub auth_time: i64,
+    #[serde(default)]
+    pub client_id: Option<String>,
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use application::ports::{TokenCodec, TokenError};
 use domain::ids::Uuid;
-use domain::{AccessClaims, RefreshClaims, SessionId, Timestamp, TokenId, UserId};
+use domain::{AccessClaims, ClientId, RefreshClaims, SessionId, Timestamp, TokenId, UserId};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, EncodingKey, Validation};
 use secrecy::ExposeSecret;
@@ -160,6 +160,7 @@ impl JwtCodec {
             iss: &self.issuer,
             aud: &self.audience,
             auth_time: claims.auth_time.unix_seconds(),
+            client_id: claims.client.as_ref().map(ClientId::as_str),
         };
         jsonwebtoken::encode(&keys.signer.header, &wire, &keys.signer.encoding)
             .map_err(|e| TokenError::Unexpected(anyhow::Error::new(e).context("signing a JWT")))
@@ -202,6 +203,12 @@ impl JwtCodec {
             issued_at: Timestamp::from_unix_seconds(claims.iat),
             expires_at: Timestamp::from_unix_seconds(claims.exp),
             auth_time: Timestamp::from_unix_seconds(claims.auth_time),
+            client: claims
+                .client_id
+                .as_deref()
+                .map(ClientId::parse)
+                .transpose()
+                .map_err(|_| TokenError::Invalid)?,
         };
 
         // Last: only a token that is genuine in every other respect may be called expired.

@@ -50,6 +50,7 @@ fn access_claims() -> impl Strategy<Value = AccessClaims> {
             issued_at: Timestamp::from_unix_seconds(NOW),
             expires_at: Timestamp::from_unix_seconds(NOW + ttl),
             auth_time: Timestamp::from_unix_seconds(NOW + age),
+            client: None,
         },
     )
 }

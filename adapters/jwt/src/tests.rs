@@ -62,6 +62,7 @@ fn access_claims(expires_at: i64) -> AccessClaims {
         issued_at: now(),
         expires_at: ts(expires_at),
         auth_time: ts(NOW - 3600),
+        client: None,
     }
 }
 
@@ -73,6 +74,7 @@ fn refresh_claims(expires_at: i64) -> RefreshClaims {
         issued_at: now(),
         expires_at: ts(expires_at),
         auth_time: ts(NOW - 3600),
+        client: None,
     }
 }
 

@@ -117,6 +117,26 @@ impl SessionStore for MemoryStore {
         })
     }
 
+    async fn refresh_holder(
+        &self,
+        user: UserId,
+        session: SessionId,
+        presented: TokenId,
+    ) -> Result<ActiveUser, StoreError> {
+        let state = self.read();
+        let current = state.session_alive(user, session, self.clock.now())
+            && state
+                .sessions
+                .get(&user)
+                .and_then(|s| s.get(&session))
+                .is_some_and(|s| s.session.refresh_jti == presented);
+        Ok(match (current, state.users.get(&user)) {
+            (false, _) => ActiveUser::Revoked,
+            (true, Some(found)) => ActiveUser::Active(found.clone()),
+            (true, None) => ActiveUser::UserGone,
+        })
+    }
+
     async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
         let now = self.clock.now();
         let mut state = self.write();

@@ -124,6 +124,34 @@ impl SessionStore for RedisStore {
         }
     }
 
+    async fn refresh_holder(
+        &self,
+        user: UserId,
+        session: SessionId,
+        presented: TokenId,
+    ) -> Result<ActiveUser, StoreError> {
+        let session_key = session_key_bytes(user, session);
+        let user_key = user_key(user);
+        // One round trip, as `active_user`. A session hash exists only while the
+        // session lives (it expires with it), so its `refresh_jti` answers both questions.
+        let (current, raw): (Option<String>, Option<String>) = self
+            .run(|mut conn| async move {
+                redis::pipe()
+                    .hget(&session_key[..], "refresh_jti")
+                    .get(user_key)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        if current.as_deref() != Some(presented.to_string().as_str()) {
+            return Ok(ActiveUser::Revoked);
+        }
+        match raw {
+            Some(raw) => Ok(ActiveUser::Active(parse_user(&raw)?)),
+            None => Ok(ActiveUser::UserGone),
+        }
+    }
+
     async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
         let (key, set) = (
             session_key(rotation.user_id, rotation.session_id),

@@ -137,6 +137,20 @@ pub trait SessionStore: Send + Sync {
     async fn active_user(&self, user: UserId, session: SessionId)
     -> Result<ActiveUser, StoreError>;
 
+    /// As [`SessionStore::active_user`], for a refresh token: `Active` only if the
+    /// session is alive and `presented` is the refresh token it accepts next (a spent
+    /// one, even within the reuse grace window, is `Revoked`). Reads only; spends nothing.
+    /// For token introspection.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure; callers must fail closed.
+    async fn refresh_holder(
+        &self,
+        user: UserId,
+        session: SessionId,
+        presented: TokenId,
+    ) -> Result<ActiveUser, StoreError>;
+
     /// Spends the presented refresh token and makes `next` current, or detects a replay
     /// and deletes the session, atomically: of any number of concurrent rotations with
     /// the same token, at most one returns `Rotated` (the others, within the grace

@@ -31,6 +31,9 @@ pub struct LoginRequest {
     pub user_agent: Option<String>,
     /// The client's address (the TCP peer, or what a trusted proxy reported).
     pub client: IpAddr,
+    /// The OAuth client logging the user in (the password grant); `None` for the
+    /// service's own login. Named in the session's tokens.
+    pub oauth_client: Option<domain::ClientId>,
 }
 
 impl std::fmt::Debug for LoginRequest {
@@ -200,7 +203,7 @@ impl Login {
         let pair = issue_pair(
             self.tokens.as_ref(),
             self.policy,
-            &PairFor::session(&session, access_jti),
+            &PairFor::session(&session, access_jti, request.oauth_client),
             now,
         )
         .map_err(|e| LoginError::Unexpected(codec_failure(e)))?;

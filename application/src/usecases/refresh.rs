@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use domain::{SessionId, TokenId, TokenPair};
+use domain::{ClientId, SessionId, TokenId, TokenPair};
 use tracing::instrument;
 
 use super::shared::{PairFor, codec_failure, issue_pair, store_failures};
@@ -76,7 +76,11 @@ impl Refresh {
     /// # Errors
     /// See [`RefreshError`].
     #[instrument(name = "refresh", skip_all)]
-    pub async fn execute(&self, refresh_token: &str) -> Result<TokenPair, RefreshError> {
+    pub async fn execute(
+        &self,
+        refresh_token: &str,
+        client: Option<ClientId>,
+    ) -> Result<TokenPair, RefreshError> {
         let now = self.clock.now();
         let claims = match self.tokens.verify_refresh(refresh_token, now) {
             Ok(claims) => claims,
@@ -85,6 +89,17 @@ impl Refresh {
             }
             Err(TokenError::Unexpected(e)) => return Err(RefreshError::Unexpected(e)),
         };
+        // A token spends only where it was issued: an OAuth client's at the token endpoint
+        // by that client, the service's own at its own refresh. Checked before the store
+        // is asked, so a token presented in the wrong place spends nothing and is not
+        // taken for reuse.
+        if claims.client != client {
+            tracing::info!(
+                session_id = %claims.session_id,
+                "refresh token presented by a client it was not issued to"
+            );
+            return Err(RefreshError::InvalidToken);
+        }
         // The absolute lifetime, counted from the login, caps every refresh.
         let expires_at = self.policy.session_expiry(now, claims.auth_time);
         if expires_at.has_passed(now) {
@@ -109,6 +124,7 @@ impl Refresh {
             access_jti: TokenId::from_uuid(self.ids.new_uuid()),
             auth_time: claims.auth_time,
             refresh_issued_at: now,
+            client: claims.client,
         };
         let pair = issue_pair(self.tokens.as_ref(), self.policy, &spec, now)
             .map_err(|e| RefreshError::Unexpected(codec_failure(e)))?;
@@ -129,7 +145,7 @@ impl Refresh {
                 issue_pair(
                     self.tokens.as_ref(),
                     self.policy,
-                    &PairFor::session(&session, access_jti),
+                    &PairFor::session(&session, access_jti, claims.client),
                     now,
                 )
                 .map_err(|e| RefreshError::Unexpected(codec_failure(e)))

@@ -2,7 +2,8 @@
 //! token pairs, and the mapping of store failures into each use case's error.
 
 use domain::{
-    AccessClaims, RefreshClaims, Session, SessionId, Timestamp, TokenId, TokenPair, UserId,
+    AccessClaims, ClientId, RefreshClaims, Session, SessionId, Timestamp, TokenId, TokenPair,
+    UserId,
 };
 
 use crate::policy::TokenPolicy;
@@ -87,10 +88,12 @@ pub(crate) struct PairFor {
     /// already issued is issued again (a grace-window replay), which, HMAC being
     /// deterministic, reproduces it exactly.
     pub refresh_issued_at: Timestamp,
+    /// The OAuth client the session was opened for, named in both tokens.
+    pub client: Option<ClientId>,
 }
 
 impl PairFor {
-    pub fn session(session: &Session, access_jti: TokenId) -> Self {
+    pub fn session(session: &Session, access_jti: TokenId, client: Option<ClientId>) -> Self {
         Self {
             user_id: session.user_id,
             session_id: session.id,
@@ -99,6 +102,7 @@ impl PairFor {
             access_jti,
             auth_time: session.created_at,
             refresh_issued_at: session.refreshed_at,
+            client,
         }
     }
 }
@@ -118,6 +122,7 @@ pub(crate) fn issue_pair(
         issued_at: now,
         expires_at: now.plus(policy.access_ttl).min(spec.session_expires_at),
         auth_time: spec.auth_time,
+        client: spec.client,
     };
     let refresh = RefreshClaims {
         user_id: spec.user_id,
@@ -126,6 +131,7 @@ pub(crate) fn issue_pair(
         issued_at: spec.refresh_issued_at,
         expires_at: spec.session_expires_at,
         auth_time: spec.auth_time,
+        client: spec.client,
     };
     Ok(TokenPair {
         access_token: tokens.issue_access(&access)?,

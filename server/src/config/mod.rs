@@ -23,7 +23,7 @@
 //! - One section each: `service` ([`Environment`], [`LogFormat`]), `http`
 //!   ([`HttpSettings`]), `store` ([`StoreSettings`]: the Redis [`Deployment`]), `tokens`
 //!   ([`TokenSettings`]) with `keys`, `limits`, `sms`, `notify`
-//!   ([`NotificationSettings`]).
+//!   ([`NotificationSettings`]), `oauth` ([`OAuthSettings`]).
 //!
 //! [`Deployment`]: adapter_redis::Deployment
 
@@ -38,6 +38,7 @@ mod http;
 mod keys;
 mod limits;
 mod notify;
+mod oauth;
 mod service;
 mod sms;
 mod store;
@@ -50,6 +51,7 @@ use error::err;
 pub use http::{HttpSettings, MAX_HTTP_CONNECTIONS, MIN_HTTP_TIMEOUT};
 pub use limits::{MAX_LOGIN_LIMIT, MAX_LOGIN_WINDOW, MAX_SESSIONS_CAP, MAX_TODOS_CAP};
 pub use notify::NotificationSettings;
+pub use oauth::{DEFAULT_PUBLIC_URL, NewSecret, OAuthSettings, new_secret as oauth_secret};
 pub use service::{Environment, LogFormat};
 pub use sms::MAX_SMS_CAP;
 pub use store::StoreSettings;
@@ -73,6 +75,8 @@ pub struct Settings {
     sms: sms::SmsArgs,
     #[command(flatten, next_help_heading = "SMS delivery")]
     notify: notify::NotifyArgs,
+    #[command(flatten, next_help_heading = "OAuth 2.0")]
+    oauth: oauth::OAuthArgs,
 }
 
 #[derive(Clone, Debug)]
@@ -90,6 +94,7 @@ pub struct Config {
     /// SMS caps, the country allow-list and phone codes.
     pub sms: SmsPolicy,
     pub notifications: NotificationSettings,
+    pub oauth: OAuthSettings,
 }
 
 impl Settings {
@@ -105,6 +110,7 @@ impl Settings {
         let sms = self.sms.build()?;
         let store = self.store.build()?;
         let (login_throttle, limits) = self.limits.build()?;
+        let oauth = self.oauth.build()?;
         Ok(Config {
             environment,
             log_format: self.service.log_format,
@@ -115,6 +121,7 @@ impl Settings {
             limits,
             sms,
             notifications,
+            oauth,
         })
     }
 

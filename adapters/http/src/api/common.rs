@@ -20,6 +20,10 @@ use crate::{cookie, dto, metrics};
 pub(super) enum Tag {
     /// Login, token refresh, logout.
     Auth,
+    /// OAuth 2.0 for standard clients and resource servers: token, revocation,
+    /// introspection, metadata.
+    #[oai(rename = "OAuth")]
+    OAuth,
     /// Registration and the caller's profile.
     Users,
     /// The caller's todos.

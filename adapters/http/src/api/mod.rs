@@ -5,19 +5,35 @@
 
 mod common;
 mod health;
+mod oauth;
 mod sessions;
 mod todos;
 mod tokens;
 mod users;
 
 pub use health::HealthApi;
+pub use oauth::OAuthApi;
 pub use sessions::SessionsApi;
 pub use todos::TodosApi;
 pub use tokens::{JWKS_CACHE_CONTROL, TokensApi};
 pub use users::UsersApi;
 
 /// The whole API: every tag's operations, served and documented as one.
-pub type Api = (TokensApi, UsersApi, TodosApi, SessionsApi, HealthApi);
+pub type Api = (
+    TokensApi,
+    OAuthApi,
+    UsersApi,
+    TodosApi,
+    SessionsApi,
+    HealthApi,
+);
 
 /// The API value to serve.
-pub const API: Api = (TokensApi, UsersApi, TodosApi, SessionsApi, HealthApi);
+pub const API: Api = (
+    TokensApi,
+    OAuthApi,
+    UsersApi,
+    TodosApi,
+    SessionsApi,
+    HealthApi,
+);

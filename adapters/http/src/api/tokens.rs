@@ -6,8 +6,8 @@ use application::usecases::{LoginRequest, LogoutCredential};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Query;
-use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::payload::{Form, Json};
+use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
 
 use super::common::{Answer, Presented, Svc, Tag, deliver, failed, user_agent};
 use crate::auth::BearerAuth;
@@ -64,6 +64,56 @@ enum JwksResponse {
 /// reaches them well before it signs (README, "Rotating keys").
 pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 
+/// A request body as JSON, or as a form with the same fields: seed 004's clients post
+/// forms (`curl -d "username=...&password=..."`). Enums of concrete types, because the
+/// derive takes no generics.
+macro_rules! json_or_form {
+    ($($name:ident($body:ty);)+) => {$(
+        #[derive(ApiRequest)]
+        enum $name {
+            /// JSON.
+            Json(Json<$body>),
+            /// The same fields as a form. Never cookie mode: a form can be posted by
+            /// another site's page.
+            Form(Form<$body>),
+        }
+
+        impl $name {
+            /// The body, and whether it came as a form.
+            fn into_parts(self) -> ($body, bool) {
+                match self {
+                    $name::Json(Json(body)) => (body, false),
+                    $name::Form(Form(body)) => (body, true),
+                }
+            }
+        }
+    )+};
+}
+
+json_or_form! {
+    LoginBody(dto::LoginRequest);
+    RefreshBody(dto::RefreshRequest);
+    RevokeBody(dto::RevokeRequest);
+}
+
+/// Cookie mode asked for with a form body: refused, since a form is what a cross-site
+/// page can post, and a cookie set by that answer would log the browser into the
+/// attacker's account (login CSRF).
+fn no_cookie_mode_for_forms() -> Failure {
+    Failure::bad_parameter(
+        "cookie",
+        "Cookie mode needs a JSON body; a form body gets its tokens in the answer",
+    )
+}
+
+/// The refresh token of a form body: the form must carry it (the cookie is never read
+/// for a form, see [`no_cookie_mode_for_forms`]).
+fn form_token(token: Option<dto::Text>) -> Result<Presented, Failure> {
+    token
+        .map(|token| Presented::Body(token.0))
+        .ok_or_else(Failure::missing_refresh_token)
+}
+
 fn logged_out(sessions_ended: u64, set_cookie: Option<String>) -> LogoutResponse {
     LogoutResponse::Ok(
         Json(dto::LogoutResponse {
@@ -85,7 +135,8 @@ impl TokensApi {
     /// Checks the credentials and opens a session. Unknown user and wrong password get
     /// the same answer in the same time. Failed logins are counted per username and
     /// client address and per client address; over a limit the answer is 429, without
-    /// checking the password.
+    /// checking the password. The body is JSON or a form with the same fields (as seed
+    /// 004's clients send it); a form never gets cookie mode.
     #[oai(
         path = "/login",
         method = "post",
@@ -98,14 +149,17 @@ impl TokensApi {
         proxies: Data<&Arc<TrustedProxies>>,
         csrf: Data<&Arc<CsrfKeys>>,
         req: &Request,
-        body: Json<dto::LoginRequest>,
-        /// `true`: cookie mode, for browsers. The refresh token is set as the
+        body: LoginBody,
+        /// `true`: cookie mode, for browsers (JSON bodies only). The refresh token is set as the
         /// `__Secure-refresh_token` cookie (`HttpOnly; Secure; SameSite=Strict;
         /// Path=/token`) instead of in the body, and the body carries a `csrf_token` to
         /// send as `X-CSRF-Token` when refreshing or revoking with the cookie.
         cookie: Query<Option<bool>>,
     ) -> Answer<LoginResponse, Login> {
-        let body = body.0;
+        let (body, form) = body.into_parts();
+        if form && cookie.0 == Some(true) {
+            return Err(failed(no_cookie_mode_for_forms()));
+        }
         let result = services
             .login
             .execute(LoginRequest {
@@ -113,6 +167,7 @@ impl TokensApi {
                 password: body.password.0,
                 user_agent: user_agent(req),
                 client: proxies.client_of(req),
+                oauth_client: None,
             })
             .await;
         match result {
@@ -150,14 +205,18 @@ impl TokensApi {
         services: Svc<'_>,
         csrf: Data<&Arc<CsrfKeys>>,
         req: &Request,
-        body: Json<dto::RefreshRequest>,
+        body: RefreshBody,
         /// `true`: answer in cookie mode (the new refresh token as the cookie, not in the
         /// body). Implied when the cookie authenticates the request.
         cookie: Query<Option<bool>>,
     ) -> Answer<RefreshResponse, Refresh> {
-        let presented =
-            Presented::of(&services, &csrf, req, body.0.refresh_token).map_err(failed)?;
-        let pair = match services.refresh.execute(presented.token()).await {
+        let presented = match body.into_parts() {
+            (body, false) => Presented::of(&services, &csrf, req, body.refresh_token),
+            (_, true) if cookie.0 == Some(true) => Err(no_cookie_mode_for_forms()),
+            (body, true) => form_token(body.refresh_token),
+        }
+        .map_err(failed)?;
+        let pair = match services.refresh.execute(presented.token(), None).await {
             Ok(pair) => {
                 metrics::refresh_outcome("success");
                 pair
@@ -228,11 +287,16 @@ impl TokensApi {
         services: Svc<'_>,
         csrf: Data<&Arc<CsrfKeys>>,
         req: &Request,
-        body: Json<dto::RevokeRequest>,
+        body: RevokeBody,
     ) -> Answer<LogoutResponse, Revoke> {
-        let body = body.0;
+        let (body, form) = body.into_parts();
         let scope = body.scope.unwrap_or_default();
-        let presented = Presented::of(&services, &csrf, req, body.refresh_token).map_err(failed)?;
+        let presented = if form {
+            form_token(body.refresh_token)
+        } else {
+            Presented::of(&services, &csrf, req, body.refresh_token)
+        }
+        .map_err(failed)?;
         let clear = presented.is_cookie() && scope != dto::Scope::Others;
         let ended = services
             .logout
@@ -258,7 +322,7 @@ impl TokensApi {
     /// key by the token's `kid`, verify with `EdDSA` only, and check `typ` (`at+jwt`),
     /// `iss`, `aud` and `exp`. Empty while access tokens are HS256-signed (secrets are
     /// never published). A signature check alone does not show the session is still
-    /// alive: logout is immediate only at this service.
+    /// alive: a resource server learns that from `POST /oauth/introspect`.
     #[oai(
         path = "/.well-known/jwks.json",
         method = "get",

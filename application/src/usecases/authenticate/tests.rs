@@ -17,6 +17,7 @@ fn claims() -> AccessClaims {
         issued_at: domain::Timestamp::from_unix_seconds(1_699_999_900),
         expires_at: NOW.plus(ACCESS_TTL),
         auth_time: AUTH_TIME,
+        client: None,
     }
 }
 

@@ -119,6 +119,7 @@ async fn success_opens_a_session_and_signs_a_pair_for_it() {
             issued_at: NOW,
             expires_at: NOW.plus(ACCESS_TTL),
             auth_time: NOW,
+            client: None,
         }))
         .times(1)
         .in_sequence(&mut order)
@@ -133,6 +134,7 @@ async fn success_opens_a_session_and_signs_a_pair_for_it() {
             issued_at: NOW,
             expires_at: session_expiry,
             auth_time: NOW,
+            client: None,
         }))
         .times(1)
         .in_sequence(&mut order)

@@ -36,6 +36,7 @@ fn expect_refresh_claims(mocks: &mut Mocks) {
                 issued_at: Timestamp::from_unix_seconds(1_699_000_000),
                 expires_at: NOW.plus(REFRESH_TTL),
                 auth_time: AUTH_TIME,
+                client: None,
             })
         });
 }
@@ -267,6 +268,7 @@ async fn ending_is_addressed_by_the_tokens_user() {
                 issued_at: NOW,
                 expires_at: NOW.plus(REFRESH_TTL),
                 auth_time: AUTH_TIME,
+                client: None,
             })
         });
     mocks

@@ -17,6 +17,7 @@ fn claims() -> RefreshClaims {
         issued_at: domain::Timestamp::from_unix_seconds(1_699_990_000),
         expires_at: NOW.plus(std::time::Duration::from_secs(10)),
         auth_time: AUTH_TIME,
+        client: None,
     }
 }
 
@@ -88,6 +89,7 @@ async fn success_rotates_the_presented_jti_and_signs_the_new_one_first() {
             issued_at: NOW,
             expires_at: NOW.plus(ACCESS_TTL),
             auth_time: AUTH_TIME,
+            client: None,
         }))
         .times(1)
         .in_sequence(&mut order)
@@ -102,6 +104,7 @@ async fn success_rotates_the_presented_jti_and_signs_the_new_one_first() {
             issued_at: NOW,
             expires_at: expiry,
             auth_time: AUTH_TIME,
+            client: None,
         }))
         .times(1)
         .in_sequence(&mut order)
@@ -250,6 +253,7 @@ async fn a_grace_replay_reissues_the_refresh_token_already_issued() {
         issued_at: current.refreshed_at,
         expires_at: current.expires_at,
         auth_time: current.created_at,
+        client: None,
     };
     mocks
         .tokens

@@ -1,0 +1,134 @@
+//! Token revocation (RFC 7009) by an OAuth client: revoking either token of a session
+//! ends the session, so both its tokens stop working at once.
+
+use std::sync::Arc;
+
+use domain::ClientId;
+use tracing::instrument;
+
+use super::introspect::TokenKind;
+use super::shared::store_failures;
+use crate::policy::TokenPolicy;
+use crate::ports::{
+    Clock, EndOutcome, Ports, PresentedRefresh, SessionScope, SessionStore, TokenCodec, TokenError,
+};
+
+/// What a revocation did. Both are a success to the client (RFC 7009 §2.2: an invalid
+/// token needs no revoking); the difference is for logs and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// The token's session was ended (or was a spent refresh token, which ended it as
+    /// reuse).
+    Session { reused: bool },
+    /// Not a live token of ours: nothing to do.
+    Nothing,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeTokenError {
+    /// A genuine token issued to another client (or to the service's own login): the
+    /// client may not revoke it.
+    #[error("token not issued to this client")]
+    OtherClient,
+    #[error("store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("revocation failed")]
+    Unexpected(#[source] anyhow::Error),
+}
+store_failures!(RevokeTokenError);
+
+pub struct RevokeToken {
+    sessions: Arc<dyn SessionStore>,
+    tokens: Arc<dyn TokenCodec>,
+    clock: Arc<dyn Clock>,
+    policy: TokenPolicy,
+}
+
+impl std::fmt::Debug for RevokeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RevokeToken").finish_non_exhaustive()
+    }
+}
+
+impl RevokeToken {
+    pub fn new(ports: &Ports, policy: TokenPolicy) -> Self {
+        Self {
+            sessions: ports.sessions.clone(),
+            tokens: ports.tokens.clone(),
+            clock: ports.clock.clone(),
+            policy,
+        }
+    }
+
+    /// Revokes `token` (either kind; `hint` only orders the search) for `client`.
+    ///
+    /// # Errors
+    /// [`RevokeTokenError::OtherClient`] for a token of another client; store failures.
+    #[instrument(name = "revoke_token", skip_all, fields(client = %client))]
+    pub async fn execute(
+        &self,
+        token: &str,
+        hint: Option<TokenKind>,
+        client: ClientId,
+    ) -> Result<Revoked, RevokeTokenError> {
+        let now = self.clock.now();
+        for kind in TokenKind::search_order(hint) {
+            match kind {
+                TokenKind::Access => match self.tokens.verify_access(token, now) {
+                    Ok(claims) => {
+                        if claims.client != Some(client) {
+                            return Err(RevokeTokenError::OtherClient);
+                        }
+                        let ended = self
+                            .sessions
+                            .revoke(claims.user_id, claims.session_id)
+                            .await?;
+                        tracing::info!(user_id = %claims.user_id, session_id = %claims.session_id, ended, "session revoked by access token");
+                        return Ok(if ended {
+                            Revoked::Session { reused: false }
+                        } else {
+                            Revoked::Nothing
+                        });
+                    }
+                    Err(TokenError::Expired | TokenError::Invalid) => {}
+                    Err(TokenError::Unexpected(e)) => return Err(RevokeTokenError::Unexpected(e)),
+                },
+                TokenKind::Refresh => match self.tokens.verify_refresh(token, now) {
+                    Ok(claims) => {
+                        if claims.client != Some(client) {
+                            return Err(RevokeTokenError::OtherClient);
+                        }
+                        let presented = PresentedRefresh {
+                            user_id: claims.user_id,
+                            session_id: claims.session_id,
+                            presented: claims.token_id,
+                            now,
+                            grace: self.policy.reuse_grace,
+                        };
+                        let outcome = self
+                            .sessions
+                            .end_with_refresh(&presented, SessionScope::This)
+                            .await?;
+                        return Ok(match outcome {
+                            EndOutcome::Ended(_) => {
+                                tracing::info!(user_id = %claims.user_id, session_id = %claims.session_id, "session revoked by refresh token");
+                                Revoked::Session { reused: false }
+                            }
+                            EndOutcome::ReuseDetected => {
+                                tracing::warn!(user_id = %claims.user_id, session_id = %claims.session_id, "spent refresh token presented for revocation; session revoked");
+                                Revoked::Session { reused: true }
+                            }
+                            EndOutcome::NotFound => Revoked::Nothing,
+                        });
+                    }
+                    Err(TokenError::Expired | TokenError::Invalid) => {}
+                    Err(TokenError::Unexpected(e)) => return Err(RevokeTokenError::Unexpected(e)),
+                },
+            }
+        }
+        Ok(Revoked::Nothing)
+    }
+}
+
+#[cfg(test)]
+mod tests;
