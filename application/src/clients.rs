@@ -243,7 +243,7 @@ mod tests {
             registration("cli", None, false),
             registration("gateway", Some(SECRET), true),
         ])
-        .unwrap()
+        .expect("as set up")
     }
 
     fn presented<'a>(id: &'a str, secret: Option<&'a str>) -> PresentedClient<'a> {
@@ -256,14 +256,14 @@ mod tests {
         assert_eq!(
             clients
                 .authenticate(presented("cli", None))
-                .unwrap()
+                .expect("as set up")
                 .id
                 .as_str(),
             "cli"
         );
         let gateway = clients
             .authenticate(presented("gateway", Some(SECRET)))
-            .unwrap();
+            .expect("as set up");
         assert!(gateway.may_introspect() && gateway.is_confidential());
         assert!(!gateway.may_use(Grant::Password));
     }
@@ -311,17 +311,20 @@ mod tests {
             registration("a", None, false),
             registration("a", None, false),
         ]);
-        assert_eq!(dup.unwrap_err(), ClientsError::Duplicate("a".into()));
+        assert_eq!(
+            dup.expect_err("refused"),
+            ClientsError::Duplicate("a".into())
+        );
         let public_introspection = OAuthClients::new(vec![registration("rs", None, true)]);
         assert_eq!(
-            public_introspection.unwrap_err(),
+            public_introspection.expect_err("refused"),
             ClientsError::PublicIntrospection("rs".into())
         );
         let idle = OAuthClients::new(vec![ClientRegistration {
             grants: vec![],
             ..registration("x", None, false)
         }]);
-        assert_eq!(idle.unwrap_err(), ClientsError::Idle("x".into()));
+        assert_eq!(idle.expect_err("refused"), ClientsError::Idle("x".into()));
         assert!(matches!(
             OAuthClients::new(vec![registration("a b", None, false)]),
             Err(ClientsError::Id { .. })

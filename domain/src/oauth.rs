@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn client_ids_are_short_unreserved_ascii() {
-        let id = ClientId::parse("resource-server_1.v2~x").unwrap();
+        let id = ClientId::parse("resource-server_1.v2~x").expect("as set up");
         assert_eq!(id.as_str(), "resource-server_1.v2~x");
         assert_eq!(id.to_string(), "resource-server_1.v2~x");
         assert_eq!(ClientId::parse(""), Err(ClientIdError::Empty));

@@ -47,6 +47,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Drops the other media types of a request body that JSON is one of.
+fn json_bodies_only(spec: &mut serde_json::Value) {
+    let Some(paths) = spec
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let bodies = paths
+        .values_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|ops| ops.values_mut())
+        .filter_map(|op| op.pointer_mut("/requestBody/content"))
+        .filter_map(serde_json::Value::as_object_mut);
+    for content in bodies {
+        if content.len() > 1 && content.keys().any(|k| k.starts_with("application/json")) {
+            content.retain(|k, _| k.starts_with("application/json"));
+        }
+    }
+}
+
 /// The names of the operations' problem schemas (RFC 9457 documents: `type`, `title`,
 /// `status`, `detail`, `field`).
 fn problem_schemas(spec: &serde_json::Value) -> Vec<String> {
@@ -67,8 +88,11 @@ fn problem_schemas(spec: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// Declares every `application/problem+json` response as `application/json`.
+/// Declares every `application/problem+json` response as `application/json`, and keeps
+/// only the JSON body of an operation that also takes a form (progenitor takes one
+/// request media type; a Rust caller has no reason to prefer the form).
 fn normalise(spec: &mut serde_json::Value) {
+    json_bodies_only(spec);
     let Some(paths) = spec
         .get_mut("paths")
         .and_then(serde_json::Value::as_object_mut)

@@ -79,6 +79,7 @@ fn services(rt: &tokio::runtime::Runtime) -> (Arc<Services>, String) {
                 password: PASSWORD.to_owned(),
                 user_agent: None,
                 client: std::net::IpAddr::from([127, 0, 0, 1]),
+                oauth_client: None,
             })
             .await
             .expect("logged in")

@@ -338,6 +338,46 @@ impl From<&Failure> for OAuthError {
     }
 }
 
+/// A client's HTTP Basic credentials, decoded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicCredentials {
+    pub id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BasicCredentials {
+    /// RFC 6749 §2.3.1: the client form-encodes its id and secret before Base64 (the
+    /// `oauth2` crate turns `~` into `%7E`, for one), so both are decoded here. A part
+    /// that does not decode is kept as sent, and then matches no client.
+    pub fn decode(user: &str, password: &str) -> Self {
+        let decode = |raw: &str| {
+            let spaced = raw.replace('+', " ");
+            percent_encoding::percent_decode_str(&spaced)
+                .decode_utf8()
+                .map_or_else(|_| raw.to_owned(), std::borrow::Cow::into_owned)
+        };
+        Self {
+            id: decode(user),
+            secret: decode(password),
+        }
+    }
+
+    /// The request's HTTP Basic credentials, if it sends any.
+    pub fn of(req: &Request) -> Option<Self> {
+        req.headers()
+            .typed_get::<Authorization<Basic>>()
+            .map(|basic| Self::decode(basic.username(), basic.password()))
+    }
+}
+
 /// How a request names its client: HTTP Basic (`client_secret_basic`), or `client_id`
 /// (and `client_secret`, `client_secret_post`) in the form. Using both is an
 /// `invalid_request` (RFC 6749 §2.3).
@@ -345,7 +385,7 @@ impl From<&Failure> for OAuthError {
 /// # Errors
 /// `invalid_request` for two methods at once; `invalid_client` for no client at all.
 pub fn presented_client<'a>(
-    basic: Option<&'a Authorization<Basic>>,
+    basic: Option<&'a BasicCredentials>,
     form_id: Option<&'a str>,
     form_secret: Option<&'a str>,
 ) -> Result<PresentedClient<'a>, OAuthError> {
@@ -353,23 +393,16 @@ pub fn presented_client<'a>(
         (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
             "Authenticate the client one way: HTTP Basic or client_secret in the form, not both",
         )),
-        (Some(basic), Some(id), None) if id != basic.username() => Err(
-            OAuthError::invalid_request("client_id differs from the HTTP Basic user name"),
-        ),
+        (Some(basic), Some(id), None) if id != basic.id => Err(OAuthError::invalid_request(
+            "client_id differs from the HTTP Basic user name",
+        )),
         (Some(basic), _, None) => Ok(PresentedClient {
-            id: basic.username(),
-            secret: Some(basic.password()),
+            id: &basic.id,
+            secret: Some(&basic.secret),
         }),
         (None, Some(id), secret) => Ok(PresentedClient { id, secret }),
         (None, None, _) => Err(OAuthError::invalid_client()),
     }
-}
-
-/// The request's HTTP Basic credentials, if it sends any. RFC 6749 §2.3.1 has the client
-/// form-encode id and secret before Base64; ours never need it, so a client that does
-/// encode sends the same characters.
-pub fn basic_credentials(req: &Request) -> Option<Authorization<Basic>> {
-    req.headers().typed_get::<Authorization<Basic>>()
 }
 
 /// Answers errors raised before an OAuth operation ran (an unreadable or non-form body, a

@@ -142,7 +142,7 @@ mod tests {
                {{"client_id":"gateway","client_secret_sha256":"{}","introspection":true}}]"#,
             secret.digest
         );
-        let settings = args(Some(&json)).build().unwrap();
+        let settings = args(Some(&json)).build().expect("valid clients");
         assert_eq!(settings.public_url, "https://auth.example.com");
         assert_eq!(settings.clients.len(), 2);
         let gateway = settings
@@ -151,7 +151,7 @@ mod tests {
                 id: "gateway",
                 secret: Some(&secret.secret),
             })
-            .unwrap();
+            .expect("the gateway with its secret");
         assert!(gateway.may_introspect());
     }
 
@@ -167,7 +167,7 @@ mod tests {
             r#"[{"client_id":"x"}]"#,
             r#"[{"client_id":"a b","grant_types":["password"]}]"#,
         ] {
-            let e = args(Some(bad)).build().unwrap_err();
+            let e = args(Some(bad)).build().expect_err(bad);
             assert_eq!(e.variable, OAUTH_CLIENTS, "{bad}");
         }
         let e = OAuthArgs {
@@ -175,7 +175,7 @@ mod tests {
             oauth_clients: None,
         }
         .build()
-        .unwrap_err();
+        .expect_err("not a URL");
         assert_eq!(e.variable, PUBLIC_URL);
     }
 

@@ -16,6 +16,7 @@ mod helpers;
 mod hygiene;
 mod keys;
 mod notifications;
+mod oauth;
 mod openapi;
 mod ops;
 mod phone;

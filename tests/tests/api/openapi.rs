@@ -260,7 +260,58 @@ const ANSWERS: &[(&str, &[u16], &[&str])] = &[
     ),
     ("healthz", &[200], &[]),
     ("readyz", &[200, 500, 503], &["internal", "unavailable"]),
+    // OAuth 2.0: errors are RFC 6749 §5.2 error objects, not problems (see below).
+    ("oauth_token", &[200, 400, 401, 413, 429, 500, 503], &[]),
+    ("oauth_revoke", &[200, 400, 401, 413, 500, 503], &[]),
+    (
+        "oauth_introspect",
+        &[200, 400, 401, 403, 413, 500, 503],
+        &[],
+    ),
+    ("oauth_metadata", &[200], &[]),
 ];
+
+/// What OAuth clients parse: every error of an OAuth operation is an `OAuthError` object
+/// as JSON, and every 401 carries the Basic challenge.
+#[test]
+fn oauth_operations_answer_errors_as_oauth_error_objects() {
+    let spec: serde_json::Value = serde_json::from_str(COMMITTED).expect("committed spec is json");
+    for path in ["/oauth/token", "/oauth/revoke", "/oauth/introspect"] {
+        let op = &spec["paths"][path]["post"];
+        assert_eq!(
+            op["requestBody"]["content"]
+                .as_object()
+                .expect("a body")
+                .keys()
+                .collect::<Vec<_>>(),
+            ["application/x-www-form-urlencoded"],
+            "{path}"
+        );
+        for (status, response) in op["responses"].as_object().expect("responses") {
+            if status.starts_with('2') {
+                continue;
+            }
+            let content = response["content"].as_object().expect("a body");
+            assert_eq!(content.len(), 1, "{path} {status}");
+            let (media, body) = content.iter().next().expect("one");
+            assert!(
+                media.starts_with("application/json"),
+                "{path} {status}: {media}"
+            );
+            assert_eq!(
+                body["schema"]["$ref"], "#/components/schemas/OAuthError",
+                "{path} {status}"
+            );
+            if status == "401" {
+                assert!(
+                    response["headers"]["WWW-AUTHENTICATE"].is_object()
+                        || response["headers"]["WWW-Authenticate"].is_object(),
+                    "{path} 401: {response}"
+                );
+            }
+        }
+    }
+}
 
 #[test]
 fn each_operation_documents_exactly_its_statuses_and_problem_types() {

@@ -18,8 +18,8 @@ use super::common::{Svc, Tag, user_agent};
 use crate::client::TrustedProxies;
 use crate::metrics;
 use crate::oauth::{
-    IntrospectionFailure, OAuthConfig, OAuthError, RevocationFailure, TokenFailure,
-    basic_credentials, presented_client,
+    BasicCredentials, IntrospectionFailure, OAuthConfig, OAuthError, RevocationFailure,
+    TokenFailure, presented_client,
 };
 use crate::problem::Failure;
 
@@ -219,7 +219,7 @@ fn client<'a>(
     form_id: Option<&str>,
     form_secret: Option<&str>,
 ) -> Result<&'a OAuthClient, OAuthError> {
-    let basic = basic_credentials(req);
+    let basic = BasicCredentials::of(req);
     let presented = presented_client(basic.as_ref(), form_id, form_secret)?;
     config
         .clients
@@ -403,9 +403,10 @@ impl OAuthApi {
         auth: ClientBasic,
         body: Form<IntrospectionRequest>,
     ) -> Result<IntrospectionAnswer, IntrospectionFailure> {
+        let basic = BasicCredentials::decode(&auth.0.username, &auth.0.password);
         let presented = application::clients::PresentedClient {
-            id: &auth.0.username,
-            secret: Some(&auth.0.password),
+            id: &basic.id,
+            secret: Some(&basic.secret),
         };
         let client = oauth
             .clients

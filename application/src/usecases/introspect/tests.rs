@@ -10,7 +10,7 @@ const TOKEN: &str = "some-token";
 const ACCESS_JTI: TokenId = TokenId::from_uuid(domain::ids::Uuid::from_u128(0xACCE55));
 
 fn client() -> ClientId {
-    ClientId::parse("gateway").unwrap()
+    ClientId::parse("gateway").expect("as set up")
 }
 
 fn access(expires_at: Timestamp) -> AccessClaims {
@@ -71,7 +71,10 @@ async fn a_live_access_token_reports_its_claims_and_user() {
         .times(1)
         .returning(|_, _| Ok(ActiveUser::Active(user())));
 
-    let answer = introspect(mocks).execute(TOKEN, None).await.unwrap();
+    let answer = introspect(mocks)
+        .execute(TOKEN, None)
+        .await
+        .expect("as set up");
 
     assert_eq!(
         answer,
@@ -100,7 +103,10 @@ async fn an_access_token_of_an_ended_session_or_a_gone_user_is_inactive() {
             .expect_active_user()
             .return_once(move |_, _| Ok(found));
 
-        let answer = introspect(mocks).execute(TOKEN, None).await.unwrap();
+        let answer = introspect(mocks)
+            .execute(TOKEN, None)
+            .await
+            .expect("as set up");
 
         assert_eq!(answer, Introspection::Inactive);
     }
@@ -116,7 +122,10 @@ async fn a_token_at_its_expiry_is_inactive_without_asking_the_store() {
         .returning(|_, _| Ok(access(NOW)));
     mocks.sessions.expect_active_user().never();
 
-    let answer = introspect(mocks).execute(TOKEN, None).await.unwrap();
+    let answer = introspect(mocks)
+        .execute(TOKEN, None)
+        .await
+        .expect("as set up");
 
     assert_eq!(answer, Introspection::Inactive);
 }
@@ -141,7 +150,10 @@ async fn a_refresh_token_is_live_only_while_its_session_accepts_it_next() {
             .return_once(move |_, _, _| Ok(found));
         mocks.sessions.expect_active_user().never();
 
-        let answer = introspect(mocks).execute(TOKEN, None).await.unwrap();
+        let answer = introspect(mocks)
+            .execute(TOKEN, None)
+            .await
+            .expect("as set up");
 
         match answer {
             Introspection::Active(token) => {
@@ -178,7 +190,7 @@ async fn the_hint_orders_the_search_but_does_not_limit_it() {
     let answer = introspect(mocks)
         .execute(TOKEN, Some(TokenKind::Refresh))
         .await
-        .unwrap();
+        .expect("as set up");
 
     assert!(matches!(answer, Introspection::Active(t) if t.kind == TokenKind::Access));
 }
@@ -189,7 +201,10 @@ async fn garbage_is_inactive_and_a_failing_store_is_an_error_not_an_answer() {
     not_an_access_token(&mut mocks);
     not_a_refresh_token(&mut mocks);
     assert_eq!(
-        introspect(mocks).execute("garbage", None).await.unwrap(),
+        introspect(mocks)
+            .execute("garbage", None)
+            .await
+            .expect("as set up"),
         Introspection::Inactive
     );
 

@@ -16,6 +16,7 @@ fn request(username: &str, password: &str) -> LoginRequest {
         password: password.into(),
         user_agent: Some("  Mozilla/5.0\r\n (X11)  ".into()),
         client: CLIENT.parse().expect("valid ip"),
+        oauth_client: None,
     }
 }
 

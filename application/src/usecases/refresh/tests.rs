@@ -125,7 +125,10 @@ async fn success_rotates_the_presented_jti_and_signs_the_new_one_first() {
         .in_sequence(&mut order)
         .returning(|_| Ok(RotationOutcome::Rotated(session(SESSION_ID))));
 
-    let pair = refresh(mocks).execute(PRESENTED).await.expect("refreshed");
+    let pair = refresh(mocks)
+        .execute(PRESENTED, None)
+        .await
+        .expect("refreshed");
 
     assert_eq!(pair.access_token, "new-access");
     assert_eq!(pair.refresh_token, "new-refresh");
@@ -142,7 +145,7 @@ async fn expired_token_is_invalid_and_never_reaches_the_store() {
     expect_verify_fails(&mut mocks, TokenError::Expired);
     expect_nothing_after_verify(&mut mocks);
 
-    let err = refresh(mocks).execute(PRESENTED).await;
+    let err = refresh(mocks).execute(PRESENTED, None).await;
 
     assert!(matches!(err, Err(RefreshError::InvalidToken)), "{err:?}");
 }
@@ -153,9 +156,37 @@ async fn invalid_token_is_invalid_and_never_reaches_the_store() {
     expect_verify_fails(&mut mocks, TokenError::Invalid);
     expect_nothing_after_verify(&mut mocks);
 
-    let err = refresh(mocks).execute("forged").await;
+    let err = refresh(mocks).execute("forged", None).await;
 
     assert!(matches!(err, Err(RefreshError::InvalidToken)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_token_spends_only_where_it_was_issued_and_elsewhere_is_not_reuse() {
+    let cli = domain::ClientId::parse("cli").expect("as set up");
+    let other = domain::ClientId::parse("other").expect("as set up");
+    // (the token's client, the client presenting it)
+    for (issued_to, presented_by) in [
+        (None, Some(cli)),
+        (Some(cli), None),
+        (Some(cli), Some(other)),
+    ] {
+        let mut mocks = Mocks::new();
+        mocks.tokens.expect_verify_refresh().returning(move |_, _| {
+            Ok(RefreshClaims {
+                client: issued_to,
+                ..claims()
+            })
+        });
+        expect_nothing_after_verify(&mut mocks);
+
+        let err = refresh(mocks).execute(PRESENTED, presented_by).await;
+
+        assert!(
+            matches!(err, Err(RefreshError::InvalidToken)),
+            "{issued_to:?} by {presented_by:?}: {err:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -164,7 +195,7 @@ async fn codec_failure_on_verify_is_unexpected() {
     expect_verify_fails(&mut mocks, TokenError::Unexpected(anyhow::anyhow!("boom")));
     expect_nothing_after_verify(&mut mocks);
 
-    let err = refresh(mocks).execute(PRESENTED).await;
+    let err = refresh(mocks).execute(PRESENTED, None).await;
 
     assert!(matches!(err, Err(RefreshError::Unexpected(_))), "{err:?}");
 }
@@ -176,7 +207,7 @@ async fn reuse_detected_is_reused() {
     expect_signing(&mut mocks);
     expect_rotate(&mut mocks, Ok(RotationOutcome::ReuseDetected));
 
-    let err = refresh(mocks).execute(PRESENTED).await;
+    let err = refresh(mocks).execute(PRESENTED, None).await;
 
     assert!(matches!(err, Err(RefreshError::Reused)), "{err:?}");
 }
@@ -188,7 +219,7 @@ async fn gone_session_is_invalid_token() {
     expect_signing(&mut mocks);
     expect_rotate(&mut mocks, Ok(RotationOutcome::NotFound));
 
-    let err = refresh(mocks).execute(PRESENTED).await;
+    let err = refresh(mocks).execute(PRESENTED, None).await;
 
     assert!(matches!(err, Err(RefreshError::InvalidToken)), "{err:?}");
 }
@@ -200,7 +231,7 @@ async fn store_unavailable_is_unavailable() {
     expect_signing(&mut mocks);
     expect_rotate(&mut mocks, Err(unavailable()));
 
-    let err = refresh(mocks).execute(PRESENTED).await;
+    let err = refresh(mocks).execute(PRESENTED, None).await;
 
     assert!(matches!(err, Err(RefreshError::Unavailable(_))), "{err:?}");
 }
@@ -212,7 +243,7 @@ async fn store_failure_is_unexpected() {
     expect_signing(&mut mocks);
     expect_rotate(&mut mocks, Err(unexpected()));
 
-    let err = refresh(mocks).execute(PRESENTED).await;
+    let err = refresh(mocks).execute(PRESENTED, None).await;
 
     assert!(matches!(err, Err(RefreshError::Unexpected(_))), "{err:?}");
 }
@@ -230,7 +261,7 @@ async fn signing_failure_is_unexpected_and_spends_nothing() {
     mocks.tokens.expect_issue_refresh().never();
     mocks.sessions.expect_rotate().never();
 
-    let err = refresh(mocks).execute(PRESENTED).await;
+    let err = refresh(mocks).execute(PRESENTED, None).await;
 
     assert!(matches!(err, Err(RefreshError::Unexpected(_))), "{err:?}");
 }
@@ -269,7 +300,10 @@ async fn a_grace_replay_reissues_the_refresh_token_already_issued() {
     let replayed = current.clone();
     expect_rotate(&mut mocks, Ok(RotationOutcome::Replayed(replayed)));
 
-    let pair = refresh(mocks).execute(PRESENTED).await.expect("answered");
+    let pair = refresh(mocks)
+        .execute(PRESENTED, None)
+        .await
+        .expect("answered");
     assert_eq!(pair.refresh_token, "already-issued-refresh");
     assert_eq!(pair.access_token, "replayed-access");
     assert_eq!(pair.session_id, SESSION_ID);
@@ -291,7 +325,7 @@ async fn the_grace_window_of_the_policy_reaches_the_store() {
         ..policy()
     };
     Refresh::new(&mocks.into_ports(), policy)
-        .execute(PRESENTED)
+        .execute(PRESENTED, None)
         .await
         .expect("rotated");
 }
@@ -317,7 +351,7 @@ async fn refreshes_are_capped_by_the_absolute_session_lifetime() {
         ..policy()
     };
     let pair = Refresh::new(&mocks.into_ports(), policy)
-        .execute(PRESENTED)
+        .execute(PRESENTED, None)
         .await
         .expect("rotated");
     assert_eq!(pair.refresh_expires_at, cap);
@@ -336,7 +370,7 @@ async fn a_session_past_its_absolute_lifetime_cannot_be_refreshed() {
         ..policy()
     };
     let result = Refresh::new(&mocks.into_ports(), policy)
-        .execute(PRESENTED)
+        .execute(PRESENTED, None)
         .await;
     assert!(
         matches!(result, Err(RefreshError::InvalidToken)),

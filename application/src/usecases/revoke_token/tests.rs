@@ -9,7 +9,7 @@ use crate::usecases::testkit::*;
 const TOKEN: &str = "some-token";
 
 fn client(id: &str) -> ClientId {
-    ClientId::parse(id).unwrap()
+    ClientId::parse(id).expect("as set up")
 }
 
 fn access(client: Option<ClientId>) -> AccessClaims {
@@ -69,7 +69,7 @@ async fn an_access_token_of_the_client_ends_its_session() {
     let done = revoke(mocks)
         .execute(TOKEN, None, client("cli"))
         .await
-        .unwrap();
+        .expect("as set up");
 
     assert_eq!(done, Revoked::Session { reused: false });
 }
@@ -93,7 +93,7 @@ async fn a_refresh_token_ends_its_session_and_a_spent_one_counts_as_reuse() {
         let done = revoke(mocks)
             .execute(TOKEN, Some(TokenKind::Refresh), client("cli"))
             .await
-            .unwrap();
+            .expect("as set up");
 
         assert_eq!(done, expected);
     }
@@ -128,7 +128,7 @@ async fn anything_else_is_nothing_to_revoke() {
     let done = revoke(mocks)
         .execute(TOKEN, None, client("cli"))
         .await
-        .unwrap();
+        .expect("as set up");
 
     assert_eq!(done, Revoked::Nothing);
 }
