@@ -3,11 +3,13 @@
 scripts/contract-checks generates the package `jwt_todo_client` with openapi-python-client
 into a git-ignored folder on PYTHONPATH, starts a server and runs:
 
-    python openapi/python/flow.py http://127.0.0.1:PORT
+    python openapi/python/flow.py http://127.0.0.1:PORT OAUTH_PUBLIC_CLIENT_ID
 
 Logs in, creates a todo (and retries a creation with its Idempotency-Key), pages through
 the todos, sets a phone number and tries a wrong code, refreshes, replays the spent refresh token, logs in again, logs out and checks the
-token is refused: every status and every parsed body comes from the generated client.
+token is refused; then reads the OAuth metadata and runs a password grant through the
+generated OAuth operations (an OAuth library drives them in oauth_flow.py): every status
+and every parsed body comes from the generated client.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from http import HTTPStatus
 from jwt_todo_client import AuthenticatedClient, Client
 from jwt_todo_client.types import UNSET, Unset
 from jwt_todo_client.api.auth import login, logout, refresh_token
+from jwt_todo_client.api.o_auth import oauth_metadata, oauth_token
 from jwt_todo_client.api.todos import create_todo, list_todos
 from jwt_todo_client.api.users import me, set_phone, verify_phone
 from jwt_todo_client.models import (
@@ -25,6 +28,11 @@ from jwt_todo_client.models import (
     LoginRequest,
     LogoutResponse,
     MeProblem,
+    OAuthError,
+    OAuthErrorCode,
+    OAuthServerMetadata,
+    OAuthTokenRequest,
+    OAuthTokenResponse,
     PhoneCodeResponse,
     RefreshProblem,
     RefreshProblemType,
@@ -61,7 +69,38 @@ def log_in(anonymous: Client, step: str) -> TokenResponse:
     return tokens
 
 
-def main(base_url: str) -> None:
+def oauth(anonymous: Client, client_id: str) -> None:
+    """The OAuth operations through the generated client."""
+    metadata = expect(
+        oauth_metadata.sync_detailed(client=anonymous),
+        HTTPStatus.OK,
+        OAuthServerMetadata,
+        "OAuth metadata",
+    )
+    assert metadata.token_endpoint.endswith("/oauth/token"), metadata
+    grant = OAuthTokenRequest(
+        grant_type="password", username="username", password="password", client_id=client_id
+    )
+    token = expect(
+        oauth_token.sync_detailed(client=anonymous, body=grant),
+        HTTPStatus.OK,
+        OAuthTokenResponse,
+        "OAuth password grant",
+    )
+    assert token.token_type == "Bearer" and token.expires_in > 0, token
+    wrong = OAuthTokenRequest(
+        grant_type="password", username="username", password="not it", client_id=client_id
+    )
+    refused = expect(
+        oauth_token.sync_detailed(client=anonymous, body=wrong),
+        HTTPStatus.BAD_REQUEST,
+        OAuthError,
+        "OAuth password grant, wrong password",
+    )
+    assert refused.error == OAuthErrorCode.INVALID_GRANT, refused
+
+
+def main(base_url: str, client_id: str) -> None:
     anonymous = Client(base_url=base_url, raise_on_unexpected_status=True)
 
     tokens = log_in(anonymous, "log in")
@@ -166,13 +205,20 @@ def main(base_url: str) -> None:
         me.sync_detailed(client=authed),
         HTTPStatus.UNAUTHORIZED,
         MeProblem,
+    OAuthError,
+    OAuthErrorCode,
+    OAuthServerMetadata,
+    OAuthTokenRequest,
+    OAuthTokenResponse,
         "the logged-out token is refused",
     )
     assert refused.status == 401, refused
+
+    oauth(anonymous, client_id)
     print("Python client flow: all statuses as documented")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: flow.py BASE_URL")
-    main(sys.argv[1])
+    if len(sys.argv) != 3:
+        sys.exit("usage: flow.py BASE_URL OAUTH_PUBLIC_CLIENT_ID")
+    main(sys.argv[1], sys.argv[2])

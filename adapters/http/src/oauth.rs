@@ -45,7 +45,7 @@ impl Default for OAuthConfig {
 /// RFC 6749 §5.2 error codes, and RFC 6749 §4.1.2.1's `temporarily_unavailable` and
 /// `server_error`, which OAuth clients also understand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "OAuthErrorCode", rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidRequest,
     InvalidClient,

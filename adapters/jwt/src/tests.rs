@@ -166,6 +166,52 @@ fn refresh_tokens_round_trip() {
 }
 
 #[test]
+fn the_oauth_client_travels_in_both_kinds_and_a_client_less_token_names_none() {
+    let codec = codec();
+    let client = domain::ClientId::parse("web~app").expect("a client id");
+    let access = AccessClaims {
+        client: Some(client),
+        ..access_claims(NOW + 900)
+    };
+    let token = codec.issue_access(&access).expect("signs");
+    assert_eq!(
+        codec.verify_access(&token, now()).expect("verifies"),
+        access
+    );
+    let refresh = RefreshClaims {
+        client: Some(client),
+        ..refresh_claims(NOW + 900)
+    };
+    let token = codec.issue_refresh(&refresh).expect("signs");
+    assert_eq!(
+        codec.verify_refresh(&token, now()).expect("verifies"),
+        refresh
+    );
+    // Without a client the claim is absent, not null (RFC 9068 names it only when known).
+    let token = codec
+        .issue_access(&access_claims(NOW + 900))
+        .expect("signs");
+    let payload = token.split('.').nth(1).expect("a payload");
+    let payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64")).expect("json");
+    assert!(payload.get("client_id").is_none(), "{payload}");
+}
+
+#[test]
+fn a_signed_token_with_a_malformed_client_id_is_invalid() {
+    let codec = codec();
+    for bad in [json!("a b"), json!(""), json!(42), json!("x".repeat(65))] {
+        let token = forge(
+            &access_header(&codec),
+            &with(payload(), "client_id", bad.clone()),
+            "HS256",
+            ACCESS_SECRET,
+        );
+        assert_invalid_access(&codec, &token);
+    }
+}
+
+#[test]
 fn headers_carry_type_and_a_stable_key_id_that_hides_the_secret() {
     let codec = codec();
     let access = codec

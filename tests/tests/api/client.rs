@@ -414,3 +414,58 @@ async fn generated_client_asks_for_a_phone_code_and_is_told_when_to_retry() {
     );
     assert_eq!(refused.field.as_deref(), Some("code"));
 }
+
+#[tokio::test]
+async fn the_generated_client_speaks_to_the_oauth_endpoints() {
+    let app = crate::oauth::spawn_oauth_app(&[]).await;
+    app.register_user().await;
+    let client = anonymous(&app);
+
+    let metadata = client
+        .oauth_metadata()
+        .await
+        .expect("metadata")
+        .into_inner();
+    assert!(metadata.token_endpoint.ends_with("/oauth/token"));
+
+    let grant = |password: &str| types::OAuthTokenRequest {
+        grant_type: "password".into(),
+        username: Some(USER.into()),
+        password: Some(password.into()),
+        refresh_token: None,
+        scope: None,
+        client_id: Some("cli".into()),
+        client_secret: None,
+    };
+    let token = client
+        .oauth_token(&grant(PASSWORD))
+        .await
+        .expect("password grant")
+        .into_inner();
+    assert_eq!(token.token_type, "Bearer");
+    let me = authed(&app, &token.access_token)
+        .me()
+        .await
+        .expect("the token works");
+    assert_eq!(me.into_inner().username, USER);
+
+    match client.oauth_token(&grant("not the password")).await {
+        Err(Error::ErrorResponse(error)) => {
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(error.error, types::OAuthErrorCode::InvalidGrant);
+        }
+        other => panic!("expected invalid_grant, got {other:?}"),
+    }
+
+    let revoked = client
+        .oauth_revoke(&types::OAuthRevocationRequest {
+            token: token.refresh_token,
+            token_type_hint: Some("refresh_token".into()),
+            client_id: Some("cli".into()),
+            client_secret: None,
+        })
+        .await
+        .expect("revoked");
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_unauthorized(app.me(&token.access_token).await, Some("invalid_token")).await;
+}

@@ -287,10 +287,43 @@ where
         ActiveUser::UserGone,
         "a live session whose user is gone"
     );
+    // Introspection's read of a refresh token: live only as the one the session accepts.
+    assert_eq!(
+        store
+            .refresh_holder(alice.id, s1.id, s1.refresh_jti)
+            .await
+            .expect("check"),
+        ActiveUser::Active(alice.clone()),
+        "the current refresh token, with the profile"
+    );
+    assert_eq!(
+        store
+            .refresh_holder(bob.id, s1.id, s1.refresh_jti)
+            .await
+            .expect("check"),
+        ActiveUser::Revoked,
+        "another user's session is not theirs"
+    );
     let first = rotation(&s1, s1.refresh_jti);
     let RotationOutcome::Rotated(rotated) = store.rotate(&first).await.expect("rotate") else {
         panic!("the current token rotates");
     };
+    assert_eq!(
+        store
+            .refresh_holder(alice.id, s1.id, s1.refresh_jti)
+            .await
+            .expect("check"),
+        ActiveUser::Revoked,
+        "a spent refresh token is no longer live, and reading it spent nothing"
+    );
+    assert_eq!(
+        store
+            .refresh_holder(alice.id, s1.id, first.next)
+            .await
+            .expect("check"),
+        ActiveUser::Active(alice.clone()),
+        "its successor is"
+    );
     assert_eq!(rotated.refresh_jti, first.next);
     assert_eq!(rotated.expires_at, first.expires_at);
     assert_eq!(rotated.created_at, s1.created_at);
