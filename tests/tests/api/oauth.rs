@@ -295,7 +295,14 @@ async fn the_token_endpoint_answers_every_error_as_rfc_6749_says() {
     assert!(body["access_token"].is_string() && body["refresh_token"].is_string());
     assert!(body["expires_in"].as_u64().is_some_and(|s| s > 0));
 
-    let cases: Vec<(Vec<(&str, &str)>, Option<(&str, &str)>, StatusCode, &str)> = vec![
+    /// A form, HTTP Basic credentials, and the expected status and `error`.
+    type Case<'a> = (
+        Vec<(&'a str, &'a str)>,
+        Option<(&'a str, &'a str)>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         // No grant type, an unknown one.
         (
             vec![("client_id", "cli")],
