@@ -91,6 +91,28 @@ struct Verified {
     client: Option<ClientId>,
 }
 
+impl Verified {
+    /// The fields the two claim types share (they are distinct types on purpose).
+    fn of(
+        kind: TokenKind,
+        user_id: UserId,
+        session_id: SessionId,
+        token_id: domain::TokenId,
+        (issued_at, expires_at): (Timestamp, Timestamp),
+        client: Option<ClientId>,
+    ) -> Self {
+        Self {
+            kind,
+            user_id,
+            session_id,
+            token_id,
+            issued_at,
+            expires_at,
+            client,
+        }
+    }
+}
+
 impl Introspect {
     pub fn new(ports: &Ports) -> Self {
         Self {
@@ -148,23 +170,25 @@ impl Introspect {
         let now = self.clock.now();
         for kind in TokenKind::search_order(hint) {
             let verified = match kind {
-                TokenKind::Access => self.tokens.verify_access(token, now).map(|c| Verified {
-                    kind,
-                    user_id: c.user_id,
-                    session_id: c.session_id,
-                    token_id: c.token_id,
-                    issued_at: c.issued_at,
-                    expires_at: c.expires_at,
-                    client: c.client,
+                TokenKind::Access => self.tokens.verify_access(token, now).map(|c| {
+                    Verified::of(
+                        kind,
+                        c.user_id,
+                        c.session_id,
+                        c.token_id,
+                        (c.issued_at, c.expires_at),
+                        c.client,
+                    )
                 }),
-                TokenKind::Refresh => self.tokens.verify_refresh(token, now).map(|c| Verified {
-                    kind,
-                    user_id: c.user_id,
-                    session_id: c.session_id,
-                    token_id: c.token_id,
-                    issued_at: c.issued_at,
-                    expires_at: c.expires_at,
-                    client: c.client,
+                TokenKind::Refresh => self.tokens.verify_refresh(token, now).map(|c| {
+                    Verified::of(
+                        kind,
+                        c.user_id,
+                        c.session_id,
+                        c.token_id,
+                        (c.issued_at, c.expires_at),
+                        c.client,
+                    )
                 }),
             };
             match verified {

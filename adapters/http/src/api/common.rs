@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use application::Services;
-use domain::{IdempotencyKey, TokenPair};
+use application::usecases::LoginRequest;
+use domain::{ClientId, IdempotencyKey, TokenPair};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Header;
@@ -50,6 +51,46 @@ pub(super) type Answer<T, S> = Result<T, OpError<S>>;
 /// A use-case error (or any failure) as operation `S`'s answer, counted on its way out.
 pub(super) fn failed<S: Errors>(err: impl Into<Failure>) -> OpError<S> {
     OpError::new(metrics::failed(err.into()))
+}
+
+/// A login (the service's own, or an OAuth password grant), counted in
+/// `jwt_todo_logins_total` and, for the sessions it evicted, `sessions_revoked`.
+pub(super) async fn log_in(
+    services: &Services,
+    request: LoginRequest,
+) -> Result<TokenPair, Failure> {
+    match services.login.execute(request).await {
+        Ok(logged_in) => {
+            metrics::login_outcome("success");
+            metrics::sessions_revoked("evicted", logged_in.evicted);
+            Ok(logged_in.pair)
+        }
+        Err(e) => {
+            let failure = Failure::from(e);
+            metrics::login_outcome(failure.outcome_label());
+            Err(failure)
+        }
+    }
+}
+
+/// A refresh (the service's own, or an OAuth refresh grant by `client`), counted in
+/// `jwt_todo_token_refreshes_total` (and a reuse in the theft counters).
+pub(super) async fn refreshed(
+    services: &Services,
+    refresh_token: &str,
+    client: Option<ClientId>,
+) -> Result<TokenPair, Failure> {
+    match services.refresh.execute(refresh_token, client).await {
+        Ok(pair) => {
+            metrics::refresh_outcome("success");
+            Ok(pair)
+        }
+        Err(e) => {
+            let failure = Failure::from(e);
+            metrics::refresh_outcome(failure.outcome_label());
+            Err(failure)
+        }
+    }
 }
 
 const INVALID_CURSOR: &str = "Not a cursor this listing gave out; pass its 'next' unchanged";

@@ -14,7 +14,7 @@ use poem_openapi::auth::Basic;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
 
-use super::common::{Svc, Tag, user_agent};
+use super::common::{Svc, Tag, log_in, refreshed, user_agent};
 use crate::client::TrustedProxies;
 use crate::metrics;
 use crate::oauth::{
@@ -280,46 +280,21 @@ impl OAuthApi {
         }
         let pair = match grant {
             Grant::Password => {
-                let username = required(form.username.as_deref(), "username")?;
-                let password = required(form.password.as_deref(), "password")?;
-                let result = services
-                    .login
-                    .execute(LoginRequest {
-                        username: username.to_owned(),
-                        password: password.to_owned(),
-                        user_agent: user_agent(req),
-                        client: proxies.client_of(req),
-                        oauth_client: Some(client.id),
-                    })
-                    .await;
-                match result {
-                    Ok(logged_in) => {
-                        metrics::login_outcome("success");
-                        metrics::sessions_revoked("evicted", logged_in.evicted);
-                        logged_in.pair
-                    }
-                    Err(e) => {
-                        let failure = Failure::from(e);
-                        metrics::login_outcome(failure.outcome_label());
-                        return Err(oauth_failure(failure).into());
-                    }
-                }
+                let request = LoginRequest {
+                    username: required(form.username.as_deref(), "username")?.to_owned(),
+                    password: required(form.password.as_deref(), "password")?.to_owned(),
+                    user_agent: user_agent(req),
+                    client: proxies.client_of(req),
+                    oauth_client: Some(client.id),
+                };
+                log_in(&services, request).await
             }
             Grant::RefreshToken => {
                 let token = required(form.refresh_token.as_deref(), "refresh_token")?;
-                match services.refresh.execute(token, Some(client.id)).await {
-                    Ok(pair) => {
-                        metrics::refresh_outcome("success");
-                        pair
-                    }
-                    Err(e) => {
-                        let failure = Failure::from(e);
-                        metrics::refresh_outcome(failure.outcome_label());
-                        return Err(oauth_failure(failure).into());
-                    }
-                }
+                refreshed(&services, token, Some(client.id)).await
             }
-        };
+        }
+        .map_err(oauth_failure)?;
         let expires_in = pair
             .access_expires_at
             .unix_seconds()

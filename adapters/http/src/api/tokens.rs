@@ -9,7 +9,7 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
 
-use super::common::{Answer, Presented, Svc, Tag, deliver, failed, user_agent};
+use super::common::{Answer, Presented, Svc, Tag, deliver, failed, log_in, refreshed, user_agent};
 use crate::auth::BearerAuth;
 use crate::client::TrustedProxies;
 use crate::contract::{Login, Logout, Refresh, Revoke};
@@ -160,29 +160,20 @@ impl TokensApi {
         if form && cookie.0 == Some(true) {
             return Err(failed(no_cookie_mode_for_forms()));
         }
-        let result = services
-            .login
-            .execute(LoginRequest {
+        let pair = log_in(
+            &services,
+            LoginRequest {
                 username: body.username.0,
                 password: body.password.0,
                 user_agent: user_agent(req),
                 client: proxies.client_of(req),
                 oauth_client: None,
-            })
-            .await;
-        match result {
-            Ok(logged_in) => {
-                metrics::login_outcome("success");
-                metrics::sessions_revoked("evicted", logged_in.evicted);
-                let (body, set_cookie) = deliver(logged_in.pair, cookie.0.unwrap_or(false), &csrf);
-                Ok(LoginResponse::Ok(body, set_cookie))
-            }
-            Err(e) => {
-                let failure = Failure::from(e);
-                metrics::login_outcome(failure.outcome_label());
-                Err(failed(failure))
-            }
-        }
+            },
+        )
+        .await
+        .map_err(failed)?;
+        let (body, set_cookie) = deliver(pair, cookie.0.unwrap_or(false), &csrf);
+        Ok(LoginResponse::Ok(body, set_cookie))
     }
 
     /// Refresh tokens
@@ -216,17 +207,9 @@ impl TokensApi {
             (body, true) => form_token(body.refresh_token),
         }
         .map_err(failed)?;
-        let pair = match services.refresh.execute(presented.token(), None).await {
-            Ok(pair) => {
-                metrics::refresh_outcome("success");
-                pair
-            }
-            Err(e) => {
-                let failure = Failure::from(e);
-                metrics::refresh_outcome(failure.outcome_label());
-                return Err(failed(failure));
-            }
-        };
+        let pair = refreshed(&services, presented.token(), None)
+            .await
+            .map_err(failed)?;
         // A cookie-authenticated refresh always answers with a cookie: the token must
         // never reach script that could only send the cookie.
         let cookie_mode = cookie.0.unwrap_or(false) || presented.is_cookie();
