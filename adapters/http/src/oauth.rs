@@ -442,11 +442,7 @@ pub(crate) async fn shape_errors<E: Endpoint>(ep: Arc<E>, req: Request) -> poem:
 
 /// An [`OAuthError`] as a response, outside any operation.
 fn render(err: &OAuthError) -> Response {
-    let mut response = poem_openapi::payload::Json(ErrorBody {
-        error: err.code,
-        error_description: Some(err.description.clone().into_owned()),
-    })
-    .into_response();
+    let mut response = err.body().into_response();
     response.set_status(err.status);
     if err.status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(

@@ -21,11 +21,13 @@ pub enum TokenKind {
 }
 
 impl TokenKind {
-    /// The RFC 7009 / RFC 7662 `token_type_hint` value.
-    pub fn hint(self) -> &'static str {
-        match self {
-            TokenKind::Access => "access_token",
-            TokenKind::Refresh => "refresh_token",
+    /// The kind an RFC 7009 / RFC 7662 `token_type_hint` value names; `None` for any
+    /// other value, which the RFCs say to ignore.
+    pub fn from_hint(hint: &str) -> Option<Self> {
+        match hint {
+            "access_token" => Some(TokenKind::Access),
+            "refresh_token" => Some(TokenKind::Refresh),
+            _ => None,
         }
     }
 
@@ -80,37 +82,55 @@ impl std::fmt::Debug for Introspect {
     }
 }
 
-/// The claims both token kinds share, as introspection reports them.
-struct Verified {
-    kind: TokenKind,
-    user_id: UserId,
-    session_id: SessionId,
-    token_id: domain::TokenId,
-    issued_at: Timestamp,
-    expires_at: Timestamp,
-    client: Option<ClientId>,
+/// What both token kinds assert, whichever this one is.
+pub(crate) struct Verified {
+    pub kind: TokenKind,
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub token_id: domain::TokenId,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub client: Option<ClientId>,
 }
 
-impl Verified {
-    /// The fields the two claim types share (they are distinct types on purpose).
-    fn of(
-        kind: TokenKind,
-        user_id: UserId,
-        session_id: SessionId,
-        token_id: domain::TokenId,
-        (issued_at, expires_at): (Timestamp, Timestamp),
-        client: Option<ClientId>,
-    ) -> Self {
-        Self {
-            kind,
-            user_id,
-            session_id,
-            token_id,
-            issued_at,
-            expires_at,
-            client,
+/// `token` verified as either kind, the hinted kind first: its claims if it is a genuine
+/// token of ours (within the codec's leeway), `None` for anything else. For the
+/// operations that take a token of either kind (RFC 7009, RFC 7662).
+///
+/// # Errors
+/// The codec failed (not the token).
+pub(crate) fn verify_either(
+    tokens: &dyn TokenCodec,
+    token: &str,
+    hint: Option<TokenKind>,
+    now: Timestamp,
+) -> Result<Option<Verified>, anyhow::Error> {
+    // The two claim types are distinct on purpose; their shared fields, once.
+    macro_rules! verified {
+        ($kind:expr, $claims:expr) => {
+            $claims.map(|c| Verified {
+                kind: $kind,
+                user_id: c.user_id,
+                session_id: c.session_id,
+                token_id: c.token_id,
+                issued_at: c.issued_at,
+                expires_at: c.expires_at,
+                client: c.client,
+            })
+        };
+    }
+    for kind in TokenKind::search_order(hint) {
+        let verified = match kind {
+            TokenKind::Access => verified!(kind, tokens.verify_access(token, now)),
+            TokenKind::Refresh => verified!(kind, tokens.verify_refresh(token, now)),
+        };
+        match verified {
+            Ok(verified) => return Ok(Some(verified)),
+            Err(TokenError::Expired | TokenError::Invalid) => {}
+            Err(TokenError::Unexpected(e)) => return Err(e),
         }
     }
+    Ok(None)
 }
 
 impl Introspect {
@@ -168,39 +188,11 @@ impl Introspect {
         hint: Option<TokenKind>,
     ) -> Result<Option<Verified>, IntrospectError> {
         let now = self.clock.now();
-        for kind in TokenKind::search_order(hint) {
-            let verified = match kind {
-                TokenKind::Access => self.tokens.verify_access(token, now).map(|c| {
-                    Verified::of(
-                        kind,
-                        c.user_id,
-                        c.session_id,
-                        c.token_id,
-                        (c.issued_at, c.expires_at),
-                        c.client,
-                    )
-                }),
-                TokenKind::Refresh => self.tokens.verify_refresh(token, now).map(|c| {
-                    Verified::of(
-                        kind,
-                        c.user_id,
-                        c.session_id,
-                        c.token_id,
-                        (c.issued_at, c.expires_at),
-                        c.client,
-                    )
-                }),
-            };
-            match verified {
-                // The codec's leeway is for other verifiers' clocks; ours issued the
-                // token, so past `exp` it is over.
-                Ok(verified) if verified.expires_at.has_passed(now) => return Ok(None),
-                Ok(verified) => return Ok(Some(verified)),
-                Err(TokenError::Expired | TokenError::Invalid) => {}
-                Err(TokenError::Unexpected(e)) => return Err(IntrospectError::Unexpected(e)),
-            }
-        }
-        Ok(None)
+        let verified = verify_either(self.tokens.as_ref(), token, hint, now)
+            .map_err(IntrospectError::Unexpected)?;
+        // The codec's leeway is for other verifiers' clocks; ours issued the token, so
+        // past `exp` it is over.
+        Ok(verified.filter(|v| !v.expires_at.has_passed(now)))
     }
 }
 

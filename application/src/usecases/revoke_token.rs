@@ -6,11 +6,11 @@ use std::sync::Arc;
 use domain::ClientId;
 use tracing::instrument;
 
-use super::introspect::TokenKind;
+use super::introspect::{TokenKind, verify_either};
 use super::shared::store_failures;
 use crate::policy::TokenPolicy;
 use crate::ports::{
-    Clock, EndOutcome, Ports, PresentedRefresh, SessionScope, SessionStore, TokenCodec, TokenError,
+    Clock, EndOutcome, Ports, PresentedRefresh, SessionScope, SessionStore, TokenCodec,
 };
 
 /// What a revocation did. Both are a success to the client (RFC 7009 §2.2: an invalid
@@ -72,61 +72,50 @@ impl RevokeToken {
         client: ClientId,
     ) -> Result<Revoked, RevokeTokenError> {
         let now = self.clock.now();
-        for kind in TokenKind::search_order(hint) {
-            match kind {
-                TokenKind::Access => match self.tokens.verify_access(token, now) {
-                    Ok(claims) => {
-                        if claims.client != Some(client) {
-                            return Err(RevokeTokenError::OtherClient);
-                        }
-                        let ended = self
-                            .sessions
-                            .revoke(claims.user_id, claims.session_id)
-                            .await?;
-                        tracing::info!(user_id = %claims.user_id, session_id = %claims.session_id, ended, "session revoked by access token");
-                        return Ok(if ended {
-                            Revoked::Session { reused: false }
-                        } else {
-                            Revoked::Nothing
-                        });
+        let Some(verified) = verify_either(self.tokens.as_ref(), token, hint, now)
+            .map_err(RevokeTokenError::Unexpected)?
+        else {
+            return Ok(Revoked::Nothing);
+        };
+        if verified.client != Some(client) {
+            return Err(RevokeTokenError::OtherClient);
+        }
+        let (user_id, session_id) = (verified.user_id, verified.session_id);
+        match verified.kind {
+            TokenKind::Access => {
+                let ended = self.sessions.revoke(user_id, session_id).await?;
+                tracing::info!(%user_id, %session_id, ended, "session revoked by access token");
+                Ok(if ended {
+                    Revoked::Session { reused: false }
+                } else {
+                    Revoked::Nothing
+                })
+            }
+            TokenKind::Refresh => {
+                let presented = PresentedRefresh {
+                    user_id,
+                    session_id,
+                    presented: verified.token_id,
+                    now,
+                    grace: self.policy.reuse_grace,
+                };
+                let outcome = self
+                    .sessions
+                    .end_with_refresh(&presented, SessionScope::This)
+                    .await?;
+                Ok(match outcome {
+                    EndOutcome::Ended(_) => {
+                        tracing::info!(%user_id, %session_id, "session revoked by refresh token");
+                        Revoked::Session { reused: false }
                     }
-                    Err(TokenError::Expired | TokenError::Invalid) => {}
-                    Err(TokenError::Unexpected(e)) => return Err(RevokeTokenError::Unexpected(e)),
-                },
-                TokenKind::Refresh => match self.tokens.verify_refresh(token, now) {
-                    Ok(claims) => {
-                        if claims.client != Some(client) {
-                            return Err(RevokeTokenError::OtherClient);
-                        }
-                        let presented = PresentedRefresh {
-                            user_id: claims.user_id,
-                            session_id: claims.session_id,
-                            presented: claims.token_id,
-                            now,
-                            grace: self.policy.reuse_grace,
-                        };
-                        let outcome = self
-                            .sessions
-                            .end_with_refresh(&presented, SessionScope::This)
-                            .await?;
-                        return Ok(match outcome {
-                            EndOutcome::Ended(_) => {
-                                tracing::info!(user_id = %claims.user_id, session_id = %claims.session_id, "session revoked by refresh token");
-                                Revoked::Session { reused: false }
-                            }
-                            EndOutcome::ReuseDetected => {
-                                tracing::warn!(user_id = %claims.user_id, session_id = %claims.session_id, "spent refresh token presented for revocation; session revoked");
-                                Revoked::Session { reused: true }
-                            }
-                            EndOutcome::NotFound => Revoked::Nothing,
-                        });
+                    EndOutcome::ReuseDetected => {
+                        tracing::warn!(%user_id, %session_id, "spent refresh token presented for revocation; session revoked");
+                        Revoked::Session { reused: true }
                     }
-                    Err(TokenError::Expired | TokenError::Invalid) => {}
-                    Err(TokenError::Unexpected(e)) => return Err(RevokeTokenError::Unexpected(e)),
-                },
+                    EndOutcome::NotFound => Revoked::Nothing,
+                })
             }
         }
-        Ok(Revoked::Nothing)
     }
 }
 

@@ -199,11 +199,7 @@ enum MetadataAnswer {
 pub struct ClientBasic(Basic);
 
 fn hint(raw: Option<&str>) -> Option<TokenKind> {
-    match raw {
-        Some("access_token") => Some(TokenKind::Access),
-        Some("refresh_token") => Some(TokenKind::Refresh),
-        _ => None,
-    }
+    raw.and_then(TokenKind::from_hint)
 }
 
 fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, OAuthError> {

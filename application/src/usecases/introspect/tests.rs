@@ -223,3 +223,18 @@ async fn garbage_is_inactive_and_a_failing_store_is_an_error_not_an_answer() {
         "{err:?}"
     );
 }
+
+#[test]
+fn hints_are_the_rfc_names_and_anything_else_is_no_hint() {
+    assert_eq!(
+        TokenKind::from_hint("access_token"),
+        Some(TokenKind::Access)
+    );
+    assert_eq!(
+        TokenKind::from_hint("refresh_token"),
+        Some(TokenKind::Refresh)
+    );
+    for other in ["", "id_token", "Access_Token", "refresh"] {
+        assert_eq!(TokenKind::from_hint(other), None, "{other:?}");
+    }
+}

@@ -4,6 +4,7 @@ use domain::{AccessClaims, RefreshClaims, TokenId};
 use mockall::predicate::{always, eq};
 
 use super::*;
+use crate::ports::TokenError;
 use crate::usecases::testkit::*;
 
 const TOKEN: &str = "some-token";
