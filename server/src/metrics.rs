@@ -1,6 +1,6 @@
 //! What the server adds to `/metrics` beside the HTTP adapter's own series: the
-//! notification worker's outcomes and liveness, the Redis pool's state and the SMS gate's
-//! decisions. The collectors read their source at each scrape, so nothing runs between
+//! notification worker's outcomes and liveness, the Redis pool's state, the session
+//! cache's hits and size, and the SMS gate's decisions. The collectors read their source at each scrape, so nothing runs between
 //! scrapes.
 
 use std::sync::Arc;
@@ -122,6 +122,80 @@ impl prometheus::core::Collector for RedisPoolCollector {
             }
         }
         self.gauges.collect()
+    }
+}
+
+/// The session cache's series, read at each scrape: `jwt_todo_session_cache_hits_total`,
+/// `jwt_todo_session_cache_misses_total`, `jwt_todo_session_cache_entries` and
+/// `jwt_todo_session_cache_live`.
+pub(crate) struct SessionCacheCollector {
+    store: std::sync::Weak<RedisStore>,
+    hits: IntCounter,
+    misses: IntCounter,
+    entries: IntGauge,
+    live: IntGauge,
+}
+
+impl SessionCacheCollector {
+    /// Registers the series if `store` has a session cache.
+    pub(crate) fn register(
+        store: &Arc<RedisStore>,
+        ops: &mut adapter_http::Operations,
+    ) -> anyhow::Result<()> {
+        if store.session_cache().is_none() {
+            return Ok(());
+        }
+        ops.registry.register(Box::new(Self {
+            store: Arc::downgrade(store),
+            hits: IntCounter::new(
+                "jwt_todo_session_cache_hits_total",
+                "Session checks answered from this replica's session cache (no Redis round trip).",
+            )?,
+            misses: IntCounter::new(
+                "jwt_todo_session_cache_misses_total",
+                "Session checks that asked Redis: not cached, expired, being filled, or the invalidation link not proven within SESSION_CACHE_STALENESS.",
+            )?,
+            entries: IntGauge::new(
+                "jwt_todo_session_cache_entries",
+                "Sessions held in the session cache now (at most SESSION_CACHE_CAPACITY).",
+            )?,
+            live: IntGauge::new(
+                "jwt_todo_session_cache_live",
+                "1 while the session cache's invalidation link is proven within SESSION_CACHE_STALENESS (entries are served), else 0.",
+            )?,
+        }))?;
+        Ok(())
+    }
+}
+
+impl prometheus::core::Collector for SessionCacheCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        [&self.hits, &self.misses]
+            .into_iter()
+            .flat_map(prometheus::core::Collector::desc)
+            .chain(
+                [&self.entries, &self.live]
+                    .into_iter()
+                    .flat_map(prometheus::core::Collector::desc),
+            )
+            .collect()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        if let Some(stats) = self.store.upgrade().and_then(|store| store.session_cache()) {
+            // Only this collector moves the counters, so they catch up by the difference.
+            self.hits.inc_by(stats.hits.saturating_sub(self.hits.get()));
+            self.misses
+                .inc_by(stats.misses.saturating_sub(self.misses.get()));
+            self.entries
+                .set(i64::try_from(stats.entries).unwrap_or(i64::MAX));
+            self.live.set(i64::from(stats.live));
+        }
+        let mut families = self.hits.collect();
+        families.extend(self.misses.collect());
+        families.extend(self.entries.collect());
+        families.extend(self.live.collect());
+        families
     }
 }
 

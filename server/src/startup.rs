@@ -24,7 +24,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 use crate::config::{Config, Environment, NotificationSettings};
-use crate::metrics::{RedisPoolCollector, SmsCollector, WorkerTelemetry};
+use crate::metrics::{RedisPoolCollector, SessionCacheCollector, SmsCollector, WorkerTelemetry};
 use crate::serve::{ConnectionLimits, ConnectionMetrics};
 use crate::worker::RunningGuard;
 
@@ -159,6 +159,7 @@ impl Application {
             .context("metrics registry")?;
         if let Some(store) = &redis {
             RedisPoolCollector::register(store, &mut ops).context("metrics registry")?;
+            SessionCacheCollector::register(store, &mut ops).context("metrics registry")?;
         }
         let http = &config.http;
         let connections = ConnectionLimits {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use application::ports::{StoreError, Unavailability};
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
 
+use crate::cache::{ForgetOnReturn, SessionCache, SessionCacheConfig, SessionCacheStats};
 use crate::deployment::{Deployment, RedisUrl};
 use crate::errors::redis_error;
 use crate::records::millis;
@@ -19,6 +20,8 @@ pub struct RedisStoreConfig {
     pub command_timeout: Duration,
     /// Connections in the pool. Each is multiplexed, so a few serve many requests.
     pub pool_size: usize,
+    /// The session cache (single Redis only; see `cache`).
+    pub cache: SessionCacheConfig,
 }
 
 impl Default for RedisStoreConfig {
@@ -26,6 +29,7 @@ impl Default for RedisStoreConfig {
         Self {
             command_timeout: Duration::from_millis(500),
             pool_size: 16,
+            cache: SessionCacheConfig::default(),
         }
     }
 }
@@ -51,6 +55,8 @@ pub struct RedisStore {
     fast: Shared,
     timeout: Duration,
     refusals: std::sync::Arc<WriteRefusals>,
+    /// The session cache and the client its link connects with; standalone mode only.
+    cache: Option<(std::sync::Arc<SessionCache>, redis::Client)>,
 }
 
 /// The state of the connection pool, for metrics.
@@ -109,6 +115,17 @@ impl WriteRefusals {
     }
 }
 
+/// Under Cluster and Sentinel the session cache is off (see `cache`): say so once, if it
+/// was asked for.
+fn warn_cache_off(config: &RedisStoreConfig, deployment: &str) {
+    if config.cache.enabled() {
+        tracing::warn!(
+            deployment,
+            "session cache off: its invalidation link is proven only against a single Redis (REDIS_URL); every request asks Redis"
+        );
+    }
+}
+
 fn epoch_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -161,6 +178,12 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(500));
         let client =
             redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?;
+        let cache = config.cache.enabled().then(|| {
+            let cache = std::sync::Arc::new(SessionCache::new(config.cache));
+            // Connects now if there is a runtime, else with the first request.
+            cache.start(&client, config.command_timeout);
+            (cache, client.clone())
+        });
         let fast = redis::aio::ConnectionManager::new_lazy_with_config(client, manager_config)
             .map_err(|e| anyhow::anyhow!("Redis connection manager: {e}"))?;
         Ok(Self {
@@ -168,6 +191,7 @@ impl RedisStore {
             fast: Shared::Standalone(fast),
             timeout: config.command_timeout,
             refusals: std::sync::Arc::default(),
+            cache,
         })
     }
 
@@ -202,11 +226,13 @@ impl RedisStore {
             .set_connection_timeout(config.command_timeout)
             .set_response_timeout(config.command_timeout);
         let fast = client.get_pending_async_connection_with_config(cluster_config);
+        warn_cache_off(&config, "Redis Cluster");
         Ok(Self {
             pool: None,
             fast: Shared::Cluster(fast),
             timeout: config.command_timeout,
             refusals: std::sync::Arc::default(),
+            cache: None,
         })
     }
 
@@ -249,17 +275,47 @@ impl RedisStore {
                 .set_connection_timeout(Some(config.command_timeout * 4 / 5))
                 .set_response_timeout(Some(config.command_timeout * 4 / 5)),
         );
+        warn_cache_off(&config, "Sentinel");
         Ok(Self {
             pool: None,
             fast: Shared::Sentinel(std::sync::Arc::new(shared)),
             timeout: config.command_timeout,
             refusals: std::sync::Arc::default(),
+            cache: None,
         })
+    }
+
+    /// The session cache, started if it was not yet (the store may have been built outside
+    /// the runtime); `None` when off.
+    pub(crate) fn cache(&self) -> Option<&SessionCache> {
+        let (cache, client) = self.cache.as_ref()?;
+        cache.start(client, self.timeout);
+        Some(cache)
+    }
+
+    /// Forgets, when dropped at the end of a write, the user's cached session `session`
+    /// (`None`: all of them, and the profile); see `cache::ForgetOnReturn`.
+    pub(crate) fn forget_on_return(
+        &self,
+        user: domain::UserId,
+        session: Option<domain::SessionId>,
+    ) -> ForgetOnReturn<'_> {
+        ForgetOnReturn {
+            cache: self.cache.as_ref().map(|(cache, _)| &**cache),
+            user,
+            session,
+        }
+    }
+
+    /// The session cache's counters; `None` when it is off (configured so, or under
+    /// Cluster or Sentinel).
+    pub fn session_cache(&self) -> Option<SessionCacheStats> {
+        self.cache.as_ref().map(|(cache, _)| cache.stats())
     }
 
     /// `work`, or `Unavailable` once the command timeout has passed. A refused write is
     /// remembered for readiness.
-    async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         work: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {

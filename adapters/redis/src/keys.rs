@@ -76,6 +76,19 @@ pub(crate) fn session_key_bytes(user: UserId, session: SessionId) -> [u8; SESSIO
     key
 }
 
+/// The user a key of a user's belongs to (its hash tag), and the session for a session
+/// key: how the session cache reads an invalidation Redis pushed. `None` for a key
+/// outside any user's hash tag.
+pub(crate) fn parse_user_key(key: &[u8]) -> Option<(UserId, Option<SessionId>)> {
+    let rest = key.strip_prefix(b"{u:")?;
+    let user = std::str::from_utf8(rest.get(..36)?).ok()?.parse().ok()?;
+    let rest = rest.get(36..)?.strip_prefix(b"}:")?;
+    let session = rest
+        .strip_prefix(b"session:")
+        .and_then(|sid| std::str::from_utf8(sid).ok()?.parse().ok());
+    Some((user, session))
+}
+
 pub(crate) fn sessions_key(user: UserId) -> String {
     format!("{{u:{user}}}:sessions")
 }
@@ -146,6 +159,31 @@ mod tests {
     use redis::cluster_routing::Slot;
 
     use super::*;
+
+    #[test]
+    fn invalidated_keys_name_their_user_and_session() {
+        let user = UserId::from_uuid(Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef));
+        let session = SessionId::from_uuid(Uuid::from_u128(42));
+        assert_eq!(
+            parse_user_key(&session_key_bytes(user, session)),
+            Some((user, Some(session)))
+        );
+        assert_eq!(
+            parse_user_key(session_key(user, session).as_bytes()),
+            Some((user, Some(session)))
+        );
+        assert_eq!(
+            parse_user_key(user_key(user).as_bytes()),
+            Some((user, None))
+        );
+        assert_eq!(
+            parse_user_key(todos_key(user).as_bytes()),
+            Some((user, None))
+        );
+        assert_eq!(parse_user_key(b"username:alice"), None);
+        assert_eq!(parse_user_key(b"{u:not-a-uuid}:user"), None);
+        assert_eq!(parse_user_key(b"{u:"), None);
+    }
 
     /// Redis Cluster runs a script or a MULTI/EXEC only when all its keys share a slot.
     #[test]

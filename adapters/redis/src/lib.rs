@@ -91,6 +91,7 @@ macro_rules! lua {
     };
 }
 
+mod cache;
 mod connection;
 mod deployment;
 mod errors;
@@ -105,6 +106,7 @@ mod throttle;
 mod todos;
 mod users;
 
+pub use cache::{SessionCacheConfig, SessionCacheStats};
 pub use connection::{PoolUsage, RedisStore, RedisStoreConfig};
 pub use deployment::{Deployment, RedisUrl, UrlListError};
 pub use keys::account_keys;

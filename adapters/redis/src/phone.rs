@@ -93,6 +93,8 @@ impl RedisStore {
 #[async_trait]
 impl PhoneVerifications for RedisStore {
     async fn start(&self, code: &PendingCode) -> Result<bool, StoreError> {
+        // The user record changes (its phone number).
+        let _forget = self.forget_on_return(code.user_id, None);
         for _ in 0..ROUNDS {
             let Some((raw, mut record)) = self.user_record(code.user_id).await? else {
                 return Ok(false);
@@ -134,6 +136,8 @@ impl PhoneVerifications for RedisStore {
         digest: &CodeDigest,
         now: Timestamp,
     ) -> Result<CodeCheck, StoreError> {
+        // The user record changes (the number is verified).
+        let _forget = self.forget_on_return(user, None);
         for _ in 0..ROUNDS {
             let Some((raw, mut record)) = self.user_record(user).await? else {
                 return Ok(CodeCheck::NoCode);

@@ -8,6 +8,7 @@
 //! refuses (changing nothing) if the index changed in between, and the read is repeated.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use application::ports::{
     ActiveUser, EndOutcome, Page, PresentedRefresh, Rotation, RotationOutcome, SessionCursor,
@@ -18,6 +19,7 @@ use domain::{Session, SessionId, Timestamp, TokenId, UserId};
 use redis::{AsyncCommands, Script};
 
 use crate::RedisStore;
+use crate::cache::Lookup;
 use crate::errors::corrupt;
 use crate::keys::{session_key, session_key_bytes, session_key_of, sessions_key, user_key};
 use crate::records::parse_user;
@@ -44,6 +46,8 @@ const REVOKE_ALL_ROUNDS: usize = 5;
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, session: &Session, max_sessions: u32) -> Result<u64, StoreError> {
+        // A login may evict the user's oldest sessions.
+        let _forget = self.forget_on_return(session.user_id, None);
         let (key, set) = (
             session_key(session.user_id, session.id),
             sessions_key(session.user_id),
@@ -92,6 +96,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
+        if let Some(found) = self.cached_active_user(user, session).await {
+            return found.map(|found| !matches!(found, ActiveUser::Revoked));
+        }
         let key = session_key_bytes(user, session);
         self.run(|mut conn| async move { conn.exists(&key[..]).await })
             .await
@@ -102,6 +109,9 @@ impl SessionStore for RedisStore {
         user: UserId,
         session: SessionId,
     ) -> Result<ActiveUser, StoreError> {
+        if let Some(found) = self.cached_active_user(user, session).await {
+            return found;
+        }
         let session_key = session_key_bytes(user, session);
         let user_key = user_key(user);
         // One pipeline, one round trip. Not a transaction: the two reads are independent
@@ -153,6 +163,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
+        // Whatever the outcome (a reuse deletes the session; a rotation changes it, and
+        // Redis would push that too), this replica holds nothing of it afterwards.
+        let _forget = self.forget_on_return(rotation.user_id, Some(rotation.session_id));
         let (key, set) = (
             session_key(rotation.user_id, rotation.session_id),
             sessions_key(rotation.user_id),
@@ -218,6 +231,7 @@ impl SessionStore for RedisStore {
     ) -> Result<EndOutcome, StoreError> {
         let user = presented.user_id;
         let sid = presented.session_id.to_string();
+        let _forget = self.forget_on_return(user, None);
         let scope_arg = match scope {
             SessionScope::This => "this",
             SessionScope::Others => "others",
@@ -263,6 +277,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn revoke(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {
+        let _forget = self.forget_on_return(user, Some(session));
         let (key, set, sid) = (
             session_key(user, session),
             sessions_key(user),
@@ -282,6 +297,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn revoke_all(&self, user: UserId, keep: Option<SessionId>) -> Result<u64, StoreError> {
+        let _forget = self.forget_on_return(user, None);
         let keep = keep.map(|k| k.to_string()).unwrap_or_default();
         // Read the members, then delete them with every key declared; a login in
         // between makes the script refuse, and we read again. Logins are rare next to
@@ -358,6 +374,67 @@ impl SessionStore for RedisStore {
 }
 
 impl RedisStore {
+    /// [`SessionStore::active_user`] through the session cache (see `cache`): a hit costs
+    /// no round trip; a miss is read on the cache's link, where Redis tracks it, and kept.
+    /// `None` when the cache is off or cannot vouch for its entries now (the link is not
+    /// proven, or the link failed under this read): then the caller asks Redis as without
+    /// a cache.
+    async fn cached_active_user(
+        &self,
+        user: UserId,
+        session: SessionId,
+    ) -> Option<Result<ActiveUser, StoreError>> {
+        let cache = self.cache()?;
+        let fill = match cache.lookup(user, session) {
+            Lookup::Hit(profile) => return Some(Ok(ActiveUser::Active(profile))),
+            Lookup::Bypass => return None,
+            Lookup::Fill(fill) => fill,
+        };
+        let session_key = session_key_bytes(user, session);
+        let user_key = user_key(user);
+        let mut conn = fill.conn.clone();
+        // PTTL, not EXISTS: the entry must not outlive the key. -2: no such key.
+        let read = self
+            .bounded(async move {
+                Ok(redis::pipe()
+                    .pttl(&session_key[..])
+                    .get(user_key)
+                    .query_async::<(i64, Option<String>)>(&mut conn)
+                    .await)
+            })
+            .await;
+        let (ttl, raw) = match read {
+            Ok(Ok(read)) => read,
+            Ok(Err(e)) => {
+                cache.abandon(&fill, user, session);
+                if e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() {
+                    // The link broke (and the cache emptied itself): ask on the shared
+                    // connection instead.
+                    return None;
+                }
+                return Some(Err(crate::errors::redis_error(e)));
+            }
+            Err(e) => {
+                cache.abandon(&fill, user, session);
+                return Some(Err(e));
+            }
+        };
+        let found = match (ttl, raw) {
+            (-2, _) => Ok(ActiveUser::Revoked),
+            (_, None) => Ok(ActiveUser::UserGone),
+            (_, Some(raw)) => parse_user(&raw).map(ActiveUser::Active),
+        };
+        match &found {
+            Ok(ActiveUser::Active(profile)) => {
+                // -1 (no expiry) cannot happen to a session key; not kept if it does.
+                let ttl = u64::try_from(ttl).ok().map(Duration::from_millis);
+                cache.complete(&fill, user, session, ttl, Some(profile));
+            }
+            _ => cache.abandon(&fill, user, session),
+        }
+        Some(found)
+    }
+
     /// The session ids in a user's index.
     async fn session_ids(&self, user: UserId) -> Result<Vec<String>, StoreError> {
         let set = sessions_key(user);

@@ -3,16 +3,19 @@
 
 use std::time::Duration;
 
-use adapter_redis::{Deployment, RedisStoreConfig, RedisUrl, UrlListError};
+use adapter_redis::{Deployment, RedisStoreConfig, RedisUrl, SessionCacheConfig, UrlListError};
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::error::{ConfigError, err};
-use super::values::{Span, secret, span_in};
+use super::values::{Span, count, secret, span_in, span_where};
 use super::vars::{
     REDIS_CLUSTER_URLS, REDIS_COMMAND_TIMEOUT, REDIS_SENTINEL_MASTER, REDIS_SENTINEL_URLS,
-    REDIS_URL,
+    REDIS_URL, SESSION_CACHE_CAPACITY, SESSION_CACHE_STALENESS,
 };
+
+/// Most sessions `SESSION_CACHE_CAPACITY` may allow.
+pub const MAX_SESSION_CACHE_CAPACITY: u64 = 1_000_000;
 
 /// The store the server uses.
 #[derive(Clone, Debug)]
@@ -65,6 +68,29 @@ pub struct StoreArgs {
         value_parser = span_in(Duration::from_millis(50), Duration::from_secs(10), "50ms and 10s"),
     )]
     pub redis_command_timeout: Span,
+
+    /// The session cache (one Redis only, REDIS_URL): how old the last proof of its
+    /// invalidation link may be for a cached session to be served, i.e. the longest a
+    /// logout through another replica can go unseen here if that link stalls; 0 turns the
+    /// cache off (every request asks Redis). 0, or 4ms to 1s.
+    #[arg(
+        long,
+        env = SESSION_CACHE_STALENESS,
+        value_name = "DURATION",
+        default_value_t = Span(SessionCacheConfig::default().staleness),
+        value_parser = span_where(
+            |d| d.is_zero() || (Duration::from_millis(4)..=Duration::from_secs(1)).contains(&d),
+            "must be 0 (off) or between 4ms and 1s",
+        ),
+    )]
+    pub session_cache_staleness: Span,
+
+    /// Most sessions the session cache holds (100 to 1000000); past it, a new entry
+    /// replaces another user's.
+    #[arg(long, env = SESSION_CACHE_CAPACITY, value_name = "N",
+        default_value_t = SessionCacheConfig::default().capacity,
+        value_parser = count::<usize, 100, MAX_SESSION_CACHE_CAPACITY>)]
+    pub session_cache_capacity: usize,
 }
 
 impl StoreArgs {
@@ -73,6 +99,10 @@ impl StoreArgs {
     pub fn build(self) -> Result<StoreSettings, ConfigError> {
         let redis = RedisStoreConfig {
             command_timeout: self.redis_command_timeout.0,
+            cache: SessionCacheConfig {
+                staleness: self.session_cache_staleness.0,
+                capacity: self.session_cache_capacity,
+            },
             ..RedisStoreConfig::default()
         };
         let list = |variable: &'static str, raw: &SecretString| {

@@ -174,6 +174,17 @@ fn bad_values_name_their_variable() {
         (&[(REGISTER_CLIENT_WINDOW, "0s")], REGISTER_CLIENT_WINDOW),
         (&[(REDIS_COMMAND_TIMEOUT, "10ms")], REDIS_COMMAND_TIMEOUT),
         (&[(REDIS_COMMAND_TIMEOUT, "1m")], REDIS_COMMAND_TIMEOUT),
+        (&[(SESSION_CACHE_STALENESS, "2ms")], SESSION_CACHE_STALENESS),
+        (&[(SESSION_CACHE_STALENESS, "2s")], SESSION_CACHE_STALENESS),
+        (
+            &[(SESSION_CACHE_STALENESS, "soon")],
+            SESSION_CACHE_STALENESS,
+        ),
+        (&[(SESSION_CACHE_CAPACITY, "99")], SESSION_CACHE_CAPACITY),
+        (
+            &[(SESSION_CACHE_CAPACITY, "1000001")],
+            SESSION_CACHE_CAPACITY,
+        ),
         (&[(SMS_USER_HOURLY_CAP, "0")], SMS_USER_HOURLY_CAP),
         (&[(SMS_USER_DAILY_CAP, "100001")], SMS_USER_DAILY_CAP),
         (&[(SMS_USER_DAILY_CAP, "5")], SMS_USER_DAILY_CAP),

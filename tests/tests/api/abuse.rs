@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use testcontainers::core::ExecCommand;
 
 use crate::helpers::*;
-use crate::redis::{TestRedis, free_port, start_redis, start_redis_with};
+use crate::redis::{free_port, redis_cli, start_redis, start_redis_with};
 
 const PASSWORD: &str = "a fine long passphrase";
 
@@ -58,18 +57,6 @@ async fn post_with_key(
         request = request.bearer_auth(token);
     }
     request.send().await.expect("request sent")
-}
-
-/// Runs `redis-cli` inside the Redis container.
-async fn redis_cli(redis: &TestRedis, args: &[&str]) -> String {
-    let mut cmd = vec!["redis-cli"];
-    cmd.extend_from_slice(args);
-    let mut result = redis
-        .container
-        .exec(ExecCommand::new(cmd))
-        .await
-        .expect("redis-cli runs");
-    String::from_utf8_lossy(&result.stdout_to_vec().await.expect("stdout")).into_owned()
 }
 
 async fn metrics(app: &TestApp) -> String {

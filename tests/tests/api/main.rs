@@ -5,6 +5,7 @@
 
 mod abuse;
 mod auth;
+mod cache;
 mod client;
 mod cluster;
 mod connections;

@@ -81,6 +81,18 @@ pub async fn start_redis_with(port: u16, extra: &[&str]) -> TestRedis {
     }
 }
 
+/// Runs `redis-cli` inside the Redis container.
+pub async fn redis_cli(redis: &TestRedis, args: &[&str]) -> String {
+    let mut cmd = vec!["redis-cli"];
+    cmd.extend_from_slice(args);
+    let mut result = redis
+        .container
+        .exec(testcontainers::core::ExecCommand::new(cmd))
+        .await
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&result.stdout_to_vec().await.expect("stdout")).into_owned()
+}
+
 #[tokio::test]
 async fn the_embedded_store_keeps_the_store_contract() {
     store_contract(&MemoryStore::new(Arc::new(SystemClock))).await;
