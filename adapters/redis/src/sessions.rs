@@ -112,6 +112,14 @@ impl SessionStore for RedisStore {
         if let Some(found) = self.cached_active_user(user, session).await {
             return found;
         }
+        self.active_user_now(user, session).await
+    }
+
+    async fn active_user_now(
+        &self,
+        user: UserId,
+        session: SessionId,
+    ) -> Result<ActiveUser, StoreError> {
         let session_key = session_key_bytes(user, session);
         let user_key = user_key(user);
         // One pipeline, one round trip. Not a transaction: the two reads are independent

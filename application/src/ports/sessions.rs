@@ -132,10 +132,29 @@ pub trait SessionStore: Send + Sync {
     /// round trip: the whole store work of `GET /me`. The profile is only returned for an
     /// active session.
     ///
+    /// A store may answer this and [`SessionStore::is_active`] from a per-replica cache,
+    /// provided a write acknowledged by any replica is seen within a bound it documents
+    /// (the Redis store's session cache: `SESSION_CACHE_STALENESS`) and this replica's own
+    /// writes at once.
+    ///
     /// # Errors
     /// [`StoreError`] on store failure; callers must fail closed.
     async fn active_user(&self, user: UserId, session: SessionId)
     -> Result<ActiveUser, StoreError>;
+
+    /// [`SessionStore::active_user`] asked of the store itself, never of a cache: for an
+    /// answer another party acts on (token introspection), which must reflect every write
+    /// acknowledged before it, on any replica. Stores without a cache need not override it.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure; callers must fail closed.
+    async fn active_user_now(
+        &self,
+        user: UserId,
+        session: SessionId,
+    ) -> Result<ActiveUser, StoreError> {
+        self.active_user(user, session).await
+    }
 
     /// As [`SessionStore::active_user`], for a refresh token: `Active` only if the
     /// session is alive and `presented` is the refresh token it accepts next (a spent

@@ -156,8 +156,10 @@ impl Introspect {
         };
         let found = match verified.kind {
             TokenKind::Access => {
+                // Not from a cache: a resource server acts on this answer, so a logout
+                // through any replica must already show.
                 self.sessions
-                    .active_user(verified.user_id, verified.session_id)
+                    .active_user_now(verified.user_id, verified.session_id)
                     .await?
             }
             TokenKind::Refresh => {

@@ -277,6 +277,16 @@ where
         ActiveUser::Revoked,
         "another user's session is not theirs"
     );
+    for (user, expected) in [
+        (alice.id, ActiveUser::Active(alice.clone())),
+        (bob.id, ActiveUser::Revoked),
+    ] {
+        assert_eq!(
+            store.active_user_now(user, s1.id).await.expect("check"),
+            expected,
+            "the uncached read answers as the (possibly cached) one"
+        );
+    }
     let ghost = session(UserId::from_uuid(Uuid::new_v4()), HOUR);
     create(store, &ghost).await;
     assert_eq!(
@@ -341,6 +351,10 @@ where
     );
     assert_eq!(
         store.active_user(alice.id, s1.id).await.expect("check"),
+        ActiveUser::Revoked
+    );
+    assert_eq!(
+        store.active_user_now(alice.id, s1.id).await.expect("check"),
         ActiveUser::Revoked
     );
     assert_eq!(

@@ -66,7 +66,7 @@ async fn a_live_access_token_reports_its_claims_and_user() {
         .returning(|_, _| Ok(access(NOW.plus(ACCESS_TTL))));
     mocks
         .sessions
-        .expect_active_user()
+        .expect_active_user_now()
         .with(eq(USER_ID), eq(SESSION_ID))
         .times(1)
         .returning(|_, _| Ok(ActiveUser::Active(user())));
@@ -100,7 +100,7 @@ async fn an_access_token_of_an_ended_session_or_a_gone_user_is_inactive() {
             .returning(|_, _| Ok(access(NOW.plus(ACCESS_TTL))));
         mocks
             .sessions
-            .expect_active_user()
+            .expect_active_user_now()
             .return_once(move |_, _| Ok(found));
 
         let answer = introspect(mocks)
@@ -120,7 +120,7 @@ async fn a_token_at_its_expiry_is_inactive_without_asking_the_store() {
         .tokens
         .expect_verify_access()
         .returning(|_, _| Ok(access(NOW)));
-    mocks.sessions.expect_active_user().never();
+    mocks.sessions.expect_active_user_now().never();
 
     let answer = introspect(mocks)
         .execute(TOKEN, None)
@@ -148,7 +148,7 @@ async fn a_refresh_token_is_live_only_while_its_session_accepts_it_next() {
             .with(eq(USER_ID), eq(SESSION_ID), eq(REFRESH_JTI))
             .times(1)
             .return_once(move |_, _, _| Ok(found));
-        mocks.sessions.expect_active_user().never();
+        mocks.sessions.expect_active_user_now().never();
 
         let answer = introspect(mocks)
             .execute(TOKEN, None)
@@ -184,7 +184,7 @@ async fn the_hint_orders_the_search_but_does_not_limit_it() {
         .returning(|_, _| Ok(access(NOW.plus(ACCESS_TTL))));
     mocks
         .sessions
-        .expect_active_user()
+        .expect_active_user_now()
         .returning(|_, _| Ok(ActiveUser::Active(user())));
 
     let answer = introspect(mocks)
@@ -215,7 +215,7 @@ async fn garbage_is_inactive_and_a_failing_store_is_an_error_not_an_answer() {
         .returning(|_, _| Ok(access(NOW.plus(ACCESS_TTL))));
     mocks
         .sessions
-        .expect_active_user()
+        .expect_active_user_now()
         .returning(|_, _| Err(unavailable()));
     let err = introspect(mocks).execute(TOKEN, None).await;
     assert!(
