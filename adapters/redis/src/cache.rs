@@ -236,10 +236,10 @@ impl<L: Clone> SessionCache<L> {
             return Lookup::Bypass;
         }
         let mut state = self.state();
-        let Some((_, conn)) = state.link.clone() else {
+        if state.link.is_none() {
             self.misses.fetch_add(1, Ordering::Relaxed);
             return Lookup::Bypass;
-        };
+        }
         let held = state
             .users
             .get(&user)
@@ -261,6 +261,9 @@ impl<L: Clone> SessionCache<L> {
             _ => {}
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        let Some((_, conn)) = state.link.clone() else {
+            return Lookup::Bypass;
+        };
         if state.sessions >= self.config.capacity {
             // Full: make room by dropping some user's entry (whichever the map yields
             // first; a later request of that user fills it again).
