@@ -135,6 +135,9 @@ fn main() -> Result<()> {
 // --- HTTP ------------------------------------------------------------------------------------
 
 fn client() -> Result<reqwest::Client> {
+    // reqwest has no TLS provider of its own in this workspace (see adapters/vonage); an
+    // error here means one is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(64)
@@ -477,6 +480,8 @@ impl Drop for Paused {
 struct Poll {
     sent: Instant,
     status: u16,
+    /// Whether the answer arrived after Redis was paused.
+    paused: bool,
 }
 
 async fn pauses(
@@ -500,7 +505,7 @@ async fn pauses(
         }
         get_me(http, b, token).await?;
         let paused_at: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
-        // The poller: back to back until a request sent after the pause is not answered 200.
+        // The poller: back to back until, once Redis is paused, an answer is not 200.
         let poller = {
             let (http, b, token, paused_at) =
                 (http.clone(), b.to_owned(), token.clone(), paused_at.clone());
@@ -510,8 +515,13 @@ async fn pauses(
                     let sent = Instant::now();
                     let status = get_me(&http, &b, &token).await.unwrap_or(0);
                     let arrived = Instant::now();
-                    polls.push(Poll { sent, status });
-                    if status != 200 && paused_at.get().is_some_and(|p| sent >= *p) {
+                    let paused = paused_at.get().is_some();
+                    polls.push(Poll {
+                        sent,
+                        status,
+                        paused,
+                    });
+                    if status != 200 && paused {
                         return (polls, arrived);
                     }
                     if polls.len() > 1_000_000 {
@@ -531,6 +541,8 @@ async fn pauses(
         drop(guard);
         let resumed = Instant::now();
 
+        // The first request not answered 200 is the last poll; it may have been sent just
+        // before the pause (in flight when Redis stopped: not served from a cache either).
         let last = polls.last().ok_or_else(|| anyhow!("no poll"))?;
         *statuses.entry(last.status).or_default() += 1;
         first_not_ok.push(signed_us(last.sent, at));
@@ -541,11 +553,10 @@ async fn pauses(
             .map(|p| signed_us(p.sent, at))
             .max();
         last_ok.push(ok.unwrap_or(i64::MIN));
-        // Requests sent before the pause and answered otherwise (they reached the paused
-        // Redis): counted, not a failure.
+        // Answers other than 200 before the pause (an overloaded replica?): counted.
         early_not_ok += polls
             .iter()
-            .filter(|p| p.status != 200 && p.sent < at)
+            .filter(|p| p.status != 200 && !p.paused)
             .count();
         loop {
             if get_me(http, b, token).await? == 200 {
@@ -572,6 +583,7 @@ async fn pauses(
         "  first request not answered 200, sent after the pause",
         &first_not_ok,
     );
+    println!("    (< 0: it was in flight when Redis stopped, and waited for the command timeout)");
     print_signed(
         "  ... its answer arrived after the pause               ",
         &answered,
@@ -585,7 +597,7 @@ async fn pauses(
         &recovered,
     );
     println!(
-        "  statuses of those first non-200s: {}; {early_not_ok} requests sent before a pause were not answered 200; 200s for requests sent later than the bound ({}) after the pause: {beyond} cuts",
+        "  statuses of those first non-200s: {}; {early_not_ok} answers other than 200 arrived before a pause; 200s for requests sent later than the bound ({}) after the pause: {beyond} cuts",
         statuses
             .iter()
             .map(|(s, c)| format!("{s}: {c}"))
@@ -688,6 +700,7 @@ async fn kills(
     let mut dead = Vec::new();
     let mut back = Vec::new();
     let mut killed_conns = 0;
+    let (mut never_empty, mut never_dead, mut never_back) = (0, 0, 0);
     for token in tokens.iter().take(cuts) {
         // A warm entry, and a link proven live, before each cut.
         let ready = Instant::now();
@@ -714,6 +727,8 @@ async fn kills(
             redis.command(&["CLIENT", "KILL", "ID", id]).await?;
         }
         killed_conns += ids.len();
+        // Until the cut shows (entries 0 or live 0) and the link is live again. A relink
+        // faster than one /metrics poll may hide `live 0`: counted as not seen.
         let (mut empty_at, mut dead_at) = (None, None);
         loop {
             let m = metrics(http, b).await?;
@@ -724,34 +739,41 @@ async fn kills(
             if dead_at.is_none() && m.live == Some(0.0) {
                 dead_at = Some(now);
             }
-            if let (Some(e), Some(d)) = (empty_at, dead_at) {
-                if m.live == Some(1.0) {
-                    emptied.push(signed_us(e, killed_at));
-                    dead.push(signed_us(d, killed_at));
-                    back.push(signed_us(now, killed_at));
-                    break;
-                }
+            if (empty_at.is_some() || dead_at.is_some()) && m.live == Some(1.0) {
+                back.push(signed_us(now, killed_at));
+                break;
             }
-            ensure!(
-                killed_at.elapsed() < Duration::from_secs(30),
-                "30 s after CLIENT KILL: entries {:?}, live {:?} (emptied: {}, dead seen: {})",
-                m.entries,
-                m.live,
-                empty_at.is_some(),
-                dead_at.is_some()
-            );
+            if killed_at.elapsed() > Duration::from_secs(10) {
+                println!(
+                    "  10 s after CLIENT KILL: entries {:?}, live {:?}, entries 0 seen: {}, live 0 seen: {}",
+                    m.entries,
+                    m.live,
+                    empty_at.is_some(),
+                    dead_at.is_some()
+                );
+                never_back += 1;
+                break;
+            }
+        }
+        match empty_at {
+            Some(e) => emptied.push(signed_us(e, killed_at)),
+            None => never_empty += 1,
+        }
+        match dead_at {
+            Some(d) => dead.push(signed_us(d, killed_at)),
+            None => never_dead += 1,
         }
     }
-    let n = emptied.len();
+    let n = tokens.len().min(cuts);
     println!(
-        "  {killed_conns} tracking connections killed in all (both replicas' links each time)"
+        "  {killed_conns} tracking connections killed in all (both replicas' links each time); entries 0 never seen after {never_empty} cuts, live 0 never seen after {never_dead}, live 1 not back within 10 s after {never_back}"
     );
     print_signed("  kill -> entries 0 on B's /metrics", &emptied);
     print_signed("  kill -> live 0                   ", &dead);
     print_signed("  kill -> live 1 again             ", &back);
     let (e, d, l) = (summary(&emptied), summary(&dead), summary(&back));
     println!(
-        "REVOCATION kind=kill n={n} empty_min_us={} empty_median_us={} empty_max_us={} dead_min_us={} dead_median_us={} dead_max_us={} live_min_us={} live_median_us={} live_max_us={}",
+        "REVOCATION kind=kill n={n} empty_min_us={} empty_median_us={} empty_max_us={} dead_min_us={} dead_median_us={} dead_max_us={} live_min_us={} live_median_us={} live_max_us={} never_empty={never_empty} never_dead={never_dead} never_back={never_back}",
         e.0, e.1, e.2, d.0, d.1, d.2, l.0, l.1, l.2
     );
     Ok(())
@@ -785,24 +807,24 @@ fn signed_us(t: Instant, origin: Instant) -> i64 {
     }
 }
 
-/// (min, median, max) in microseconds.
-fn summary(values: &[i64]) -> (i64, i64, i64) {
-    let mut v = values.to_vec();
+/// (min, median, max) in microseconds, `-` each when nothing was observed (`i64::MIN`
+/// stands for "none" and is left out).
+fn summary(values: &[i64]) -> (String, String, String) {
+    let mut v: Vec<i64> = values.iter().copied().filter(|v| *v != i64::MIN).collect();
     v.sort_unstable();
     match (v.first(), v.get(v.len() / 2), v.last()) {
-        (Some(min), Some(median), Some(max)) => (*min, *median, *max),
-        _ => (0, 0, 0),
+        (Some(min), Some(median), Some(max)) => {
+            (min.to_string(), median.to_string(), max.to_string())
+        }
+        _ => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
     }
 }
 
 fn print_signed(label: &str, values: &[i64]) {
     let (min, median, max) = summary(values);
-    let f = |v: i64| {
-        if v == i64::MIN {
-            "none".to_owned()
-        } else {
-            format!("{:.2} ms", v as f64 / 1e3)
-        }
+    let f = |v: String| match v.parse::<f64>() {
+        Ok(micros) => format!("{:.2} ms", micros / 1e3),
+        Err(_) => "none observed".to_owned(),
     };
     println!(
         "{label}: min {}, median {}, max {}",
