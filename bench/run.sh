@@ -23,6 +23,9 @@
 # (default 50ms) and SESSION_CACHE_CAPACITY=$BENCH_CACHE_CAPACITY (default 10000). After each
 # Redis scenario its /metrics gives the cache's hits and misses during the scenario (hit
 # rate) and its entries; a server without these series prints "cache metrics absent".
+# BENCH_CACHE_FILL=N (default 0: skipped) adds a Redis scenario `me-many`: GET /me cycling
+# over N sessions (N logins first, Argon2 each: about N / 100 seconds), so that the cache
+# fills to its capacity and the peak RSS with the cache full shows (issue 16: < 64 MiB).
 #
 # Revocation (with the Redis store; BENCH_REVOCATION=0 skips it): a fresh Redis and two
 # replicas A and B on it, a paced wrk GET /me load on both (BENCH_REVOCATION_LOAD_CONNS
@@ -38,6 +41,7 @@
 #   refresh     POST /token/refresh, each connection spending a rotating token of its own
 #   login       POST /login (Argon2id at the OWASP parameters on every request)
 #   me+storm    GET /me (32 conns) while POST /login (32 conns) runs alongside; the read's numbers
+#   me-many     (Redis, with BENCH_CACHE_FILL=N) GET /me cycling over N sessions' tokens
 # Against the same Redis, `redis-benchmark -t get,set -c 64 -n 200000 -q`: the ceiling of one
 # round trip per request, and the ratios to it.
 #
@@ -63,6 +67,7 @@ BENCH_LOGIN_LIMIT=1000000
 CACHE_STALENESS="${BENCH_CACHE_STALENESS:-50ms}"
 CACHE_CAPACITY="${BENCH_CACHE_CAPACITY:-10000}"
 REVOCATION="${BENCH_REVOCATION:-1}"
+CACHE_FILL="${BENCH_CACHE_FILL:-0}"
 REVOCATION_TRIALS="${BENCH_REVOCATION_TRIALS:-1000}"
 LINK_CUTS="${BENCH_LINK_CUTS:-20}"
 REVOCATION_LOAD_CONNS="${BENCH_REVOCATION_LOAD_CONNS:-8}"
@@ -90,7 +95,7 @@ DURATION_S="$(seconds_of "$DURATION")"
 for store in $STORES; do
   [[ "$store" == embedded || "$store" == redis ]] || die "BENCH_STORES: unknown store '$store'"
 done
-for n in REVOCATION_TRIALS LINK_CUTS REVOCATION_LOAD_CONNS REVOCATION_LOAD_DELAY_MS CACHE_CAPACITY; do
+for n in CACHE_FILL REVOCATION_TRIALS LINK_CUTS REVOCATION_LOAD_CONNS REVOCATION_LOAD_DELAY_MS CACHE_CAPACITY; do
   [[ "${!n}" =~ ^[0-9]+$ ]] || die "BENCH_$n must be a whole number, got '${!n}'"
 done
 
@@ -302,7 +307,7 @@ parse_wrk() {
 }
 
 run_wrk() { # <output file> <connections> <duration> <script> <path>
-  env BENCH_TOKENS="$WORK/refresh-tokens" WRK_THREADS="$THREADS" \
+  env BENCH_TOKENS="${TOKENS_FILE:-$WORK/refresh-tokens}" WRK_THREADS="$THREADS" \
     wrk -t"$THREADS" -c"$2" -d"$3" --timeout "$WRK_TIMEOUT" -s "$BENCH/$4" "$BASE$5" >"$1" 2>&1 ||
     {
       cat "$1" >&2
@@ -451,6 +456,7 @@ ceiling() {
 }
 
 load_me() { run_wrk "$WORK/out" "$CONNS" "$DURATION" me.lua /me; }
+load_me_many() { TOKENS_FILE="$WORK/many-tokens" run_wrk "$WORK/out" "$CONNS" "$DURATION" me-many.lua /me; }
 load_todo() { run_wrk "$WORK/out" "$CONNS" "$DURATION" todo.lua /todo; }
 load_login() { run_wrk "$WORK/out" "$CONNS" "$DURATION" login.lua /login; }
 load_refresh() {
@@ -509,6 +515,14 @@ run_store() {
   scenario "$store" me+storm load_storm
   RES["$store.storm_note"]="$STORM_NOTE"
   RES["$store.storm_logins"]="$STORM_LOGINS"
+  if [[ "$store" == redis ]] && ((CACHE_FILL > 0)); then
+    # The logins (Argon2 each) before the scenario, so their memory is not its peak.
+    log "redis: $CACHE_FILL logins for me-many"
+    "$REVOCATION_BIN" sessions --a "$BASE" --b "$BASE" --count "$CACHE_FILL" \
+      --out "$WORK/many-tokens" >&2 || die "the logins for me-many failed"
+    settle
+    scenario "$store" me-many load_me_many
+  fi
   RES["$store.end_rss"]="$(status_kib "$SERVER_PID" VmRSS)"
 
   stop_pid "$SERVER_PID"
@@ -738,7 +752,11 @@ if ((REV_RAN)); then
   echo "| B's first 401, arrival | $(msec "$(rev trials p50_us)") | $(msec "$(rev trials p90_us)") | $(msec "$(rev trials p99_us)") | $(msec "$(rev trials p999_us)") | $(msec "$(rev trials max_us)") | $(rev trials late) |"
   echo "| that request, sent | $(msec "$(rev trials sent_p50_us)") | | $(msec "$(rev trials sent_p99_us)") | | $(msec "$(rev trials sent_max_us)") | |"
   echo
-  echo "Stale 200s from B after A's 200: $(rev trials stale) trials, the last sent $(msec "$(rev trials stale_max_us)") after it; $(rev trials stale_late) later than the bound."
+  if [[ "$(rev trials stale)" == 0 ]]; then
+    echo "Stale 200s from B after A's 200: none."
+  else
+    echo "Stale 200s from B after A's 200: $(rev trials stale) trials, the last sent $(msec "$(rev trials stale_max_us)") after it; $(rev trials stale_late) later than the bound."
+  fi
   echo
   echo "| link cut ($LINK_CUTS each) | min | median | max |"
   echo "|---|---:|---:|---:|"
