@@ -29,8 +29,9 @@
 #
 # Revocation (with the Redis store; BENCH_REVOCATION=0 skips it): a fresh Redis and two
 # replicas A and B on it, a paced wrk GET /me load on both (BENCH_REVOCATION_LOAD_CONNS
-# connections each, default 8, one request per BENCH_REVOCATION_LOAD_DELAY_MS ms each,
-# default 1; 0: back to back), then benches/revocation.rs: BENCH_REVOCATION_TRIALS (default
+# connections each, default 8, each waiting BENCH_REVOCATION_LOAD_DELAY_MS ms before each
+# request, default 1; 0: back to back; the rate is read from the replicas' /metrics and
+# printed), then benches/revocation.rs: BENCH_REVOCATION_TRIALS (default
 # 1000) logouts on A, each timed to B's first 401 for that token; BENCH_LINK_CUTS (default
 # 20) pauses of Redis (SIGSTOP/SIGCONT) while B serves a cached token, and as many
 # `CLIENT KILL`s of the `jwt-todo-tracking` connections, timed on B's /metrics.
@@ -564,7 +565,7 @@ run_revocation() {
   done
   sleep 1
   log "revocation: $REVOCATION_TRIALS trials, $LINK_CUTS pauses and $LINK_CUTS kills, under GET /me load" \
-    "($REVOCATION_LOAD_CONNS conns per replica, $REVOCATION_LOAD_DELAY_MS ms between requests per conn)"
+    "($REVOCATION_LOAD_CONNS conns per replica, each waiting $REVOCATION_LOAD_DELAY_MS ms before each request)"
   local status=0
   "$REVOCATION_BIN" measure --a "$A_BASE" --b "$B_BASE" --tokens "$WORK/revocation-tokens" \
     --redis "127.0.0.1:$REDIS_PORT" --redis-pid "$REDIS_PID" --trials "$REVOCATION_TRIALS" \
@@ -648,7 +649,7 @@ if ((REV_RAN)); then
   echo
   echo "revocation (two replicas on one Redis; full output above):"
   echo "  load during the trials: A $(rev trials load_a) req/s, B $(rev trials load_b) req/s" \
-    "($REVOCATION_LOAD_CONNS conns per replica, $REVOCATION_LOAD_DELAY_MS ms between requests per conn)"
+    "($REVOCATION_LOAD_CONNS conns per replica, each waiting $REVOCATION_LOAD_DELAY_MS ms before each request)"
   echo "  replicas' peak RSS: A $(mib "${RES[revocation.hwm_a]}") MiB, B $(mib "${RES[revocation.hwm_b]}") MiB"
   if [[ "$(rev config cache)" != 1 ]]; then
     echo "  cache metrics absent on B: no session cache, so these are the no-cache baseline (every request asks Redis)"
