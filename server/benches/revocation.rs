@@ -430,14 +430,14 @@ async fn trials(
         ms(bound)
     );
     histogram(&latency);
-    if cache {
-        if let (Some(h0), Some(h1), Some(m0), Some(m1)) = (b0.hits, b1.hits, b0.misses, b1.misses) {
-            println!(
-                "  B's cache during the trials: {:.0} hits, {:.0} misses",
-                h1 - h0,
-                m1 - m0
-            );
-        }
+    if let (true, Some(h0), Some(h1), Some(m0), Some(m1)) =
+        (cache, b0.hits, b1.hits, b0.misses, b1.misses)
+    {
+        println!(
+            "  B's cache during the trials: {:.0} hits, {:.0} misses",
+            h1 - h0,
+            m1 - m0
+        );
     }
     println!(
         "REVOCATION kind=trials n={n} p50_us={} p90_us={} p99_us={} p999_us={} max_us={} sent_p50_us={} sent_p99_us={} sent_max_us={} late={late} stale={} stale_late={stale_late} stale_max_us={} load_a={:.0} load_b={:.0}",
