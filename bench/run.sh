@@ -4,12 +4,37 @@
 #   bench/run.sh                       every scenario, 10 s each, both stores
 #   BENCH_DURATION=120s bench/run.sh   longer runs (wrk durations: 30s, 2m, ...)
 #   BENCH_STORES=redis bench/run.sh    one store only (embedded | redis)
+#   BENCH_REVOCATION=0 bench/run.sh    without the two-replica revocation part
 #
 # Installs what it lacks (wrk, redis-server, redis-tools, curl; Debian apt, without
-# starting a system Redis), builds `cargo build --release --locked -p server`, and for each
-# store starts the server on a free 127.0.0.1 port: (a) the embedded store, (b) a
-# redis-server of its own on a free port (`--save '' --appendonly no`). Everything it
-# starts is stopped when it exits, whatever happens; it ends by itself.
+# starting a system Redis), builds `cargo build --release --locked -p server` with two of
+# the server crate's bench targets (`benches/bare_server.rs`, the ceiling, and
+# `benches/revocation.rs`, the revocation client), and for each store starts the server on a
+# free 127.0.0.1 port: (a) the embedded store, (b) a redis-server of its own on a free port
+# (`--save '' --appendonly no`). Everything it starts is stopped when it exits, whatever
+# happens (a paused Redis is continued first); it ends by itself.
+#
+# The ceiling: before each store's scenarios, `GET /me` with the same wrk script against a
+# bare poem-openapi server (benches/bare_server.rs: the project's JWT codec verifies the
+# same access token, no store call, no middleware). Every req/s is also printed as a ratio
+# to the ceiling measured next to it (issue 16's targets: Redis read >= 0.8, embedded >= 0.85).
+#
+# The session cache (Redis only): the servers get SESSION_CACHE_STALENESS=$BENCH_CACHE_STALENESS
+# (default 50ms) and SESSION_CACHE_CAPACITY=$BENCH_CACHE_CAPACITY (default 10000). After each
+# Redis scenario its /metrics gives the cache's hits and misses during the scenario (hit
+# rate) and its entries; a server without these series prints "cache metrics absent".
+# BENCH_CACHE_FILL=N (default 0: skipped) adds a Redis scenario `me-many`: GET /me cycling
+# over N sessions (N logins first, Argon2 each: about N / 100 seconds), so that the cache
+# fills to its capacity and the peak RSS with the cache full shows (issue 16: < 64 MiB).
+#
+# Revocation (with the Redis store; BENCH_REVOCATION=0 skips it): a fresh Redis and two
+# replicas A and B on it, a paced wrk GET /me load on both (BENCH_REVOCATION_LOAD_CONNS
+# connections each, default 8, each waiting BENCH_REVOCATION_LOAD_DELAY_MS ms before each
+# request, default 1; 0: back to back; the rate is read from the replicas' /metrics and
+# printed), then benches/revocation.rs: BENCH_REVOCATION_TRIALS (default
+# 1000) logouts on A, each timed to B's first 401 for that token; BENCH_LINK_CUTS (default
+# 20) pauses of Redis (SIGSTOP/SIGCONT) while B serves a cached token, and as many
+# `CLIENT KILL`s of the `jwt-todo-tracking` connections, timed on B's /metrics.
 #
 # Scenarios, each with wrk (keep-alive, 64 connections, 2 threads, fixed duration):
 #   me          GET /me with one access token
@@ -17,12 +42,14 @@
 #   refresh     POST /token/refresh, each connection spending a rotating token of its own
 #   login       POST /login (Argon2id at the OWASP parameters on every request)
 #   me+storm    GET /me (32 conns) while POST /login (32 conns) runs alongside; the read's numbers
+#   me-many     (Redis, with BENCH_CACHE_FILL=N) GET /me cycling over N sessions' tokens
 # Against the same Redis, `redis-benchmark -t get,set -c 64 -n 200000 -q`: the ceiling of one
 # round trip per request, and the ratios to it.
 #
-# Per scenario: requests/s, p50, p99, errors (non-2xx answers + socket errors), the server's
-# peak RSS during the scenario (VmHWM, reset before each scenario where the kernel allows)
-# and its RSS at the start and end of the scenario.
+# Per scenario: requests/s and its ratio to the ceiling, p50, p99, errors (non-2xx answers +
+# socket errors), the server's peak RSS during the scenario (VmHWM, reset before each
+# scenario where the kernel allows) and its RSS at the start and end of the scenario. The
+# end of the output is a summary in markdown, with the machine and date, for the README.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +65,14 @@ ACCESS_SECRET_VALUE="bench-access-secret-0123456789abcdef0123456789"
 REFRESH_SECRET_VALUE="bench-refresh-secret-0123456789abcdef012345678"
 # Login throttling limits for the benchmark's server (see start_server).
 BENCH_LOGIN_LIMIT=1000000
+CACHE_STALENESS="${BENCH_CACHE_STALENESS:-50ms}"
+CACHE_CAPACITY="${BENCH_CACHE_CAPACITY:-10000}"
+REVOCATION="${BENCH_REVOCATION:-1}"
+CACHE_FILL="${BENCH_CACHE_FILL:-0}"
+REVOCATION_TRIALS="${BENCH_REVOCATION_TRIALS:-1000}"
+LINK_CUTS="${BENCH_LINK_CUTS:-20}"
+REVOCATION_LOAD_CONNS="${BENCH_REVOCATION_LOAD_CONNS:-8}"
+REVOCATION_LOAD_DELAY_MS="${BENCH_REVOCATION_LOAD_DELAY_MS:-1}"
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() {
@@ -61,16 +96,25 @@ DURATION_S="$(seconds_of "$DURATION")"
 for store in $STORES; do
   [[ "$store" == embedded || "$store" == redis ]] || die "BENCH_STORES: unknown store '$store'"
 done
+for n in CACHE_FILL REVOCATION_TRIALS LINK_CUTS REVOCATION_LOAD_CONNS REVOCATION_LOAD_DELAY_MS CACHE_CAPACITY; do
+  [[ "${!n}" =~ ^[0-9]+$ ]] || die "BENCH_$n must be a whole number, got '${!n}'"
+done
 
 # --- cleanup: everything started here is stopped on exit ----------------------------------
 WORK="$(mktemp -d /tmp/jwt-todo-bench.XXXXXX)"
 SERVER_PID=""
 REDIS_PID=""
+BARE_PID=""
+A_PID=""
+B_PID=""
 declare -a BG_PIDS=()
 stop_pid() {
   local pid="$1"
   [[ -n "$pid" ]] || return 0
   if kill -0 "$pid" 2>/dev/null; then
+    # A stopped process (Redis paused by the revocation client) handles SIGTERM only once
+    # continued.
+    kill -CONT "$pid" 2>/dev/null || true
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 50); do
       kill -0 "$pid" 2>/dev/null || break
@@ -84,6 +128,9 @@ cleanup() {
   local pid
   for pid in "${BG_PIDS[@]+"${BG_PIDS[@]}"}"; do stop_pid "$pid"; done
   stop_pid "$SERVER_PID"
+  stop_pid "$BARE_PID"
+  stop_pid "$A_PID"
+  stop_pid "$B_PID"
   stop_pid "$REDIS_PID"
   rm -rf "$WORK"
 }
@@ -131,10 +178,22 @@ install_missing() {
 install_missing
 
 # --- 2. build ------------------------------------------------------------------------------
-log "building the release server (cargo build --release --locked -p server)"
-(cd "$ROOT" && cargo build --release --locked -p server)
-SERVER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/server"
-[[ -x "$SERVER_BIN" ]] || die "no server binary at $SERVER_BIN"
+log "building the release server and the bench programs (cargo build --release --locked -p server --bin server --bench bare_server --bench revocation)"
+(cd "$ROOT" && cargo build --release --locked -p server --bin server --bench bare_server \
+  --bench revocation --message-format=json-render-diagnostics) >"$WORK/build.json" ||
+  die "the build failed"
+# A bench target's executable carries a hash (target/release/deps/<name>-<hash>): cargo
+# names it in its JSON messages.
+executable_of() {
+  grep -o "\"executable\":\"[^\"]*/$1\(-[0-9a-f]*\)\?\"" "$WORK/build.json" | tail -n1 |
+    sed 's/^"executable":"//; s/"$//'
+}
+SERVER_BIN="$(executable_of server)"
+BARE_BIN="$(executable_of bare_server)"
+REVOCATION_BIN="$(executable_of revocation)"
+[[ -x "$SERVER_BIN" ]] || die "no server binary in cargo's output"
+[[ -x "$BARE_BIN" ]] || die "no bare_server binary in cargo's output"
+[[ -x "$REVOCATION_BIN" ]] || die "no revocation binary in cargo's output"
 
 # --- helpers -------------------------------------------------------------------------------
 # A port nothing listens on (127.0.0.1), from a random start.
@@ -188,7 +247,10 @@ start_server() {
     "MAX_TODOS_PER_USER=10000000"
     "MAX_SESSIONS_PER_USER=1000000"
   )
-  [[ -n "${2:-}" ]] && env+=("REDIS_URL=$2")
+  # The session cache (issue 16) exists only over Redis standalone; a server without it
+  # ignores these two.
+  [[ -n "${2:-}" ]] && env+=("REDIS_URL=$2" "SESSION_CACHE_STALENESS=$CACHE_STALENESS"
+    "SESSION_CACHE_CAPACITY=$CACHE_CAPACITY")
   mkdir -p "$WORK/server-$1"
   # A clean environment and an empty working directory: no .env, no stray variables.
   (cd "$WORK/server-$1" && exec env -i "${env[@]}" "$SERVER_BIN") >"$WORK/server-$1.log" 2>&1 &
@@ -246,7 +308,7 @@ parse_wrk() {
 }
 
 run_wrk() { # <output file> <connections> <duration> <script> <path>
-  env BENCH_TOKENS="$WORK/refresh-tokens" WRK_THREADS="$THREADS" \
+  env BENCH_TOKENS="${TOKENS_FILE:-$WORK/refresh-tokens}" WRK_THREADS="$THREADS" \
     wrk -t"$THREADS" -c"$2" -d"$3" --timeout "$WRK_TIMEOUT" -s "$BENCH/$4" "$BASE$5" >"$1" 2>&1 ||
     {
       cat "$1" >&2
@@ -269,8 +331,34 @@ settle() {
 }
 
 declare -a ROWS=()
+declare -a CACHE_ROWS=()
 declare -A RES=()
 OVERALL_PEAK=0
+
+# The session cache's series on $BASE/metrics: "hits misses entries live", each "-" when
+# absent (a server without the cache).
+cache_metrics() {
+  curl -sf "$BASE/metrics" 2>/dev/null | awk '
+    function take(name) { if (index($0, name) == 1) { rest = substr($0, length(name) + 1)
+      if (rest ~ /^[ {]/) { v[name] += $NF; seen[name] = 1 } } }
+    { take("jwt_todo_session_cache_hits_total"); take("jwt_todo_session_cache_misses_total")
+      take("jwt_todo_session_cache_entries"); take("jwt_todo_session_cache_live") }
+    END {
+      n = split("jwt_todo_session_cache_hits_total jwt_todo_session_cache_misses_total jwt_todo_session_cache_entries jwt_todo_session_cache_live", k, " ")
+      for (i = 1; i <= n; i++) printf "%s%s", (i > 1 ? " " : ""), (k[i] in seen ? sprintf("%.0f", v[k[i]]) : "-")
+      print ""
+    }'
+}
+
+# Ratio of req/s to the ceiling measured for this store ("-" without one).
+to_ceiling() {
+  local ceiling="${RES[$1.ceiling.rps]:-}"
+  [[ -n "$ceiling" && "$ceiling" != 0 ]] || {
+    echo "-"
+    return
+  }
+  awk -v a="$2" -v b="$ceiling" 'BEGIN { printf "%.2f", a / b }'
+}
 
 # scenario <store> <name> <function running the load into $WORK/out>
 scenario() {
@@ -281,7 +369,11 @@ scenario() {
   local rss0 rss1 hwm
   rss0="$(status_kib "$SERVER_PID" VmRSS)"
   log "$store: $name ($DURATION)"
+  local c0="" c1=""
+  [[ "$store" == redis ]] && c0="$(cache_metrics)"
   "$fn"
+  # Read right after the load, before settle's logins.
+  [[ "$store" == redis ]] && c1="$(cache_metrics)"
   settle
   parse_wrk "$WORK/out"
   kill -0 "$SERVER_PID" 2>/dev/null || die "the server died during $name"
@@ -295,14 +387,77 @@ scenario() {
   RES["$store.$name.errors"]=$R_ERRORS
   RES["$store.$name.rss0"]=$rss0
   RES["$store.$name.rss1"]=$rss1
+  RES["$store.$name.ratio"]="$(to_ceiling "$store" "$R_RPS")"
   local row
-  row="$(printf '| %-8s | %-8s | %8s | %6s ms | %7s ms | %6s | %6s MiB | %5s -> %5s MiB |' \
-    "$store" "$name" "$R_RPS" "$R_P50" "$R_P99" "$R_ERRORS" "$(mib "$hwm")" "$(mib "$rss0")" "$(mib "$rss1")")"
+  row="$(printf '| %-8s | %-8s | %8s | %7s | %6s ms | %7s ms | %6s | %6s MiB | %5s -> %5s MiB |' \
+    "$store" "$name" "$R_RPS" "${RES[$store.$name.ratio]}" "$R_P50" "$R_P99" "$R_ERRORS" "$(mib "$hwm")" "$(mib "$rss0")" "$(mib "$rss1")")"
+  ROWS+=("$row")
+  printf '%s   (%s)\n' "$row" "$R_ERRDETAIL" >&2
+  [[ "$store" == redis ]] && cache_row "$name" "$c0" "$c1"
+  return 0
+}
+
+# cache_row <scenario> <metrics before> <metrics after>: hit rate during the scenario, size.
+cache_row() {
+  local h0 m0 h1 m1 entries live row
+  read -r h0 m0 _ _ <<<"$2"
+  read -r h1 m1 entries live <<<"$3"
+  if [[ "$h0" == - || "$h1" == - || "$m0" == - || "$m1" == - || -z "$h1" ]]; then
+    row="$(printf '| %-8s | %s |' "$1" "cache metrics absent")"
+    RES["cache.$1"]="absent"
+  else
+    local hits=$((h1 - h0)) misses=$((m1 - m0)) rate="-"
+    ((hits + misses > 0)) && rate="$(awk -v h="$hits" -v m="$misses" 'BEGIN { printf "%.1f%%", 100 * h / (h + m) }')"
+    row="$(printf '| %-8s | %10s | %10s | %8s | %7s | %4s |' "$1" "$hits" "$misses" "$rate" "$entries" "$live")"
+    RES["cache.$1"]="$rate"
+    RES["cache.$1.entries"]="$entries"
+  fi
+  CACHE_ROWS+=("$row")
+  printf '    session cache: %s\n' "$row" >&2
+}
+
+# The ceiling for <store>: GET /me with the same wrk script against benches/bare_server.rs,
+# verifying the token of the store's server (same ACCESS_SECRET), on a port of its own.
+ceiling() {
+  local store="$1" port service_base="$BASE"
+  port="$(free_port)"
+  env -i "PATH=$PATH" "ACCESS_SECRET=$ACCESS_SECRET_VALUE" "REFRESH_SECRET=$REFRESH_SECRET_VALUE" \
+    "$BARE_BIN" --listen "127.0.0.1:$port" >"$WORK/bare-$store.log" 2>&1 &
+  BARE_PID=$!
+  BASE="http://127.0.0.1:$port"
+  local ready=0
+  for _ in $(seq 100); do
+    kill -0 "$BARE_PID" 2>/dev/null || break
+    if [[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ACCESS_TOKEN" "$BASE/me")" == 200 ]]; then
+      ready=1
+      break
+    fi
+    sleep 0.1
+  done
+  ((ready)) || {
+    cat "$WORK/bare-$store.log" >&2
+    die "the bare server did not answer the service's token with 200"
+  }
+  echo 5 >"/proc/$BARE_PID/clear_refs" 2>/dev/null || true
+  log "$store: ceiling, bare poem-openapi GET /me ($DURATION)"
+  run_wrk "$WORK/out" "$CONNS" "$DURATION" me.lua /me
+  parse_wrk "$WORK/out"
+  local hwm
+  hwm="$(status_kib "$BARE_PID" VmHWM)"
+  stop_pid "$BARE_PID"
+  BARE_PID=""
+  BASE="$service_base"
+  RES["$store.ceiling.rps"]=$R_RPS
+  RES["$store.ceiling.p99"]=$R_P99
+  local row
+  row="$(printf '| %-8s | %-8s | %8s | %7s | %6s ms | %7s ms | %6s | %6s MiB | %-19s |' \
+    "bare" "ceiling" "$R_RPS" "1.00" "$R_P50" "$R_P99" "$R_ERRORS" "$(mib "$hwm")" "(before $store)")"
   ROWS+=("$row")
   printf '%s   (%s)\n' "$row" "$R_ERRDETAIL" >&2
 }
 
 load_me() { run_wrk "$WORK/out" "$CONNS" "$DURATION" me.lua /me; }
+load_me_many() { TOKENS_FILE="$WORK/many-tokens" run_wrk "$WORK/out" "$CONNS" "$DURATION" me-many.lua /me; }
 load_todo() { run_wrk "$WORK/out" "$CONNS" "$DURATION" todo.lua /todo; }
 load_login() { run_wrk "$WORK/out" "$CONNS" "$DURATION" login.lua /login; }
 load_refresh() {
@@ -351,6 +506,7 @@ run_store() {
   [[ -n "$token" ]] || die "login failed"
   export ACCESS_TOKEN="$token"
 
+  ceiling "$store"
   RES["$store.start_rss"]="$(status_kib "$SERVER_PID" VmRSS)"
   scenario "$store" me load_me
   scenario "$store" todo load_todo
@@ -360,6 +516,14 @@ run_store() {
   scenario "$store" me+storm load_storm
   RES["$store.storm_note"]="$STORM_NOTE"
   RES["$store.storm_logins"]="$STORM_LOGINS"
+  if [[ "$store" == redis ]] && ((CACHE_FILL > 0)); then
+    # The logins (Argon2 each) before the scenario, so their memory is not its peak.
+    log "redis: $CACHE_FILL logins for me-many"
+    "$REVOCATION_BIN" sessions --a "$BASE" --b "$BASE" --count "$CACHE_FILL" \
+      --out "$WORK/many-tokens" >&2 || die "the logins for me-many failed"
+    settle
+    scenario "$store" me-many load_me_many
+  fi
   RES["$store.end_rss"]="$(status_kib "$SERVER_PID" VmRSS)"
 
   stop_pid "$SERVER_PID"
@@ -370,27 +534,102 @@ run_store() {
   fi
 }
 
+# Revocation across two replicas, and the link cuts (see the header and
+# server/benches/revocation.rs): a fresh Redis, replicas A and B on it, a paced GET /me
+# load on both, then the revocation client. Its REVOCATION lines land in $WORK/revocation.
+run_revocation() {
+  start_redis
+  local url="redis://127.0.0.1:$REDIS_PORT"
+  start_server replica-a "$url"
+  A_PID=$SERVER_PID A_BASE=$BASE SERVER_PID=""
+  start_server replica-b "$url"
+  B_PID=$SERVER_PID B_BASE=$BASE SERVER_PID=""
+  local sessions=$((REVOCATION_TRIALS + 2 * LINK_CUTS))
+  log "revocation: $sessions logins for as many sessions (Argon2 each)"
+  "$REVOCATION_BIN" sessions --a "$A_BASE" --b "$B_BASE" --count "$sessions" \
+    --out "$WORK/revocation-tokens" >&2 || die "the revocation client could not log in"
+  local token
+  BASE="$A_BASE"
+  token="$(login | json_field access_token)"
+  [[ -n "$token" ]] || die "login failed"
+  echo 5 >"/proc/$A_PID/clear_refs" 2>/dev/null || true
+  echo 5 >"/proc/$B_PID/clear_refs" 2>/dev/null || true
+  # The load runs until it is stopped below; its rate during the trials is read from the
+  # replicas' /metrics by the client.
+  local base
+  for base in "$A_BASE" "$B_BASE"; do
+    env ACCESS_TOKEN="$token" BENCH_DELAY_MS="$REVOCATION_LOAD_DELAY_MS" \
+      wrk -t1 -c"$REVOCATION_LOAD_CONNS" -d1h --timeout "$WRK_TIMEOUT" -s "$BENCH/me.lua" "$base/me" \
+      >/dev/null 2>&1 &
+    BG_PIDS+=($!)
+  done
+  sleep 1
+  log "revocation: $REVOCATION_TRIALS trials, $LINK_CUTS pauses and $LINK_CUTS kills, under GET /me load" \
+    "($REVOCATION_LOAD_CONNS conns per replica, each waiting $REVOCATION_LOAD_DELAY_MS ms before each request)"
+  local status=0
+  "$REVOCATION_BIN" measure --a "$A_BASE" --b "$B_BASE" --tokens "$WORK/revocation-tokens" \
+    --redis "127.0.0.1:$REDIS_PORT" --redis-pid "$REDIS_PID" --trials "$REVOCATION_TRIALS" \
+    --cuts "$LINK_CUTS" --staleness "$CACHE_STALENESS" >"$WORK/revocation" 2>&1 || status=$?
+  grep -v '^REVOCATION ' "$WORK/revocation" >&2 || true
+  ((status == 0)) || die "the revocation client failed"
+  RES[revocation.hwm_a]="$(status_kib "$A_PID" VmHWM)"
+  RES[revocation.hwm_b]="$(status_kib "$B_PID" VmHWM)"
+  local pid
+  for pid in "${BG_PIDS[@]}"; do stop_pid "$pid"; done
+  BG_PIDS=()
+  stop_pid "$A_PID"
+  stop_pid "$B_PID"
+  A_PID="" B_PID=""
+  stop_pid "$REDIS_PID"
+  REDIS_PID=""
+}
+
+# rev <kind> <key>: a value from the revocation client's REVOCATION lines ("" if absent).
+rev() {
+  grep "^REVOCATION kind=$1 " "$WORK/revocation" 2>/dev/null | tail -n1 | tr ' ' '\n' |
+    sed -n "s/^$2=//p"
+}
+# Microseconds (possibly negative) -> milliseconds with two decimals.
+msec() {
+  if [[ "$1" =~ ^-?[0-9]+$ ]]; then
+    awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'
+  else
+    echo "-"
+  fi
+}
+
 LOAD_BEFORE="$(sed 's/^\([^ ]* [^ ]* [^ ]*\).*/\1/' /proc/loadavg)"
 log "load average (1, 5, 15 min): $LOAD_BEFORE"
+RUN_STARTED=$SECONDS
 for store in $STORES; do run_store "$store"; done
+has_store() { [[ " $STORES " == *" $1 "* ]]; }
+if has_store redis && [[ "$REVOCATION" != 0 ]]; then
+  run_revocation
+fi
 
 # --- report --------------------------------------------------------------------------------
 LOAD_AFTER="$(sed 's/^\([^ ]* [^ ]* [^ ]*\).*/\1/' /proc/loadavg)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
 verdict() { if [[ "$1" == 1 ]]; then echo "met"; else echo "MISSED"; fi; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
-has_store() { [[ " $STORES " == *" $1 "* ]]; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+CPU_MODEL="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+MACHINE="$(nproc) cores (${CPU_MODEL:-unknown CPU}), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"
+RUN_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
+RUN_MINUTES="$(awk -v s="$((SECONDS - RUN_STARTED))" 'BEGIN { printf "%.1f", s / 60 }')"
+REV_RAN=0
+[[ -s "$WORK/revocation" ]] && REV_RAN=1
 
 echo
-echo "jwt-todo benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"
+echo "jwt-todo benchmark, $RUN_DATE, $MACHINE; $RUN_MINUTES min after the build"
 echo "wrk: keep-alive, $CONNS connections, $THREADS threads, $DURATION per scenario (me+storm: $STORM_CONNS + $STORM_CONNS);" \
   "load generator, server and Redis share the machine; load average before $LOAD_BEFORE, after $LOAD_AFTER"
+echo "ceiling: a bare poem-openapi GET /me (server/benches/bare_server.rs: the same JWT check, no store, no middleware), measured with the same wrk script just before each store's scenarios; 'ceiling' = req/s / that store's ceiling"
 echo "login throttling is on with LOGIN_PAIR_LIMIT=LOGIN_CLIENT_LIMIT=$BENCH_LOGIN_LIMIT per 15 min (defaults 5 and 100), so none of the benchmark's logins, all from 127.0.0.1, is refused by it (429s would show as errors)"
 echo "per-user limits are on with TODO_CREATE_LIMIT=1000000 per 1s, MAX_TODOS_PER_USER=10000000 and MAX_SESSIONS_PER_USER=1000000 (defaults 60 per minute, 10000 and 50), so one benchmark user is never refused or evicted"
-echo
-echo "| store    | scenario |    req/s |       p50 |        p99 | errors |   peak RSS | RSS start -> end    |"
-echo "|----------|----------|---------:|----------:|-----------:|-------:|-----------:|---------------------|"
-printf '%s\n' "${ROWS[@]}"
+if has_store redis; then
+  echo "session cache (Redis servers): SESSION_CACHE_STALENESS=$CACHE_STALENESS, SESSION_CACHE_CAPACITY=$CACHE_CAPACITY"
+fi
 echo
 for store in $STORES; do
   echo "$store me+storm: ${RES[$store.storm_note]}"
@@ -405,6 +644,16 @@ for store in $STORES; do
 done
 if has_store embedded; then
   echo "embedded: the server is the store, so its RSS holds the ${RES[embedded.todo.ok]} todos the run created"
+fi
+if ((REV_RAN)); then
+  echo
+  echo "revocation (two replicas on one Redis; full output above):"
+  echo "  load during the trials: A $(rev trials load_a) req/s, B $(rev trials load_b) req/s" \
+    "($REVOCATION_LOAD_CONNS conns per replica, each waiting $REVOCATION_LOAD_DELAY_MS ms before each request)"
+  echo "  replicas' peak RSS: A $(mib "${RES[revocation.hwm_a]}") MiB, B $(mib "${RES[revocation.hwm_b]}") MiB"
+  if [[ "$(rev config cache)" != 1 ]]; then
+    echo "  cache metrics absent on B: no session cache, so these are the no-cache baseline (every request asks Redis)"
+  fi
 fi
 
 echo
@@ -421,6 +670,32 @@ if has_store redis; then
     ((100 * ${RES[redis.$s.rps]} >= 40 * REDIS_GET)) && ((${RES[redis.$s.errors]} == 0)) && ok=1
     echo "  $s over Redis >= 40% of GET, 0 errors: $(verdict $ok) ($(ratio "${RES[redis.$s.rps]}" "$REDIS_GET")%, ${RES[redis.$s.errors]} errors)"
   done
+  ok=0
+  if ge "${RES[redis.me.ratio]}" 0.8 && lt "${RES[redis.me.p99]}" 3 && ((${RES[redis.me.errors]} == 0)); then
+    ok=1
+  fi
+  echo "  read over Redis >= 0.8 of the ceiling, p99 < 3 ms, 0 errors (issue 16): $(verdict $ok)" \
+    "(${RES[redis.me.ratio]}, ${RES[redis.me.p99]} ms, ${RES[redis.me.errors]} errors)"
+fi
+if has_store embedded; then
+  ok=0
+  ge "${RES[embedded.me.ratio]}" 0.85 && ((${RES[embedded.me.errors]} == 0)) && ok=1
+  echo "  read over the embedded store >= 0.85 of the ceiling, 0 errors (issue 16): $(verdict $ok)" \
+    "(${RES[embedded.me.ratio]}, ${RES[embedded.me.errors]} errors)"
+fi
+if ((REV_RAN)); then
+  p99="$(rev trials p99_us)" late="$(rev trials late)" stale_late="$(rev trials stale_late)" bound="$(rev config bound_us)"
+  ok=0
+  ((p99 < 5000 && late == 0 && stale_late == 0)) && ok=1
+  echo "  revocation A -> B: p99 < 5 ms and none later than the bound ($(msec "$bound")) (issue 16): $(verdict $ok)" \
+    "(p99 $(msec "$p99"); $late trials' 401 arrived later, $stale_late got a 200 for a request sent later)"
+  beyond="$(rev pause beyond_bound)"
+  if [[ -n "$beyond" ]]; then
+    ok=0
+    ((beyond == 0)) && ok=1
+    echo "  Redis paused: nothing served from the cache later than the bound (issue 16): $(verdict $ok)" \
+      "(last 200 sent at most $(msec "$(rev pause last_ok_max_us)") after the pause)"
+  fi
 fi
 for store in $STORES; do
   idle="${RES[$store.me.p99]}" storm="${RES[$store.me+storm.p99]}"
@@ -446,3 +721,56 @@ for store in $STORES; do
   echo "  $store: no RSS growth in steady state (across me+storm, < 1 MiB): $(verdict $ok)" \
     "($(mib "$r0") -> $(mib "$r1") MiB; whole run $(mib "${RES[$store.start_rss]}") -> $(mib "${RES[$store.end_rss]}") MiB$note)"
 done
+
+# --- summary, in markdown for the README ---------------------------------------------------
+echo
+echo "## Summary (markdown, for the README)"
+echo
+echo "Printed on $RUN_DATE by \`BENCH_DURATION=$DURATION bench/run.sh\` on $MACHINE;" \
+  "load generator, servers and Redis on the same machine; load average before the run $LOAD_BEFORE."
+echo
+echo "| store    | scenario |    req/s | ceiling |       p50 |        p99 | errors |   peak RSS | RSS start -> end    |"
+echo "|----------|----------|---------:|--------:|----------:|-----------:|-------:|-----------:|---------------------|"
+printf '%s\n' "${ROWS[@]}"
+if ((${#CACHE_ROWS[@]})); then
+  echo
+  echo "Session cache over Redis, during each scenario (from /metrics; staleness $CACHE_STALENESS, capacity $CACHE_CAPACITY):"
+  echo
+  echo "| scenario |       hits |     misses | hit rate | entries | live |"
+  echo "|----------|-----------:|-----------:|---------:|--------:|-----:|"
+  printf '%s\n' "${CACHE_ROWS[@]}"
+fi
+if ((REV_RAN)); then
+  bound="$(rev config bound_us)"
+  echo
+  echo "Revocation across two replicas: $(rev trials n) logouts on A, each timed from A's 200 to B's first 401," \
+    "under GET /me load on both (A $(rev trials load_a), B $(rev trials load_b) req/s);" \
+    "bound = staleness $(msec "$(rev config staleness_us)") + heartbeat interval $(msec "$(rev config heartbeat_us)") = $(msec "$bound")$(
+      [[ "$(rev config cache)" == 1 ]] || echo "; no session cache on these servers (baseline)"):"
+  echo
+  echo "| measure | p50 | p90 | p99 | p99.9 | max | later than the bound |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| B's first 401, arrival | $(msec "$(rev trials p50_us)") | $(msec "$(rev trials p90_us)") | $(msec "$(rev trials p99_us)") | $(msec "$(rev trials p999_us)") | $(msec "$(rev trials max_us)") | $(rev trials late) |"
+  echo "| that request, sent | $(msec "$(rev trials sent_p50_us)") | | $(msec "$(rev trials sent_p99_us)") | | $(msec "$(rev trials sent_max_us)") | |"
+  echo
+  if [[ "$(rev trials stale)" == 0 ]]; then
+    echo "Stale 200s from B after A's 200: none."
+  else
+    echo "Stale 200s from B after A's 200: $(rev trials stale) trials, the last sent $(msec "$(rev trials stale_max_us)") after it; $(rev trials stale_late) later than the bound."
+  fi
+  echo
+  echo "| link cut ($LINK_CUTS each) | min | median | max |"
+  echo "|---|---:|---:|---:|"
+  echo "| Redis paused: last 200 from B, sent after the pause | $(msec "$(rev pause last_ok_min_us)") | $(msec "$(rev pause last_ok_median_us)") | $(msec "$(rev pause last_ok_max_us)") |"
+  echo "| Redis paused: first non-200, sent after the pause (< 0: in flight at the pause) | $(msec "$(rev pause first_not_ok_min_us)") | $(msec "$(rev pause first_not_ok_median_us)") | $(msec "$(rev pause first_not_ok_max_us)") |"
+  echo "| SIGCONT: B answers 200 again after | $(msec "$(rev pause recover_min_us)") | $(msec "$(rev pause recover_median_us)") | $(msec "$(rev pause recover_max_us)") |"
+  if [[ "$(rev kill n)" =~ ^[1-9] ]]; then
+    echo "| CLIENT KILL: B's cache entries 0 after | $(msec "$(rev kill empty_min_us)") | $(msec "$(rev kill empty_median_us)") | $(msec "$(rev kill empty_max_us)") |"
+    echo "| CLIENT KILL: live 0 after | $(msec "$(rev kill dead_min_us)") | $(msec "$(rev kill dead_median_us)") | $(msec "$(rev kill dead_max_us)") |"
+    echo "| CLIENT KILL: live 1 again after | $(msec "$(rev kill live_min_us)") | $(msec "$(rev kill live_median_us)") | $(msec "$(rev kill live_max_us)") |"
+    echo
+    echo "After CLIENT KILL, never seen on B's /metrics: entries 0 after $(rev kill never_empty) cuts, live 0 after $(rev kill never_dead) (a relink within one poll), live 1 again within 10 s after $(rev kill never_back)."
+  else
+    echo "| CLIENT KILL of jwt-todo-tracking | skipped: $(rev kill skipped) | | |"
+  fi
+fi
