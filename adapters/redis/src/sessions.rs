@@ -46,8 +46,6 @@ const REVOKE_ALL_ROUNDS: usize = 5;
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn create(&self, session: &Session, max_sessions: u32) -> Result<u64, StoreError> {
-        // A login may evict the user's oldest sessions.
-        let _forget = self.forget_on_return(session.user_id, None);
         let (key, set) = (
             session_key(session.user_id, session.id),
             sessions_key(session.user_id),
@@ -84,10 +82,16 @@ impl SessionStore for RedisStore {
                     .key(session_key_of(session.user_id, sid))
                     .arg(sid);
             }
-            let ended: i64 = self
+            let ended: Result<i64, StoreError> = self
                 .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-                .await?;
-            evicted += u64::try_from(ended).unwrap_or(0);
+                .await;
+            // Ended (or, after an error, perhaps ended): not served from this replica's
+            // cache any more, whatever the answer.
+            for sid in &oldest {
+                // An id that does not parse: forget all of the user's, to be sure.
+                drop(self.forget_on_return(session.user_id, sid.parse().ok()));
+            }
+            evicted += u64::try_from(ended?).unwrap_or(0);
         }
         Err(StoreError::unavailable(
             application::ports::Unavailability::Busy,
