@@ -164,7 +164,13 @@ async fn get_me<E: Endpoint>(client: &TestClient<E>, bearer: &str) -> usize {
         .send()
         .await;
     response.assert_status_is_ok();
-    response.0.into_body().into_bytes().await.expect("body").len()
+    response
+        .0
+        .into_body()
+        .into_bytes()
+        .await
+        .expect("body")
+        .len()
 }
 
 /// Mean time per call of `f` over `iterations` (after a warm-up), for the printed ratio.
@@ -259,7 +265,10 @@ fn count_only(side: &str, requests: u32) {
     let tokens = codec();
     let (services, token) = services(&rt, Arc::clone(&tokens));
     let bearer = format!("Bearer {token}");
-    let full = TestClient::new(adapter_http::app(services, adapter_http::HttpConfig::default()));
+    let full = TestClient::new(adapter_http::app(
+        services,
+        adapter_http::HttpConfig::default(),
+    ));
     let bare = TestClient::new(bare_app(tokens));
     for _ in 0..requests {
         match side {

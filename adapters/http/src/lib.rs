@@ -227,10 +227,12 @@ impl<E: Endpoint> Endpoint for Stack<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        Ok(ops::observe(req, &self.ops, &self.routes, &self.series, |req, route| {
-            self.guarded(req, route)
-        })
-        .await)
+        Ok(
+            ops::observe(req, &self.ops, &self.routes, &self.series, |req, route| {
+                self.guarded(req, route)
+            })
+            .await,
+        )
     }
 }
 

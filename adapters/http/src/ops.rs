@@ -183,9 +183,12 @@ impl RouteTemplates {
                 .iter()
                 .position(|t| {
                     t.segments.len() == parts
-                        && t.segments.iter().zip(path.split('/')).all(|(segment, part)| {
-                            (segment.starts_with('{') && !part.is_empty()) || segment == part
-                        })
+                        && t.segments
+                            .iter()
+                            .zip(path.split('/'))
+                            .all(|(segment, part)| {
+                                (segment.starts_with('{') && !part.is_empty()) || segment == part
+                            })
                 })
                 .unwrap_or(n - 1),
         )
@@ -230,8 +233,8 @@ const METHODS: [Method; 7] = [
 ];
 /// Statuses whose request series get a pre-resolved slot; others (rare) are looked up.
 const STATUSES: [u16; 20] = [
-    200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 406, 408, 409, 413, 415, 422, 429, 431,
-    500, 503,
+    200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 406, 408, 409, 413, 415, 422, 429, 431, 500,
+    503,
 ];
 
 /// The request series (`jwt_todo_http_requests_total` and
@@ -350,10 +353,9 @@ where
         method = %method,
         route = routes.label(route),
     );
-    let (mut response, store_error) =
-        metrics::scoped(Arc::clone(&ops.metrics), answer(req, route))
-            .instrument(span.clone())
-            .await;
+    let (mut response, store_error) = metrics::scoped(Arc::clone(&ops.metrics), answer(req, route))
+        .instrument(span.clone())
+        .await;
     response.headers_mut().insert(X_REQUEST_ID.clone(), id);
     let status = response.status();
     let elapsed = started.elapsed().as_secs_f64();
