@@ -6,41 +6,58 @@
 //! - `auth/http_get_me_embedded`: `GET /me` through the whole HTTP application in process
 //!   (middleware, routing, bearer extraction, authentication, the profile lookup, JSON),
 //!   without sockets: what the server adds on top of the use case.
+//! - `stack/bare_poem_openapi/get_me` and `stack/jwt_todo/get_me`, side by side: a
+//!   minimal poem-openapi API (one `GET /me` operation with a bearer scheme that verifies
+//!   the same kind of HS256 access token with the same `JwtCodec`, no store call, no
+//!   middleware) against the whole application answering `GET /me` over the embedded
+//!   store. Both run in process through `TestClient`, so their ratio is the cost of
+//!   jwt-todo's own stack (middleware, the session and profile lookup, the problem
+//!   contract) measured in one run; it is printed at the end as `stack ratio`.
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use adapter_argon2::{Argon2Hasher, HmacCodeHasher};
 use adapter_jwt::{JwtCodec, JwtConfig};
 use adapter_memory::{MemoryStore, RandomIds, SystemClock};
 use adapter_vonage::LogNotifier;
-use application::ports::{Clock, ThrottleLimits};
+use application::ports::{Clock, ThrottleLimits, TokenCodec};
 use application::usecases::{LoginRequest, RegisterRequest};
 use application::{Limits, Ports, Services, SmsPolicy, TokenPolicy};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use poem::test::TestClient;
+use poem::{Endpoint, Route};
+use poem_openapi::auth::Bearer;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService, SecurityScheme};
 use secrecy::SecretSlice;
 
 const USERNAME: &str = "bench_user";
 const PASSWORD: &str = "bench-password-4711";
 
+/// The token codec both the bare API and the application verify with.
+fn codec() -> Arc<JwtCodec> {
+    Arc::new(
+        JwtCodec::new(JwtConfig::new(
+            SecretSlice::from(b"bench-access-secret-0123456789abcdef".to_vec()),
+            SecretSlice::from(b"bench-refresh-secret-0123456789abcdef".to_vec()),
+            "jwt-todo",
+            "jwt-todo",
+        ))
+        .expect("valid JWT configuration"),
+    )
+}
+
 /// The server's wiring over the embedded store, with one registered user logged in.
-fn services(rt: &tokio::runtime::Runtime) -> (Arc<Services>, String) {
+fn services(rt: &tokio::runtime::Runtime, tokens: Arc<JwtCodec>) -> (Arc<Services>, String) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = Arc::new(MemoryStore::new(clock.clone()));
-    let tokens = JwtCodec::new(JwtConfig::new(
-        SecretSlice::from(b"bench-access-secret-0123456789abcdef".to_vec()),
-        SecretSlice::from(b"bench-refresh-secret-0123456789abcdef".to_vec()),
-        "jwt-todo",
-        "jwt-todo",
-    ))
-    .expect("valid JWT configuration");
     let ports = Ports {
         users: store.clone(),
         todos: store.clone(),
         sessions: store.clone(),
-        tokens: Arc::new(tokens),
+        tokens,
         hasher: Arc::new(Argon2Hasher::new().expect("hasher")),
         clock,
         ids: Arc::new(RandomIds),
@@ -89,12 +106,92 @@ fn services(rt: &tokio::runtime::Runtime) -> (Arc<Services>, String) {
     (services, access_token)
 }
 
+/// The ceiling: what poem-openapi itself costs for an authenticated read. A bearer
+/// scheme, an HS256 signature and claims check with the project's codec, a small JSON
+/// answer; no store, no middleware.
+struct BareApi {
+    tokens: Arc<JwtCodec>,
+    clock: SystemClock,
+}
+
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT")]
+struct BareBearer(Bearer);
+
+#[derive(Object)]
+struct BareProfile {
+    id: String,
+}
+
+#[derive(ApiResponse)]
+enum BareMe {
+    #[oai(status = 200)]
+    Ok(Json<BareProfile>),
+    #[oai(status = 401)]
+    Unauthorized,
+}
+
+#[OpenApi]
+impl BareApi {
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, auth: BareBearer) -> BareMe {
+        match self.tokens.verify_access(&auth.0.token, self.clock.now()) {
+            Ok(claims) => BareMe::Ok(Json(BareProfile {
+                id: claims.user_id.as_uuid().to_string(),
+            })),
+            Err(_) => BareMe::Unauthorized,
+        }
+    }
+}
+
+fn bare_app(tokens: Arc<JwtCodec>) -> impl Endpoint {
+    let api = OpenApiService::new(
+        BareApi {
+            tokens,
+            clock: SystemClock,
+        },
+        "bare",
+        "1",
+    );
+    Route::new().nest("/", api)
+}
+
+/// One `GET /me` with `bearer`, answered 200, its body read.
+async fn get_me<E: Endpoint>(client: &TestClient<E>, bearer: &str) -> usize {
+    let response = client
+        .get("/me")
+        .header("Authorization", bearer)
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    response
+        .0
+        .into_body()
+        .into_bytes()
+        .await
+        .expect("body")
+        .len()
+}
+
+/// Mean time per call of `f` over `iterations` (after a warm-up), for the printed ratio.
+fn mean_per_call(iterations: u32, mut f: impl FnMut()) -> Duration {
+    for _ in 0..iterations / 10 {
+        f();
+    }
+    let started = Instant::now();
+    for _ in 0..iterations {
+        f();
+    }
+    started.elapsed() / iterations
+}
+
 fn auth(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let (services, token) = services(&rt);
+    let tokens = codec();
+    let (services, token) = services(&rt, Arc::clone(&tokens));
     let bearer = format!("Bearer {token}");
     let client = TestClient::new(adapter_http::app(
         services.clone(),
@@ -110,20 +207,89 @@ fn auth(c: &mut Criterion) {
         });
     });
     group.bench_function("http_get_me_embedded", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let response = client
-                    .get("/me")
-                    .header("Authorization", bearer.as_str())
-                    .send()
-                    .await;
-                response.assert_status_is_ok();
-                response.0.into_body().into_bytes().await.expect("body")
-            })
-        });
+        b.iter(|| rt.block_on(get_me(&client, &bearer)));
     });
     group.finish();
+
+    let bare = TestClient::new(bare_app(tokens));
+    let mut group = c.benchmark_group("stack");
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("bare_poem_openapi/get_me", |b| {
+        b.iter(|| rt.block_on(get_me(&bare, &bearer)));
+    });
+    group.bench_function("jwt_todo/get_me", |b| {
+        b.iter(|| rt.block_on(get_me(&client, &bearer)));
+    });
+    group.finish();
+
+    // The ratio in one line, from interleaved rounds so that a busy neighbour on the
+    // machine slows both sides alike: the full application's throughput as a fraction of
+    // the bare handler's (1.0 = the stack costs nothing).
+    let mut ratios = Vec::new();
+    let (mut bare_total, mut full_total) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..5 {
+        let bare_time = mean_per_call(20_000, || {
+            black_box(rt.block_on(get_me(&bare, &bearer)));
+        });
+        let full_time = mean_per_call(20_000, || {
+            black_box(rt.block_on(get_me(&client, &bearer)));
+        });
+        bare_total += bare_time;
+        full_total += full_time;
+        ratios.push(bare_time.as_secs_f64() / full_time.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "stack ratio (jwt_todo/get_me throughput / bare_poem_openapi/get_me throughput): \
+         median {:.3} of 5 interleaved rounds [{}]; mean per request: bare {:?}, jwt_todo {:?}",
+        ratios[2],
+        ratios
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        bare_total / 5,
+        full_total / 5,
+    );
+}
+
+/// `STACK_ONLY=bare|full STACK_REQUESTS=n`: only `n` requests of one side, no criterion,
+/// for instruction counts that the other processes on the machine cannot disturb:
+/// `valgrind --tool=callgrind` at two values of `n`, and the difference of the totals
+/// divided by the difference of `n` is the instructions per request.
+fn count_only(side: &str, requests: u32) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let tokens = codec();
+    let (services, token) = services(&rt, Arc::clone(&tokens));
+    let bearer = format!("Bearer {token}");
+    let full = TestClient::new(adapter_http::app(
+        services,
+        adapter_http::HttpConfig::default(),
+    ));
+    let bare = TestClient::new(bare_app(tokens));
+    for _ in 0..requests {
+        match side {
+            "bare" => black_box(rt.block_on(get_me(&bare, &bearer))),
+            "full" => black_box(rt.block_on(get_me(&full, &bearer))),
+            other => panic!("STACK_ONLY must be bare or full, not {other}"),
+        };
+    }
 }
 
 criterion_group!(benches, auth);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(side) = std::env::var("STACK_ONLY") {
+        let requests = std::env::var("STACK_REQUESTS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        count_only(&side, requests);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

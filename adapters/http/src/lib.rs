@@ -32,14 +32,24 @@
 //! arrive, else 408 and the connection is closed, so a client trickling its body cannot
 //! hold a connection either. Any other request's body is never read: the operation
 //! answers without it, and the connection closes rather than drain it.
+//!
+//! The stages are one endpoint (`Stack`), not a chain of poem middleware: each wrapper
+//! of a chain nests the future of the one inside it, and every level moves that future,
+//! whole, when it is created. With a dozen wrappers around poem's router the future was
+//! several KiB, copied some thirty times per request: two thirds of the instructions of
+//! an authenticated `GET /me` in process (see `server/benches/auth.rs`). Now the
+//! levels are few, and the router's future is boxed once under them. One lookup of the request path (`ops::RouteTemplates`) serves the route label, the
+//! body limit and the `Allow` of a 405.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use application::Services;
 use poem::endpoint::BoxEndpoint;
 use poem::http::{HeaderValue, StatusCode, header};
-use poem::middleware::{CatchPanic, SetHeader};
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
 
@@ -138,19 +148,14 @@ pub fn app_with(
     let spec = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
-    let max_body = config.max_body_bytes;
-    let body_timeout = config.body_timeout;
-    let jwks = Arc::new(config.jwks);
-    let csrf = Arc::new(config.csrf);
-    let allowed = Arc::new(AllowedMethods::of_api());
-    let routes = Arc::new(ops::RouteTemplates::new(api_meta()));
-    let with_body = Arc::new(BodyOperations::of_api());
     let registry = ops.registry.clone();
+    let routes = ops::RouteTemplates::new(api_meta());
+    let series = ops::RequestSeries::new(Arc::clone(&ops.metrics), &routes);
     let ops = Arc::new(ops);
 
     // `/metrics` is outside the OpenAPI contract (it is for operators, not API clients)
     // and unauthenticated: protect it at the network edge (see README, Operations).
-    Route::new()
+    let endpoints = Route::new()
         .nest("/", api)
         .at(
             "/metrics",
@@ -160,218 +165,214 @@ pub fn app_with(
         )
         .at("/openapi.json", spec)
         .at("/openapi.yaml", spec_yaml)
-        .nest("/docs", docs)
-        .data(services)
-        .data(jwks)
-        .data(Arc::clone(&ops))
-        .data(Arc::new(config.trusted_proxies))
-        .data(csrf)
-        .data(Arc::new(config.oauth))
-        .around(move |ep, req| {
-            let with_body = Arc::clone(&with_body);
-            async move { limit_body(ep, req, &with_body, max_body, body_timeout).await }
-        })
-        .around(oauth::shape_errors)
-        .catch_all_error(problem::render_error)
-        .around(move |ep, req| {
-            let allowed = Arc::clone(&allowed);
-            async move { allow_on_405(ep, req, &allowed).await }
-        })
-        .with(CatchPanic::new().with_handler(on_panic))
-        .with(security_headers())
-        .around(no_store_by_default)
-        .around(move |ep, req| {
-            let ops = Arc::clone(&ops);
-            let routes = Arc::clone(&routes);
-            async move { ops::observe(ep, req, &ops, &routes).await }
-        })
-        .map_to_response()
-        // Boxed: the nested middleware type is deep enough to exhaust the compiler's
-        // recursion limit in callers' async blocks; one virtual call per request is free.
-        .boxed()
+        .nest("/docs", docs);
+    Stack {
+        inner: endpoints,
+        data: RequestData {
+            services,
+            jwks: Arc::new(config.jwks),
+            ops: Arc::clone(&ops),
+            trusted_proxies: Arc::new(config.trusted_proxies),
+            csrf: Arc::new(config.csrf),
+            oauth: Arc::new(config.oauth),
+        },
+        ops,
+        routes,
+        series,
+        max_body: config.max_body_bytes,
+        body_timeout: config.body_timeout,
+    }
+    // Boxed: the server holds the application as one type; one virtual call per request.
+    .boxed()
 }
 
-/// A panicking handler answers a plain 500 problem. A named function, not a closure: a
-/// closure's inferred signature is not general enough once the endpoint is wrapped again.
+/// What the operations extract with `Data<&Arc<_>>`, added to every request.
+struct RequestData {
+    services: Arc<Services>,
+    jwks: Arc<dto::JwkSet>,
+    ops: Arc<Operations>,
+    trusted_proxies: Arc<TrustedProxies>,
+    csrf: Arc<CsrfKeys>,
+    oauth: Arc<oauth::OAuthConfig>,
+}
+
+impl RequestData {
+    fn add_to(&self, req: &mut Request) {
+        let extensions = req.extensions_mut();
+        extensions.insert(Arc::clone(&self.services));
+        extensions.insert(Arc::clone(&self.jwks));
+        extensions.insert(Arc::clone(&self.ops));
+        extensions.insert(Arc::clone(&self.trusted_proxies));
+        extensions.insert(Arc::clone(&self.csrf));
+        extensions.insert(Arc::clone(&self.oauth));
+    }
+}
+
+/// The middleware of the module docs' request pipeline as one endpoint around the
+/// routes: one call per request instead of a chain of wrappers, and one lookup of the
+/// request path in [`ops::RouteTemplates`] serves the route label, the body limit and
+/// the `Allow` of a 405.
+struct Stack<E> {
+    inner: E,
+    data: RequestData,
+    ops: Arc<Operations>,
+    routes: ops::RouteTemplates,
+    series: ops::RequestSeries,
+    max_body: usize,
+    body_timeout: Duration,
+}
+
+impl<E: Endpoint> Endpoint for Stack<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        Ok(
+            ops::observe(req, &self.ops, &self.routes, &self.series, |req, route| {
+                self.guarded(req, route)
+            })
+            .await,
+        )
+    }
+}
+
+impl<E: Endpoint> Stack<E> {
+    /// Inside `observe`: the panic guard, then the headers every response carries.
+    async fn guarded(&self, req: Request, route: ops::RouteId) -> Response {
+        let mut response = catch_unwind(self.answer(req, route))
+            .await
+            .unwrap_or_else(on_panic);
+        // Static values, built at compile time: no copy, no validation per request.
+        let headers = response.headers_mut();
+        // Deny sniffing, framing and referrer leaks, on every response.
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            const { HeaderValue::from_static("nosniff") },
+        );
+        headers.insert(
+            header::X_FRAME_OPTIONS,
+            const { HeaderValue::from_static("DENY") },
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            const { HeaderValue::from_static("no-referrer") },
+        );
+        // `Cache-Control: no-store` unless the response chose its own caching: responses
+        // carry tokens and personal data (RFC 6749 §5.1 requires it for token
+        // responses); only public documents (the JWKS) set their own.
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(const { HeaderValue::from_static("no-store") });
+        response
+    }
+
+    /// Inside the panic guard: the body limit, the routes, and every error rendered as a
+    /// response (an OAuth error object under `/oauth/`, a problem document elsewhere);
+    /// a 405 gets its `Allow`.
+    async fn answer(&self, req: Request, route: ops::RouteId) -> Response {
+        let under_oauth = req.uri().path().starts_with(oauth::PREFIX);
+        let mut result = self.limit_body(req, route).await;
+        if under_oauth && let Err(err) = result {
+            result = oauth::shape_error(err);
+        }
+        let mut response = match result {
+            Ok(response) => response,
+            Err(err) => problem::render_error(err).await,
+        };
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED
+            && let Some(allow) = self.routes.allow(route)
+        {
+            response.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+        response
+    }
+
+    /// For an operation that takes a body, reads at most `max_body` bytes of it; more is
+    /// a 413 before any handler runs. The whole body must arrive within `body_timeout`,
+    /// else 408 (which closes the connection; see `problem::render_error`): a deadline on
+    /// the whole body, not between reads, so a client trickling a byte now and then is
+    /// cut as surely as a silent one. Any other request's body is dropped unread.
+    async fn limit_body(&self, mut req: Request, route: ops::RouteId) -> poem::Result<Response> {
+        if self.routes.takes_body(route, req.method()) {
+            let declared = req
+                .header(header::CONTENT_LENGTH)
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|len| len > self.max_body as u64) {
+                return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+            }
+            let body = req.take_body();
+            if !body.is_empty() {
+                let bytes =
+                    tokio::time::timeout(self.body_timeout, body.into_bytes_limit(self.max_body))
+                        .await
+                        .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))?
+                        .map_err(|_| poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE))?;
+                req.set_body(bytes);
+            }
+        } else {
+            drop(req.take_body());
+        }
+        self.data.add_to(&mut req);
+        // Boxed: the routes' future is several KiB (poem's router and poem-openapi's
+        // operations); boxed once here, the levels above move a pointer. Measured about
+        // even with leaving it inline under this short stack (one allocation and one copy
+        // against a few copies), it keeps the stack's cost from growing with its depth.
+        Ok(Box::pin(self.inner.call(req)).await?.into_response())
+    }
+}
+
+/// `future`'s output, or the panic it raised while polled.
+async fn catch_unwind<F: Future>(future: F) -> std::thread::Result<F::Output> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    })
+    .await
+}
+
+/// A panicking handler answers a plain 500 problem.
 fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
     problem::internal_response()
 }
 
-/// `Cache-Control: no-store` on every response that does not choose its own caching,
-/// because responses carry tokens and personal data (RFC 6749 §5.1 requires it for token
-/// responses). Only public documents (the JWKS) set their own.
-async fn no_store_by_default<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
-    let mut response = ep.call(req).await?.into_response();
-    response
-        .headers_mut()
-        .entry(header::CACHE_CONTROL)
-        .or_insert_with(|| HeaderValue::from_static("no-store"));
-    Ok(response)
-}
-
-/// Headers on every response: deny sniffing, framing and referrer leaks.
-fn security_headers() -> SetHeader {
-    SetHeader::new()
-        .overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        )
-        .overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"))
-        .overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        )
-}
-
-/// For an operation that takes a body, reads at most `max` bytes of it; more is a 413
-/// before any handler runs. The whole body must arrive within `timeout`, else 408 (which
-/// closes the connection; see `problem::render_error`): a deadline on the whole body, not
-/// between reads, so a client trickling a byte now and then is cut as surely as a silent
-/// one. Any other request's body is dropped unread.
-async fn limit_body<E: Endpoint>(
-    ep: Arc<E>,
-    mut req: Request,
-    with_body: &BodyOperations,
-    max: usize,
-    timeout: Duration,
-) -> poem::Result<Response> {
-    if !with_body.takes_body(req.method().as_str(), req.uri().path()) {
-        drop(req.take_body());
-        return Ok(ep.call(req).await?.into_response());
-    }
-    let declared = req
-        .header(header::CONTENT_LENGTH)
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max as u64) {
-        return Err(poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
-    }
-    let body = req.take_body();
-    if !body.is_empty() {
-        let bytes = tokio::time::timeout(timeout, body.into_bytes_limit(max))
-            .await
-            .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))?
-            .map_err(|_| poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE))?;
-        req.set_body(bytes);
-    }
-    Ok(ep.call(req).await?.into_response())
-}
-
-/// Whether `segments` (a path template split at `/`) matches the request path `wanted`.
-fn matches_template(segments: &[String], wanted: &[&str]) -> bool {
-    segments.len() == wanted.len()
-        && segments.iter().zip(wanted).all(|(segment, part)| {
-            segment.starts_with('{') || segment.starts_with(':') || segment == part
-        })
-}
-
-/// The operations that take a request body, by method and path template.
-#[derive(Debug)]
-struct BodyOperations(Vec<(String, Vec<String>)>);
-
-impl BodyOperations {
-    fn of_api() -> Self {
-        let operations = api_meta()
-            .into_iter()
-            .flat_map(|api| api.paths)
-            .flat_map(|path| {
-                let segments: Vec<String> = path.path.split('/').map(str::to_owned).collect();
-                path.operations
-                    .into_iter()
-                    .filter(|op| op.request.is_some())
-                    .map(move |op| (op.method.as_str().to_owned(), segments.clone()))
-            })
-            .collect();
-        Self(operations)
-    }
-
-    fn takes_body(&self, method: &str, path: &str) -> bool {
-        let wanted: Vec<&str> = path.split('/').collect();
-        self.0
-            .iter()
-            .any(|(m, segments)| m == method && matches_template(segments, &wanted))
-    }
-}
-
-/// The methods the API declares for each path, for the `Allow` header that RFC 9110
-/// §15.5.6 requires on every 405.
-#[derive(Debug)]
-struct AllowedMethods(Vec<(Vec<String>, String)>);
-
-impl AllowedMethods {
-    fn of_api() -> Self {
-        let routes = api_meta()
-            .into_iter()
-            .flat_map(|api| api.paths)
-            .map(|path| {
-                let mut methods: Vec<&str> = path
-                    .operations
-                    .iter()
-                    .map(|op| op.method.as_str())
-                    .collect();
-                methods.sort_unstable();
-                methods.dedup();
-                let segments = path.path.split('/').map(str::to_owned).collect();
-                (segments, methods.join(", "))
-            })
-            .collect();
-        Self(routes)
-    }
-
-    /// The `Allow` value for a request path, if the API declares that path.
-    fn for_path(&self, path: &str) -> Option<&str> {
-        let wanted: Vec<&str> = path.split('/').collect();
-        self.0
-            .iter()
-            .find(|(segments, _)| matches_template(segments, &wanted))
-            .map(|(_, methods)| methods.as_str())
-    }
-}
-
-/// Adds `Allow` to a 405 (after the error became a problem document).
-async fn allow_on_405<E: Endpoint>(
-    ep: Arc<E>,
-    req: Request,
-    allowed: &AllowedMethods,
-) -> poem::Result<Response> {
-    let path = req.uri().path().to_owned();
-    let mut response = ep.call(req).await?.into_response();
-    if response.status() == StatusCode::METHOD_NOT_ALLOWED
-        && let Some(value) = allowed
-            .for_path(&path)
-            .and_then(|methods| HeaderValue::from_str(methods).ok())
-    {
-        response.headers_mut().insert(header::ALLOW, value);
-    }
-    Ok(response)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use poem::http::Method;
 
     #[test]
     fn allow_lists_the_declared_methods_of_a_path() {
-        let allowed = AllowedMethods::of_api();
-        assert_eq!(allowed.for_path("/login"), Some("POST"));
-        assert_eq!(allowed.for_path("/todo"), Some("GET, POST"));
+        let routes = ops::RouteTemplates::new(api_meta());
+        let allow = |path: &str| {
+            routes
+                .allow(routes.find(path))
+                .map(|v| v.to_str().expect("ascii").to_owned())
+        };
+        assert_eq!(allow("/login").as_deref(), Some("POST"));
+        assert_eq!(allow("/todo").as_deref(), Some("GET, POST"));
         assert_eq!(
-            allowed.for_path("/todo/0b0c0d0e-0000-4000-8000-000000000000"),
+            allow("/todo/0b0c0d0e-0000-4000-8000-000000000000").as_deref(),
             Some("DELETE, GET, PATCH")
         );
-        assert_eq!(allowed.for_path("/sessions/x"), Some("DELETE"));
-        assert_eq!(allowed.for_path("/nowhere"), None);
-        assert_eq!(allowed.for_path("/todo/a/b"), None);
+        assert_eq!(allow("/sessions/x").as_deref(), Some("DELETE"));
+        assert_eq!(allow("/nowhere"), None);
+        assert_eq!(allow("/todo/a/b"), None);
+        assert_eq!(allow("/metrics"), None);
     }
 
     #[test]
     fn only_operations_with_a_body_read_one() {
-        let with_body = BodyOperations::of_api();
-        assert!(with_body.takes_body("POST", "/login"));
-        assert!(with_body.takes_body("PATCH", "/todo/x"));
-        assert!(!with_body.takes_body("GET", "/todo/x"));
-        assert!(!with_body.takes_body("GET", "/readyz"));
-        assert!(!with_body.takes_body("POST", "/logout"));
-        assert!(!with_body.takes_body("POST", "/nowhere"));
+        let routes = ops::RouteTemplates::new(api_meta());
+        let takes_body = |method: Method, path: &str| routes.takes_body(routes.find(path), &method);
+        assert!(takes_body(Method::POST, "/login"));
+        assert!(takes_body(Method::PATCH, "/todo/x"));
+        assert!(!takes_body(Method::GET, "/todo/x"));
+        assert!(!takes_body(Method::GET, "/readyz"));
+        assert!(!takes_body(Method::POST, "/logout"));
+        assert!(!takes_body(Method::POST, "/nowhere"));
     }
 }

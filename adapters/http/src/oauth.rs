@@ -10,7 +10,7 @@ use application::clients::{OAuthClients, PresentedClient};
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::web::headers::authorization::Basic;
 use poem::web::headers::{Authorization, HeaderMapExt};
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::{IntoResponse, Request, Response};
 use poem_openapi::{ApiResponse, Enum, Object};
 
 use crate::problem::{Failure, Kind};
@@ -405,39 +405,30 @@ pub fn presented_client<'a>(
     }
 }
 
-/// Answers errors raised before an OAuth operation ran (an unreadable or non-form body, a
-/// missing or malformed Basic header on introspection, a body too large) as OAuth error
-/// objects instead of problem documents. Everything else passes through.
-pub(crate) async fn shape_errors<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
-    if !req.uri().path().starts_with(PREFIX) {
-        return Ok(ep.call(req).await?.into_response());
+/// For a request under [`PREFIX`]: answers errors raised before an OAuth operation ran
+/// (an unreadable or non-form body, a missing or malformed Basic header on
+/// introspection, a body too large) as OAuth error objects instead of problem
+/// documents. Everything else passes through, as an error still.
+pub(crate) fn shape_error(err: poem::Error) -> poem::Result<Response> {
+    if err.is_from_response() {
+        return Err(err);
     }
-    match ep.call(req).await {
-        Ok(response) => Ok(response.into_response()),
-        Err(err) if err.is_from_response() => Err(err),
-        Err(err) => {
-            use poem_openapi::error::{AuthorizationError, ContentTypeError};
-            let shaped = if err.is::<AuthorizationError>() {
-                OAuthError::invalid_client()
-            } else if err.is::<ContentTypeError>()
-                || err.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
-            {
-                OAuthError::invalid_request(
-                    "Send the parameters as application/x-www-form-urlencoded",
-                )
-            } else if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                OAuthError {
-                    status: StatusCode::PAYLOAD_TOO_LARGE,
-                    ..OAuthError::invalid_request("The body is larger than the server accepts")
-                }
-            } else if err.status() == StatusCode::BAD_REQUEST {
-                OAuthError::invalid_request(format!("The form could not be read: {err}"))
-            } else {
-                return Err(err);
-            };
-            Ok(render(&shaped))
+    use poem_openapi::error::{AuthorizationError, ContentTypeError};
+    let shaped = if err.is::<AuthorizationError>() {
+        OAuthError::invalid_client()
+    } else if err.is::<ContentTypeError>() || err.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        OAuthError::invalid_request("Send the parameters as application/x-www-form-urlencoded")
+    } else if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        OAuthError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            ..OAuthError::invalid_request("The body is larger than the server accepts")
         }
-    }
+    } else if err.status() == StatusCode::BAD_REQUEST {
+        OAuthError::invalid_request(format!("The form could not be read: {err}"))
+    } else {
+        return Err(err);
+    };
+    Ok(render(&shaped))
 }
 
 /// An [`OAuthError`] as a response, outside any operation.
