@@ -5,6 +5,7 @@
 #   BENCH_DURATION=120s bench/run.sh   longer runs (wrk durations: 30s, 2m, ...)
 #   BENCH_STORES=redis bench/run.sh    one store only (embedded | redis)
 #   BENCH_REVOCATION=0 bench/run.sh    without the two-replica revocation part
+#   BENCH_SERVER_BIN=path bench/run.sh another build of the server (an earlier commit's)
 #
 # Installs what it lacks (wrk, redis-server, redis-tools, curl; Debian apt, without
 # starting a system Redis), builds `cargo build --release --locked -p server` with two of
@@ -189,6 +190,13 @@ executable_of() {
     sed 's/^"executable":"//; s/"$//'
 }
 SERVER_BIN="$(executable_of server)"
+# Another build of the server to measure instead (e.g. an earlier commit's, to compare with
+# this one's in the same conditions); the ceiling and the bench programs stay this tree's.
+if [[ -n "${BENCH_SERVER_BIN:-}" ]]; then
+  [[ -x "$BENCH_SERVER_BIN" ]] || die "BENCH_SERVER_BIN: $BENCH_SERVER_BIN is not an executable"
+  SERVER_BIN="$BENCH_SERVER_BIN"
+  log "measuring the server at $SERVER_BIN"
+fi
 BARE_BIN="$(executable_of bare_server)"
 REVOCATION_BIN="$(executable_of revocation)"
 [[ -x "$SERVER_BIN" ]] || die "no server binary in cargo's output"
