@@ -170,15 +170,11 @@ impl SessionCacheCollector {
 
 impl prometheus::core::Collector for SessionCacheCollector {
     fn desc(&self) -> Vec<&prometheus::core::Desc> {
-        [&self.hits, &self.misses]
-            .into_iter()
-            .flat_map(prometheus::core::Collector::desc)
-            .chain(
-                [&self.entries, &self.live]
-                    .into_iter()
-                    .flat_map(prometheus::core::Collector::desc),
-            )
-            .collect()
+        let mut descs = self.hits.desc();
+        descs.extend(self.misses.desc());
+        descs.extend(self.entries.desc());
+        descs.extend(self.live.desc());
+        descs
     }
 
     fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {

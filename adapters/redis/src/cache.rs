@@ -174,6 +174,15 @@ impl<L> State<L> {
         }
     }
 
+    /// Does `fill`'s pending mark still stand for `session` of `user`? Not if anything
+    /// removed it since, even if the user's entry was made again meanwhile.
+    fn marked_by<C>(&self, fill: &Fill<C>, user: UserId, session: SessionId) -> bool {
+        self.users.get(&user).is_some_and(|entry| {
+            entry.id == fill.entry
+                && entry.sessions.get(&session) == Some(&Slot::Pending { mark: fill.mark })
+        })
+    }
+
     fn clear(&mut self) {
         self.users.clear();
         self.sessions = 0;
@@ -313,11 +322,7 @@ impl<L: Clone> SessionCache<L> {
         profile: Option<&User>,
     ) {
         let mut state = self.state();
-        let ours = state.users.get(&user).is_some_and(|entry| {
-            entry.id == fill.entry
-                && entry.sessions.get(&session) == Some(&Slot::Pending { mark: fill.mark })
-        });
-        if !ours {
+        if !state.marked_by(fill, user, session) {
             return;
         }
         match (ttl, profile) {
@@ -339,11 +344,7 @@ impl<L: Clone> SessionCache<L> {
     /// Drops the pending mark of a fill that failed.
     pub(crate) fn abandon(&self, fill: &Fill<L>, user: UserId, session: SessionId) {
         let mut state = self.state();
-        let ours = state.users.get(&user).is_some_and(|entry| {
-            entry.id == fill.entry
-                && entry.sessions.get(&session) == Some(&Slot::Pending { mark: fill.mark })
-        });
-        if ours {
+        if state.marked_by(fill, user, session) {
             state.remove_session(user, session);
         }
     }

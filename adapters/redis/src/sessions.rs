@@ -137,13 +137,7 @@ impl SessionStore for RedisStore {
                     .await
             })
             .await?;
-        if !active {
-            return Ok(ActiveUser::Revoked);
-        }
-        match raw {
-            Some(raw) => Ok(ActiveUser::Active(parse_user(&raw)?)),
-            None => Ok(ActiveUser::UserGone),
-        }
+        active_user_of(active, raw)
     }
 
     async fn refresh_holder(
@@ -165,13 +159,10 @@ impl SessionStore for RedisStore {
                     .await
             })
             .await?;
-        if current.as_deref() != Some(presented.to_string().as_str()) {
-            return Ok(ActiveUser::Revoked);
-        }
-        match raw {
-            Some(raw) => Ok(ActiveUser::Active(parse_user(&raw)?)),
-            None => Ok(ActiveUser::UserGone),
-        }
+        active_user_of(
+            current.as_deref() == Some(presented.to_string().as_str()),
+            raw,
+        )
     }
 
     async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
@@ -431,11 +422,7 @@ impl RedisStore {
                 return Some(Err(e));
             }
         };
-        let found = match (ttl, raw) {
-            (-2, _) => Ok(ActiveUser::Revoked),
-            (_, None) => Ok(ActiveUser::UserGone),
-            (_, Some(raw)) => parse_user(&raw).map(ActiveUser::Active),
-        };
+        let found = active_user_of(ttl != -2, raw);
         match &found {
             Ok(ActiveUser::Active(profile)) => {
                 // -1 (no expiry) cannot happen to a session key; not kept if it does.
@@ -452,6 +439,16 @@ impl RedisStore {
         let set = sessions_key(user);
         self.run(|mut conn| async move { conn.zrange(set, 0, -1).await })
             .await
+    }
+}
+
+/// What a read of a session and its user's record found: `alive` tells whether the
+/// session speaks for the token, `raw` is the user record if there is one.
+fn active_user_of(alive: bool, raw: Option<String>) -> Result<ActiveUser, StoreError> {
+    match (alive, raw) {
+        (false, _) => Ok(ActiveUser::Revoked),
+        (true, None) => Ok(ActiveUser::UserGone),
+        (true, Some(raw)) => parse_user(&raw).map(ActiveUser::Active),
     }
 }
 
