@@ -22,16 +22,16 @@ use adapter_argon2::{Argon2Hasher, HmacCodeHasher};
 use adapter_jwt::{JwtCodec, JwtConfig};
 use adapter_memory::{MemoryStore, RandomIds, SystemClock};
 use adapter_vonage::LogNotifier;
-use application::ports::{Clock, ThrottleLimits, TokenCodec};
+use application::ports::{Clock, ThrottleLimits};
 use application::usecases::{LoginRequest, RegisterRequest};
 use application::{Limits, Ports, Services, SmsPolicy, TokenPolicy};
 use criterion::{Criterion, criterion_group};
 use poem::test::TestClient;
 use poem::{Endpoint, Route};
-use poem_openapi::auth::Bearer;
-use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService, SecurityScheme};
 use secrecy::SecretSlice;
+
+#[path = "common/bare.rs"]
+mod bare;
 
 const USERNAME: &str = "bench_user";
 const PASSWORD: &str = "bench-password-4711";
@@ -106,54 +106,10 @@ fn services(rt: &tokio::runtime::Runtime, tokens: Arc<JwtCodec>) -> (Arc<Service
     (services, access_token)
 }
 
-/// The ceiling: what poem-openapi itself costs for an authenticated read. A bearer
-/// scheme, an HS256 signature and claims check with the project's codec, a small JSON
-/// answer; no store, no middleware.
-struct BareApi {
-    tokens: Arc<JwtCodec>,
-    clock: SystemClock,
-}
-
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT")]
-struct BareBearer(Bearer);
-
-#[derive(Object)]
-struct BareProfile {
-    id: String,
-}
-
-#[derive(ApiResponse)]
-enum BareMe {
-    #[oai(status = 200)]
-    Ok(Json<BareProfile>),
-    #[oai(status = 401)]
-    Unauthorized,
-}
-
-#[OpenApi]
-impl BareApi {
-    #[oai(path = "/me", method = "get")]
-    async fn me(&self, auth: BareBearer) -> BareMe {
-        match self.tokens.verify_access(&auth.0.token, self.clock.now()) {
-            Ok(claims) => BareMe::Ok(Json(BareProfile {
-                id: claims.user_id.as_uuid().to_string(),
-            })),
-            Err(_) => BareMe::Unauthorized,
-        }
-    }
-}
-
+/// The ceiling: what poem-openapi itself costs for an authenticated read (the bare API
+/// the ceiling server of `bench/run.sh` serves too), under a router as the app's is.
 fn bare_app(tokens: Arc<JwtCodec>) -> impl Endpoint {
-    let api = OpenApiService::new(
-        BareApi {
-            tokens,
-            clock: SystemClock,
-        },
-        "bare",
-        "1",
-    );
-    Route::new().nest("/", api)
+    Route::new().nest("/", bare::bare_api(tokens))
 }
 
 /// One `GET /me` with `bearer`, answered 200, its body read.

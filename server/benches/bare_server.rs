@@ -1,7 +1,5 @@
-//! The ceiling of `GET /me`: a bare poem-openapi server whose one handler verifies the
-//! access token with the project's own codec (`adapter-jwt`, HS256, the same `kid`, `typ`,
-//! `iss`, `aud` and `exp` checks) and answers the claims, with no store call, no middleware
-//! and no configuration beyond the keys. `bench/run.sh` drives it with the same wrk script
+//! The ceiling of `GET /me`: the bare poem-openapi API of `common/bare.rs` (the project's
+//! JWT check, no store call, no middleware) as a server. `bench/run.sh` drives it with the same wrk script
 //! as the service in the same run, and reports every figure as a ratio to it (issue 16).
 //!
 //! ```text
@@ -16,14 +14,12 @@
 use std::sync::Arc;
 
 use adapter_jwt::{JwtCodec, JwtConfig};
-use adapter_memory::SystemClock;
-use application::ports::{Clock, TokenCodec};
 use clap::Parser;
 use poem::listener::TcpListener;
-use poem_openapi::auth::Bearer;
-use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService, SecurityScheme};
 use secrecy::SecretSlice;
+
+#[path = "common/bare.rs"]
+mod bare;
 
 #[derive(Parser, Debug)]
 #[command(about = "A bare poem-openapi GET /me (JWT verify, no store): the benchmark's ceiling")]
@@ -56,46 +52,6 @@ struct Args {
     bench: bool,
 }
 
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT")]
-struct BearerAuth(Bearer);
-
-/// About the size of the service's `UserResponse`, from the token's claims alone.
-#[derive(Object)]
-struct MeBody {
-    id: String,
-    session: String,
-    expires_at: i64,
-}
-
-#[derive(ApiResponse)]
-enum MeResponse {
-    #[oai(status = 200)]
-    Ok(Json<MeBody>),
-    #[oai(status = 401)]
-    Unauthorized,
-}
-
-struct Api {
-    tokens: JwtCodec,
-    clock: Arc<dyn Clock>,
-}
-
-#[OpenApi]
-impl Api {
-    #[oai(path = "/me", method = "get")]
-    async fn me(&self, auth: BearerAuth) -> MeResponse {
-        match self.tokens.verify_access(&auth.0.token, self.clock.now()) {
-            Ok(claims) => MeResponse::Ok(Json(MeBody {
-                id: claims.user_id.as_uuid().to_string(),
-                session: claims.session_id.as_uuid().to_string(),
-                expires_at: claims.expires_at.unix_seconds(),
-            })),
-            Err(_) => MeResponse::Unauthorized,
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
@@ -115,13 +71,7 @@ async fn main() -> std::io::Result<()> {
         args.jwt_audience,
     ))
     .map_err(|e| std::io::Error::other(format!("JWT configuration: {e}")))?;
-    let api = OpenApiService::new(
-        Api {
-            tokens,
-            clock: Arc::new(SystemClock),
-        },
-        "bare",
-        "1",
-    );
-    poem::Server::new(TcpListener::bind(listen)).run(api).await
+    poem::Server::new(TcpListener::bind(listen))
+        .run(bare::bare_api(Arc::new(tokens)))
+        .await
 }
