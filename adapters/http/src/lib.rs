@@ -33,25 +33,29 @@
 //! hold a connection either. Any other request's body is never read: the operation
 //! answers without it, and the connection closes rather than drain it.
 //!
-//! The stages are one endpoint (`Stack`), not a chain of poem middleware: each wrapper
-//! of a chain nests the future of the one inside it, and every level moves that future,
-//! whole, when it is created. With a dozen wrappers around poem's router the future was
-//! several KiB, copied some thirty times per request: two thirds of the instructions of
-//! an authenticated `GET /me` in process (see `server/benches/auth.rs`). Now the
-//! levels are few, and the router's future is boxed once under them. One lookup of the request path (`ops::RouteTemplates`) serves the route label, the
-//! body limit and the `Allow` of a 405.
+//! The stages are one endpoint (`Stack`), not a chain of poem middleware, and the API's
+//! paths are not nested under a router of their own: every level of a chain holds the
+//! future of the level inside it and moves it, whole, when it is created. Wrapped a dozen
+//! times around poem's routers, a request's state was 28 KiB, copied some thirty times
+//! (two thirds of the instructions of an authenticated `GET /me`; see
+//! `server/benches/auth.rs`). Now `Stack` calls the API's router directly for the paths
+//! one lookup (`ops::RouteTemplates`) finds in the API, the few large futures (the
+//! router's, the body read) are boxed where they are made, and the panic guard and the
+//! metrics scope are combinators that hold their future once: about 4 KiB, and about
+//! as many instructions as a bare poem-openapi handler. The same lookup serves the route
+//! label, the body limit and the `Allow` of a 405.
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use application::Services;
+use futures_util::FutureExt;
 use poem::endpoint::BoxEndpoint;
 use poem::http::{HeaderValue, StatusCode, header};
-use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
-use poem_openapi::OpenApiService;
+use poem::{Endpoint, EndpointExt, Request, Response, Route, RouteMethod};
+use poem_openapi::__private::UrlQuery;
+use poem_openapi::{OpenApi, OpenApiService};
 
 pub use ops::Operations;
 
@@ -155,8 +159,7 @@ pub fn app_with(
 
     // `/metrics` is outside the OpenAPI contract (it is for operators, not API clients)
     // and unauthenticated: protect it at the network edge (see README, Operations).
-    let endpoints = Route::new()
-        .nest("/", api)
+    let others = Route::new()
         .at(
             "/metrics",
             poem::get(poem::endpoint::make_sync(move |_| {
@@ -167,7 +170,8 @@ pub fn app_with(
         .at("/openapi.yaml", spec_yaml)
         .nest("/docs", docs);
     Stack {
-        inner: endpoints,
+        api: api_routes(),
+        others,
         data: RequestData {
             services,
             jwks: Arc::new(config.jwks),
@@ -184,6 +188,30 @@ pub fn app_with(
     }
     // Boxed: the server holds the application as one type; one virtual call per request.
     .boxed()
+}
+
+/// The API's operations on poem's router, one [`RouteMethod`] per path, as poem-openapi's
+/// own endpoint builds them (`OpenApiService::into_endpoint`), without the wrappers it puts
+/// around them: its cookie jar (no operation reads poem's cookie jar: cookie mode reads the
+/// `Cookie` header itself, see [`cookie`]), its query parsing (done by [`Stack`], only for
+/// the API's paths) and its boxing. [`Stack`] calls it directly for the paths
+/// [`ops::RouteTemplates`] finds in the API, instead of nesting the API under a router of
+/// its own: each router level rewrote the request's path and moved its future, whole.
+fn api_routes() -> Route {
+    let mut table = std::collections::HashMap::new();
+    api::API.add_routes(&mut table);
+    table
+        .into_iter()
+        .fold(Route::new(), |route, (path, operations)| {
+            route.at(
+                path,
+                operations
+                    .into_iter()
+                    .fold(RouteMethod::new(), |methods, (method, operation)| {
+                        methods.method(method, operation)
+                    }),
+            )
+        })
 }
 
 /// What the operations extract with `Data<&Arc<_>>`, added to every request.
@@ -212,8 +240,11 @@ impl RequestData {
 /// routes: one call per request instead of a chain of wrappers, and one lookup of the
 /// request path in [`ops::RouteTemplates`] serves the route label, the body limit and
 /// the `Allow` of a 405.
-struct Stack<E> {
-    inner: E,
+struct Stack {
+    /// The API's operations ([`api_routes`]).
+    api: Route,
+    /// `/metrics`, the spec, Swagger UI; and the 404 of any path outside the API.
+    others: Route,
     data: RequestData,
     ops: Arc<Operations>,
     routes: ops::RouteTemplates,
@@ -222,7 +253,7 @@ struct Stack<E> {
     body_timeout: Duration,
 }
 
-impl<E: Endpoint> Endpoint for Stack<E> {
+impl Endpoint for Stack {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
@@ -235,10 +266,11 @@ impl<E: Endpoint> Endpoint for Stack<E> {
     }
 }
 
-impl<E: Endpoint> Stack<E> {
+impl Stack {
     /// Inside `observe`: the panic guard, then the headers every response carries.
     async fn guarded(&self, req: Request, route: ops::RouteId) -> Response {
-        let mut response = catch_unwind(self.answer(req, route))
+        let mut response = AssertUnwindSafe(self.answer(req, route))
+            .catch_unwind()
             .await
             .unwrap_or_else(on_panic);
         // Static values, built at compile time: no copy, no validation per request.
@@ -301,36 +333,30 @@ impl<E: Endpoint> Stack<E> {
             }
             let body = req.take_body();
             if !body.is_empty() {
-                let bytes =
-                    tokio::time::timeout(self.body_timeout, body.into_bytes_limit(self.max_body))
-                        .await
-                        .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))?
-                        .map_err(|_| poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE))?;
+                // Boxed, as the routes' futures below: a few KiB, that every level above
+                // would otherwise hold and move.
+                let bytes = Box::pin(tokio::time::timeout(
+                    self.body_timeout,
+                    body.into_bytes_limit(self.max_body),
+                ))
+                .await
+                .map_err(|_| poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))?
+                .map_err(|_| poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE))?;
                 req.set_body(bytes);
             }
         } else {
             drop(req.take_body());
         }
-        self.data.add_to(&mut req);
-        // Boxed: the routes' future is several KiB (poem's router and poem-openapi's
-        // operations); boxed once here, the levels above move a pointer. Measured about
-        // even with leaving it inline under this short stack (one allocation and one copy
-        // against a few copies), it keeps the stack's cost from growing with its depth.
-        Ok(Box::pin(self.inner.call(req)).await?.into_response())
-    }
-}
-
-/// `future`'s output, or the panic it raised while polled.
-async fn catch_unwind<F: Future>(future: F) -> std::thread::Result<F::Output> {
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(move |cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(panic) => Poll::Ready(Err(panic)),
+        if !self.routes.in_api(route) {
+            return Box::pin(self.others.call(req)).await;
         }
-    })
-    .await
+        // What poem-openapi's own endpoint adds before its operations: the query string
+        // as pairs (every operation's parameters and security schemes read it).
+        let query = req.params().unwrap_or_default();
+        req.extensions_mut().insert(UrlQuery(query));
+        self.data.add_to(&mut req);
+        Box::pin(self.api.call(req)).await
+    }
 }
 
 /// A panicking handler answers a plain 500 problem.
@@ -362,6 +388,29 @@ mod tests {
         assert_eq!(allow("/nowhere"), None);
         assert_eq!(allow("/todo/a/b"), None);
         assert_eq!(allow("/metrics"), None);
+    }
+
+    /// The size of `F`'s future, without calling `F`.
+    fn future_size<F: FnOnce() -> Fut, Fut>(_: F) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Every level of the stack holds the future of the level inside it and moves it,
+    /// whole, when created; the request's state was 28 KiB when the routes' futures were
+    /// inline and the panic guard and the metrics scope each held their future twice
+    /// (two thirds of a `GET /me`'s instructions were `memcpy`). The big futures are
+    /// boxed once, where they are made; this keeps it that way.
+    #[test]
+    fn a_request_future_stays_small() {
+        let stack: Option<Stack> = None;
+        let size = future_size(|| {
+            stack
+                .as_ref()
+                .expect("never called")
+                .call(Request::default())
+        });
+        eprintln!("Stack::call future: {size} bytes");
+        assert!(size <= 8 * 1024, "{size} bytes");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! (unit tests of a handler without the middleware). Labels are bounded and nothing
 //! secret is recorded.
 
+use futures_util::FutureExt;
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
@@ -168,11 +169,12 @@ pub(crate) fn scoped<T>(
         metrics,
         store_error: Cell::new(false),
     };
-    SCOPE.scope(scope, async {
-        let output = request.await;
-        let store_error = SCOPE.with(|s| s.store_error.get());
-        (output, store_error)
-    })
+    // `map`, not an `async` block: the block would hold `request` twice (captured, and
+    // pinned while awaited), and this future is most of a request's state.
+    SCOPE.scope(
+        scope,
+        request.map(|output| (output, SCOPE.with(|s| s.store_error.get()))),
+    )
 }
 
 /// Outcome of a login, for `jwt_todo_logins_total`.

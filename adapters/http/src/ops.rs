@@ -204,6 +204,12 @@ impl RouteTemplates {
         &self.routes[route.0].label
     }
 
+    /// Whether the route is one of the API's paths (not `/metrics`, the spec, the docs or
+    /// an unmatched path).
+    pub(crate) fn in_api(&self, route: RouteId) -> bool {
+        self.routes[route.0].allow.is_some()
+    }
+
     /// The methods the API declares on the route, for the `Allow` header that RFC 9110
     /// §15.5.6 requires on every 405; `None` off the API.
     pub(crate) fn allow(&self, route: RouteId) -> Option<&HeaderValue> {
