@@ -25,14 +25,9 @@ SECONDS_SAMPLED="${FLAME_SECONDS:-10}"
 WARMUP=2
 CONNS=64
 THREADS=2
-ACCESS_SECRET_VALUE="bench-access-secret-0123456789abcdef0123456789"
-REFRESH_SECRET_VALUE="bench-refresh-secret-0123456789abcdef012345678"
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-  printf 'flamegraph: %s\n' "$*" >&2
-  exit 1
-}
+BENCH_NAME=flamegraph
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 [[ "$SECONDS_SAMPLED" =~ ^[0-9]+$ && "$SECONDS_SAMPLED" -ge 1 ]] ||
   die "FLAME_SECONDS must be a whole number of seconds, got '$SECONDS_SAMPLED'"
 
@@ -40,19 +35,6 @@ die() {
 WORK="$(mktemp -d /tmp/jwt-todo-flame.XXXXXX)"
 SERVER_PID=""
 WRK_PID=""
-stop_pid() {
-  local pid="$1"
-  [[ -n "$pid" ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop_pid "$WRK_PID"
   stop_pid "$SERVER_PID"
@@ -87,23 +69,8 @@ SERVER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/server"
 [[ -x "$SERVER_BIN" ]] || die "no server binary at $SERVER_BIN"
 
 # --- 3. server and token -------------------------------------------------------------------
-free_port() {
-  local port
-  for _ in $(seq 200); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  die "no free port found"
-}
 PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"
-login() {
-  curl -sS --fail -X POST "$BASE/login" -H 'Content-Type: application/json' \
-    -d '{"username":"username","password":"password"}'
-}
 # A clean environment and an empty working directory: no .env, no stray variables.
 mkdir -p "$WORK/server"
 (cd "$WORK/server" && exec env -i "PATH=$PATH" APP_ENV=development "BIND_ADDR=127.0.0.1:$PORT" \
@@ -126,7 +93,7 @@ done
   cat "$WORK/server.log" >&2
   die "the server did not become ready"
 }
-ACCESS_TOKEN="$(login | sed -n 's/.*"access_token"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')"
+ACCESS_TOKEN="$(login | json_field access_token)"
 [[ -n "$ACCESS_TOKEN" ]] || die "login gave no access token"
 status="$(curl -s -o /dev/null -w '%{http_code}' "$BASE/me" -H "Authorization: Bearer $ACCESS_TOKEN")"
 [[ "$status" == 200 ]] || die "GET /me answered $status"

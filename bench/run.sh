@@ -64,8 +64,6 @@ THREADS=2
 STORM_CONNS=32
 # Generous: a login waits behind up to 63 others for one of the Argon2 permits.
 WRK_TIMEOUT=30s
-ACCESS_SECRET_VALUE="bench-access-secret-0123456789abcdef0123456789"
-REFRESH_SECRET_VALUE="bench-refresh-secret-0123456789abcdef012345678"
 # Login throttling limits for the benchmark's server (see start_server).
 BENCH_LOGIN_LIMIT=1000000
 CACHE_STALENESS="${BENCH_CACHE_STALENESS:-50ms}"
@@ -78,11 +76,9 @@ REVOCATION_LOAD_CONNS="${BENCH_REVOCATION_LOAD_CONNS:-8}"
 REVOCATION_LOAD_DELAY_MS="${BENCH_REVOCATION_LOAD_DELAY_MS:-1}"
 READ_ROUNDS="${BENCH_READ_ROUNDS:-3}"
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-  printf 'bench: %s\n' "$*" >&2
-  exit 1
-}
+BENCH_NAME=bench
+# shellcheck source=bench/common.sh
+source "$ROOT/bench/common.sh"
 
 # wrk duration -> whole seconds (accepts 10, 10s, 2m, 1h).
 seconds_of() {
@@ -112,22 +108,6 @@ BARE_PID=""
 A_PID=""
 B_PID=""
 declare -a BG_PIDS=()
-stop_pid() {
-  local pid="$1"
-  [[ -n "$pid" ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    # A stopped process (Redis paused by the revocation client) handles SIGTERM only once
-    # continued.
-    kill -CONT "$pid" 2>/dev/null || true
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local pid
   for pid in "${BG_PIDS[@]+"${BG_PIDS[@]}"}"; do stop_pid "$pid"; done
@@ -207,29 +187,8 @@ REVOCATION_BIN="$(executable_of revocation)"
 [[ -x "$REVOCATION_BIN" ]] || die "no revocation binary in cargo's output"
 
 # --- helpers -------------------------------------------------------------------------------
-# A port nothing listens on (127.0.0.1), from a random start.
-free_port() {
-  local port
-  for _ in $(seq 200); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  die "no free port found"
-}
-
 status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-
-# JSON string field of a one-line body.
-json_field() { sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p"; }
-
-login() {
-  curl -sS --fail -X POST "$BASE/login" -H 'Content-Type: application/json' \
-    -d '{"username":"username","password":"password"}'
-}
 
 # start_server <store> [redis url]
 start_server() {
