@@ -49,3 +49,38 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     bad, e.connect + e.read + e.write + e.timeout, table.concat(detail, ",")))
 end
+
+-- Token files (me-many.lua, refresh.lua). In wrk's main state: the lines of the file named
+-- by BENCH_TOKENS, read once.
+local token_file = nil
+function bench_tokens()
+  if token_file == nil then
+    token_file = {}
+    local path = assert(os.getenv("BENCH_TOKENS"), "BENCH_TOKENS unset")
+    for line in io.lines(path) do
+      if line ~= "" then table.insert(token_file, line) end
+    end
+  end
+  return token_file
+end
+
+-- In wrk's main state: thread `index`'s share of `tokens[1..last]` (every WRK_THREADS-th,
+-- from `index`), as a list.
+function thread_share(tokens, index, last)
+  local nthreads = tonumber(os.getenv("WRK_THREADS") or "1")
+  local mine = {}
+  for i = index, last, nthreads do
+    table.insert(mine, tokens[i])
+  end
+  return mine
+end
+
+-- A list of tokens across to a thread's own Lua state (thread:set takes strings), and back.
+function pack_tokens(list) return table.concat(list, "\n") end
+function unpack_tokens(packed)
+  local list = {}
+  for token in string.gmatch(packed or "", "[^\n]+") do
+    table.insert(list, token)
+  end
+  return list
+end

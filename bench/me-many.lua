@@ -10,30 +10,16 @@ dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 wrk.method = "GET"
 wrk.path = "/me"
 
-local all_tokens = nil
 function setup_thread(thread, index)
-  if all_tokens == nil then
-    all_tokens = {}
-    local path = assert(os.getenv("BENCH_TOKENS"), "BENCH_TOKENS unset")
-    for line in io.lines(path) do
-      if line ~= "" then table.insert(all_tokens, line) end
-    end
-  end
-  local nthreads = tonumber(os.getenv("WRK_THREADS") or "1")
-  local mine = {}
-  for i = index, #all_tokens, nthreads do
-    table.insert(mine, all_tokens[i])
-  end
-  thread:set("token_list", table.concat(mine, "\n"))
+  local all = bench_tokens()
+  thread:set("token_list", pack_tokens(thread_share(all, index, #all)))
 end
 
 local tokens = {}
 local next_token = 1
 
 function init(args)
-  for token in string.gmatch(token_list or "", "[^\n]+") do
-    table.insert(tokens, token)
-  end
+  tokens = unpack_tokens(token_list)
 end
 
 function request()

@@ -20,33 +20,20 @@ wrk.path = "/token/refresh"
 wrk.headers["Content-Type"] = "application/json"
 
 -- Main state: hand each thread its share of the token file.
-local all_tokens = nil
 function setup_thread(thread, index)
-  if all_tokens == nil then
-    all_tokens = {}
-    local path = assert(os.getenv("BENCH_TOKENS"), "BENCH_TOKENS unset")
-    for line in io.lines(path) do
-      if line ~= "" then table.insert(all_tokens, line) end
-    end
-  end
-  local nthreads = tonumber(os.getenv("WRK_THREADS") or "1")
-  local mine = {}
-  for i = index, #all_tokens - 1, nthreads do
-    table.insert(mine, all_tokens[i])
-  end
+  local all = bench_tokens()
+  local mine = thread_share(all, index, #all - 1)
   if index == 1 then
-    table.insert(mine, all_tokens[#all_tokens])
+    table.insert(mine, all[#all])
   end
-  thread:set("token_list", table.concat(mine, "\n"))
+  thread:set("token_list", pack_tokens(mine))
 end
 
 -- Thread state.
 local free = {}
 
 function init(args)
-  for token in string.gmatch(token_list or "", "[^\n]+") do
-    table.insert(free, token)
-  end
+  free = unpack_tokens(token_list)
 end
 
 function request()
