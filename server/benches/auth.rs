@@ -27,7 +27,7 @@ use application::usecases::{LoginRequest, RegisterRequest};
 use application::{Limits, Ports, Services, SmsPolicy, TokenPolicy};
 use criterion::{Criterion, criterion_group};
 use poem::test::TestClient;
-use poem::{Endpoint, Route};
+use poem::{Endpoint, IntoEndpoint};
 use secrecy::SecretSlice;
 
 #[path = "common/bare.rs"]
@@ -106,10 +106,38 @@ fn services(rt: &tokio::runtime::Runtime, tokens: Arc<JwtCodec>) -> (Arc<Service
     (services, access_token)
 }
 
-/// The ceiling: what poem-openapi itself costs for an authenticated read (the bare API
-/// the ceiling server of `bench/run.sh` serves too), under a router as the app's is.
+/// The ceiling: what poem-openapi itself costs for an authenticated read, served as the
+/// ceiling server of `bench/run.sh` serves it (its own router, no other around it: the
+/// app does not nest its API under another router either).
 fn bare_app(tokens: Arc<JwtCodec>) -> impl Endpoint {
-    Route::new().nest("/", bare::bare_api(tokens))
+    bare::bare_api(tokens).into_endpoint()
+}
+
+/// What both sides of the comparison need: a runtime, the codec, the wiring with one user
+/// logged in, that user's access token and its `Authorization` value.
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    tokens: Arc<JwtCodec>,
+    services: Arc<Services>,
+    token: String,
+    bearer: String,
+}
+
+fn fixture() -> Fixture {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let tokens = codec();
+    let (services, token) = services(&rt, Arc::clone(&tokens));
+    let bearer = format!("Bearer {token}");
+    Fixture {
+        rt,
+        tokens,
+        services,
+        token,
+        bearer,
+    }
 }
 
 /// One `GET /me` with `bearer`, answered 200, its body read.
@@ -142,13 +170,13 @@ fn mean_per_call(iterations: u32, mut f: impl FnMut()) -> Duration {
 }
 
 fn auth(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let tokens = codec();
-    let (services, token) = services(&rt, Arc::clone(&tokens));
-    let bearer = format!("Bearer {token}");
+    let Fixture {
+        rt,
+        tokens,
+        services,
+        token,
+        bearer,
+    } = fixture();
     let client = TestClient::new(adapter_http::app(
         services.clone(),
         adapter_http::HttpConfig::default(),
@@ -214,13 +242,13 @@ fn auth(c: &mut Criterion) {
 /// `valgrind --tool=callgrind` at two values of `n`, and the difference of the totals
 /// divided by the difference of `n` is the instructions per request.
 fn count_only(side: &str, requests: u32) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let tokens = codec();
-    let (services, token) = services(&rt, Arc::clone(&tokens));
-    let bearer = format!("Bearer {token}");
+    let Fixture {
+        rt,
+        tokens,
+        services,
+        bearer,
+        ..
+    } = fixture();
     let full = TestClient::new(adapter_http::app(
         services,
         adapter_http::HttpConfig::default(),
