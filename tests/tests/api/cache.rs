@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::helpers::*;
+use crate::notifications::request_code;
 use crate::ops::metrics;
 use crate::redis::{TestRedis, redis_cli, start_redis};
 
@@ -97,13 +98,7 @@ async fn a_profile_change_through_another_replica_is_seen_by_push() {
     let (a, b) = (replica(&redis, "1s").await, replica(&redis, "1s").await);
     let pair = a.new_user("moving").await;
     cached(&b, &pair.access).await;
-    let set = a
-        .post_json(
-            "/me/phone",
-            &json!({"phone": "+8821612345678"}),
-            Some(&pair.access),
-        )
-        .await;
+    let set = request_code(&a, &pair.access, "+8821612345678").await;
     assert!(set.status().is_success(), "{}", set.status());
     eventually(Duration::from_secs(5), "B shows the new number", || async {
         let profile: Value = b.me(&pair.access).await.json().await.expect("json");
@@ -157,13 +152,7 @@ async fn this_replicas_own_writes_end_its_cached_entries_before_it_answers() {
     // A profile change is shown by the next read.
     let third = app.login_ok("own_writes", PASSWORD).await;
     cached(&app, &third.access).await;
-    let set = app
-        .post_json(
-            "/me/phone",
-            &json!({"phone": "+8821612345678"}),
-            Some(&third.access),
-        )
-        .await;
+    let set = request_code(&app, &third.access, "+8821612345678").await;
     assert!(set.status().is_success(), "{}", set.status());
     let profile: Value = app.me(&third.access).await.json().await.expect("json");
     assert_eq!(profile["phone"], "+8821612345678");

@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::notifications::request_code;
 
 pub(crate) async fn metrics(app: &TestApp) -> String {
     let response = app
@@ -100,13 +101,7 @@ async fn notification_outcomes_are_counted() {
     let app = spawn_app().await;
     let tokens = app.new_user("phoned").await;
     // A code request; without Vonage credentials the SMS is logged, which counts as sent.
-    let requested = app
-        .post_json(
-            "/me/phone",
-            &json!({"phone": "+4915112345678"}),
-            Some(&tokens.access),
-        )
-        .await;
+    let requested = request_code(&app, &tokens.access, "+4915112345678").await;
     assert_eq!(requested.status(), StatusCode::ACCEPTED);
     eventually(
         std::time::Duration::from_secs(10),
