@@ -7,11 +7,11 @@
 //! (unit tests of a handler without the middleware). Labels are bounded and nothing
 //! secret is recorded.
 
-use futures_util::FutureExt;
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
 use crate::problem::Failure;
