@@ -27,9 +27,9 @@ pub use usecases::{Caller, Principal, SmsPolicy};
 
 use ports::ThrottleLimits;
 use usecases::{
-    Authenticate, CreateTodo, DeleteTodo, GetTodo, Introspect, ListSessions, ListTodos, Login,
-    Logout, Readiness, Refresh, Register, RevokeSession, RevokeToken, SetPhone, SmsGate, SmsStats,
-    UpdateTodo, VerifyPhone,
+    Authenticate, ChangePassword, CreateTodo, DeleteAccount, DeleteTodo, GetTodo, Introspect,
+    ListSessions, ListTodos, Login, Logout, Readiness, Refresh, Register, RevokeSession,
+    RevokeToken, SetPhone, SmsGate, SmsStats, UpdateTodo, VerifyPhone,
 };
 
 /// Every use case, ready to execute.
@@ -54,6 +54,8 @@ pub struct Services {
     pub readiness: Readiness,
     pub set_phone: SetPhone,
     pub verify_phone: VerifyPhone,
+    pub change_password: ChangePassword,
+    pub delete_account: DeleteAccount,
     /// What the SMS gate decided, for the metrics.
     pub sms_stats: Arc<SmsStats>,
 }
@@ -86,6 +88,8 @@ impl Services {
             readiness: Readiness::new(ports),
             set_phone: SetPhone::new(ports, sms),
             verify_phone: VerifyPhone::new(ports),
+            change_password: ChangePassword::new(ports, throttle),
+            delete_account: DeleteAccount::new(ports, throttle),
             sms_stats,
         }
     }

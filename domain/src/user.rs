@@ -15,6 +15,8 @@ pub struct User {
     /// a verified number; a new number starts unverified.
     pub phone_verified: bool,
     pub created_at: Timestamp,
+    /// When the password was last changed or reset; `None` if never since registration.
+    pub password_changed_at: Option<Timestamp>,
 }
 
 /// A login name: 3 to 64 characters of ASCII letters, digits, `_`, `.` and `-`,

@@ -57,6 +57,7 @@ fn services(rt: &tokio::runtime::Runtime, tokens: Arc<JwtCodec>) -> (Arc<Service
         users: store.clone(),
         todos: store.clone(),
         sessions: store.clone(),
+        accounts: store.clone(),
         tokens,
         hasher: Arc::new(Argon2Hasher::new().expect("hasher")),
         clock,

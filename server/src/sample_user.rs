@@ -65,6 +65,7 @@ async fn ensure_sample_user(ports: &Ports) -> anyhow::Result<()> {
         password_hash: ports.hasher.hash(&password).await?,
         phone: None,
         phone_verified: false,
+        password_changed_at: None,
         created_at: ports.clock.now(),
     };
     match ports.users.insert(&user).await {

@@ -13,8 +13,8 @@ use adapter_redis::RedisStore;
 use adapter_vonage::{LogNotifier, VonageNotifier};
 use anyhow::Context;
 use application::ports::{
-    Clock, IdempotencyStore, LoginThrottle, Notifier, Outbox, PasswordHasher, PhoneVerifications,
-    RateLimiter, SessionStore, SmsQuota, TodoRepository, UserRepository,
+    AccountStore, Clock, IdempotencyStore, LoginThrottle, Notifier, Outbox, PasswordHasher,
+    PhoneVerifications, RateLimiter, SessionStore, SmsQuota, TodoRepository, UserRepository,
 };
 use application::usecases::DeliverNotification;
 use application::{Ports, Services};
@@ -129,6 +129,7 @@ impl Application {
             users: stores.users,
             todos: stores.todos,
             sessions: stores.sessions,
+            accounts: stores.accounts,
             tokens: Arc::new(tokens),
             hasher: hasher.clone(),
             clock: clock.clone(),
@@ -364,6 +365,7 @@ struct Stores {
     users: Arc<dyn UserRepository>,
     todos: Arc<dyn TodoRepository>,
     sessions: Arc<dyn SessionStore>,
+    accounts: Arc<dyn AccountStore>,
     outbox: Arc<dyn Outbox>,
     throttle: Arc<dyn LoginThrottle>,
     rate_limiter: Arc<dyn RateLimiter>,
@@ -378,6 +380,7 @@ impl Stores {
         S: UserRepository
             + TodoRepository
             + SessionStore
+            + AccountStore
             + Outbox
             + LoginThrottle
             + RateLimiter
@@ -390,6 +393,7 @@ impl Stores {
             users: store.clone(),
             todos: store.clone(),
             sessions: store.clone(),
+            accounts: store.clone(),
             outbox: store.clone(),
             throttle: store.clone(),
             rate_limiter: store.clone(),

@@ -221,6 +221,20 @@ const CSRF: Documented = Documented {
     description: "Cookie mode: the `X-CSRF-Token` header is missing or does not match the \
                   session (`invalid-csrf-token`); nothing was done.",
 };
+/// 403 on an operation confirmed with the caller's password.
+const WRONG_PASSWORD: Documented = Documented {
+    kinds: &[Kind::WrongPassword],
+    description: "The password given to confirm is wrong (`wrong-password`); nothing changed, \
+                  and it counts as a failed login.",
+};
+/// 429 on an operation confirmed with the caller's password.
+const PASSWORD_THROTTLED: Documented = Documented {
+    kinds: &[Kind::TooManyLogins],
+    description: "Too many failed password checks for this account from this client, or \
+                  from this client for any account (`too-many-logins`, counted with failed \
+                  logins): refused without checking the password. `Retry-After` gives the \
+                  seconds until the window frees.",
+};
 /// 404 on an operation on one of the caller's resources.
 const NOT_FOUND: Documented = Documented {
     kinds: &[Kind::NotFound],
@@ -410,6 +424,38 @@ operations! {
         INTERNAL,
         UNAVAILABLE,
     ];
+    /// `POST /me/password`.
+    ChangePassword = "ChangePasswordProblem" [
+        UNAUTHENTICATED,
+        WRONG_PASSWORD,
+        BODY_TIMEOUT,
+        TOO_LARGE,
+        NOT_JSON,
+        Documented {
+            kinds: &[Kind::InvalidBody, Kind::InvalidField],
+            description: "The body is not JSON of the expected shape (`invalid-body`), or the \
+                          new password breaks the password policy (`invalid-field`, `field` is \
+                          `new_password`); nothing was checked or changed.",
+        },
+        PASSWORD_THROTTLED,
+        INTERNAL,
+        UNAVAILABLE,
+    ];
+    /// `DELETE /me`.
+    DeleteAccount = "DeleteAccountProblem" [
+        UNAUTHENTICATED,
+        WRONG_PASSWORD,
+        BODY_TIMEOUT,
+        TOO_LARGE,
+        NOT_JSON,
+        Documented {
+            kinds: &[Kind::InvalidBody],
+            description: "The body is not JSON of the expected shape (`invalid-body`).",
+        },
+        PASSWORD_THROTTLED,
+        INTERNAL,
+        UNAVAILABLE,
+    ];
     /// `POST /todo`.
     CreateTodo = "CreateTodoProblem" [
         BAD_PARAMETER,
@@ -499,6 +545,8 @@ mod tests {
             Me,
             SetPhone,
             VerifyPhone,
+            ChangePassword,
+            DeleteAccount,
             CreateTodo,
             ListTodos,
             TodoById,

@@ -307,6 +307,56 @@ impl From<CodeSent> for PhoneCodeResponse {
     }
 }
 
+/// A new password, confirmed with the current one.
+#[derive(Object)]
+#[oai(example)]
+pub struct ChangePasswordRequest {
+    /// The password the caller has now.
+    #[oai(validator(max_length = 1024))]
+    pub current_password: Text,
+    /// The policy of registration's `password`: 8-128 characters after Unicode NFKC
+    /// normalization, at least one visible, not one of the most common passwords.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub new_password: Text,
+}
+
+impl poem_openapi::types::Example for ChangePasswordRequest {
+    fn example() -> Self {
+        Self {
+            current_password: Text("correct horse battery staple".into()),
+            new_password: Text("a brand new passphrase".into()),
+        }
+    }
+}
+
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePasswordRequest { .. }")
+    }
+}
+
+/// The caller's password, to confirm the account's deletion.
+#[derive(Object)]
+#[oai(example)]
+pub struct DeleteAccountRequest {
+    #[oai(validator(max_length = 1024))]
+    pub password: Text,
+}
+
+impl poem_openapi::types::Example for DeleteAccountRequest {
+    fn example() -> Self {
+        Self {
+            password: Text("correct horse battery staple".into()),
+        }
+    }
+}
+
+impl std::fmt::Debug for DeleteAccountRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeleteAccountRequest { .. }")
+    }
+}
+
 /// The code from the SMS.
 #[derive(Object)]
 #[oai(example)]

@@ -5,10 +5,10 @@
 
 use application::ports::SmsLimit;
 use application::usecases::{
-    AuthError, CreateTodoError, DeleteTodoError, Field, GetTodoError, IntrospectError,
-    ListSessionsError, ListTodosError, LoginError, LogoutError, ReadinessError, RefreshError,
-    RegisterError, RevokeSessionError, RevokeTokenError, SetPhoneError, UpdateTodoError,
-    VerifyPhoneError,
+    AuthError, ChangePasswordError, CreateTodoError, DeleteAccountError, DeleteTodoError, Field,
+    GetTodoError, IntrospectError, ListSessionsError, ListTodosError, LoginError, LogoutError,
+    ReadinessError, RefreshError, RegisterError, RevokeSessionError, RevokeTokenError,
+    SetPhoneError, UpdateTodoError, VerifyPhoneError,
 };
 
 use crate::problem::{Failure, Kind};
@@ -46,6 +46,58 @@ impl From<LoginError> for Failure {
             }
             LoginError::Unavailable(e) => Failure::unavailable(&e),
             LoginError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+/// A password re-entered to confirm a change was wrong.
+fn wrong_password() -> Failure {
+    Failure::new(Kind::WrongPassword)
+        .detail("The password is wrong")
+        .outcome("wrong_password")
+}
+
+/// Too many failed password checks: counted with the failed logins.
+fn password_throttled(retry_after: std::time::Duration) -> Failure {
+    Failure::too_many(
+        Kind::TooManyLogins,
+        "Too many failed password checks from this client",
+        retry_after,
+    )
+    .outcome("throttled")
+}
+
+impl From<ChangePasswordError> for Failure {
+    fn from(err: ChangePasswordError) -> Self {
+        match err {
+            ChangePasswordError::InvalidNewPassword(e) => {
+                Failure::invalid_field(Field::NewPassword, e.to_string())
+            }
+            ChangePasswordError::WrongPassword => wrong_password(),
+            ChangePasswordError::Throttled { retry_after } => password_throttled(retry_after),
+            ChangePasswordError::Overloaded => {
+                Failure::busy("Too many passwords checked at once; retry shortly")
+                    .outcome("overloaded")
+            }
+            ChangePasswordError::UserGone => Failure::invalid_token("The user no longer exists"),
+            ChangePasswordError::Unavailable(e) => Failure::unavailable(&e),
+            ChangePasswordError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<DeleteAccountError> for Failure {
+    fn from(err: DeleteAccountError) -> Self {
+        match err {
+            DeleteAccountError::WrongPassword => wrong_password(),
+            DeleteAccountError::Throttled { retry_after } => password_throttled(retry_after),
+            DeleteAccountError::Overloaded => {
+                Failure::busy("Too many passwords checked at once; retry shortly")
+                    .outcome("overloaded")
+            }
+            DeleteAccountError::UserGone => Failure::invalid_token("The user no longer exists"),
+            DeleteAccountError::Unavailable(e) => Failure::unavailable(&e),
+            DeleteAccountError::Unexpected(e) => Failure::internal(&e),
         }
     }
 }
@@ -176,6 +228,7 @@ impl From<CreateTodoError> for Failure {
                 format!("A user may hold at most {max} todos; delete some to make room"),
             ),
             CreateTodoError::KeyReused => Failure::key_reused(),
+            CreateTodoError::UserGone => Failure::invalid_token("The user no longer exists"),
             CreateTodoError::RateLimited { retry_after } => Failure::too_many(
                 Kind::TooManyTodos,
                 "Too many todos created in the last minute",

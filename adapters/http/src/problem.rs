@@ -34,6 +34,8 @@ pub enum Kind {
     InvalidCredentials,
     /// 403: cookie mode without the right `X-CSRF-Token`.
     InvalidCsrfToken,
+    /// 403: the password re-entered to confirm a sensitive change is wrong.
+    WrongPassword,
     /// 404: no such resource for this caller.
     NotFound,
     /// 408: the body did not arrive within the server's deadline.
@@ -79,6 +81,7 @@ impl Kind {
             Kind::InvalidToken => "invalid-token",
             Kind::InvalidCredentials => "invalid-credentials",
             Kind::InvalidCsrfToken => "invalid-csrf-token",
+            Kind::WrongPassword => "wrong-password",
             Kind::NotFound => "not-found",
             Kind::RequestTimeout => "request-timeout",
             Kind::UsernameTaken => "username-taken",
@@ -105,7 +108,7 @@ impl Kind {
             Kind::MissingToken | Kind::InvalidToken | Kind::InvalidCredentials => {
                 StatusCode::UNAUTHORIZED
             }
-            Kind::InvalidCsrfToken => StatusCode::FORBIDDEN,
+            Kind::InvalidCsrfToken | Kind::WrongPassword => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Kind::UsernameTaken | Kind::TodoQuotaExceeded => StatusCode::CONFLICT,
@@ -133,6 +136,7 @@ impl Kind {
             Kind::InvalidToken => "Invalid token",
             Kind::InvalidCredentials => "Invalid credentials",
             Kind::InvalidCsrfToken => "CSRF check failed",
+            Kind::WrongPassword => "Wrong password",
             Kind::NotFound => "Not found",
             Kind::RequestTimeout => "Request Timeout",
             Kind::UsernameTaken => "Username taken",

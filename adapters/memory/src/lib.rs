@@ -9,7 +9,7 @@
 //! # Layout
 //! - Here: [`MemoryStore`], its locks and the state they guard, and
 //!   [`MemoryStore::purge_expired`].
-//! - One module per port: `users`, `todos`, `sessions`, `throttle` (login throttle and rate
+//! - One module per port: `users`, `accounts`, `todos`, `sessions`, `throttle` (login throttle and rate
 //!   limits), `idempotency` (registrations' keys), `outbox`, `phone` (verification and SMS
 //!   caps).
 //! - `system`: [`SystemClock`] and [`RandomIds`].
@@ -45,6 +45,7 @@ use std::time::Duration;
 use application::ports::{Clock, IdempotencyRecord, PendingCode};
 use domain::{IdempotencyKey, PhoneNumber, SessionId, Timestamp, Todo, User, UserId, Username};
 
+mod accounts;
 mod idempotency;
 mod outbox;
 mod phone;

@@ -55,7 +55,7 @@ impl State {
 
 impl MemoryStore {
     /// The user's live sessions, with the expired ones dropped on the way.
-    fn live_sessions(
+    pub(crate) fn live_sessions(
         state: &mut State,
         user: UserId,
         now: Timestamp,
@@ -68,9 +68,16 @@ impl MemoryStore {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn create(&self, session: &Session, max_sessions: u32) -> Result<u64, StoreError> {
+    async fn create(
+        &self,
+        session: &Session,
+        max_sessions: u32,
+    ) -> Result<Option<u64>, StoreError> {
         let now = self.clock.now();
         let mut state = self.write();
+        if !state.users.contains_key(&session.user_id) {
+            return Ok(None);
+        }
         let sessions = state.sessions.entry(session.user_id).or_default();
         sessions.retain(|_, s| !s.session.expires_at.has_passed(now));
         let mut evicted = 0;
@@ -96,7 +103,7 @@ impl SessionStore for MemoryStore {
                 unanswered: None,
             },
         );
-        Ok(evicted)
+        Ok(Some(evicted))
     }
 
     async fn is_active(&self, user: UserId, session: SessionId) -> Result<bool, StoreError> {

@@ -26,6 +26,10 @@ impl TodoRepository for MemoryStore {
         let now = self.clock.now();
         let mut state = self.write();
         let user = todo.user_id;
+        // A request in flight while its account was deleted stores nothing.
+        if !state.users.contains_key(&user) {
+            return Ok(TodoInsert::OwnerGone);
+        }
         if let Some(write) = &rules.idempotency
             && let Some(kept) = state.todo_keys.get(&(user, write.key.clone()))
             && !kept.expires_at.has_passed(now)

@@ -42,6 +42,27 @@ pub(crate) fn todo_idempotency_key(user: UserId, key: &IdempotencyKey) -> String
     format!("{{u:{user}}}:todo_key:{}", key.as_str())
 }
 
+/// The index of the user's todo idempotency records: key -> when the record expires (ms),
+/// so that deleting the account finds them all.
+pub(crate) fn todo_keys_key(user: UserId) -> String {
+    format!("{{u:{user}}}:todo_keys")
+}
+
+/// Every key of a user whose name is fixed, but the record and the session index: what
+/// deleting the account deletes with them. Sessions and idempotency records are found
+/// through their indexes.
+pub(crate) fn account_fixed_keys(user: UserId) -> Vec<String> {
+    let mut keys = vec![
+        todos_key(user),
+        todo_seq_key(user),
+        todo_order_key(user),
+        todo_creations_key(user),
+        phone_code_key(user),
+    ];
+    keys.extend(sms_user_keys(user, true));
+    keys
+}
+
 /// The record of an idempotency key of a registration.
 pub(crate) fn registration_idempotency_key(key: &IdempotencyKey) -> String {
     format!("register_key:{}", key.as_str())
@@ -240,7 +261,11 @@ mod tests {
             todo_order_key(user),
             todo_creations_key(user),
             todo_idempotency_key(user, &key),
-        ] {
+            todo_keys_key(user),
+        ]
+        .into_iter()
+        .chain(account_fixed_keys(user))
+        {
             assert_eq!(Slot::for_key(&k), slot, "{k}");
         }
     }

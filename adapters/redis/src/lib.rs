@@ -91,6 +91,7 @@ macro_rules! lua {
     };
 }
 
+mod accounts;
 mod cache;
 mod connection;
 mod deployment;

@@ -37,6 +37,9 @@ pub(crate) struct UserRecord {
     #[serde(default)]
     pub(crate) phone_verified: bool,
     created_at: i64,
+    /// Absent in records written before passwords could be changed, and until one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    password_changed_at: Option<i64>,
 }
 
 impl UserRecord {
@@ -48,6 +51,7 @@ impl UserRecord {
             phone: user.phone.as_ref().map(|p| p.as_str().to_owned()),
             phone_verified: user.phone_verified,
             created_at: user.created_at.unix_seconds(),
+            password_changed_at: user.password_changed_at.map(Timestamp::unix_seconds),
         }
     }
 
@@ -64,6 +68,7 @@ impl UserRecord {
                 .map_err(corrupt)?,
             phone_verified: self.phone_verified,
             created_at: Timestamp::from_unix_seconds(self.created_at),
+            password_changed_at: self.password_changed_at.map(Timestamp::from_unix_seconds),
         })
     }
 }

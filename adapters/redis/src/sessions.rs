@@ -45,10 +45,15 @@ const REVOKE_ALL_ROUNDS: usize = 5;
 
 #[async_trait]
 impl SessionStore for RedisStore {
-    async fn create(&self, session: &Session, max_sessions: u32) -> Result<u64, StoreError> {
-        let (key, set) = (
+    async fn create(
+        &self,
+        session: &Session,
+        max_sessions: u32,
+    ) -> Result<Option<u64>, StoreError> {
+        let (key, set, user) = (
             session_key(session.user_id, session.id),
             sessions_key(session.user_id),
+            user_key(session.user_id),
         );
         let args = [
             session.id.to_string(),
@@ -62,19 +67,23 @@ impl SessionStore for RedisStore {
         ];
         let mut evicted = 0;
         for _ in 0..CREATE_ROUNDS {
-            let (key, set, args) = (key.clone(), set.clone(), args.clone());
-            let oldest: Vec<String> = self
+            let (key, set, user, args) = (key.clone(), set.clone(), user.clone(), args.clone());
+            let oldest: Option<Vec<String>> = self
                 .run(|mut conn| async move {
                     CREATE
                         .key(key)
                         .key(set)
+                        .key(user)
                         .arg(&args[..])
                         .invoke_async(&mut conn)
                         .await
                 })
                 .await?;
+            let Some(oldest) = oldest else {
+                return Ok(None);
+            };
             if oldest.is_empty() {
-                return Ok(evicted);
+                return Ok(Some(evicted));
             }
             let mut invocation = EVICT.key(sessions_key(session.user_id));
             for sid in &oldest {
@@ -435,7 +444,7 @@ impl RedisStore {
     }
 
     /// The session ids in a user's index.
-    async fn session_ids(&self, user: UserId) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn session_ids(&self, user: UserId) -> Result<Vec<String>, StoreError> {
         let set = sessions_key(user);
         self.run(|mut conn| async move { conn.zrange(set, 0, -1).await })
             .await

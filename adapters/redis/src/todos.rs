@@ -16,7 +16,8 @@ use redis::{AsyncCommands, Script};
 use crate::RedisStore;
 use crate::errors::corrupt;
 use crate::keys::{
-    todo_creations_key, todo_idempotency_key, todo_order_key, todo_seq_key, todos_key,
+    todo_creations_key, todo_idempotency_key, todo_keys_key, todo_order_key, todo_seq_key,
+    todos_key, user_key,
 };
 use crate::records::{TodoRecord, json, millis, parse_record, parse_todo};
 
@@ -34,6 +35,7 @@ impl TodoRepository for RedisStore {
             .key(todo_seq_key(user))
             .key(todo_order_key(user))
             .key(todo_creations_key(user))
+            .key(user_key(user))
             .arg(todo.id.to_string())
             .arg(record)
             .arg(rules.max_todos)
@@ -43,11 +45,13 @@ impl TodoRepository for RedisStore {
             Some(write) => {
                 invocation
                     .key(todo_idempotency_key(user, &write.key))
+                    .key(todo_keys_key(user))
                     .arg(&write.fingerprint)
-                    .arg(millis(write.ttl).max(1));
+                    .arg(millis(write.ttl).max(1))
+                    .arg(write.key.as_str());
             }
             None => {
-                invocation.arg("").arg(0);
+                invocation.arg("").arg(0).arg("");
             }
         }
         let reply: Vec<String> = self
@@ -58,6 +62,7 @@ impl TodoRepository for RedisStore {
             ["replayed", first] => Ok(TodoInsert::Replayed(parse_record(first, user)?)),
             ["key_reused"] => Ok(TodoInsert::KeyReused),
             ["quota"] => Ok(TodoInsert::QuotaExceeded),
+            ["gone"] => Ok(TodoInsert::OwnerGone),
             ["rate_limited", wait_ms] => {
                 let wait_ms: u64 = wait_ms.parse().map_err(corrupt)?;
                 Ok(TodoInsert::RateLimited {

@@ -16,10 +16,57 @@ use crate::records::{UserRecord, json, parse_user};
 
 static CONFIRM_USERNAME: LazyLock<Script> = lua!(guarded: "lua/confirm_username.lua");
 static RELEASE_USERNAME: LazyLock<Script> = lua!(freeing: "lua/release_username.lua");
+static TAKE_ORPHANED_NAME: LazyLock<Script> = lua!(guarded: "lua/take_orphaned_name.lua");
 
 /// How long a username claim lives before registration makes it permanent: a process
 /// that dies between the claim and the user record cannot lock the name for good.
 const USERNAME_CLAIM_TTL_MS: u64 = 60_000;
+
+impl RedisStore {
+    /// Claims (as `SET NX PX` would) a name held for good by `holder` when `holder` has
+    /// no user record: an account deleted by a process that died before it freed the name.
+    /// A registration in flight holds its claim with an expiry until its record exists,
+    /// so it is never taken over.
+    async fn take_orphaned_name(
+        &self,
+        name_key: &str,
+        holder: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let Ok(holder_id) = holder.parse::<UserId>() else {
+            return Ok(false);
+        };
+        let exists: bool = self
+            .run(|mut conn| {
+                let key = user_key(holder_id);
+                async move { conn.exists(key).await }
+            })
+            .await?;
+        if exists {
+            return Ok(false);
+        }
+        let script = &*TAKE_ORPHANED_NAME;
+        let taken: i64 = self
+            .run(|mut conn| {
+                let (name_key, holder, id) =
+                    (name_key.to_owned(), holder.to_owned(), id.to_owned());
+                async move {
+                    script
+                        .key(name_key)
+                        .arg(holder)
+                        .arg(id)
+                        .arg(USERNAME_CLAIM_TTL_MS)
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        if taken == 1 {
+            tracing::info!(orphaned_by = %holder_id, "a deleted account's name is free again");
+        }
+        Ok(taken == 1)
+    }
+}
 
 #[async_trait]
 impl UserRepository for RedisStore {
@@ -58,8 +105,10 @@ impl UserRepository for RedisStore {
                     async move { conn.get(name_key).await }
                 })
                 .await?;
-            if holder.as_deref() != Some(id.as_str()) {
-                return Err(InsertUserError::UsernameTaken);
+            match holder {
+                Some(holder) if holder == id => {}
+                Some(holder) if self.take_orphaned_name(&name_key, &holder, &id).await? => {}
+                _ => return Err(InsertUserError::UsernameTaken),
             }
         }
         let stored = self

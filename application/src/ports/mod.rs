@@ -19,6 +19,8 @@
 //! - `store`: [`StoreError`] and [`Unavailability`], how every store port fails;
 //! - `users`, `todos`, `sessions`: the stores of the data ([`UserRepository`],
 //!   [`TodoRepository`], [`SessionStore`]), with the cursors of their listings;
+//! - `accounts`: steps on a whole account, atomic in the store ([`AccountStore`]: a new
+//!   password with its sessions ended, deletion);
 //! - `throttle`: limits counted in the store ([`WindowLimit`], [`LoginThrottle`],
 //!   [`RateLimiter`]);
 //! - `idempotency`: idempotency keys of todos ([`IdempotentWrite`]) and registrations
@@ -32,6 +34,7 @@
 //!
 //! Mockall mocks of every port (`MockUserRepository`, ...) come with the `mocks` feature.
 
+mod accounts;
 mod idempotency;
 mod outbox;
 mod page;
@@ -45,6 +48,7 @@ mod todos;
 mod tokens;
 mod users;
 
+pub use accounts::*;
 pub use idempotency::*;
 pub use outbox::*;
 pub use page::*;
@@ -66,6 +70,7 @@ pub struct Ports {
     pub users: Arc<dyn UserRepository>,
     pub todos: Arc<dyn TodoRepository>,
     pub sessions: Arc<dyn SessionStore>,
+    pub accounts: Arc<dyn AccountStore>,
     pub tokens: Arc<dyn TokenCodec>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,

@@ -115,12 +115,16 @@ pub trait SessionStore: Send + Sync {
     /// exceed that, the user's oldest sessions (those that have gone longest without a
     /// refresh, i.e. that expire first) are deleted first. Returns how many were.
     ///
+    /// `None`, storing nothing, when the user does not exist (any more): a login in
+    /// flight while its account is deleted leaves no session behind.
+    ///
     /// A lost reply leaves at worst a session nobody holds a token for; it counts against
     /// the cap until it expires or is evicted.
     ///
     /// # Errors
     /// [`StoreError`] on store failure, in which case the session may or may not exist.
-    async fn create(&self, session: &Session, max_sessions: u32) -> Result<u64, StoreError>;
+    async fn create(&self, session: &Session, max_sessions: u32)
+    -> Result<Option<u64>, StoreError>;
 
     /// The per-request check: is this session of this user alive? One O(1) lookup.
     ///

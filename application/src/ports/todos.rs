@@ -43,6 +43,9 @@ pub enum TodoInsert {
     /// The user created `creations.max` todos in the current window: nothing was stored;
     /// the window frees after `retry_after`.
     RateLimited { retry_after: Duration },
+    /// The user does not exist (any more: the account was deleted while the request was
+    /// on its way): nothing was stored.
+    OwnerGone,
 }
 
 /// Todos, always addressed through their owner: there is no way to reach a todo without

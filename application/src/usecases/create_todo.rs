@@ -45,6 +45,9 @@ pub enum CreateTodoError {
     /// The idempotency key was used before for a different todo.
     #[error("idempotency key reused for a different request")]
     KeyReused,
+    /// The caller's account was deleted while the request was on its way.
+    #[error("user gone")]
+    UserGone,
     #[error("store unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("todo creation failed")]
@@ -136,6 +139,7 @@ impl CreateTodo {
                 })
             }
             TodoInsert::KeyReused => Err(CreateTodoError::KeyReused),
+            TodoInsert::OwnerGone => Err(CreateTodoError::UserGone),
             TodoInsert::QuotaExceeded => {
                 tracing::info!(max = rules.max_todos, "todo quota reached");
                 Err(CreateTodoError::QuotaExceeded {

@@ -21,7 +21,9 @@ use domain::{NotificationId, NotificationKind, Timestamp};
 
 use super::shared::store_failures;
 use crate::ports::Ports;
-use crate::ports::{Clock, DeadLetter, IdGenerator, Notifier, NotifyError, Outbox, TodoRepository};
+use crate::ports::{
+    Clock, DeadLetter, IdGenerator, Notifier, NotifyError, Outbox, TodoRepository, UserRepository,
+};
 
 /// How hard to try.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +81,8 @@ pub enum DeliveryOutcome {
         notification_id: NotificationId,
         error: String,
     },
-    /// Nothing to announce any more: its todo does not exist, or its code expired.
+    /// Nothing to announce any more: its todo does not exist, its code expired or its
+    /// user was deleted.
     Skipped { notification_id: NotificationId },
     /// Its todo is not visible yet; checked again shortly.
     Waiting { notification_id: NotificationId },
@@ -107,6 +110,7 @@ pub struct DeliverNotification {
     outbox: Arc<dyn Outbox>,
     notifier: Arc<dyn Notifier>,
     todos: Arc<dyn TodoRepository>,
+    users: Arc<dyn UserRepository>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     policy: DeliveryPolicy,
@@ -128,6 +132,7 @@ impl DeliverNotification {
             outbox: ports.outbox.clone(),
             notifier: ports.notifier.clone(),
             todos: ports.todos.clone(),
+            users: ports.users.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
             policy,
@@ -181,7 +186,12 @@ impl DeliverNotification {
             NotificationKind::PhoneCode { expires_at } if expires_at.has_passed(now) => {
                 return self.skip(id, "code expired").await;
             }
-            NotificationKind::PhoneCode { .. } => {}
+            // The account was deleted: its codes are of no use to anyone.
+            NotificationKind::PhoneCode { .. } => {
+                if self.users.find_by_id(notification.user_id).await?.is_none() {
+                    return self.skip(id, "user deleted").await;
+                }
+            }
         }
 
         notification.attempts += 1;

@@ -207,7 +207,11 @@ impl Login {
             now,
         )
         .map_err(|e| LoginError::Unexpected(codec_failure(e)))?;
-        let evicted = self.sessions.create(&session, self.max_sessions).await?;
+        let Some(evicted) = self.sessions.create(&session, self.max_sessions).await? else {
+            // The account was deleted since its password was checked: no one to log in.
+            tracing::info!(user_id = %user.id, "login refused: the user was deleted meanwhile");
+            return Err(LoginError::InvalidCredentials);
+        };
         if evicted > 0 {
             tracing::info!(user_id = %user.id, evicted, "oldest sessions ended: session cap reached");
         }

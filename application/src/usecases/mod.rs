@@ -7,7 +7,9 @@
 //! `<use_case>/tests.rs` once they outgrow it (`login/tests.rs`, ...).
 
 mod authenticate;
+mod change_password;
 mod create_todo;
+mod delete_account;
 mod delete_todo;
 mod deliver_notification;
 mod get_todo;
@@ -30,7 +32,12 @@ mod update_todo;
 mod verify_phone;
 
 pub use authenticate::{AuthError, Authenticate};
+pub use change_password::{
+    ChangePassword, ChangePasswordError, ChangePasswordRequest,
+    RETRY_WINDOW as PASSWORD_CHANGE_RETRY_WINDOW,
+};
 pub use create_todo::{CreateTodo, CreateTodoError, CreateTodoRequest, Created};
+pub use delete_account::{DeleteAccount, DeleteAccountError, DeleteAccountRequest};
 pub use delete_todo::{DeleteTodo, DeleteTodoError};
 pub use deliver_notification::{
     DeliverNotification, DeliveryError, DeliveryOutcome, DeliveryPolicy, DeliveryStats,

@@ -211,6 +211,7 @@ impl Register {
             password_hash,
             phone,
             phone_verified: false,
+            password_changed_at: None,
             created_at: self.clock.now(),
         };
         match self.users.insert(&user).await {

@@ -44,6 +44,8 @@ pub enum Field {
     /// A listing's page size.
     Limit,
     Code,
+    /// The password a user chooses to replace theirs.
+    NewPassword,
 }
 
 impl Field {
@@ -55,6 +57,7 @@ impl Field {
             Field::Title => "title",
             Field::Limit => "limit",
             Field::Code => "code",
+            Field::NewPassword => "new_password",
         }
     }
 }

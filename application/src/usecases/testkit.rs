@@ -20,10 +20,10 @@ use domain::{
 
 use super::shared::Principal;
 use crate::ports::{
-    MockClock, MockCodeHasher, MockIdGenerator, MockIdempotencyStore, MockLoginThrottle,
-    MockNotifier, MockOutbox, MockPasswordHasher, MockPhoneVerifications, MockRateLimiter,
-    MockSessionStore, MockSmsQuota, MockTodoRepository, MockTokenCodec, MockUserRepository,
-    StoreError,
+    MockAccountStore, MockClock, MockCodeHasher, MockIdGenerator, MockIdempotencyStore,
+    MockLoginThrottle, MockNotifier, MockOutbox, MockPasswordHasher, MockPhoneVerifications,
+    MockRateLimiter, MockSessionStore, MockSmsQuota, MockTodoRepository, MockTokenCodec,
+    MockUserRepository, StoreError,
 };
 use crate::{policy::TokenPolicy, ports::Ports};
 
@@ -75,6 +75,7 @@ pub(crate) fn user() -> User {
         password_hash: PasswordHash::new(PASSWORD_HASH),
         phone: None,
         phone_verified: false,
+        password_changed_at: None,
         created_at: Timestamp::from_unix_seconds(1_600_000_000),
     }
 }
@@ -119,6 +120,7 @@ pub(crate) struct Mocks {
     pub users: MockUserRepository,
     pub todos: MockTodoRepository,
     pub sessions: MockSessionStore,
+    pub accounts: MockAccountStore,
     pub tokens: MockTokenCodec,
     pub hasher: MockPasswordHasher,
     pub clock: MockClock,
@@ -139,6 +141,7 @@ impl Mocks {
             users: MockUserRepository::new(),
             todos: MockTodoRepository::new(),
             sessions: MockSessionStore::new(),
+            accounts: MockAccountStore::new(),
             tokens: MockTokenCodec::new(),
             hasher: MockPasswordHasher::new(),
             clock: fixed_clock(NOW),
@@ -159,6 +162,7 @@ impl Mocks {
             users: Arc::new(self.users),
             todos: Arc::new(self.todos),
             sessions: Arc::new(self.sessions),
+            accounts: Arc::new(self.accounts),
             tokens: Arc::new(self.tokens),
             hasher: Arc::new(self.hasher),
             clock: Arc::new(self.clock),

@@ -4,12 +4,12 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use application::ports::{
-    ActiveUser, Admission, CodeCheck, CodeDigest, DeadLetter, EndOutcome, IdempotencyRecord,
-    IdempotencyStore, IdempotentWrite, InsertUserError, LoginAttempt, LoginThrottle, Outbox,
-    PendingCode, PhoneVerifications, PresentedRefresh, RateKey, RateLimiter, Rotation,
-    RotationOutcome, SessionCursor, SessionScope, SessionStore, Settlement, SmsAdmission, SmsCaps,
-    SmsLimit, SmsQuota, ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules, TodoRepository,
-    UserRepository, WindowLimit,
+    AccountStore, AccountWrite, ActiveUser, Admission, CodeCheck, CodeDigest, DeadLetter,
+    EndOutcome, IdempotencyRecord, IdempotencyStore, IdempotentWrite, InsertUserError,
+    LoginAttempt, LoginThrottle, Outbox, PendingCode, PhoneVerifications, PresentedRefresh,
+    RateKey, RateLimiter, Rotation, RotationOutcome, SessionCursor, SessionScope, SessionStore,
+    Settlement, SmsAdmission, SmsCaps, SmsLimit, SmsQuota, ThrottleLimits, TodoCursor, TodoInsert,
+    TodoInsertRules, TodoRepository, UserRepository, WindowLimit,
 };
 use domain::{
     ClientAddress, IdempotencyKey, Notification, NotificationId, NotificationKind, PasswordHash,
@@ -35,6 +35,7 @@ fn user(name: &str) -> User {
         phone: Some(PhoneNumber::parse("+4915112345678").expect("valid")),
         // Stored and read back (the default would prove nothing).
         phone_verified: true,
+        password_changed_at: None,
         created_at: now(),
     }
 }
@@ -89,6 +90,222 @@ fn roomy() -> TodoInsertRules {
     }
 }
 
+/// A fresh user in `store`, for the steps that only need an owner that exists.
+async fn new_owner<S: UserRepository>(store: &S) -> UserId {
+    let owner = user(&format!("owner-{}", Uuid::new_v4().simple()));
+    UserRepository::insert(store, &owner).await.expect("insert");
+    owner.id
+}
+
+/// A new password ends the sessions it should, and deleting an account leaves nothing of
+/// it; both act only on the record as read.
+async fn account_contract<S>(store: &S)
+where
+    S: AccountStore
+        + UserRepository
+        + SessionStore
+        + TodoRepository
+        + PhoneVerifications
+        + SmsQuota,
+{
+    // A new password: the record replaced, every session but the kept one ended.
+    let name = format!("acct-{}", Uuid::new_v4().simple());
+    let erin = user(&name);
+    UserRepository::insert(store, &erin).await.expect("insert");
+    let sessions: Vec<Session> = (0..3).map(|_| session(erin.id, HOUR)).collect();
+    for s in &sessions {
+        create(store, s).await;
+    }
+    let changed = User {
+        password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3"),
+        password_changed_at: Some(now()),
+        ..erin.clone()
+    };
+    assert_eq!(
+        store
+            .set_password(&erin, &changed, Some(sessions[0].id))
+            .await
+            .expect("set"),
+        AccountWrite::Done(2)
+    );
+    assert_eq!(
+        store.find_by_id(erin.id).await.expect("read"),
+        Some(changed.clone())
+    );
+    assert!(
+        store
+            .is_active(erin.id, sessions[0].id)
+            .await
+            .expect("check")
+    );
+    for s in &sessions[1..] {
+        assert!(
+            !store.is_active(erin.id, s.id).await.expect("check"),
+            "ended"
+        );
+    }
+    assert_eq!(all_sessions(store, erin.id, 10).await, vec![sessions[0].id]);
+    // On a record that is no longer the one read: nothing at all.
+    let stale = User {
+        password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$eA$eA"),
+        ..erin.clone()
+    };
+    assert_eq!(
+        store.set_password(&erin, &stale, None).await.expect("set"),
+        AccountWrite::Changed
+    );
+    assert_eq!(
+        store.find_by_id(erin.id).await.expect("read"),
+        Some(changed.clone())
+    );
+    assert!(
+        store
+            .is_active(erin.id, sessions[0].id)
+            .await
+            .expect("check")
+    );
+    let nobody = user("nobody-at-all");
+    assert_eq!(
+        store
+            .set_password(&nobody, &nobody, None)
+            .await
+            .expect("set"),
+        AccountWrite::Gone
+    );
+    // Without a session to keep, all end.
+    let again = User {
+        password_changed_at: Some(now().plus(Duration::from_secs(1))),
+        ..changed.clone()
+    };
+    assert_eq!(
+        store
+            .set_password(&changed, &again, None)
+            .await
+            .expect("set"),
+        AccountWrite::Done(1)
+    );
+    assert!(all_sessions(store, erin.id, 10).await.is_empty());
+
+    // Deletion: everything of the account, and the name is free.
+    let s = session(erin.id, HOUR);
+    create(store, &s).await;
+    let keyed = TodoInsertRules {
+        idempotency: Some(IdempotentWrite {
+            key: IdempotencyKey::parse("delete-me").expect("valid"),
+            fingerprint: "kept".into(),
+            ttl: HOUR,
+        }),
+        ..roomy()
+    };
+    let kept = todo(erin.id, "kept");
+    assert_eq!(
+        TodoRepository::insert(store, &kept, &keyed)
+            .await
+            .expect("insert"),
+        TodoInsert::Inserted
+    );
+    insert(store, &todo(erin.id, "another")).await;
+    let phone = random_phone();
+    assert!(
+        store
+            .start(&PendingCode {
+                user_id: erin.id,
+                phone: phone.clone(),
+                digest: CodeDigest([7; 32]),
+                expires_at: now().plus(HOUR),
+                max_attempts: 3,
+            })
+            .await
+            .expect("start")
+    );
+    let caps = SmsCaps {
+        user_hourly: 1,
+        user_daily: 10,
+        number_hourly: 10,
+        number_daily: 10,
+    };
+    assert_eq!(
+        store
+            .admit(erin.id, &phone, &caps, Some(Duration::from_secs(60)))
+            .await
+            .expect("admit"),
+        SmsAdmission::Admitted
+    );
+    let current = store
+        .find_by_id(erin.id)
+        .await
+        .expect("read")
+        .expect("erin");
+    assert_eq!(
+        store.delete_account(&again).await.expect("delete"),
+        AccountWrite::Changed,
+        "stale"
+    );
+    assert!(
+        store.is_active(erin.id, s.id).await.expect("check"),
+        "nothing deleted"
+    );
+    assert_eq!(
+        store.delete_account(&current).await.expect("delete"),
+        AccountWrite::Done(())
+    );
+    assert_eq!(store.find_by_id(erin.id).await.expect("read"), None);
+    let username = Username::parse(&name).expect("valid");
+    assert_eq!(store.find_by_username(&username).await.expect("read"), None);
+    assert!(!store.is_active(erin.id, s.id).await.expect("check"));
+    assert!(all_sessions(store, erin.id, 10).await.is_empty());
+    assert!(all_todos(store, erin.id, 10).await.0.is_empty());
+    assert_eq!(store.get(erin.id, kept.id).await.expect("get"), None);
+    assert_eq!(
+        store
+            .confirm(erin.id, &CodeDigest([7; 32]), now())
+            .await
+            .expect("confirm"),
+        CodeCheck::NoCode
+    );
+    assert_eq!(
+        store
+            .admit(
+                erin.id,
+                &random_phone(),
+                &caps,
+                Some(Duration::from_secs(60))
+            )
+            .await
+            .expect("admit"),
+        SmsAdmission::Admitted,
+        "the user's SMS counters and cooldown went with it"
+    );
+    // Writes in flight at the deletion store nothing for the gone user.
+    assert_eq!(
+        TodoRepository::insert(store, &todo(erin.id, "late"), &keyed)
+            .await
+            .expect("insert"),
+        TodoInsert::OwnerGone,
+        "not even a replay of a key of the gone account"
+    );
+    assert_eq!(
+        store
+            .create(&session(erin.id, HOUR), MANY_SESSIONS)
+            .await
+            .expect("create"),
+        None
+    );
+    assert_eq!(
+        store.delete_account(&current).await.expect("delete"),
+        AccountWrite::Gone
+    );
+    // The name is anyone's again.
+    let heir = user(&name);
+    UserRepository::insert(store, &heir)
+        .await
+        .expect("the name is free");
+    assert_eq!(
+        store.find_by_username(&username).await.expect("read"),
+        Some(heir)
+    );
+}
+
 /// A cap no contract step reaches unless it means to.
 const MANY_SESSIONS: u32 = 1_000;
 
@@ -107,7 +324,7 @@ async fn create<S: SessionStore>(store: &S, session: &Session) {
             .create(session, MANY_SESSIONS)
             .await
             .expect("create session"),
-        0
+        Some(0)
     );
 }
 
@@ -160,8 +377,10 @@ where
         + RateLimiter
         + IdempotencyStore
         + PhoneVerifications
-        + SmsQuota,
+        + SmsQuota
+        + AccountStore,
 {
+    account_contract(store).await;
     outbox_contract(store).await;
     fair_outbox_contract(store).await;
     phone_contract(store).await;
@@ -288,14 +507,18 @@ where
         );
     }
     let ghost = session(UserId::from_uuid(Uuid::new_v4()), HOUR);
-    create(store, &ghost).await;
+    assert_eq!(
+        store.create(&ghost, MANY_SESSIONS).await.expect("create"),
+        None,
+        "no session for a user who does not exist (a login racing its account's deletion)"
+    );
     assert_eq!(
         store
             .active_user(ghost.user_id, ghost.id)
             .await
             .expect("check"),
-        ActiveUser::UserGone,
-        "a live session whose user is gone"
+        ActiveUser::Revoked,
+        "and nothing was stored"
     );
     // Introspection's read of a refresh token: live only as the one the session accepts.
     assert_eq!(
@@ -720,6 +943,7 @@ async fn todo_rules_contract<S: TodoRepository + UserRepository>(store: &S) {
 
     // Creation rate: counted per user; refusals count nothing and say when to retry.
     let rater = user(&format!("rater{}", rand_octet()));
+    UserRepository::insert(store, &rater).await.expect("insert");
     let rate = TodoInsertRules {
         creations: WindowLimit {
             max: 2,
@@ -745,7 +969,7 @@ async fn todo_rules_contract<S: TodoRepository + UserRepository>(store: &S) {
         other => panic!("over the rate: {other:?}"),
     }
     assert_eq!(all_todos(store, rater.id, 100).await.0.len(), 2);
-    let bystander = UserId::from_uuid(Uuid::new_v4());
+    let bystander = new_owner(store).await;
     assert_eq!(
         TodoRepository::insert(store, &todo(bystander, "others unaffected"), &rate)
             .await
@@ -761,8 +985,8 @@ async fn todo_rules_contract<S: TodoRepository + UserRepository>(store: &S) {
 }
 
 /// The per-user session cap: a login beyond it ends the sessions that expire first.
-async fn session_cap_contract<S: SessionStore>(store: &S) {
-    let owner = UserId::from_uuid(Uuid::new_v4());
+async fn session_cap_contract<S: SessionStore + UserRepository>(store: &S) {
+    let owner = new_owner(store).await;
     let in_hours = |hours: u64| {
         let mut s = session(
             owner,
@@ -773,10 +997,10 @@ async fn session_cap_contract<S: SessionStore>(store: &S) {
     };
     let (soon, later, latest) = (in_hours(1), in_hours(2), in_hours(3));
     for s in [&later, &soon, &latest] {
-        assert_eq!(store.create(s, 3).await.expect("create"), 0);
+        assert_eq!(store.create(s, 3).await.expect("create"), Some(0));
     }
     let fourth = in_hours(4);
-    assert_eq!(store.create(&fourth, 3).await.expect("create"), 1);
+    assert_eq!(store.create(&fourth, 3).await.expect("create"), Some(1));
     assert!(
         !store.is_active(owner, soon.id).await.expect("check"),
         "the session that expires first is ended"
@@ -787,16 +1011,19 @@ async fn session_cap_contract<S: SessionStore>(store: &S) {
     expected.sort();
     assert_eq!(left, expected);
     // Creating the same session again (a retry) ends nothing more.
-    assert_eq!(store.create(&fourth, 3).await.expect("create"), 0);
+    assert_eq!(store.create(&fourth, 3).await.expect("create"), Some(0));
     assert_eq!(all_sessions(store, owner, 100).await.len(), 3);
     // A lower cap ends as many as needed.
-    assert_eq!(store.create(&in_hours(5), 2).await.expect("create"), 2);
+    assert_eq!(
+        store.create(&in_hours(5), 2).await.expect("create"),
+        Some(2)
+    );
     assert_eq!(all_sessions(store, owner, 100).await.len(), 2);
 }
 
 /// Ending sessions on the word of a refresh token, checked in the same step.
-async fn ending_by_refresh_contract<S: SessionStore>(store: &S) {
-    let owner = UserId::from_uuid(Uuid::new_v4());
+async fn ending_by_refresh_contract<S: SessionStore + UserRepository>(store: &S) {
+    let owner = new_owner(store).await;
     let presented = |s: &Session, token: TokenId, grace: Duration| PresentedRefresh {
         user_id: s.user_id,
         session_id: s.id,
@@ -1196,6 +1423,7 @@ async fn phone_contract<S: UserRepository + PhoneVerifications>(store: &S) {
         User {
             phone: Some(a.clone()),
             phone_verified: false,
+            password_changed_at: None,
             ..carol.clone()
         }
     );
@@ -1236,6 +1464,7 @@ async fn phone_contract<S: UserRepository + PhoneVerifications>(store: &S) {
         User {
             phone: Some(a.clone()),
             phone_verified: true,
+            password_changed_at: None,
             ..carol.clone()
         }
     );
@@ -1258,6 +1487,7 @@ async fn phone_contract<S: UserRepository + PhoneVerifications>(store: &S) {
         User {
             phone: Some(b.clone()),
             phone_verified: false,
+            password_changed_at: None,
             ..carol.clone()
         }
     );

@@ -4,6 +4,7 @@
 //! and so its own state, and they run in parallel.
 
 mod abuse;
+mod account;
 mod auth;
 mod cache;
 mod client;

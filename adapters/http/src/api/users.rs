@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use application::usecases::{RegisterRequest, SetPhoneRequest, VerifyPhoneRequest};
+use application::usecases::{
+    ChangePasswordRequest, DeleteAccountRequest, RegisterRequest, SetPhoneRequest,
+    VerifyPhoneRequest,
+};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Header;
@@ -12,7 +15,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::common::{Answer, Svc, Tag, failed, idempotency_key, replayed};
 use crate::auth::BearerAuth;
 use crate::client::TrustedProxies;
-use crate::contract::{Me, Register, SetPhone, VerifyPhone};
+use crate::contract::{ChangePassword, DeleteAccount, Me, Register, SetPhone, VerifyPhone};
 use crate::dto;
 
 #[derive(ApiResponse)]
@@ -46,6 +49,21 @@ enum VerifyPhoneResponse {
     /// The number is verified: todo SMS go to it from now on.
     #[oai(status = 200)]
     Ok(Json<dto::UserResponse>),
+}
+
+#[derive(ApiResponse)]
+enum ChangePasswordResponse {
+    /// The password is the new one; every other session of the caller has ended, and the
+    /// caller's own goes on.
+    #[oai(status = 204)]
+    Changed,
+}
+
+#[derive(ApiResponse)]
+enum DeleteAccountResponse {
+    /// The account and everything of it are gone; its username is free.
+    #[oai(status = 204)]
+    Deleted,
 }
 
 /// The operations of the `Users` tag.
@@ -168,5 +186,80 @@ impl UsersApi {
             .await
             .map_err(failed)?;
         Ok(VerifyPhoneResponse::Ok(Json(user.into())))
+    }
+
+    /// Change the password
+    ///
+    /// Confirms with the current password, then sets the new one (the registration
+    /// policy applies) and ends every other session of the caller at once; the caller's
+    /// session goes on. The check counts with failed logins: 5 wrong passwords per 15
+    /// minutes per client by default, then 429.
+    ///
+    /// Safe to retry: a retry of a change whose answer was lost (the new password is set
+    /// already) gets 204 again, changing nothing more.
+    #[oai(
+        path = "/me/password",
+        method = "post",
+        tag = "Tag::Users",
+        operation_id = "change_password"
+    )]
+    async fn change_password(
+        &self,
+        services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<dto::ChangePasswordRequest>,
+    ) -> Answer<ChangePasswordResponse, ChangePassword> {
+        let caller = auth.caller(&services).await.map_err(failed)?;
+        let body = body.0;
+        services
+            .change_password
+            .execute(
+                caller.principal,
+                ChangePasswordRequest {
+                    current_password: body.current_password.0,
+                    new_password: body.new_password.0,
+                    client: proxies.client_of(req),
+                },
+            )
+            .await
+            .map_err(failed)?;
+        Ok(ChangePasswordResponse::Changed)
+    }
+
+    /// Delete the account
+    ///
+    /// Confirms with the password, then deletes the caller's account and everything of
+    /// it: todos, sessions, pending codes and SMS, counters. Every token of the account
+    /// stops working at once, on every replica, and the username is free to register
+    /// again. The check counts with failed logins, as for `POST /me/password`.
+    #[oai(
+        path = "/me",
+        method = "delete",
+        tag = "Tag::Users",
+        operation_id = "delete_account"
+    )]
+    async fn delete_account(
+        &self,
+        services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<dto::DeleteAccountRequest>,
+    ) -> Answer<DeleteAccountResponse, DeleteAccount> {
+        let caller = auth.caller(&services).await.map_err(failed)?;
+        services
+            .delete_account
+            .execute(
+                caller.principal,
+                DeleteAccountRequest {
+                    password: body.0.password.0,
+                    client: proxies.client_of(req),
+                },
+            )
+            .await
+            .map_err(failed)?;
+        Ok(DeleteAccountResponse::Deleted)
     }
 }

@@ -137,6 +137,7 @@ fn profile(owner: UserId) -> User {
         password_hash: domain::PasswordHash::new("$argon2id$stub"),
         phone: None,
         phone_verified: false,
+        password_changed_at: None,
         created_at: domain::Timestamp::from_unix_seconds(0),
     }
 }

@@ -1,8 +1,11 @@
--- KEYS: session, sessions. ARGV: sid, refresh_jti, created_at, refreshed_at, expires_at,
--- user_agent, now, max sessions.
+-- KEYS: session, sessions, user record. ARGV: sid, refresh_jti, created_at, refreshed_at,
+-- expires_at, user_agent, now, max sessions.
 -- Returns {} when the session is stored; when the user already holds `max` sessions,
 -- stores nothing and returns the ids of the oldest ones (first to expire) that must end
--- first. Running it again stores the same session again (the cap is not checked twice).
+-- first; nil, storing nothing, when the user does not exist (deleted while the login was
+-- on its way). Running it again stores the same session again (the cap is not checked
+-- twice).
+if redis.call('EXISTS', KEYS[3]) == 0 then return false end
 prune(KEYS[2], ARGV[7])
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   local held = redis.call('ZCARD', KEYS[2])

@@ -1019,11 +1019,48 @@ fn code_notification(attempts: u32, expires_at: Timestamp) -> Notification {
     }
 }
 
+/// The code's user still exists.
+fn user_exists(mocks: &mut Mocks) {
+    mocks
+        .users
+        .expect_find_by_id()
+        .returning(|_| Ok(Some(user())));
+}
+
+#[tokio::test]
+async fn a_deleted_users_code_is_skipped_not_sent() {
+    let mut mocks = Mocks::new();
+    mocks.ids = no_ids();
+    claims(&mut mocks, code_notification(0, CODE_EXPIRES));
+    mocks
+        .users
+        .expect_find_by_id()
+        .times(1)
+        .returning(|_| Ok(None));
+    mocks.notifier.expect_send().never();
+    mocks
+        .outbox
+        .expect_complete()
+        .withf(|id, receipt| *id == NOTIFICATION_ID && receipt == "skipped: user deleted")
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let worker = worker(mocks, small_policy());
+
+    let outcome = worker.run_once().await.expect("handled");
+
+    assert!(
+        matches!(outcome, DeliveryOutcome::Skipped { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(counts(&worker), [0, 0, 0, 1]);
+}
+
 #[tokio::test]
 async fn a_phone_code_is_sent_without_looking_for_a_todo() {
     let mut mocks = Mocks::new();
     mocks.ids = no_ids();
     claims(&mut mocks, code_notification(0, CODE_EXPIRES));
+    user_exists(&mut mocks);
     mocks.todos.expect_get().never();
     mocks
         .notifier
@@ -1056,6 +1093,7 @@ async fn an_expired_phone_code_is_skipped_not_sent() {
         let mut mocks = Mocks::new();
         mocks.ids = no_ids();
         claims(&mut mocks, code_notification(0, expires_at));
+        user_exists(&mut mocks);
         mocks.todos.expect_get().never();
         if skipped {
             mocks.notifier.expect_send().never();
@@ -1109,6 +1147,7 @@ async fn a_dead_lettered_code_keeps_no_code() {
     let mut mocks = Mocks::new();
     mocks.ids = no_ids();
     claims(&mut mocks, code_notification(0, CODE_EXPIRES));
+    user_exists(&mut mocks);
     mocks.notifier.expect_send().times(1).returning(|_| {
         Err(NotifyError::Permanent {
             reason: "400 Bad Request: invalid recipient".into(),

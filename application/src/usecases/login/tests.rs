@@ -150,7 +150,7 @@ async fn success_opens_a_session_and_signs_a_pair_for_it() {
         .withf(|_, max| *max == MAX_SESSIONS)
         .returning(move |session, _| {
             record.set(session);
-            Ok(0)
+            Ok(Some(0))
         });
 
     let pair = login(mocks)
@@ -200,7 +200,7 @@ async fn access_token_never_outlives_the_session() {
         .sessions
         .expect_create()
         .times(1)
-        .returning(|_, _| Ok(0));
+        .returning(|_, _| Ok(Some(0)));
     let short = TokenPolicy {
         access_ttl: std::time::Duration::from_secs(3600),
         refresh_ttl: std::time::Duration::from_secs(60),
@@ -235,7 +235,7 @@ async fn missing_user_agent_is_stored_as_none() {
         .expect_create()
         .withf(|session, _| session.user_agent.is_none())
         .times(1)
-        .returning(|_, _| Ok(0));
+        .returning(|_, _| Ok(Some(0)));
 
     let mut req = request("alice", PASSWORD);
     req.user_agent = Some(" \t\r\n".into());
@@ -545,7 +545,7 @@ fn expect_success_after_verify(mocks: &mut Mocks) {
         .sessions
         .expect_create()
         .times(1)
-        .returning(|_, _| Ok(0));
+        .returning(|_, _| Ok(Some(0)));
 }
 
 #[tokio::test]
@@ -783,7 +783,7 @@ async fn sessions_ended_to_stay_under_the_cap_are_reported() {
         .expect_create()
         .withf(|_, max| *max == MAX_SESSIONS)
         .times(1)
-        .returning(|_, _| Ok(2));
+        .returning(|_, _| Ok(Some(2)));
 
     let logged_in = login(mocks)
         .execute(request("alice", PASSWORD))

@@ -120,6 +120,7 @@ async fn success_stores_the_hash_folded_name_and_parsed_phone() {
         password_hash: PasswordHash::new(PASSWORD_HASH),
         phone: Some(PhoneNumber::parse("+4915112345678").expect("valid")),
         phone_verified: false,
+        password_changed_at: None,
         created_at: NOW,
     };
     assert_eq!(stored.get(), expected);

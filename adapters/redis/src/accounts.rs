@@ -1,0 +1,210 @@
+//! [`AccountStore`] over Redis: a new password with the user's other sessions ended, and
+//! deleting an account, each one script over the user's hash tag that acts only on the
+//! user record as read (see `lua/set_password.lua`, `lua/delete_account.lua`).
+//!
+//! Where a script's keys depend on the session index's members, the members are read first
+//! and the script refuses (changing nothing) if the index changed in between, and the read
+//! is repeated, as in `sessions`.
+
+use std::sync::LazyLock;
+
+use application::ports::{AccountStore, AccountWrite, StoreError, Unavailability};
+use async_trait::async_trait;
+use domain::{SessionId, User};
+use redis::{AsyncCommands, Script};
+
+use crate::RedisStore;
+use crate::errors::corrupt;
+use crate::keys::{
+    account_fixed_keys, session_key_of, sessions_key, todo_keys_key, user_key, username_key,
+};
+use crate::records::{UserRecord, json, parse_user};
+
+static SET_PASSWORD: LazyLock<Script> = lua!(guarded: "lua/set_password.lua");
+static DELETE_ACCOUNT: LazyLock<Script> = lua!(freeing: "lua/delete_account.lua");
+static RELEASE_USERNAME: LazyLock<Script> = lua!(freeing: "lua/release_username.lua");
+
+/// Read-then-write rounds before a step reports the store busy: only logins (or record
+/// changes) racing the step make a round fail.
+const ROUNDS: usize = 5;
+/// Idempotency records deleted per command when an account goes.
+const KEY_BATCH: usize = 500;
+
+impl RedisStore {
+    /// The stored user record, raw (for the script to compare against), if it still
+    /// holds `read`.
+    async fn record_as_read(&self, read: &User) -> Result<AccountWrite<String>, StoreError> {
+        let key = user_key(read.id);
+        let raw: Option<String> = self
+            .run(|mut conn| async move { conn.get(key).await })
+            .await?;
+        Ok(match raw {
+            None => AccountWrite::Gone,
+            Some(raw) if parse_user(&raw)? == *read => AccountWrite::Done(raw),
+            Some(_) => AccountWrite::Changed,
+        })
+    }
+
+    /// The first element of a script's reply, as text.
+    fn outcome(reply: &[redis::Value]) -> Result<String, StoreError> {
+        reply
+            .first()
+            .map(redis::from_redis_value_ref)
+            .transpose()
+            .map_err(corrupt)
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Deletes the idempotency records the user's index names, then the index: after the
+    /// account itself is gone, so nothing adds to it any more (see `insert_todo.lua`).
+    async fn delete_todo_keys(&self, read: &User) -> Result<(), StoreError> {
+        let index = todo_keys_key(read.id);
+        let names: Vec<String> = self
+            .run(|mut conn| {
+                let index = index.clone();
+                async move { conn.zrange(index, 0, -1).await }
+            })
+            .await?;
+        for batch in names.chunks(KEY_BATCH) {
+            let keys: Vec<String> = batch
+                .iter()
+                .map(|name| format!("{{u:{}}}:todo_key:{name}", read.id))
+                .collect();
+            self.run(|mut conn| {
+                let keys = keys.clone();
+                async move { conn.del::<_, i64>(keys).await }
+            })
+            .await?;
+        }
+        self.run(|mut conn| {
+            let index = index.clone();
+            async move { conn.del::<_, i64>(index).await }
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+fn busy(what: &'static str) -> StoreError {
+    StoreError::unavailable(Unavailability::Busy, anyhow::anyhow!(what))
+}
+
+#[async_trait]
+impl AccountStore for RedisStore {
+    async fn set_password(
+        &self,
+        read: &User,
+        updated: &User,
+        keep: Option<SessionId>,
+    ) -> Result<AccountWrite<u64>, StoreError> {
+        // The record and the ended sessions are not served from this replica's cache,
+        // whatever the answer.
+        let _forget = self.forget_on_return(read.id, None);
+        let new_record = json(&UserRecord::from_user(updated))?;
+        let keep = keep.map(|k| k.to_string()).unwrap_or_default();
+        for _ in 0..ROUNDS {
+            let raw = match self.record_as_read(read).await? {
+                AccountWrite::Done(raw) => raw,
+                AccountWrite::Changed => return Ok(AccountWrite::Changed),
+                AccountWrite::Gone => return Ok(AccountWrite::Gone),
+            };
+            let sids = self.session_ids(read.id).await?;
+            let mut invocation = SET_PASSWORD.key(user_key(read.id));
+            invocation
+                .key(sessions_key(read.id))
+                .arg(raw)
+                .arg(&new_record)
+                .arg(&keep);
+            for sid in &sids {
+                invocation.key(session_key_of(read.id, sid)).arg(sid);
+            }
+            let reply: Vec<redis::Value> = self
+                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+                .await?;
+            match Self::outcome(&reply)?.as_str() {
+                "retry" => continue,
+                "gone" => return Ok(AccountWrite::Gone),
+                "changed" => return Ok(AccountWrite::Changed),
+                "done" => {
+                    let ended: u64 = reply
+                        .get(1)
+                        .map(redis::from_redis_value_ref)
+                        .transpose()
+                        .map_err(corrupt)?
+                        .unwrap_or(0);
+                    return Ok(AccountWrite::Done(ended));
+                }
+                other => return Err(corrupt(format!("unexpected set_password reply {other:?}"))),
+            }
+        }
+        Err(busy("sessions kept changing while setting a password"))
+    }
+
+    async fn delete_account(&self, read: &User) -> Result<AccountWrite<()>, StoreError> {
+        let _forget = self.forget_on_return(read.id, None);
+        let fixed = account_fixed_keys(read.id);
+        let mut deleted = false;
+        for _ in 0..ROUNDS {
+            let raw = match self.record_as_read(read).await? {
+                AccountWrite::Done(raw) => raw,
+                AccountWrite::Changed => return Ok(AccountWrite::Changed),
+                AccountWrite::Gone => return Ok(AccountWrite::Gone),
+            };
+            let sids = self.session_ids(read.id).await?;
+            let mut invocation = DELETE_ACCOUNT.key(user_key(read.id));
+            invocation
+                .key(sessions_key(read.id))
+                .arg(raw)
+                .arg(fixed.len());
+            for key in &fixed {
+                invocation.key(key);
+            }
+            for sid in &sids {
+                invocation.key(session_key_of(read.id, sid)).arg(sid);
+            }
+            let reply: Vec<redis::Value> = self
+                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+                .await?;
+            match Self::outcome(&reply)?.as_str() {
+                "retry" => continue,
+                "gone" => return Ok(AccountWrite::Gone),
+                "changed" => return Ok(AccountWrite::Changed),
+                "done" => {
+                    deleted = true;
+                    break;
+                }
+                other => {
+                    return Err(corrupt(format!(
+                        "unexpected delete_account reply {other:?}"
+                    )));
+                }
+            }
+        }
+        if !deleted {
+            return Err(busy("sessions kept changing while deleting an account"));
+        }
+        // The account is gone; what follows only tidies up. Should it fail, the
+        // idempotency records expire by themselves, and a name left held by the gone id
+        // is taken over by the next registration of it (see `users`).
+        if let Err(e) = self.delete_todo_keys(read).await {
+            tracing::warn!(user_id = %read.id, error = %e, "account deleted; its idempotency records will expire by themselves");
+        }
+        let (name, id) = (username_key(&read.username), read.id.to_string());
+        let released = self
+            .run(|mut conn| {
+                let (name, id) = (name.clone(), id.clone());
+                async move {
+                    RELEASE_USERNAME
+                        .key(name)
+                        .arg(id)
+                        .invoke_async::<i64>(&mut conn)
+                        .await
+                }
+            })
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(user_id = %read.id, error = %e, "account deleted; its name is freed when it is next registered");
+        }
+        Ok(AccountWrite::Done(()))
+    }
+}

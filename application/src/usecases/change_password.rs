@@ -1,0 +1,320 @@
+//! ChangePassword: the signed-in user replaces their password, proving the current one,
+//! and every other session of theirs ends at once; the caller's stays.
+//!
+//! The current password is checked under the login throttle, per (username, client) pair
+//! and per client exactly as a login is: a stolen access token does not make the account's
+//! password any easier to guess than the login form does.
+//!
+//! A lost reply: the change may have happened. The client's retry then presents the old
+//! password as current, which no longer verifies; when the password changed moments ago
+//! ([`RETRY_WINDOW`]) and the *new* one verifies, the request is that retry, and it gets
+//! the same answer, changing nothing more.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::{ClientAddress, NewPassword, PasswordError, PasswordInput, User};
+
+use super::shared::{Principal, store_failures};
+use crate::ports::{
+    AccountStore, AccountWrite, Admission, Clock, HashError, IdGenerator, LoginAttempt,
+    LoginThrottle, PasswordHasher, Ports, Settlement, ThrottleLimits, UserRepository,
+};
+
+/// How long after a change a request presenting the new password (with a stale current
+/// one) is taken for the retry of that change.
+pub const RETRY_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Rounds of "read the record, act on it" before a change reports the store busy: only
+/// another change of the same record in between makes a round fail.
+const ROUNDS: usize = 3;
+
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+    /// The client's address (the TCP peer, or what a trusted proxy reported).
+    pub client: IpAddr,
+}
+
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePasswordRequest")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    /// The new password breaks the password policy; nothing was checked or changed.
+    #[error("invalid new password: {0}")]
+    InvalidNewPassword(#[source] PasswordError),
+    /// The current password is wrong; counted as a failed login.
+    #[error("current password is wrong")]
+    WrongPassword,
+    /// Too many failed password checks for this account from this client (or from this
+    /// client at all): refused without checking.
+    #[error("too many failed password checks")]
+    Throttled { retry_after: Duration },
+    /// Too many passwords are being hashed right now; try again shortly.
+    #[error("password hasher overloaded")]
+    Overloaded,
+    /// The caller's account was deleted.
+    #[error("user gone")]
+    UserGone,
+    #[error("store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("changing the password failed")]
+    Unexpected(#[source] anyhow::Error),
+}
+store_failures!(ChangePasswordError);
+
+impl From<HashError> for ChangePasswordError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Overloaded => ChangePasswordError::Overloaded,
+            HashError::Unexpected(e) => ChangePasswordError::Unexpected(e),
+        }
+    }
+}
+
+/// A password, checked against a user's: the step change and deletion share.
+pub(crate) struct PasswordCheck {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    ids: Arc<dyn IdGenerator>,
+    throttle: Arc<dyn LoginThrottle>,
+    limits: ThrottleLimits,
+}
+
+/// What a [`PasswordCheck`] run reports to the throttle.
+pub(crate) trait Judged {
+    fn settlement(&self) -> Settlement;
+}
+
+impl PasswordCheck {
+    pub(crate) fn new(ports: &Ports, limits: ThrottleLimits) -> Self {
+        Self {
+            users: ports.users.clone(),
+            hasher: ports.hasher.clone(),
+            ids: ports.ids.clone(),
+            throttle: ports.throttle.clone(),
+            limits,
+        }
+    }
+
+    /// Runs `work` on the user's record under the login throttle: admitted first (or
+    /// `Err(retry_after)` without any work), settled by what `work` answered.
+    pub(crate) async fn throttled<T, E, F, Fut>(
+        &self,
+        user: &User,
+        client: IpAddr,
+        work: F,
+    ) -> Result<Result<T, E>, ThrottleRefusal>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        Result<T, E>: Judged,
+    {
+        let attempt = LoginAttempt {
+            id: self.ids.new_uuid(),
+            username: Some(user.username.clone()),
+            client: ClientAddress::from_ip(client),
+        };
+        match self.throttle.admit(&attempt, &self.limits).await {
+            Err(e) => return Err(ThrottleRefusal::Store(e)),
+            Ok(Admission::Refused { retry_after }) => {
+                tracing::info!(
+                    retry_after_secs = retry_after.as_secs(),
+                    "password check throttled"
+                );
+                return Err(ThrottleRefusal::Refused { retry_after });
+            }
+            Ok(Admission::Admitted) => {}
+        }
+        let outcome = work().await;
+        let settlement = outcome.settlement();
+        if let Err(e) = self
+            .throttle
+            .settle(&attempt, &self.limits, settlement)
+            .await
+        {
+            // The hold lapses uncounted, as at login.
+            tracing::warn!(error = %e, ?settlement, "could not settle a password check");
+        }
+        Ok(outcome)
+    }
+
+    /// Whether `password` is the user's.
+    pub(crate) async fn verifies(
+        &self,
+        user: &User,
+        password: &PasswordInput,
+    ) -> Result<bool, HashError> {
+        self.hasher
+            .verify(password, Some(user.password_hash.clone()))
+            .await
+    }
+
+    pub(crate) async fn reread(
+        &self,
+        user: &User,
+    ) -> Result<Option<User>, crate::ports::StoreError> {
+        self.users.find_by_id(user.id).await
+    }
+
+    pub(crate) fn hasher(&self) -> &dyn PasswordHasher {
+        self.hasher.as_ref()
+    }
+
+    pub(crate) fn users(&self) -> &dyn UserRepository {
+        self.users.as_ref()
+    }
+}
+
+/// Why [`PasswordCheck::throttled`] did no work.
+pub(crate) enum ThrottleRefusal {
+    Refused { retry_after: Duration },
+    Store(crate::ports::StoreError),
+}
+
+impl Judged for Result<u64, ChangePasswordError> {
+    fn settlement(&self) -> Settlement {
+        match self {
+            Ok(_) => Settlement::Succeeded,
+            Err(ChangePasswordError::WrongPassword) => Settlement::Failed,
+            Err(_) => Settlement::Unjudged,
+        }
+    }
+}
+
+pub struct ChangePassword {
+    check: PasswordCheck,
+    accounts: Arc<dyn AccountStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePassword").finish_non_exhaustive()
+    }
+}
+
+impl ChangePassword {
+    pub fn new(ports: &Ports, limits: ThrottleLimits) -> Self {
+        Self {
+            check: PasswordCheck::new(ports, limits),
+            accounts: ports.accounts.clone(),
+            clock: ports.clock.clone(),
+        }
+    }
+
+    /// Returns how many other sessions ended (0 for a retry: they ended the first time).
+    ///
+    /// # Errors
+    /// See [`ChangePasswordError`]. The new password is checked against the policy before
+    /// anything else; the throttle comes before any hashing.
+    #[tracing::instrument(name = "change_password", skip_all, fields(user_id = %principal.user_id))]
+    pub async fn execute(
+        &self,
+        principal: Principal,
+        request: ChangePasswordRequest,
+    ) -> Result<u64, ChangePasswordError> {
+        let new = NewPassword::parse(request.new_password)
+            .map_err(ChangePasswordError::InvalidNewPassword)?;
+        let user = self
+            .check
+            .users()
+            .find_by_id(principal.user_id)
+            .await?
+            .ok_or(ChangePasswordError::UserGone)?;
+        let current = request.current_password;
+        let outcome = self
+            .check
+            .throttled(&user, request.client, || {
+                self.check_and_set(user.clone(), current, new, principal)
+            })
+            .await;
+        match outcome {
+            Ok(result) => result,
+            Err(ThrottleRefusal::Refused { retry_after }) => {
+                Err(ChangePasswordError::Throttled { retry_after })
+            }
+            Err(ThrottleRefusal::Store(e)) => Err(e.into()),
+        }
+    }
+
+    async fn check_and_set(
+        &self,
+        mut user: User,
+        current: String,
+        new: NewPassword,
+        principal: Principal,
+    ) -> Result<u64, ChangePasswordError> {
+        // Over-long or empty: nobody's password, refused without hashing.
+        let current =
+            PasswordInput::new(current).map_err(|_| ChangePasswordError::WrongPassword)?;
+        let (mut verified_hash, mut new_hash) = (None, None);
+        for _ in 0..ROUNDS {
+            if verified_hash.as_ref() != Some(&user.password_hash) {
+                if !self.check.verifies(&user, &current).await? {
+                    return self.retried(&user, &new).await;
+                }
+                verified_hash = Some(user.password_hash.clone());
+            }
+            let password_hash = match &new_hash {
+                Some(hash) => Clone::clone(hash),
+                None => new_hash
+                    .insert(self.check.hasher().hash(new.as_input()).await?)
+                    .clone(),
+            };
+            let updated = User {
+                password_hash,
+                password_changed_at: Some(self.clock.now()),
+                ..user.clone()
+            };
+            match self
+                .accounts
+                .set_password(&user, &updated, Some(principal.session_id))
+                .await?
+            {
+                AccountWrite::Done(ended) => {
+                    tracing::info!(sessions_ended = ended, "password changed");
+                    return Ok(ended);
+                }
+                AccountWrite::Gone => return Err(ChangePasswordError::UserGone),
+                // Changed in between (a phone change, another password change): decide
+                // again on the record as it is now.
+                AccountWrite::Changed => {
+                    user = self
+                        .check
+                        .reread(&user)
+                        .await?
+                        .ok_or(ChangePasswordError::UserGone)?;
+                }
+            }
+        }
+        Err(ChangePasswordError::Unavailable(anyhow::anyhow!(
+            "the user record kept changing while changing its password"
+        )))
+    }
+
+    /// The current password did not verify: the retry of a change whose answer was lost
+    /// (the new password is the user's already, set moments ago), or a wrong password.
+    async fn retried(&self, user: &User, new: &NewPassword) -> Result<u64, ChangePasswordError> {
+        let now = self.clock.now();
+        let recent = user
+            .password_changed_at
+            .is_some_and(|at| !at.plus(RETRY_WINDOW).has_passed(now));
+        if recent && self.check.verifies(user, new.as_input()).await? {
+            tracing::info!("password change replayed");
+            return Ok(0);
+        }
+        tracing::info!("password change refused: wrong current password");
+        Err(ChangePasswordError::WrongPassword)
+    }
+}
+
+#[cfg(test)]
+mod tests;

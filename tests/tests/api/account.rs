@@ -1,0 +1,314 @@
+//! The account around the session, over HTTP, in both stores: changing the password ends
+//! the other sessions (never the caller's), deleting an account leaves nothing of it and
+//! frees its name, and both are confirmed by the password under the login throttle.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::redis::{redis_cli, start_redis};
+
+const NEW_PASSWORD: &str = "an entirely new passphrase";
+
+async fn change_password(
+    app: &TestApp,
+    access: &str,
+    current: &str,
+    new: &str,
+) -> reqwest::Response {
+    app.post_json(
+        "/me/password",
+        &json!({"current_password": current, "new_password": new}),
+        Some(access),
+    )
+    .await
+}
+
+async fn delete_account(app: &TestApp, access: &str, password: &str) -> reqwest::Response {
+    app.client
+        .delete(app.url("/me"))
+        .bearer_auth(access)
+        .json(&json!({"password": password}))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+async fn user_id(app: &TestApp, access: &str) -> String {
+    let me: Value = app.me(access).await.json().await.expect("json");
+    me["id"].as_str().expect("id").to_owned()
+}
+
+async fn a_password_change_ends_the_other_sessions_and_not_the_callers(store: &[(&str, &str)]) {
+    let app = spawn_app_with(store).await;
+    let caller = app.new_user("changer").await;
+    let laptop = app.login_ok("changer", PASSWORD).await;
+    let phone = app.login_ok("changer", PASSWORD).await;
+
+    let changed = change_password(&app, &caller.access, PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+
+    // The caller goes on, with both of its tokens.
+    assert_eq!(app.me(&caller.access).await.status(), StatusCode::OK);
+    let rotated = app.refresh(&caller.refresh).await;
+    assert_eq!(rotated.status(), StatusCode::CREATED);
+    // Every other session ended at once: access and refresh tokens alike.
+    for other in [&laptop, &phone] {
+        assert_unauthorized(app.me(&other.access).await, Some("invalid_token")).await;
+        assert_unauthorized(app.refresh(&other.refresh).await, Some("invalid_token")).await;
+    }
+    assert_eq!(
+        app.login("changer", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.login_ok("changer", NEW_PASSWORD).await;
+
+    // A retry of the same request (its answer lost) gets the same answer and ends nothing.
+    let fresh = app.login_ok("changer", NEW_PASSWORD).await;
+    let rotated = tokens(rotated).await;
+    let retried = change_password(&app, &rotated.access, PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(retried.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.me(&fresh.access).await.status(),
+        StatusCode::OK,
+        "nothing more ended"
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_other_sessions_and_not_the_callers_in_the_embedded_store() {
+    a_password_change_ends_the_other_sessions_and_not_the_callers(&[]).await;
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_other_sessions_and_not_the_callers_over_redis() {
+    let redis = start_redis().await;
+    a_password_change_ends_the_other_sessions_and_not_the_callers(&[("REDIS_URL", &redis.url)])
+        .await;
+}
+
+/// A stolen access token is no shortcut to the password: a wrong one is 403 and changes
+/// nothing, the guesses count with failed logins, and a bad new password is refused first.
+async fn the_current_password_guards_the_change(store: &[(&str, &str)]) {
+    let app = spawn_app_with(store).await;
+    let thief = app.new_user("guarded").await;
+    let owner = app.login_ok("guarded", PASSWORD).await;
+
+    let weak = change_password(&app, &thief.access, PASSWORD, "password123").await;
+    let problem = assert_problem(weak, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(problem["field"], "new_password", "{problem}");
+
+    for _ in 0..5 {
+        let wrong = change_password(&app, &thief.access, "a guess at it", NEW_PASSWORD).await;
+        let problem = assert_problem(wrong, StatusCode::FORBIDDEN).await;
+        assert_eq!(
+            problem["type"], "urn:jwt-todo:problem:wrong-password",
+            "{problem}"
+        );
+    }
+    // The sixth is refused unchecked, the right password included.
+    let throttled = change_password(&app, &thief.access, PASSWORD, NEW_PASSWORD).await;
+    assert!(throttled.headers().contains_key("retry-after"));
+    let problem = assert_problem(throttled, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(
+        problem["type"], "urn:jwt-todo:problem:too-many-logins",
+        "{problem}"
+    );
+    // The same count guards the login form: the throttle is one.
+    assert_eq!(
+        app.login("guarded", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Nothing changed.
+    assert_eq!(app.me(&owner.access).await.status(), StatusCode::OK);
+    let deleted = delete_account(&app, &thief.access, PASSWORD).await;
+    assert_eq!(
+        deleted.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "deletion shares the count"
+    );
+}
+
+#[tokio::test]
+async fn the_current_password_guards_the_change_in_the_embedded_store() {
+    the_current_password_guards_the_change(&[]).await;
+}
+
+#[tokio::test]
+async fn the_current_password_guards_the_change_over_redis() {
+    let redis = start_redis().await;
+    the_current_password_guards_the_change(&[("REDIS_URL", &redis.url)]).await;
+}
+
+/// Deleting an account: a wrong password changes nothing; the right one ends every token
+/// of it at once, empties it and frees the name for anyone.
+async fn deleting_an_account_frees_its_name_and_kills_its_tokens(app: &TestApp) -> String {
+    let doomed = app.new_user("doomed").await;
+    let other = app.login_ok("doomed", PASSWORD).await;
+    let id = user_id(app, &doomed.access).await;
+    for title in ["one", "two"] {
+        assert_eq!(
+            app.create_todo(&doomed.access, title).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let keyed = app
+        .client
+        .post(app.url("/todo"))
+        .bearer_auth(&doomed.access)
+        .header("Idempotency-Key", "0b3c6f0e-9a51-4e8c-a1a2-5d0f1c2b3a4d")
+        .json(&json!({"title": "keyed"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(keyed.status(), StatusCode::CREATED);
+    let bystander = app.new_user("bystander").await;
+
+    let wrong = delete_account(app, &doomed.access, "not the password").await;
+    assert_problem(wrong, StatusCode::FORBIDDEN).await;
+    assert_eq!(
+        app.items("/todo", &doomed.access).await.len(),
+        3,
+        "nothing deleted"
+    );
+
+    let deleted = delete_account(app, &doomed.access, PASSWORD).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    for tokens in [&doomed, &other] {
+        assert_unauthorized(app.me(&tokens.access).await, Some("invalid_token")).await;
+        assert_unauthorized(
+            app.create_todo(&tokens.access, "late").await,
+            Some("invalid_token"),
+        )
+        .await;
+        assert_unauthorized(app.refresh(&tokens.refresh).await, Some("invalid_token")).await;
+    }
+    // A retry (its answer lost) is refused as unauthenticated: what it asked is done.
+    assert_eq!(
+        delete_account(app, &doomed.access, PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("doomed", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The name is anyone's: a new account, with nothing of the old one.
+    let heir = app.new_user("doomed").await;
+    assert_ne!(user_id(app, &heir.access).await, id);
+    assert!(app.items("/todo", &heir.access).await.is_empty());
+    assert_eq!(app.items("/sessions", &heir.access).await.len(), 1);
+    // Nobody else was touched.
+    assert_eq!(app.me(&bystander.access).await.status(), StatusCode::OK);
+    id
+}
+
+#[tokio::test]
+async fn deleting_an_account_frees_its_name_and_kills_its_tokens_in_the_embedded_store() {
+    let app = spawn_app().await;
+    deleting_an_account_frees_its_name_and_kills_its_tokens(&app).await;
+}
+
+#[tokio::test]
+async fn deleting_an_account_leaves_no_key_of_it_in_redis() {
+    let redis = start_redis().await;
+    let app = spawn_app_with(&[("REDIS_URL", &redis.url)]).await;
+    // Some of the per-user keys exist only once a phone code was asked for.
+    let id = deleting_an_account_frees_its_name_and_kills_its_tokens(&app).await;
+    let left = redis_cli(&redis, &["--scan", "--pattern", &format!("{{u:{id}}}*")]).await;
+    assert!(
+        left.trim().is_empty(),
+        "keys of the deleted account: {left}"
+    );
+    // The name's index names the heir, not the deleted id.
+    let holder = redis_cli(&redis, &["GET", "username:doomed"]).await;
+    assert_ne!(holder.trim(), id);
+    assert!(!holder.trim().is_empty());
+}
+
+/// The per-user keys a phone code leaves (the code, the SMS counters and cooldown) go too.
+#[tokio::test]
+async fn deleting_an_account_takes_its_codes_and_counters_over_redis() {
+    use crate::notifications::{FakeVonage, request_code, vonage_env};
+    let redis = start_redis().await;
+    let (base, fake) = FakeVonage::start(&[], 202).await;
+    let mut env = vonage_env(&base);
+    env.push(("REDIS_URL", &redis.url));
+    let app = spawn_app_with(&env).await;
+    let user = app.new_user("texted").await;
+    let id = user_id(&app, &user.access).await;
+    assert_eq!(
+        request_code(&app, &user.access, "+4915112345678")
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let before = redis_cli(&redis, &["--scan", "--pattern", &format!("{{u:{id}}}*")]).await;
+    assert!(
+        before.contains(":phone_code") && before.contains(":sms:"),
+        "{before}"
+    );
+
+    assert_eq!(
+        delete_account(&app, &user.access, PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let left = redis_cli(&redis, &["--scan", "--pattern", &format!("{{u:{id}}}*")]).await;
+    assert!(
+        left.trim().is_empty(),
+        "keys of the deleted account: {left}"
+    );
+    drop(fake);
+}
+
+/// A name left held by a deleted id (the deleting process died before freeing it) is
+/// taken over by the next registration, never locked for good.
+#[tokio::test]
+async fn a_name_orphaned_by_a_crashed_deletion_is_free_again_over_redis() {
+    let redis = start_redis().await;
+    let app = spawn_app_with(&[("REDIS_URL", &redis.url)]).await;
+    let user = app.new_user("orphaned").await;
+    let id = user_id(&app, &user.access).await;
+    // What the deletion's first step leaves: the account gone, the name still its.
+    redis_cli(&redis, &["DEL", &format!("{{u:{id}}}:user")]).await;
+    assert_eq!(
+        redis_cli(&redis, &["GET", "username:orphaned"])
+            .await
+            .trim(),
+        id
+    );
+
+    app.new_user("orphaned").await;
+    assert_ne!(
+        redis_cli(&redis, &["GET", "username:orphaned"])
+            .await
+            .trim(),
+        id
+    );
+}
+
+/// On every replica at once: another replica's cache stops serving the deleted account's
+/// tokens within its bound, as for any revocation.
+#[tokio::test]
+async fn a_deleted_accounts_tokens_die_on_every_replica() {
+    let redis = start_redis().await;
+    let vars = [
+        ("REDIS_URL", redis.url.as_str()),
+        ("ACCESS_SECRET", "replica-access-secret-0123456789abcdef"),
+        ("REFRESH_SECRET", "replica-refresh-secret-0123456789abcdef"),
+    ];
+    let (a, b) = (spawn_app_with(&vars).await, spawn_app_with(&vars).await);
+    let user = a.new_user("everywhere").await;
+    // B serves it from its cache now.
+    for _ in 0..3 {
+        assert_eq!(b.me(&user.access).await.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        delete_account(&a, &user.access, PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    // The cache's default bound (SESSION_CACHE_STALENESS); a push usually arrives first.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_unauthorized(b.me(&user.access).await, Some("invalid_token")).await;
+    assert_unauthorized(b.refresh(&user.refresh).await, Some("invalid_token")).await;
+}
