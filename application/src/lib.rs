@@ -28,8 +28,9 @@ pub use usecases::{Caller, Principal, SmsPolicy};
 use ports::ThrottleLimits;
 use usecases::{
     Authenticate, ChangePassword, CreateTodo, DeleteAccount, DeleteTodo, GetTodo, Introspect,
-    ListSessions, ListTodos, Login, Logout, Readiness, Refresh, Register, RevokeSession,
-    RevokeToken, SetPhone, SmsGate, SmsStats, UpdateTodo, VerifyPhone,
+    ListSessions, ListTodos, Login, Logout, Readiness, Refresh, Register, RequestPasswordReset,
+    ResetPassword, RevokeSession, RevokeToken, SetPhone, SmsGate, SmsStats, UpdateTodo,
+    VerifyPhone,
 };
 
 /// Every use case, ready to execute.
@@ -56,6 +57,8 @@ pub struct Services {
     pub verify_phone: VerifyPhone,
     pub change_password: ChangePassword,
     pub delete_account: DeleteAccount,
+    pub request_password_reset: RequestPasswordReset,
+    pub reset_password: ResetPassword,
     /// What the SMS gate decided, for the metrics.
     pub sms_stats: Arc<SmsStats>,
 }
@@ -86,6 +89,12 @@ impl Services {
             introspect: Introspect::new(ports),
             revoke_token: RevokeToken::new(ports, policy),
             readiness: Readiness::new(ports),
+            request_password_reset: RequestPasswordReset::new(
+                ports,
+                limits.password_resets_per_client,
+                sms.clone(),
+            ),
+            reset_password: ResetPassword::new(ports, limits.password_resets_per_client),
             set_phone: SetPhone::new(ports, sms),
             verify_phone: VerifyPhone::new(ports),
             change_password: ChangePassword::new(ports, throttle),

@@ -55,6 +55,8 @@ pub struct Limits {
     pub todo_creations: WindowLimit,
     /// Registration attempts per client address per window.
     pub registrations_per_client: WindowLimit,
+    /// Password-reset requests and confirmations per client address per window.
+    pub password_resets_per_client: WindowLimit,
     /// How long an `Idempotency-Key` and its first answer are remembered.
     pub idempotency_ttl: Duration,
 }
@@ -63,7 +65,9 @@ pub struct Limits {
 ///
 /// 50 sessions is a device fleet; 10,000 todos and 60 creations a minute are more than
 /// anyone types, and hold one account's data to a few MiB; 20 registrations an hour from
-/// one address lets a classroom behind one NAT sign up while a script gets nowhere; keys
+/// one address lets a classroom behind one NAT sign up while a script gets nowhere; 10
+/// password-reset requests or confirmations an hour from one address are more than a
+/// person forgetting a password needs, and each confirmation costs a hash; keys
 /// live 24 hours, as the idempotency-key draft suggests.
 impl Default for Limits {
     fn default() -> Self {
@@ -76,6 +80,10 @@ impl Default for Limits {
             },
             registrations_per_client: WindowLimit {
                 max: 20,
+                window: Duration::from_secs(3600),
+            },
+            password_resets_per_client: WindowLimit {
+                max: 10,
                 window: Duration::from_secs(3600),
             },
             idempotency_ttl: Duration::from_secs(24 * 3600),

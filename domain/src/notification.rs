@@ -45,6 +45,22 @@ impl Sms {
     }
 }
 
+impl Sms {
+    /// The code that lets the holder of `to` choose a new password, valid for `ttl`.
+    pub fn password_reset_code(code: &PhoneCode, to: PhoneNumber, ttl: Duration) -> Self {
+        let minutes = ttl.as_secs().div_ceil(60).max(1);
+        Self {
+            to,
+            text: format!(
+                "Your jwt-todo password reset code is {}. It expires in {minutes} min. \
+                 If you did not ask for it, ignore this message.",
+                code.expose()
+            ),
+            secret: true,
+        }
+    }
+}
+
 impl fmt::Debug for Sms {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text: &dyn fmt::Debug = if self.secret {

@@ -7,7 +7,8 @@ into a git-ignored folder on PYTHONPATH, starts a server and runs:
 
 Logs in, creates a todo (and retries a creation with its Idempotency-Key), pages through
 the todos, sets a phone number and tries a wrong code, refreshes, replays the spent refresh token, logs in again, logs out and checks the
-token is refused; then reads the OAuth metadata and runs a password grant through the
+token is refused; registers a fresh account, changes its password (its other session
+ends) and deletes it; then reads the OAuth metadata and runs a password grant through the
 generated OAuth operations (an OAuth library drives them in oauth_flow.py): every status
 and every parsed body comes from the generated client.
 """
@@ -15,6 +16,7 @@ and every parsed body comes from the generated client.
 from __future__ import annotations
 
 import sys
+import uuid
 from http import HTTPStatus
 
 from jwt_todo_client import AuthenticatedClient, Client
@@ -22,9 +24,20 @@ from jwt_todo_client.types import UNSET, Unset
 from jwt_todo_client.api.auth import login, logout, refresh_token
 from jwt_todo_client.api.o_auth import oauth_metadata, oauth_token
 from jwt_todo_client.api.todos import create_todo, list_todos
-from jwt_todo_client.api.users import me, set_phone, verify_phone
+from jwt_todo_client.api.users import (
+    change_password,
+    delete_account,
+    me,
+    register,
+    set_phone,
+    verify_phone,
+)
 from jwt_todo_client.models import (
+    ChangePasswordProblem,
+    ChangePasswordProblemType,
+    ChangePasswordRequest,
     CreateTodoRequest,
+    DeleteAccountRequest,
     LoginRequest,
     LogoutResponse,
     MeProblem,
@@ -37,10 +50,12 @@ from jwt_todo_client.models import (
     RefreshProblem,
     RefreshProblemType,
     RefreshRequest,
+    RegisterRequest,
     SetPhoneRequest,
     TodoPage,
     TodoResponse,
     TokenResponse,
+    UserResponse,
     VerifyPhoneProblem,
     VerifyPhoneProblemType,
     VerifyPhoneRequest,
@@ -67,6 +82,67 @@ def log_in(anonymous: Client, step: str) -> TokenResponse:
     )
     assert tokens.token_type == "Bearer"
     return tokens
+
+
+def no_content(response, step: str) -> None:
+    """The response is a 204 without a body."""
+    assert response.status_code == HTTPStatus.NO_CONTENT, (
+        f"{step}: expected 204, got {response.status_code.value}: {response.content!r}"
+    )
+    print(f"  {step}: HTTP 204")
+
+
+def account(base_url: str, anonymous: Client) -> None:
+    """A fresh account changes its password (other sessions end) and is deleted."""
+    name = f"flow-{uuid.uuid4().hex[:12]}"
+    first, second = "a python passphrase", "another python passphrase"
+    expect(
+        register.sync_detailed(
+            client=anonymous, body=RegisterRequest(username=name, password=first)
+        ),
+        HTTPStatus.CREATED,
+        UserResponse,
+        "register a fresh account",
+    )
+
+    def session(password: str, step: str) -> AuthenticatedClient:
+        tokens = expect(
+            login.sync_detailed(
+                client=anonymous, body=LoginRequest(username=name, password=password)
+            ),
+            HTTPStatus.OK,
+            TokenResponse,
+            step,
+        )
+        return AuthenticatedClient(
+            base_url=base_url, token=tokens.access_token, raise_on_unexpected_status=True
+        )
+
+    caller, other = session(first, "log in"), session(first, "log in elsewhere")
+    wrong = expect(
+        change_password.sync_detailed(
+            client=caller,
+            body=ChangePasswordRequest(current_password="not it", new_password=second),
+        ),
+        HTTPStatus.FORBIDDEN,
+        ChangePasswordProblem,
+        "change the password with a wrong current one",
+    )
+    assert wrong.type_ == ChangePasswordProblemType("urn:jwt-todo:problem:wrong-password"), wrong
+    no_content(
+        change_password.sync_detailed(
+            client=caller,
+            body=ChangePasswordRequest(current_password=first, new_password=second),
+        ),
+        "change the password",
+    )
+    expect(me.sync_detailed(client=other), HTTPStatus.UNAUTHORIZED, MeProblem, "the other session ended")
+    expect(me.sync_detailed(client=caller), HTTPStatus.OK, UserResponse, "the caller's goes on")
+    no_content(
+        delete_account.sync_detailed(client=caller, body=DeleteAccountRequest(password=second)),
+        "delete the account",
+    )
+    expect(me.sync_detailed(client=caller), HTTPStatus.UNAUTHORIZED, MeProblem, "its token is dead")
 
 
 def oauth(anonymous: Client, client_id: str) -> None:
@@ -209,6 +285,7 @@ def main(base_url: str, client_id: str) -> None:
     )
     assert refused.status == 401, refused
 
+    account(base_url, anonymous)
     oauth(anonymous, client_id)
     print("Python client flow: all statuses as documented")
 

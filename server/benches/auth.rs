@@ -58,6 +58,7 @@ fn services(rt: &tokio::runtime::Runtime, tokens: Arc<JwtCodec>) -> (Arc<Service
         todos: store.clone(),
         sessions: store.clone(),
         accounts: store.clone(),
+        resets: store.clone(),
         tokens,
         hasher: Arc::new(Argon2Hasher::new().expect("hasher")),
         clock,

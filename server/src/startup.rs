@@ -14,7 +14,8 @@ use adapter_vonage::{LogNotifier, VonageNotifier};
 use anyhow::Context;
 use application::ports::{
     AccountStore, Clock, IdempotencyStore, LoginThrottle, Notifier, Outbox, PasswordHasher,
-    PhoneVerifications, RateLimiter, SessionStore, SmsQuota, TodoRepository, UserRepository,
+    PasswordResets, PhoneVerifications, RateLimiter, SessionStore, SmsQuota, TodoRepository,
+    UserRepository,
 };
 use application::usecases::DeliverNotification;
 use application::{Ports, Services};
@@ -130,6 +131,7 @@ impl Application {
             todos: stores.todos,
             sessions: stores.sessions,
             accounts: stores.accounts,
+            resets: stores.resets,
             tokens: Arc::new(tokens),
             hasher: hasher.clone(),
             clock: clock.clone(),
@@ -366,6 +368,7 @@ struct Stores {
     todos: Arc<dyn TodoRepository>,
     sessions: Arc<dyn SessionStore>,
     accounts: Arc<dyn AccountStore>,
+    resets: Arc<dyn PasswordResets>,
     outbox: Arc<dyn Outbox>,
     throttle: Arc<dyn LoginThrottle>,
     rate_limiter: Arc<dyn RateLimiter>,
@@ -381,6 +384,7 @@ impl Stores {
             + TodoRepository
             + SessionStore
             + AccountStore
+            + PasswordResets
             + Outbox
             + LoginThrottle
             + RateLimiter
@@ -394,6 +398,7 @@ impl Stores {
             todos: store.clone(),
             sessions: store.clone(),
             accounts: store.clone(),
+            resets: store.clone(),
             outbox: store.clone(),
             throttle: store.clone(),
             rate_limiter: store.clone(),

@@ -235,6 +235,13 @@ const PASSWORD_THROTTLED: Documented = Documented {
                   logins): refused without checking the password. `Retry-After` gives the \
                   seconds until the window frees.",
 };
+/// 429 on the password-reset operations.
+const RESETS_THROTTLED: Documented = Documented {
+    kinds: &[Kind::TooManyPasswordResets],
+    description: "Too many password-reset requests and confirmations from this client \
+                  address (`too-many-password-resets`): refused without any work. \
+                  `Retry-After` gives the seconds until the window frees.",
+};
 /// 404 on an operation on one of the caller's resources.
 const NOT_FOUND: Documented = Documented {
     kinds: &[Kind::NotFound],
@@ -456,6 +463,41 @@ operations! {
         INTERNAL,
         UNAVAILABLE,
     ];
+    /// `POST /password/reset`.
+    RequestPasswordReset = "RequestPasswordResetProblem" [
+        BODY_TIMEOUT,
+        TOO_LARGE,
+        NOT_JSON,
+        Documented {
+            kinds: &[Kind::InvalidBody],
+            description: "The body is not JSON of the expected shape (`invalid-body`).",
+        },
+        RESETS_THROTTLED,
+        INTERNAL,
+        Documented {
+            kinds: &[Kind::Unavailable],
+            description: "The store cannot count the request, or too many reset requests are \
+                          being worked on (`unavailable`), whatever the username; nothing was \
+                          sent. Retry after `Retry-After`.",
+        },
+    ];
+    /// `POST /password/reset/confirm`.
+    ResetPassword = "ResetPasswordProblem" [
+        BODY_TIMEOUT,
+        TOO_LARGE,
+        NOT_JSON,
+        Documented {
+            kinds: &[Kind::InvalidBody, Kind::InvalidField, Kind::WrongCode],
+            description: "The body is not JSON of the expected shape (`invalid-body`), the new \
+                          password breaks the policy or the code is not 6 digits \
+                          (`invalid-field`), or the code does not reset this account's \
+                          password (`wrong-code`: no such account, no code pending, an \
+                          expired, spent or wrong one; one answer for all).",
+        },
+        RESETS_THROTTLED,
+        INTERNAL,
+        UNAVAILABLE,
+    ];
     /// `POST /todo`.
     CreateTodo = "CreateTodoProblem" [
         BAD_PARAMETER,
@@ -547,6 +589,8 @@ mod tests {
             VerifyPhone,
             ChangePassword,
             DeleteAccount,
+            RequestPasswordReset,
+            ResetPassword,
             CreateTodo,
             ListTodos,
             TodoById,

@@ -357,6 +357,64 @@ impl std::fmt::Debug for DeleteAccountRequest {
     }
 }
 
+/// Whose password to reset.
+#[derive(Object)]
+#[oai(example)]
+pub struct PasswordResetRequest {
+    #[oai(validator(max_length = 64))]
+    pub username: Text,
+}
+
+impl poem_openapi::types::Example for PasswordResetRequest {
+    fn example() -> Self {
+        Self {
+            username: Text("alice".into()),
+        }
+    }
+}
+
+impl std::fmt::Debug for PasswordResetRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordResetRequest { .. }")
+    }
+}
+
+/// The one answer to a reset request, whoever it names.
+#[derive(Debug, Object)]
+pub struct PasswordResetAccepted {
+    pub message: String,
+}
+
+/// A new password, with the code texted by `POST /password/reset`.
+#[derive(Object)]
+#[oai(example)]
+pub struct ResetPasswordRequest {
+    #[oai(validator(max_length = 64))]
+    pub username: Text,
+    /// The 6 digits texted to the account's verified number.
+    #[oai(validator(max_length = 16))]
+    pub code: Text,
+    /// The policy of registration's `password`.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub new_password: Text,
+}
+
+impl poem_openapi::types::Example for ResetPasswordRequest {
+    fn example() -> Self {
+        Self {
+            username: Text("alice".into()),
+            code: Text("123456".into()),
+            new_password: Text("a brand new passphrase".into()),
+        }
+    }
+}
+
+impl std::fmt::Debug for ResetPasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetPasswordRequest { .. }")
+    }
+}
+
 /// The code from the SMS.
 #[derive(Object)]
 #[oai(example)]

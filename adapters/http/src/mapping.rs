@@ -7,8 +7,8 @@ use application::ports::SmsLimit;
 use application::usecases::{
     AuthError, ChangePasswordError, CreateTodoError, DeleteAccountError, DeleteTodoError, Field,
     GetTodoError, IntrospectError, ListSessionsError, ListTodosError, LoginError, LogoutError,
-    ReadinessError, RefreshError, RegisterError, RevokeSessionError, RevokeTokenError,
-    SetPhoneError, UpdateTodoError, VerifyPhoneError,
+    ReadinessError, RefreshError, RegisterError, ResetPasswordError, ResetRequestError,
+    RevokeSessionError, RevokeTokenError, SetPhoneError, UpdateTodoError, VerifyPhoneError,
 };
 
 use crate::problem::{Failure, Kind};
@@ -98,6 +98,52 @@ impl From<DeleteAccountError> for Failure {
             DeleteAccountError::UserGone => Failure::invalid_token("The user no longer exists"),
             DeleteAccountError::Unavailable(e) => Failure::unavailable(&e),
             DeleteAccountError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+/// Too many password resets from one client.
+fn resets_throttled(retry_after: std::time::Duration) -> Failure {
+    Failure::too_many(
+        Kind::TooManyPasswordResets,
+        "Too many password resets from this client",
+        retry_after,
+    )
+    .outcome("throttled")
+}
+
+impl From<ResetRequestError> for Failure {
+    fn from(err: ResetRequestError) -> Self {
+        match err {
+            ResetRequestError::Throttled { retry_after } => resets_throttled(retry_after),
+            ResetRequestError::Busy => {
+                Failure::busy("Too many password resets at once; retry shortly").outcome("busy")
+            }
+            ResetRequestError::Unavailable(e) => Failure::unavailable(&e),
+            ResetRequestError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<ResetPasswordError> for Failure {
+    fn from(err: ResetPasswordError) -> Self {
+        match err {
+            ResetPasswordError::InvalidNewPassword(e) => {
+                Failure::invalid_field(Field::NewPassword, e.to_string())
+            }
+            ResetPasswordError::InvalidCode(e) => {
+                Failure::invalid_field(Field::Code, e.to_string())
+            }
+            ResetPasswordError::WrongCode => Failure::new(Kind::WrongCode)
+                .detail("The code is wrong or expired, or not this account's")
+                .outcome("wrong_code"),
+            ResetPasswordError::Throttled { retry_after } => resets_throttled(retry_after),
+            ResetPasswordError::Overloaded => {
+                Failure::busy("Too many passwords hashed at once; retry shortly")
+                    .outcome("overloaded")
+            }
+            ResetPasswordError::Unavailable(e) => Failure::unavailable(&e),
+            ResetPasswordError::Unexpected(e) => Failure::internal(&e),
         }
     }
 }

@@ -66,6 +66,8 @@ pub enum Kind {
     TooManyTodos,
     /// 429: an SMS limit (cooldown, per user, per number).
     TooManySms,
+    /// 429: too many password-reset requests or confirmations from this client.
+    TooManyPasswordResets,
     /// 500: an unexpected failure; the cause is logged, never sent.
     Internal,
     /// 503: the store cannot serve, or the server is saturated.
@@ -97,6 +99,7 @@ impl Kind {
             Kind::TooManyRegistrations => "too-many-registrations",
             Kind::TooManyTodos => "too-many-todos",
             Kind::TooManySms => "too-many-sms",
+            Kind::TooManyPasswordResets => "too-many-password-resets",
             Kind::Internal => "internal",
             Kind::Unavailable => "unavailable",
         }
@@ -122,7 +125,8 @@ impl Kind {
             Kind::TooManyLogins
             | Kind::TooManyRegistrations
             | Kind::TooManyTodos
-            | Kind::TooManySms => StatusCode::TOO_MANY_REQUESTS,
+            | Kind::TooManySms
+            | Kind::TooManyPasswordResets => StatusCode::TOO_MANY_REQUESTS,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -151,6 +155,7 @@ impl Kind {
             Kind::TooManyRegistrations => "Too many registrations",
             Kind::TooManyTodos => "Too many todos created",
             Kind::TooManySms => "Too many SMS",
+            Kind::TooManyPasswordResets => "Too many password resets",
             Kind::Internal => "Internal server error",
             Kind::Unavailable => "Service unavailable",
         }

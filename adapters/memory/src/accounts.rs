@@ -1,11 +1,14 @@
 //! [`AccountStore`] in process: each step under the state lock (and the phone codes' and
 //! SMS counters' locks after it, in the crate's lock order), so it is atomic.
 
-use application::ports::{AccountStore, AccountWrite, StoreError};
+use application::ports::{
+    AccountStore, AccountWrite, CodeDigest, PasswordResets, PendingCode, ResetCheck, StoreError,
+};
 use async_trait::async_trait;
-use domain::{SessionId, User};
+use domain::{SessionId, Timestamp, User};
+use subtle::ConstantTimeEq;
 
-use crate::{MemoryStore, SmsCounter};
+use crate::{CodeRecord, MemoryStore, SmsCounter};
 
 #[async_trait]
 impl AccountStore for MemoryStore {
@@ -50,11 +53,83 @@ impl AccountStore for MemoryStore {
         state.sessions.remove(&id);
         // The other locks after the state's, as everywhere in this crate.
         self.codes().remove(&id);
+        self.resets().remove(&id);
         self.sms_counters().retain(|counter, _| {
             !matches!(counter,
                 SmsCounter::Cooldown(user) | SmsCounter::UserHour(user) | SmsCounter::UserDay(user)
                     if *user == id)
         });
         Ok(AccountWrite::Done(()))
+    }
+}
+
+#[async_trait]
+impl PasswordResets for MemoryStore {
+    async fn start_reset(&self, code: &PendingCode) -> Result<bool, StoreError> {
+        let state = self.write();
+        if !state.users.contains_key(&code.user_id) {
+            return Ok(false);
+        }
+        self.resets().insert(
+            code.user_id,
+            CodeRecord {
+                code: code.clone(),
+                attempts: 0,
+                spent: false,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn finish_reset(
+        &self,
+        read: &User,
+        digest: &CodeDigest,
+        updated: &User,
+        now: Timestamp,
+    ) -> Result<ResetCheck, StoreError> {
+        let mut state = self.write();
+        let mut resets = self.resets();
+        let (Some(stored), Some(record)) = (state.users.get(&read.id), resets.get_mut(&read.id))
+        else {
+            return Ok(ResetCheck::NoCode);
+        };
+        if record.code.expires_at.has_passed(now) {
+            return Ok(ResetCheck::NoCode);
+        }
+        // Compared in constant time: timing tells nothing of how much of a digest matched.
+        let matches = bool::from(record.code.digest.0.ct_eq(&digest.0));
+        if record.spent {
+            // Only the retry of the reset that spent it.
+            return Ok(if matches {
+                ResetCheck::Reset { ended: 0 }
+            } else {
+                ResetCheck::NoCode
+            });
+        }
+        if record.attempts >= record.code.max_attempts {
+            return Ok(ResetCheck::NoCode);
+        }
+        if !matches {
+            record.attempts += 1;
+            return Ok(ResetCheck::Wrong {
+                attempts_left: record.code.max_attempts - record.attempts,
+            });
+        }
+        if stored != read {
+            return Ok(ResetCheck::Changed);
+        }
+        record.spent = true;
+        drop(resets);
+        state.users.insert(read.id, updated.clone());
+        let ended = state.sessions.remove(&read.id).map_or(0, |sessions| {
+            sessions
+                .values()
+                .filter(|s| !s.session.expires_at.has_passed(now))
+                .count()
+        });
+        Ok(ResetCheck::Reset {
+            ended: u64::try_from(ended).unwrap_or(u64::MAX),
+        })
     }
 }

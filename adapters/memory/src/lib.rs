@@ -139,6 +139,8 @@ pub struct MemoryStore {
     outbox: Mutex<outbox::OutboxState>,
     /// Pending phone codes, one per user; locked after `state`, never before.
     codes: Mutex<HashMap<UserId, CodeRecord>>,
+    /// Pending password-reset codes, one per user; locked after `state`, never before.
+    resets: Mutex<HashMap<UserId, CodeRecord>>,
     sms_counters: Mutex<HashMap<SmsCounter, Counter>>,
     attempts: Mutex<throttle::Limiters>,
     clock: Arc<dyn Clock>,
@@ -155,6 +157,10 @@ impl MemoryStore {
         self.codes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    pub(crate) fn resets(&self) -> MutexGuard<'_, HashMap<UserId, CodeRecord>> {
+        self.resets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn sms_counters(&self) -> MutexGuard<'_, HashMap<SmsCounter, Counter>> {
         self.sms_counters
             .lock()
@@ -166,6 +172,7 @@ impl MemoryStore {
             state: RwLock::new(State::default()),
             outbox: Mutex::default(),
             codes: Mutex::default(),
+            resets: Mutex::default(),
             sms_counters: Mutex::default(),
             attempts: Mutex::new(throttle::Limiters::default()),
             clock,
@@ -214,6 +221,8 @@ impl MemoryStore {
         self.sms_counters()
             .retain(|_, counter| !counter.resets_at.has_passed(now));
         self.codes()
+            .retain(|_, record| !record.code.expires_at.has_passed(now));
+        self.resets()
             .retain(|_, record| !record.code.expires_at.has_passed(now));
     }
 }

@@ -8,21 +8,27 @@
 
 use std::sync::LazyLock;
 
-use application::ports::{AccountStore, AccountWrite, StoreError, Unavailability};
+use application::ports::{
+    AccountStore, AccountWrite, CodeDigest, PasswordResets, PendingCode, ResetCheck, StoreError,
+    Unavailability,
+};
 use async_trait::async_trait;
-use domain::{SessionId, User};
+use domain::{SessionId, Timestamp, User};
 use redis::{AsyncCommands, Script};
 
 use crate::RedisStore;
 use crate::errors::corrupt;
 use crate::keys::{
-    account_fixed_keys, session_key_of, sessions_key, todo_keys_key, user_key, username_key,
+    account_fixed_keys, reset_code_key, session_key_of, sessions_key, todo_keys_key, user_key,
+    username_key,
 };
 use crate::records::{UserRecord, json, parse_user};
 
 static SET_PASSWORD: LazyLock<Script> = lua!(guarded: "lua/set_password.lua");
 static DELETE_ACCOUNT: LazyLock<Script> = lua!(freeing: "lua/delete_account.lua");
 static RELEASE_USERNAME: LazyLock<Script> = lua!(freeing: "lua/release_username.lua");
+static RESET_START: LazyLock<Script> = lua!(guarded: "lua/reset_start.lua");
+static RESET_FINISH: LazyLock<Script> = lua!(guarded: "lua/reset_finish.lua");
 
 /// Read-then-write rounds before a step reports the store busy: only logins (or record
 /// changes) racing the step make a round fail.
@@ -206,5 +212,87 @@ impl AccountStore for RedisStore {
             tracing::warn!(user_id = %read.id, error = %e, "account deleted; its name is freed when it is next registered");
         }
         Ok(AccountWrite::Done(()))
+    }
+}
+
+#[async_trait]
+impl PasswordResets for RedisStore {
+    async fn start_reset(&self, code: &PendingCode) -> Result<bool, StoreError> {
+        let (user, pending) = (user_key(code.user_id), reset_code_key(code.user_id));
+        let args = [
+            code.digest.to_hex(),
+            code.expires_at.unix_seconds().to_string(),
+            code.max_attempts.to_string(),
+        ];
+        let started: i64 = self
+            .run(|mut conn| {
+                let (user, pending, args) = (user.clone(), pending.clone(), args.clone());
+                async move {
+                    RESET_START
+                        .key(user)
+                        .key(pending)
+                        .arg(&args[..])
+                        .invoke_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        Ok(started == 1)
+    }
+
+    async fn finish_reset(
+        &self,
+        read: &User,
+        digest: &CodeDigest,
+        updated: &User,
+        now: Timestamp,
+    ) -> Result<ResetCheck, StoreError> {
+        // The record and the ended sessions are not served from this replica's cache,
+        // whatever the answer.
+        let _forget = self.forget_on_return(read.id, None);
+        let new_record = json(&UserRecord::from_user(updated))?;
+        for _ in 0..ROUNDS {
+            let raw = match self.record_as_read(read).await? {
+                AccountWrite::Done(raw) => raw,
+                // Whatever the code, the caller reads again (or finds no one).
+                AccountWrite::Changed => return Ok(ResetCheck::Changed),
+                AccountWrite::Gone => return Ok(ResetCheck::NoCode),
+            };
+            let sids = self.session_ids(read.id).await?;
+            let mut invocation = RESET_FINISH.key(user_key(read.id));
+            invocation
+                .key(reset_code_key(read.id))
+                .key(sessions_key(read.id))
+                .arg(raw)
+                .arg(&new_record)
+                .arg(digest.to_hex())
+                .arg(now.unix_seconds());
+            for sid in &sids {
+                invocation.key(session_key_of(read.id, sid)).arg(sid);
+            }
+            let reply: Vec<redis::Value> = self
+                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+                .await?;
+            let number = |at: usize| -> Result<u64, StoreError> {
+                reply
+                    .get(at)
+                    .map(redis::from_redis_value_ref)
+                    .transpose()
+                    .map_err(corrupt)
+                    .map(Option::unwrap_or_default)
+            };
+            match Self::outcome(&reply)?.as_str() {
+                "retry" => continue,
+                "none" => return Ok(ResetCheck::NoCode),
+                "changed" => return Ok(ResetCheck::Changed),
+                "wrong" => {
+                    let attempts_left = u32::try_from(number(1)?).unwrap_or(0);
+                    return Ok(ResetCheck::Wrong { attempts_left });
+                }
+                "done" => return Ok(ResetCheck::Reset { ended: number(1)? }),
+                other => return Err(corrupt(format!("unexpected reset reply {other:?}"))),
+            }
+        }
+        Err(busy("sessions kept changing while resetting a password"))
     }
 }

@@ -58,6 +58,7 @@ pub(crate) fn account_fixed_keys(user: UserId) -> Vec<String> {
         todo_order_key(user),
         todo_creations_key(user),
         phone_code_key(user),
+        reset_code_key(user),
     ];
     keys.extend(sms_user_keys(user, true));
     keys
@@ -72,6 +73,7 @@ pub(crate) fn registration_idempotency_key(key: &IdempotencyKey) -> String {
 pub(crate) fn rate_key(key: &RateKey) -> String {
     match key {
         RateKey::Registration(client) => format!("{{rate:{client}}}:register"),
+        RateKey::PasswordReset(client) => format!("{{rate:{client}}}:reset"),
     }
 }
 
@@ -125,6 +127,11 @@ pub(crate) fn login_keys(attempt: &LoginAttempt) -> [String; 4] {
     let holds = [format!("{pair}:holds"), format!("{whole}:holds")];
     let [pair_holds, whole_holds] = holds;
     [pair, whole, pair_holds, whole_holds]
+}
+
+/// The user's pending password-reset code.
+pub(crate) fn reset_code_key(user: UserId) -> String {
+    format!("{{u:{user}}}:reset_code")
 }
 
 /// The user's pending phone code.

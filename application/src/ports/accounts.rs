@@ -58,3 +58,48 @@ pub trait AccountStore: Send + Sync {
     /// [`StoreError`] on store failure.
     async fn delete_account(&self, read: &User) -> Result<AccountWrite<()>, StoreError>;
 }
+
+/// What [`PasswordResets::finish_reset`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetCheck {
+    /// The code matched: the password is the new one, the code is spent and every
+    /// session of the user ended (this many). Also the answer, changing nothing
+    /// (`ended: 0`), to the code that was spent presented again while it is unexpired: the
+    /// retry of a reset whose reply was lost.
+    Reset { ended: u64 },
+    /// The code did not match; counted. `attempts_left` more may be tried (0: it is dead).
+    Wrong { attempts_left: u32 },
+    /// No live code: none asked for, expired, spent, replaced, or too many wrong tries.
+    NoCode,
+    /// The code matched but the user record is no longer the one read: nothing was done
+    /// (not even counted). Read it again and decide again.
+    Changed,
+}
+
+/// Password resets: one pending code per user, texted to their verified number and kept
+/// only as its keyed digest ([`super::CodeDigest`]).
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait PasswordResets: Send + Sync {
+    /// Makes `code` the user's one pending reset code, replacing any earlier one (nothing
+    /// piles up). `false`, storing nothing, when the user does not exist.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure (the code may be stored; asking again replaces it).
+    async fn start_reset(&self, code: &super::PendingCode) -> Result<bool, StoreError>;
+
+    /// In one atomic step: checks `digest` against the user's pending reset code at
+    /// `now`, and on a match replaces the user record `read` by `updated` (the new
+    /// password), spends the code and ends **every** session of the user.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure; the reset may have happened, and a retry with the
+    /// same code answers [`ResetCheck::Reset`] again without doing it twice.
+    async fn finish_reset(
+        &self,
+        read: &User,
+        digest: &super::CodeDigest,
+        updated: &User,
+        now: domain::Timestamp,
+    ) -> Result<ResetCheck, StoreError>;
+}

@@ -20,7 +20,7 @@
 //! - `users`, `todos`, `sessions`: the stores of the data ([`UserRepository`],
 //!   [`TodoRepository`], [`SessionStore`]), with the cursors of their listings;
 //! - `accounts`: steps on a whole account, atomic in the store ([`AccountStore`]: a new
-//!   password with its sessions ended, deletion);
+//!   password with its sessions ended, deletion; [`PasswordResets`]: reset codes);
 //! - `throttle`: limits counted in the store ([`WindowLimit`], [`LoginThrottle`],
 //!   [`RateLimiter`]);
 //! - `idempotency`: idempotency keys of todos ([`IdempotentWrite`]) and registrations
@@ -71,6 +71,7 @@ pub struct Ports {
     pub todos: Arc<dyn TodoRepository>,
     pub sessions: Arc<dyn SessionStore>,
     pub accounts: Arc<dyn AccountStore>,
+    pub resets: Arc<dyn PasswordResets>,
     pub tokens: Arc<dyn TokenCodec>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,

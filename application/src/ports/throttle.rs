@@ -112,6 +112,8 @@ pub trait LoginThrottle: Send + Sync {
 pub enum RateKey {
     /// Registration attempts from one client address.
     Registration(ClientAddress),
+    /// Password-reset requests and confirmations from one client address.
+    PasswordReset(ClientAddress),
 }
 
 /// Fixed-window rate limits shared through the store, so every replica sees one count.

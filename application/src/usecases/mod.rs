@@ -21,6 +21,7 @@ mod logout;
 mod readiness;
 mod refresh;
 mod register;
+mod reset_password;
 mod revoke_session;
 mod revoke_token;
 mod set_phone;
@@ -51,6 +52,10 @@ pub use logout::{Logout, LogoutCredential, LogoutError, LogoutScope};
 pub use readiness::{Readiness, ReadinessError};
 pub use refresh::{Refresh, RefreshError};
 pub use register::{Register, RegisterError, RegisterRequest, Registered};
+pub use reset_password::{
+    InFlight, MAX_RESETS_IN_FLIGHT, RequestPasswordReset, ResetPassword, ResetPasswordError,
+    ResetPasswordRequest, ResetRequestError, ResetRequested,
+};
 pub use revoke_session::{RevokeSession, RevokeSessionError};
 pub use revoke_token::{RevokeToken, RevokeTokenError, Revoked};
 pub use set_phone::{CodeSent, SetPhone, SetPhoneError, SetPhoneRequest};

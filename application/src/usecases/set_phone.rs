@@ -106,8 +106,10 @@ impl SetPhone {
             return Err(SetPhoneError::CountryNotAllowed);
         }
         let user = principal.user_id;
-        if let SmsAdmission::Refused { limit, retry_after } =
-            self.sms.admit_code(user, &phone).await?
+        if let SmsAdmission::Refused { limit, retry_after } = self
+            .sms
+            .admit_code(super::SmsKind::PhoneCode, user, &phone)
+            .await?
         {
             tracing::info!(?limit, "phone code refused: over a limit");
             return Err(SetPhoneError::TooManyRequests { limit, retry_after });
@@ -143,7 +145,9 @@ impl SetPhone {
             attempts: 0,
             created_at: now,
         };
-        self.sms.queue_code(&notification).await?;
+        self.sms
+            .queue_code(super::SmsKind::PhoneCode, &notification)
+            .await?;
         tracing::info!(notification_id = %notification.id, "phone code queued");
         Ok(CodeSent {
             phone,

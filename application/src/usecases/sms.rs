@@ -74,15 +74,22 @@ impl SmsPolicy {
 pub enum SmsKind {
     TodoCreated,
     PhoneCode,
+    /// A password-reset code.
+    PasswordReset,
 }
 
 impl SmsKind {
-    pub const ALL: [SmsKind; 2] = [SmsKind::TodoCreated, SmsKind::PhoneCode];
+    pub const ALL: [SmsKind; 3] = [
+        SmsKind::TodoCreated,
+        SmsKind::PhoneCode,
+        SmsKind::PasswordReset,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SmsKind::TodoCreated => "todo_created",
             SmsKind::PhoneCode => "phone_code",
+            SmsKind::PasswordReset => "password_reset",
         }
     }
 }
@@ -232,6 +239,7 @@ impl SmsGate {
     /// [`StoreError`] when the store cannot count it.
     pub async fn admit_code(
         &self,
+        kind: SmsKind,
         user: UserId,
         phone: &PhoneNumber,
     ) -> Result<SmsAdmission, StoreError> {
@@ -245,8 +253,7 @@ impl SmsGate {
             )
             .await?;
         if let SmsAdmission::Refused { limit, .. } = admission {
-            self.stats
-                .count(SmsKind::PhoneCode, SmsOutcome::refused_by(limit));
+            self.stats.count(kind, SmsOutcome::refused_by(limit));
         }
         Ok(admission)
     }
@@ -256,9 +263,13 @@ impl SmsGate {
     /// # Errors
     /// [`StoreError`] when it could not be queued. Its counts stay: the SMS may have been
     /// queued all the same (a lost reply), and the caps must never be passed.
-    pub async fn queue_code(&self, notification: &Notification) -> Result<(), StoreError> {
+    pub async fn queue_code(
+        &self,
+        kind: SmsKind,
+        notification: &Notification,
+    ) -> Result<(), StoreError> {
         self.outbox.enqueue(notification).await?;
-        self.stats.count(SmsKind::PhoneCode, SmsOutcome::Queued);
+        self.stats.count(kind, SmsOutcome::Queued);
         Ok(())
     }
 

@@ -21,9 +21,9 @@ use domain::{
 use super::shared::Principal;
 use crate::ports::{
     MockAccountStore, MockClock, MockCodeHasher, MockIdGenerator, MockIdempotencyStore,
-    MockLoginThrottle, MockNotifier, MockOutbox, MockPasswordHasher, MockPhoneVerifications,
-    MockRateLimiter, MockSessionStore, MockSmsQuota, MockTodoRepository, MockTokenCodec,
-    MockUserRepository, StoreError,
+    MockLoginThrottle, MockNotifier, MockOutbox, MockPasswordHasher, MockPasswordResets,
+    MockPhoneVerifications, MockRateLimiter, MockSessionStore, MockSmsQuota, MockTodoRepository,
+    MockTokenCodec, MockUserRepository, StoreError,
 };
 use crate::{policy::TokenPolicy, ports::Ports};
 
@@ -121,6 +121,7 @@ pub(crate) struct Mocks {
     pub todos: MockTodoRepository,
     pub sessions: MockSessionStore,
     pub accounts: MockAccountStore,
+    pub resets: MockPasswordResets,
     pub tokens: MockTokenCodec,
     pub hasher: MockPasswordHasher,
     pub clock: MockClock,
@@ -142,6 +143,7 @@ impl Mocks {
             todos: MockTodoRepository::new(),
             sessions: MockSessionStore::new(),
             accounts: MockAccountStore::new(),
+            resets: MockPasswordResets::new(),
             tokens: MockTokenCodec::new(),
             hasher: MockPasswordHasher::new(),
             clock: fixed_clock(NOW),
@@ -163,6 +165,7 @@ impl Mocks {
             todos: Arc::new(self.todos),
             sessions: Arc::new(self.sessions),
             accounts: Arc::new(self.accounts),
+            resets: Arc::new(self.resets),
             tokens: Arc::new(self.tokens),
             hasher: Arc::new(self.hasher),
             clock: Arc::new(self.clock),

@@ -604,6 +604,7 @@ fn per_user_and_per_client_limits_are_read() {
                 max: 2,
                 window: Duration::from_secs(600)
             },
+            password_resets_per_client: Limits::default().password_resets_per_client,
             idempotency_ttl: Limits::default().idempotency_ttl,
         }
     );

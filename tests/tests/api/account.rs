@@ -312,3 +312,217 @@ async fn a_deleted_accounts_tokens_die_on_every_replica() {
     assert_unauthorized(b.me(&user.access).await, Some("invalid_token")).await;
     assert_unauthorized(b.refresh(&user.refresh).await, Some("invalid_token")).await;
 }
+
+mod reset {
+    use std::time::Duration;
+
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+
+    use super::NEW_PASSWORD;
+    use crate::helpers::*;
+    use crate::notifications::{FakeVonage, verified_user, vonage_env};
+    use crate::redis::start_redis;
+
+    const PHONE: &str = "+4915112345678";
+
+    async fn request_reset(app: &TestApp, username: &str) -> reqwest::Response {
+        app.post_json("/password/reset", &json!({"username": username}), None)
+            .await
+    }
+
+    async fn confirm_reset(
+        app: &TestApp,
+        username: &str,
+        code: &str,
+        new: &str,
+    ) -> reqwest::Response {
+        app.post_json(
+            "/password/reset/confirm",
+            &json!({"username": username, "code": code, "new_password": new}),
+            None,
+        )
+        .await
+    }
+
+    /// The reset codes texted to `phone`, oldest first.
+    fn reset_codes(fake: &FakeVonage, phone: &str) -> Vec<String> {
+        fake.requests()
+            .iter()
+            .filter(|r| format!("+{}", r.to()) == phone)
+            .filter_map(|r| {
+                r.text()
+                    .strip_prefix("Your jwt-todo password reset code is ")
+                    .and_then(|rest| rest.get(..6))
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    async fn nth_reset_code(fake: &FakeVonage, phone: &str, n: usize) -> String {
+        eventually(Duration::from_secs(10), "a reset code SMS", || async {
+            reset_codes(fake, phone).len() >= n
+        })
+        .await;
+        reset_codes(fake, phone)[n - 1].clone()
+    }
+
+    async fn spawn(store: &[(&str, &str)], extra: &[(&str, &str)]) -> (TestApp, FakeVonage) {
+        let (base, fake) = FakeVonage::start(&[], 202).await;
+        let mut env = vonage_env(&base);
+        env.push(("PHONE_CODE_COOLDOWN", "1s"));
+        env.extend(store);
+        env.extend(extra);
+        (spawn_app_with(&env).await, fake)
+    }
+
+    /// A reset by SMS sets the new password and ends **every** session; the code works
+    /// once (its retry changes nothing); a wrong code is the same answer as no code.
+    async fn a_reset_ends_every_session(store: &[(&str, &str)]) {
+        let (app, fake) = spawn(store, &[]).await;
+        let first = verified_user(&app, &fake, "forgetful", PHONE).await;
+        let second = app.login_ok("forgetful", PASSWORD).await;
+        // Past the code-request cooldown of the verification.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+
+        let asked = request_reset(&app, "Forgetful").await;
+        assert_eq!(asked.status(), StatusCode::ACCEPTED);
+        let code = nth_reset_code(&fake, PHONE, 1).await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let refused = confirm_reset(&app, "forgetful", wrong, NEW_PASSWORD).await;
+        let problem = assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(
+            problem["type"], "urn:jwt-todo:problem:wrong-code",
+            "{problem}"
+        );
+        assert_eq!(
+            app.me(&first.access).await.status(),
+            StatusCode::OK,
+            "nothing changed"
+        );
+
+        let reset = confirm_reset(&app, "forgetful", &code, NEW_PASSWORD).await;
+        assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+        for tokens in [&first, &second] {
+            assert_unauthorized(app.me(&tokens.access).await, Some("invalid_token")).await;
+            assert_unauthorized(app.refresh(&tokens.refresh).await, Some("invalid_token")).await;
+        }
+        assert_eq!(
+            app.login("forgetful", PASSWORD).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let after = app.login_ok("forgetful", NEW_PASSWORD).await;
+
+        // The spent code again (a retry whose answer was lost) answers the same and
+        // changes nothing: the new session lives, the password stays.
+        let again = confirm_reset(&app, "forgetful", &code, "yet another passphrase").await;
+        assert_eq!(again.status(), StatusCode::NO_CONTENT);
+        assert_eq!(app.me(&after.access).await.status(), StatusCode::OK);
+        app.login_ok("forgetful", NEW_PASSWORD).await;
+    }
+
+    #[tokio::test]
+    async fn a_reset_ends_every_session_in_the_embedded_store() {
+        a_reset_ends_every_session(&[]).await;
+    }
+
+    #[tokio::test]
+    async fn a_reset_ends_every_session_over_redis() {
+        let redis = start_redis().await;
+        a_reset_ends_every_session(&[("REDIS_URL", &redis.url)]).await;
+    }
+
+    /// The status, the headers that could differ and the body of an answer.
+    async fn answer(response: reqwest::Response) -> (StatusCode, Option<String>, Value) {
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (status, content_type, response.json().await.expect("json"))
+    }
+
+    /// Whoever a request names (a verified account, an unverified one, nobody, not even a
+    /// valid name), the answer is the same; so is a confirmation's for nobody and for a
+    /// wrong code. Only the verified account is texted.
+    async fn reset_answers_tell_nothing(store: &[(&str, &str)]) {
+        let (app, fake) = spawn(store, &[]).await;
+        verified_user(&app, &fake, "known", PHONE).await;
+        app.new_user_with("unverified", Some("+4915112345679"))
+            .await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+
+        let mut answers = Vec::new();
+        for name in ["known", "unverified", "nobody-here", "not a name!"] {
+            answers.push(answer(request_reset(&app, name).await).await);
+        }
+        for other in &answers[1..] {
+            assert_eq!(other, &answers[0]);
+        }
+        assert_eq!(answers[0].0, StatusCode::ACCEPTED);
+        nth_reset_code(&fake, PHONE, 1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            fake.requests().len(),
+            1,
+            "only the verified number is texted"
+        );
+
+        let nobody = answer(confirm_reset(&app, "nobody-here", "123456", NEW_PASSWORD).await).await;
+        let unverified =
+            answer(confirm_reset(&app, "unverified", "123456", NEW_PASSWORD).await).await;
+        let code = reset_codes(&fake, PHONE)[0].clone();
+        let wrong = if code == "123456" { "654321" } else { "123456" };
+        let known = answer(confirm_reset(&app, "known", wrong, NEW_PASSWORD).await).await;
+        assert_eq!(nobody, known);
+        assert_eq!(unverified, known);
+        assert_eq!(known.0, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[tokio::test]
+    async fn reset_answers_tell_nothing_in_the_embedded_store() {
+        reset_answers_tell_nothing(&[]).await;
+    }
+
+    #[tokio::test]
+    async fn reset_answers_tell_nothing_over_redis() {
+        let redis = start_redis().await;
+        reset_answers_tell_nothing(&[("REDIS_URL", &redis.url)]).await;
+    }
+
+    /// A code dies after its wrong tries, and one client's requests and confirmations are
+    /// counted together: 429 past the limit, without any work.
+    #[tokio::test]
+    async fn guesses_are_bounded_per_code_and_per_client() {
+        let (app, fake) = spawn(&[], &[("PASSWORD_RESET_CLIENT_LIMIT", "7")]).await;
+        verified_user(&app, &fake, "guessed", PHONE).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(
+            request_reset(&app, "guessed").await.status(),
+            StatusCode::ACCEPTED
+        );
+        let code = nth_reset_code(&fake, PHONE, 1).await;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        // Five wrong tries (the default) kill the code: the right one is refused after.
+        for _ in 0..5 {
+            let refused = confirm_reset(&app, "guessed", wrong, NEW_PASSWORD).await;
+            assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        let dead = confirm_reset(&app, "guessed", &code, NEW_PASSWORD).await;
+        assert_eq!(
+            dead.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the code is dead"
+        );
+        // That was the seventh counted: the eighth is over the per-client limit.
+        let throttled = request_reset(&app, "guessed").await;
+        assert!(throttled.headers().contains_key("retry-after"));
+        let problem = assert_problem(throttled, StatusCode::TOO_MANY_REQUESTS).await;
+        assert_eq!(
+            problem["type"],
+            "urn:jwt-todo:problem:too-many-password-resets"
+        );
+        app.login_ok("guessed", PASSWORD).await;
+    }
+}

@@ -469,3 +469,52 @@ async fn the_generated_client_speaks_to_the_oauth_endpoints() {
     assert_eq!(revoked.status(), StatusCode::OK);
     assert_unauthorized(app.me(&token.access_token).await, Some("invalid_token")).await;
 }
+
+#[tokio::test]
+async fn generated_client_changes_the_password_and_deletes_the_account() {
+    let app = spawn_app().await;
+    let anonymous = anonymous(&app);
+    let tokens = app.new_user("client_account").await;
+    let other = app.login_ok("client_account", PASSWORD).await;
+    let client = authed(&app, &tokens.access);
+    let new_password = "another fine passphrase";
+
+    let wrong = problem(
+        client
+            .change_password(&types::ChangePasswordRequest {
+                current_password: "not it".parse().expect("fits"),
+                new_password: new_password.parse().expect("fits"),
+            })
+            .await,
+        StatusCode::FORBIDDEN,
+    );
+    assert_eq!(
+        wrong.type_,
+        types::ChangePasswordProblemType::UrnJwtTodoProblemWrongPassword
+    );
+    let changed = client
+        .change_password(&types::ChangePasswordRequest {
+            current_password: PASSWORD.parse().expect("fits"),
+            new_password: new_password.parse().expect("fits"),
+        })
+        .await
+        .expect("changed");
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    invalid_token(authed(&app, &other.access).me().await);
+    client.me().await.expect("the caller's session goes on");
+
+    let deleted = client
+        .delete_account(&types::DeleteAccountRequest {
+            password: new_password.parse().expect("fits"),
+        })
+        .await
+        .expect("deleted");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    invalid_token(client.me().await);
+    problem(
+        anonymous
+            .login(None, &credentials("client_account", new_password))
+            .await,
+        StatusCode::UNAUTHORIZED,
+    );
+}

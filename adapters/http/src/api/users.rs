@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use application::usecases::{
-    ChangePasswordRequest, DeleteAccountRequest, RegisterRequest, SetPhoneRequest,
-    VerifyPhoneRequest,
+    ChangePasswordRequest, DeleteAccountRequest, RegisterRequest, ResetPasswordRequest,
+    SetPhoneRequest, VerifyPhoneRequest,
 };
 use poem::Request;
 use poem::web::Data;
@@ -15,7 +15,10 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::common::{Answer, Svc, Tag, failed, idempotency_key, replayed};
 use crate::auth::BearerAuth;
 use crate::client::TrustedProxies;
-use crate::contract::{ChangePassword, DeleteAccount, Me, Register, SetPhone, VerifyPhone};
+use crate::contract::{
+    ChangePassword, DeleteAccount, Me, Register, RequestPasswordReset, ResetPassword, SetPhone,
+    VerifyPhone,
+};
 use crate::dto;
 
 #[derive(ApiResponse)]
@@ -65,6 +68,25 @@ enum DeleteAccountResponse {
     #[oai(status = 204)]
     Deleted,
 }
+
+#[derive(ApiResponse)]
+enum PasswordResetResponse {
+    /// Taken: if the account exists and has a verified number, a code is on its way to
+    /// it. The answer is the same whether or not it does.
+    #[oai(status = 202)]
+    Accepted(Json<dto::PasswordResetAccepted>),
+}
+
+#[derive(ApiResponse)]
+enum ResetPasswordResponse {
+    /// The password is the new one and every session of the account has ended: log in.
+    #[oai(status = 204)]
+    Reset,
+}
+
+/// The one answer to a reset request.
+const RESET_ACCEPTED: &str =
+    "If the account exists and has a verified phone number, a code is on its way to it";
 
 /// The operations of the `Users` tag.
 #[derive(Debug, Clone, Copy, Default)]
@@ -261,5 +283,80 @@ impl UsersApi {
             .await
             .map_err(failed)?;
         Ok(DeleteAccountResponse::Deleted)
+    }
+
+    /// Ask for a password reset
+    ///
+    /// Texts a 6-digit code to the account's verified phone number, for
+    /// `POST /password/reset/confirm` (valid 10 minutes and 5 tries by default). The answer
+    /// is the same whether the account exists, has a verified number or not, and is sent
+    /// before any of that is looked up. Requests share the per-user cooldown and SMS caps of
+    /// phone codes, and count per client address with confirmations (10 an hour by
+    /// default); over that the answer is 429 without any work.
+    #[oai(
+        path = "/password/reset",
+        method = "post",
+        tag = "Tag::Users",
+        operation_id = "request_password_reset"
+    )]
+    async fn request_password_reset(
+        &self,
+        services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
+        req: &Request,
+        body: Json<dto::PasswordResetRequest>,
+    ) -> Answer<PasswordResetResponse, RequestPasswordReset> {
+        let slot = services
+            .request_password_reset
+            .admit(proxies.client_of(req))
+            .await
+            .map_err(failed)?;
+        let services = Arc::clone(&services);
+        let username = body.0.username.0;
+        // After the answer: its time is not the answer's.
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = services.request_password_reset.execute(&username).await {
+                tracing::warn!(error = %e, "a password reset request failed after its answer");
+            }
+        });
+        Ok(PasswordResetResponse::Accepted(Json(
+            dto::PasswordResetAccepted {
+                message: RESET_ACCEPTED.to_owned(),
+            },
+        )))
+    }
+
+    /// Reset the password
+    ///
+    /// Sets a new password with the code texted by `POST /password/reset` and ends every
+    /// session of the account. A code works once; any way it fails (no such account, no
+    /// code, an expired, spent or wrong one) is one answer, `wrong-code`. The new password
+    /// is hashed before the account is looked up, so every answer costs the same.
+    #[oai(
+        path = "/password/reset/confirm",
+        method = "post",
+        tag = "Tag::Users",
+        operation_id = "reset_password"
+    )]
+    async fn reset_password(
+        &self,
+        services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
+        req: &Request,
+        body: Json<dto::ResetPasswordRequest>,
+    ) -> Answer<ResetPasswordResponse, ResetPassword> {
+        let body = body.0;
+        services
+            .reset_password
+            .execute(ResetPasswordRequest {
+                username: body.username.0,
+                code: body.code.0,
+                new_password: body.new_password.0,
+                client: proxies.client_of(req),
+            })
+            .await
+            .map_err(failed)?;
+        Ok(ResetPasswordResponse::Reset)
     }
 }
