@@ -17,7 +17,7 @@ use domain::{SessionId, Timestamp, User};
 use redis::{AsyncCommands, Script};
 
 use crate::RedisStore;
-use crate::errors::corrupt;
+use crate::errors::{corrupt, reply_at};
 use crate::keys::{
     account_fixed_keys, reset_code_key, session_key_of, sessions_key, todo_keys_key, user_key,
     username_key,
@@ -51,14 +51,47 @@ impl RedisStore {
         })
     }
 
-    /// The first element of a script's reply, as text.
-    fn outcome(reply: &[redis::Value]) -> Result<String, StoreError> {
-        reply
-            .first()
-            .map(redis::from_redis_value_ref)
-            .transpose()
-            .map_err(corrupt)
-            .map(Option::unwrap_or_default)
+    /// Runs one of the account scripts on the user record as read, with every session of
+    /// the user declared: `KEYS` the record, `keys`, then each session key; `ARGV` the raw
+    /// record, `args`, then each session id. A script answers `{'retry'}` when the session
+    /// index holds a member not declared (a login in between), and the read is repeated.
+    /// `Changed` or `Gone` when the record is not the one read, before any script runs.
+    async fn account_step(
+        &self,
+        read: &User,
+        script: &'static Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<AccountWrite<Vec<redis::Value>>, StoreError> {
+        for _ in 0..ROUNDS {
+            let raw = match self.record_as_read(read).await? {
+                AccountWrite::Done(raw) => raw,
+                AccountWrite::Changed => return Ok(AccountWrite::Changed),
+                AccountWrite::Gone => return Ok(AccountWrite::Gone),
+            };
+            let sids = self.session_ids(read.id).await?;
+            let mut invocation = script.key(user_key(read.id));
+            for key in keys {
+                invocation.key(key);
+            }
+            invocation.arg(raw);
+            for arg in args {
+                invocation.arg(arg);
+            }
+            for sid in &sids {
+                invocation.key(session_key_of(read.id, sid)).arg(sid);
+            }
+            let reply: Vec<redis::Value> = self
+                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+                .await?;
+            if reply_at::<String>(&reply, 0)? != "retry" {
+                return Ok(AccountWrite::Done(reply));
+            }
+        }
+        Err(StoreError::unavailable(
+            Unavailability::Busy,
+            anyhow::anyhow!("sessions kept changing during an account step"),
+        ))
     }
 
     /// Deletes the idempotency records the user's index names, then the index: after the
@@ -91,10 +124,6 @@ impl RedisStore {
     }
 }
 
-fn busy(what: &'static str) -> StoreError {
-    StoreError::unavailable(Unavailability::Busy, anyhow::anyhow!(what))
-}
-
 #[async_trait]
 impl AccountStore for RedisStore {
     async fn set_password(
@@ -106,88 +135,48 @@ impl AccountStore for RedisStore {
         // The record and the ended sessions are not served from this replica's cache,
         // whatever the answer.
         let _forget = self.forget_on_return(read.id, None);
-        let new_record = json(&UserRecord::from_user(updated))?;
-        let keep = keep.map(|k| k.to_string()).unwrap_or_default();
-        for _ in 0..ROUNDS {
-            let raw = match self.record_as_read(read).await? {
-                AccountWrite::Done(raw) => raw,
-                AccountWrite::Changed => return Ok(AccountWrite::Changed),
-                AccountWrite::Gone => return Ok(AccountWrite::Gone),
-            };
-            let sids = self.session_ids(read.id).await?;
-            let mut invocation = SET_PASSWORD.key(user_key(read.id));
-            invocation
-                .key(sessions_key(read.id))
-                .arg(raw)
-                .arg(&new_record)
-                .arg(&keep);
-            for sid in &sids {
-                invocation.key(session_key_of(read.id, sid)).arg(sid);
-            }
-            let reply: Vec<redis::Value> = self
-                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-                .await?;
-            match Self::outcome(&reply)?.as_str() {
-                "retry" => continue,
-                "gone" => return Ok(AccountWrite::Gone),
-                "changed" => return Ok(AccountWrite::Changed),
-                "done" => {
-                    let ended: u64 = reply
-                        .get(1)
-                        .map(redis::from_redis_value_ref)
-                        .transpose()
-                        .map_err(corrupt)?
-                        .unwrap_or(0);
-                    return Ok(AccountWrite::Done(ended));
-                }
-                other => return Err(corrupt(format!("unexpected set_password reply {other:?}"))),
-            }
+        let args = [
+            json(&UserRecord::from_user(updated))?,
+            keep.map(|k| k.to_string()).unwrap_or_default(),
+        ];
+        let keys = [sessions_key(read.id)];
+        let reply = match self.account_step(read, &SET_PASSWORD, &keys, &args).await? {
+            AccountWrite::Done(reply) => reply,
+            AccountWrite::Changed => return Ok(AccountWrite::Changed),
+            AccountWrite::Gone => return Ok(AccountWrite::Gone),
+        };
+        match reply_at::<String>(&reply, 0)?.as_str() {
+            "gone" => Ok(AccountWrite::Gone),
+            "changed" => Ok(AccountWrite::Changed),
+            "done" => Ok(AccountWrite::Done(reply_at::<u64>(&reply, 1)?)),
+            other => Err(corrupt(format!("unexpected set_password reply {other:?}"))),
         }
-        Err(busy("sessions kept changing while setting a password"))
     }
 
     async fn delete_account(&self, read: &User) -> Result<AccountWrite<()>, StoreError> {
         let _forget = self.forget_on_return(read.id, None);
         let fixed = account_fixed_keys(read.id);
-        let mut deleted = false;
-        for _ in 0..ROUNDS {
-            let raw = match self.record_as_read(read).await? {
-                AccountWrite::Done(raw) => raw,
-                AccountWrite::Changed => return Ok(AccountWrite::Changed),
-                AccountWrite::Gone => return Ok(AccountWrite::Gone),
-            };
-            let sids = self.session_ids(read.id).await?;
-            let mut invocation = DELETE_ACCOUNT.key(user_key(read.id));
-            invocation
-                .key(sessions_key(read.id))
-                .arg(raw)
-                .arg(fixed.len());
-            for key in &fixed {
-                invocation.key(key);
+        let keys: Vec<String> = std::iter::once(sessions_key(read.id))
+            .chain(fixed.iter().cloned())
+            .collect();
+        let args = [fixed.len().to_string()];
+        let reply = match self
+            .account_step(read, &DELETE_ACCOUNT, &keys, &args)
+            .await?
+        {
+            AccountWrite::Done(reply) => reply,
+            AccountWrite::Changed => return Ok(AccountWrite::Changed),
+            AccountWrite::Gone => return Ok(AccountWrite::Gone),
+        };
+        match reply_at::<String>(&reply, 0)?.as_str() {
+            "done" => {}
+            "gone" => return Ok(AccountWrite::Gone),
+            "changed" => return Ok(AccountWrite::Changed),
+            other => {
+                return Err(corrupt(format!(
+                    "unexpected delete_account reply {other:?}"
+                )));
             }
-            for sid in &sids {
-                invocation.key(session_key_of(read.id, sid)).arg(sid);
-            }
-            let reply: Vec<redis::Value> = self
-                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-                .await?;
-            match Self::outcome(&reply)?.as_str() {
-                "retry" => continue,
-                "gone" => return Ok(AccountWrite::Gone),
-                "changed" => return Ok(AccountWrite::Changed),
-                "done" => {
-                    deleted = true;
-                    break;
-                }
-                other => {
-                    return Err(corrupt(format!(
-                        "unexpected delete_account reply {other:?}"
-                    )));
-                }
-            }
-        }
-        if !deleted {
-            return Err(busy("sessions kept changing while deleting an account"));
         }
         // The account is gone; what follows only tidies up. Should it fail, the
         // idempotency records expire by themselves, and a name left held by the gone id
@@ -250,49 +239,28 @@ impl PasswordResets for RedisStore {
         // The record and the ended sessions are not served from this replica's cache,
         // whatever the answer.
         let _forget = self.forget_on_return(read.id, None);
-        let new_record = json(&UserRecord::from_user(updated))?;
-        for _ in 0..ROUNDS {
-            let raw = match self.record_as_read(read).await? {
-                AccountWrite::Done(raw) => raw,
-                // Whatever the code, the caller reads again (or finds no one).
-                AccountWrite::Changed => return Ok(ResetCheck::Changed),
-                AccountWrite::Gone => return Ok(ResetCheck::NoCode),
-            };
-            let sids = self.session_ids(read.id).await?;
-            let mut invocation = RESET_FINISH.key(user_key(read.id));
-            invocation
-                .key(reset_code_key(read.id))
-                .key(sessions_key(read.id))
-                .arg(raw)
-                .arg(&new_record)
-                .arg(digest.to_hex())
-                .arg(now.unix_seconds());
-            for sid in &sids {
-                invocation.key(session_key_of(read.id, sid)).arg(sid);
-            }
-            let reply: Vec<redis::Value> = self
-                .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-                .await?;
-            let number = |at: usize| -> Result<u64, StoreError> {
-                reply
-                    .get(at)
-                    .map(redis::from_redis_value_ref)
-                    .transpose()
-                    .map_err(corrupt)
-                    .map(Option::unwrap_or_default)
-            };
-            match Self::outcome(&reply)?.as_str() {
-                "retry" => continue,
-                "none" => return Ok(ResetCheck::NoCode),
-                "changed" => return Ok(ResetCheck::Changed),
-                "wrong" => {
-                    let attempts_left = u32::try_from(number(1)?).unwrap_or(0);
-                    return Ok(ResetCheck::Wrong { attempts_left });
-                }
-                "done" => return Ok(ResetCheck::Reset { ended: number(1)? }),
-                other => return Err(corrupt(format!("unexpected reset reply {other:?}"))),
-            }
+        let keys = [reset_code_key(read.id), sessions_key(read.id)];
+        let args = [
+            json(&UserRecord::from_user(updated))?,
+            digest.to_hex(),
+            now.unix_seconds().to_string(),
+        ];
+        let reply = match self.account_step(read, &RESET_FINISH, &keys, &args).await? {
+            AccountWrite::Done(reply) => reply,
+            // Whatever the code, the caller reads again (or finds no one).
+            AccountWrite::Changed => return Ok(ResetCheck::Changed),
+            AccountWrite::Gone => return Ok(ResetCheck::NoCode),
+        };
+        match reply_at::<String>(&reply, 0)?.as_str() {
+            "none" => Ok(ResetCheck::NoCode),
+            "changed" => Ok(ResetCheck::Changed),
+            "wrong" => Ok(ResetCheck::Wrong {
+                attempts_left: u32::try_from(reply_at::<u64>(&reply, 1)?).unwrap_or(0),
+            }),
+            "done" => Ok(ResetCheck::Reset {
+                ended: reply_at::<u64>(&reply, 1)?,
+            }),
+            other => Err(corrupt(format!("unexpected reset reply {other:?}"))),
         }
-        Err(busy("sessions kept changing while resetting a password"))
     }
 }

@@ -62,3 +62,17 @@ fn classify(err: &redis::RedisError) -> Option<Unavailability> {
         _ => return None,
     })
 }
+
+/// Element `at` of a script's reply (its default when absent): the outcome's name at 0,
+/// its count at 1, as the account and phone scripts answer.
+pub(crate) fn reply_at<T: redis::FromRedisValue + Default>(
+    reply: &[redis::Value],
+    at: usize,
+) -> Result<T, StoreError> {
+    reply
+        .get(at)
+        .map(redis::from_redis_value_ref)
+        .transpose()
+        .map_err(corrupt)
+        .map(Option::unwrap_or_default)
+}

@@ -32,7 +32,7 @@ use domain::{PhoneNumber, Timestamp, UserId};
 use redis::{AsyncCommands, Script};
 
 use crate::RedisStore;
-use crate::errors::corrupt;
+use crate::errors::{corrupt, reply_at};
 use crate::keys::{phone_code_key, sms_number_keys, sms_user_keys, user_key};
 use crate::records::{UserRecord, json, millis};
 
@@ -165,23 +165,12 @@ impl PhoneVerifications for RedisStore {
                         .await
                 })
                 .await?;
-            let outcome: String = reply
-                .first()
-                .map(redis::from_redis_value_ref)
-                .transpose()
-                .map_err(corrupt)?
-                .unwrap_or_default();
-            match outcome.as_str() {
+            match reply_at::<String>(&reply, 0)?.as_str() {
                 "changed" => continue,
                 "verified" => return Ok(CodeCheck::Verified),
                 "none" => return Ok(CodeCheck::NoCode),
                 "wrong" => {
-                    let attempts_left: u32 = reply
-                        .get(1)
-                        .map(redis::from_redis_value_ref)
-                        .transpose()
-                        .map_err(corrupt)?
-                        .unwrap_or(0);
+                    let attempts_left = u32::try_from(reply_at::<u64>(&reply, 1)?).unwrap_or(0);
                     return Ok(CodeCheck::Wrong { attempts_left });
                 }
                 other => return Err(corrupt(format!("unexpected confirm reply {other:?}"))),

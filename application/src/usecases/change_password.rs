@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use domain::{ClientAddress, NewPassword, PasswordError, PasswordInput, User};
 
-use super::shared::{Principal, store_failures};
+use super::shared::{Principal, hash_failures, store_failures};
 use crate::ports::{
     AccountStore, AccountWrite, Admission, Clock, HashError, IdGenerator, LoginAttempt,
     LoginThrottle, PasswordHasher, Ports, Settlement, ThrottleLimits, UserRepository,
@@ -70,14 +70,7 @@ pub enum ChangePasswordError {
 }
 store_failures!(ChangePasswordError);
 
-impl From<HashError> for ChangePasswordError {
-    fn from(err: HashError) -> Self {
-        match err {
-            HashError::Overloaded => ChangePasswordError::Overloaded,
-            HashError::Unexpected(e) => ChangePasswordError::Unexpected(e),
-        }
-    }
-}
+hash_failures!(ChangePasswordError);
 
 /// A password, checked against a user's: the step change and deletion share.
 pub(crate) struct PasswordCheck {

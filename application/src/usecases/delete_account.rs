@@ -14,8 +14,8 @@ use std::time::Duration;
 use domain::{PasswordInput, User};
 
 use super::change_password::{Judged, PasswordCheck, ThrottleRefusal};
-use super::shared::{Principal, store_failures};
-use crate::ports::{AccountStore, AccountWrite, HashError, Ports, Settlement, ThrottleLimits};
+use super::shared::{Principal, hash_failures, store_failures};
+use crate::ports::{AccountStore, AccountWrite, Ports, Settlement, ThrottleLimits};
 
 /// Rounds of "read the record, act on it" before a deletion reports the store busy.
 const ROUNDS: usize = 3;
@@ -56,14 +56,7 @@ pub enum DeleteAccountError {
 }
 store_failures!(DeleteAccountError);
 
-impl From<HashError> for DeleteAccountError {
-    fn from(err: HashError) -> Self {
-        match err {
-            HashError::Overloaded => DeleteAccountError::Overloaded,
-            HashError::Unexpected(e) => DeleteAccountError::Unexpected(e),
-        }
-    }
-}
+hash_failures!(DeleteAccountError);
 
 impl Judged for Result<(), DeleteAccountError> {
     fn settlement(&self) -> Settlement {

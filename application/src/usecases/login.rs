@@ -17,12 +17,12 @@ use std::time::Duration;
 use domain::{ClientAddress, PasswordInput, Session, SessionId, TokenId, TokenPair, Username};
 use tracing::instrument;
 
-use super::shared::{PairFor, codec_failure, issue_pair, store_failures};
+use super::shared::{PairFor, codec_failure, hash_failures, issue_pair, store_failures};
 use crate::policy::{Limits, TokenPolicy};
 use crate::ports::Ports;
 use crate::ports::{
-    Admission, Clock, HashError, IdGenerator, LoginAttempt, LoginThrottle, PasswordHasher,
-    SessionStore, Settlement, ThrottleLimits, TokenCodec, UserRepository,
+    Admission, Clock, IdGenerator, LoginAttempt, LoginThrottle, PasswordHasher, SessionStore,
+    Settlement, ThrottleLimits, TokenCodec, UserRepository,
 };
 
 pub struct LoginRequest {
@@ -65,14 +65,7 @@ pub enum LoginError {
 }
 store_failures!(LoginError);
 
-impl From<HashError> for LoginError {
-    fn from(err: HashError) -> Self {
-        match err {
-            HashError::Overloaded => LoginError::Overloaded,
-            HashError::Unexpected(e) => LoginError::Unexpected(e),
-        }
-    }
-}
+hash_failures!(LoginError);
 
 /// A successful login: the new session's pair, and how many of the user's oldest
 /// sessions it ended to stay within the per-user cap.

@@ -22,10 +22,10 @@ use std::time::Duration;
 use domain::{ClientAddress, IdempotencyKey, NewPassword, PhoneNumber, User, UserId, Username};
 use tracing::instrument;
 
-use super::shared::{Field, store_failures};
+use super::shared::{Field, hash_failures, store_failures};
 use super::sms::SmsPolicy;
 use crate::ports::{
-    Admission, Clock, HashError, IdGenerator, IdempotencyRecord, IdempotencyStore, InsertUserError,
+    Admission, Clock, IdGenerator, IdempotencyRecord, IdempotencyStore, InsertUserError,
     PasswordHasher, RateKey, RateLimiter, UserRepository, WindowLimit,
 };
 use crate::{policy::Limits, ports::Ports};
@@ -79,14 +79,7 @@ impl RegisterError {
     }
 }
 
-impl From<HashError> for RegisterError {
-    fn from(err: HashError) -> Self {
-        match err {
-            HashError::Overloaded => RegisterError::Overloaded,
-            HashError::Unexpected(e) => RegisterError::Unexpected(e),
-        }
-    }
-}
+hash_failures!(RegisterError);
 
 /// A registration's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]

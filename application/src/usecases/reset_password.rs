@@ -25,11 +25,11 @@ use domain::{
 };
 use tracing::instrument;
 
-use super::shared::store_failures;
+use super::shared::{hash_failures, store_failures};
 use super::sms::{SmsGate, SmsKind};
 use crate::ports::{
-    Admission, Clock, CodeHasher, HashError, IdGenerator, PasswordHasher, PasswordResets, Ports,
-    RateKey, RateLimiter, ResetCheck, SmsAdmission, SmsLimit, UserRepository, WindowLimit,
+    Admission, Clock, CodeHasher, IdGenerator, PasswordHasher, PasswordResets, Ports, RateKey,
+    RateLimiter, ResetCheck, SmsAdmission, SmsLimit, UserRepository, WindowLimit,
 };
 
 /// Rounds of "read the record, act on it" before a reset reports the store busy.
@@ -266,14 +266,7 @@ pub enum ResetPasswordError {
 }
 store_failures!(ResetPasswordError);
 
-impl From<HashError> for ResetPasswordError {
-    fn from(err: HashError) -> Self {
-        match err {
-            HashError::Overloaded => ResetPasswordError::Overloaded,
-            HashError::Unexpected(e) => ResetPasswordError::Unexpected(e),
-        }
-    }
-}
+hash_failures!(ResetPasswordError);
 
 pub struct ResetPassword {
     users: Arc<dyn UserRepository>,

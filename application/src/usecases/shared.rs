@@ -162,6 +162,22 @@ macro_rules! store_failures {
 }
 pub(crate) use store_failures;
 
+/// `From<HashError>` for a use-case error with `Overloaded` and `Unexpected` variants: an
+/// overloaded hasher asks the client to retry shortly, anything else is unexpected.
+macro_rules! hash_failures {
+    ($error:ident) => {
+        impl From<$crate::ports::HashError> for $error {
+            fn from(err: $crate::ports::HashError) -> Self {
+                match err {
+                    $crate::ports::HashError::Overloaded => $error::Overloaded,
+                    $crate::ports::HashError::Unexpected(e) => $error::Unexpected(e),
+                }
+            }
+        }
+    };
+}
+pub(crate) use hash_failures;
+
 /// Token errors that are not the client's fault are unexpected failures of ours.
 pub(crate) fn codec_failure(err: TokenError) -> anyhow::Error {
     match err {

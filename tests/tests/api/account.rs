@@ -313,6 +313,157 @@ async fn a_deleted_accounts_tokens_die_on_every_replica() {
     assert_unauthorized(b.refresh(&user.refresh).await, Some("invalid_token")).await;
 }
 
+/// Two changes racing on one account: exactly one wins, and the password is the winner's;
+/// the loser is told its current password is no longer right.
+async fn racing_changes_have_one_winner(store: &[(&str, &str)]) {
+    let app = spawn_app_with(store).await;
+    let tokens = app.new_user("racer").await;
+    let (a, b) = ("first new passphrase", "second new passphrase");
+    let (one, two) = tokio::join!(
+        change_password(&app, &tokens.access, PASSWORD, a),
+        change_password(&app, &tokens.access, PASSWORD, b),
+    );
+    let mut statuses = [one.status(), two.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::NO_CONTENT, StatusCode::FORBIDDEN]);
+    let winner = if one.status() == StatusCode::NO_CONTENT {
+        a
+    } else {
+        b
+    };
+    let loser = if winner == a { b } else { a };
+    app.login_ok("racer", winner).await;
+    assert_eq!(
+        app.login("racer", loser).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login("racer", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn racing_changes_have_one_winner_in_the_embedded_store() {
+    racing_changes_have_one_winner(&[]).await;
+}
+
+#[tokio::test]
+async fn racing_changes_have_one_winner_over_redis() {
+    let redis = start_redis().await;
+    racing_changes_have_one_winner(&[("REDIS_URL", &redis.url)]).await;
+}
+
+/// Requests of the account in flight while it is deleted leave nothing behind, even on a
+/// replica whose session cache still serves the account's token for a moment: todos
+/// created and logins made there until the end are refused by the store, and no key of
+/// the account is left in Redis once all have answered.
+#[tokio::test]
+async fn requests_racing_the_deletion_leave_nothing_over_redis() {
+    let redis = start_redis().await;
+    let vars = lenient_throttle(&[
+        ("REDIS_URL", redis.url.as_str()),
+        ("TODO_CREATE_LIMIT", "1000000"),
+        ("ACCESS_SECRET", "replica-access-secret-0123456789abcdef"),
+        ("REFRESH_SECRET", "replica-refresh-secret-0123456789abcdef"),
+    ]);
+    let (a, b) = (spawn_app_with(&vars).await, spawn_app_with(&vars).await);
+    let doomed = a.new_user("raced").await;
+    let id = user_id(&a, &doomed.access).await;
+    // B serves the session from its cache.
+    assert_eq!(b.me(&doomed.access).await.status(), StatusCode::OK);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let flood = async {
+        let mut statuses = Vec::new();
+        // Until B refuses the token (and a little after), creations and logins through B.
+        let mut refused = 0;
+        while refused < 20 {
+            let (created, login) = tokio::join!(
+                b.create_todo(&doomed.access, "racing"),
+                b.login("raced", PASSWORD)
+            );
+            if created.status() == StatusCode::UNAUTHORIZED
+                && done.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                refused += 1;
+            }
+            statuses.push((created.status(), login.status()));
+        }
+        statuses
+    };
+    let deletion = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let deleted = delete_account(&a, &doomed.access, PASSWORD).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        deleted
+    };
+    let (statuses, deleted) = tokio::join!(flood, deletion);
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    for (created, login) in statuses {
+        assert!(
+            matches!(created, StatusCode::CREATED | StatusCode::UNAUTHORIZED),
+            "{created}"
+        );
+        assert!(
+            matches!(login, StatusCode::OK | StatusCode::UNAUTHORIZED),
+            "{login}"
+        );
+    }
+    let left = redis_cli(&redis, &["--scan", "--pattern", &format!("{{u:{id}}}*")]).await;
+    assert!(
+        left.trim().is_empty(),
+        "keys of the deleted account: {left}"
+    );
+}
+
+/// A code SMS still queued when its account is deleted is never sent.
+async fn a_deleted_accounts_queued_code_is_never_sent(store: &[(&str, &str)]) {
+    use crate::notifications::{FakeVonage, Reply, request_code, vonage_env};
+    let (base, fake) = FakeVonage::start(&[], 202).await;
+    // The first delivery is refused for 3 seconds: the code waits in the outbox.
+    fake.script(
+        &[Reply {
+            status: 429,
+            retry_after: Some(3),
+        }],
+        202,
+    );
+    let mut env = vonage_env(&base);
+    env.extend(store);
+    let app = spawn_app_with(&env).await;
+    let user = app.new_user("texted_then_gone").await;
+    assert_eq!(
+        request_code(&app, &user.access, "+4915112345678")
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    eventually(
+        std::time::Duration::from_secs(5),
+        "the first attempt",
+        || async { fake.requests().len() == 1 },
+    )
+    .await;
+    assert_eq!(
+        delete_account(&app, &user.access, PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    // Past the retry: the worker dropped it.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(fake.requests().len(), 1, "the code was not sent again");
+}
+
+#[tokio::test]
+async fn a_deleted_accounts_queued_code_is_never_sent_in_the_embedded_store() {
+    a_deleted_accounts_queued_code_is_never_sent(&[]).await;
+}
+
+#[tokio::test]
+async fn a_deleted_accounts_queued_code_is_never_sent_over_redis() {
+    let redis = start_redis().await;
+    a_deleted_accounts_queued_code_is_never_sent(&[("REDIS_URL", &redis.url)]).await;
+}
+
 mod reset {
     use std::time::Duration;
 

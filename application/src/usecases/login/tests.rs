@@ -5,6 +5,7 @@ use mockall::Sequence;
 use mockall::predicate::eq;
 
 use super::*;
+use crate::ports::HashError;
 use crate::ports::{MockLoginThrottle, StoreError, TokenError};
 use crate::usecases::testkit::*;
 

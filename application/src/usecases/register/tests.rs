@@ -4,6 +4,7 @@ use domain::{PasswordHash, PhoneNumber, Timestamp};
 use mockall::predicate::eq;
 
 use super::*;
+use crate::ports::HashError;
 use crate::ports::StoreError;
 use crate::usecases::testkit::*;
 
