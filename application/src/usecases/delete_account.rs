@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use domain::{PasswordInput, User};
 
-use super::change_password::{Judged, PasswordCheck, ThrottleRefusal};
+use super::password_check::{Judged, PasswordCheck, ThrottleRefusal};
 use super::shared::{Principal, hash_failures, store_failures};
 use crate::ports::{AccountStore, AccountWrite, Ports, Settlement, ThrottleLimits};
 

@@ -18,6 +18,7 @@ mod list_sessions;
 mod list_todos;
 mod login;
 mod logout;
+mod password_check;
 mod readiness;
 mod refresh;
 mod register;
