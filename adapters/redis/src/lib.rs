@@ -13,7 +13,8 @@
 //!   the keys of each atomic step share one cluster slot.
 //! - `records`: the JSON records stored (user, todo, notification, dead letter) and how
 //!   those written by older versions read.
-//! - One module per port: `users`, `sessions`, `todos`, `throttle` (login throttle and rate
+//! - One module per port: `users`, `accounts` (new passwords, deletion, reset codes),
+//!   `sessions`, `todos`, `throttle` (login throttle and rate
 //!   limits), `idempotency` (registrations' keys), `outbox`, `phone` (verification and SMS
 //!   caps).
 //! - `lua/`: the scripts, one file each, shared helpers in `*_prelude.lua`; the `lua!` and
@@ -34,8 +35,10 @@
 //! | `{u:<uid>}:todo_order` | sorted set | todo ids scored by insertion number: the listing order | never |
 //! | `{u:<uid>}:todo_creations` | string | todos created in the current window | at the end of its window |
 //! | `{u:<uid>}:todo_key:<key>` | hash | a todo creation's idempotency key: `fingerprint`, and the first answer's `todo` (JSON) | at the end of the key's lifetime |
+//! | `{u:<uid>}:todo_keys` | sorted set | the user's todo idempotency keys, scored by when each record expires (ms), so deleting the account finds them | pruned as it grows; deleted with the account |
 //! | `register_key:<key>` | hash | a registration's idempotency key: `fingerprint`, `resource` (the user id chosen) | at the end of the key's lifetime |
 //! | `{u:<uid>}:phone_code` | hash | the pending phone code: number, HMAC digest, expiry, attempts (see `phone`) | at the code's expiry |
+//! | `{u:<uid>}:reset_code` | hash | the pending password-reset code: HMAC digest, expiry, attempts, spent (see `accounts`) | at the code's expiry |
 //! | `{u:<uid>}:sms:hour`, `:sms:day`, `:sms:cooldown` | string | SMS counted against the user's caps, and the code-request cooldown | at the end of each window |
 //! | `{sms:<digits>}:hour`, `{sms:<digits>}:day` | string | SMS counted against one number's caps | at the end of each window |
 //! | `{outbox}:due`, `:ready`, `:rounds`, `:round` | sorted sets, hash, string | the SMS queue: ids by due time, due ids by fair round, each user's last round, the current round (see `outbox`) | never |
@@ -46,6 +49,7 @@
 //! | `{login:<client>}:client` | string | failed logins of any username from one client | at the end of its window |
 //! | `{login:<client>}:pair:<name>:holds`, `{login:<client>}:client:holds` | sorted sets | login attempts admitted and not settled yet, scored by when each hold lapses | with the last hold |
 //! | `{rate:<client>}:register` | string | registrations from one client | at the end of its window |
+//! | `{rate:<client>}:reset` | string | password-reset requests and confirmations from one client | at the end of its window |
 //! | `jwt-todo:readiness-probe` | string | the readiness check's test write | 60 s |
 //!
 //! `<client>` is an IPv4 address or an IPv6 /64 (`2001:db8::/64`); both counters of a client
@@ -55,7 +59,9 @@
 //! the same code runs on Redis Cluster (see the tests in `keys`, e.g.
 //! `every_multi_key_step_stays_in_one_cluster_slot`). The username is claimed with an
 //! expiry and made permanent after the user record is written, so a crash in between never
-//! locks a name for good.
+//! locks a name for good. Deleting an account (`accounts`) deletes every key of its hash tag
+//! in one script, then frees the name; a name left held for good by an id whose record is
+//! gone (a crash in between) is taken over by the next registration of it.
 //!
 //! The per-request check is one `EXISTS` on the session key: its TTL does the expiry.
 //! Rotation, reuse detection and revocation are Lua scripts, one atomic step each, never
