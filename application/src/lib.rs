@@ -92,6 +92,7 @@ impl Services {
             request_password_reset: RequestPasswordReset::new(
                 ports,
                 limits.password_resets_per_client,
+                limits.password_reset_codes_per_user,
                 sms.clone(),
             ),
             reset_password: ResetPassword::new(ports, limits.password_resets_per_client),

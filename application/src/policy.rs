@@ -57,6 +57,8 @@ pub struct Limits {
     pub registrations_per_client: WindowLimit,
     /// Password-reset requests and confirmations per client address per window.
     pub password_resets_per_client: WindowLimit,
+    /// Password-reset codes texted per account per window, whoever asks.
+    pub password_reset_codes_per_user: WindowLimit,
     /// How long an `Idempotency-Key` and its first answer are remembered.
     pub idempotency_ttl: Duration,
 }
@@ -67,7 +69,9 @@ pub struct Limits {
 /// anyone types, and hold one account's data to a few MiB; 20 registrations an hour from
 /// one address lets a classroom behind one NAT sign up while a script gets nowhere; 10
 /// password-reset requests or confirmations an hour from one address are more than a
-/// person forgetting a password needs, and each confirmation costs a hash; keys
+/// person forgetting a password needs, and each confirmation costs a hash; 5 reset codes a
+/// day per account are plenty for its owner, and hold anyone asking for them in the
+/// owner's name to a few of the account's SMS; keys
 /// live 24 hours, as the idempotency-key draft suggests.
 impl Default for Limits {
     fn default() -> Self {
@@ -85,6 +89,10 @@ impl Default for Limits {
             password_resets_per_client: WindowLimit {
                 max: 10,
                 window: Duration::from_secs(3600),
+            },
+            password_reset_codes_per_user: WindowLimit {
+                max: 5,
+                window: Duration::from_secs(24 * 3600),
             },
             idempotency_ttl: Duration::from_secs(24 * 3600),
         }

@@ -2,7 +2,8 @@
 //! SMS counters' locks after it, in the crate's lock order), so it is atomic.
 
 use application::ports::{
-    AccountStore, AccountWrite, CodeDigest, PasswordResets, PendingCode, ResetCheck, StoreError,
+    AccountStore, AccountWrite, CodeDigest, PasswordResets, PendingCode, RateKey, ResetCheck,
+    StoreError,
 };
 use async_trait::async_trait;
 use domain::{SessionId, Timestamp, User};
@@ -59,6 +60,9 @@ impl AccountStore for MemoryStore {
                 SmsCounter::Cooldown(user) | SmsCounter::UserHour(user) | SmsCounter::UserDay(user)
                     if *user == id)
         });
+        // The account's own rate counters, under their own lock, the state's released first.
+        drop(state);
+        self.forget_rate(&RateKey::ResetCodes(id));
         Ok(AccountWrite::Done(()))
     }
 }

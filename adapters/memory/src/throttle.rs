@@ -79,6 +79,11 @@ impl MemoryStore {
         self.attempts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Forgets what `key` counted (an account's own limits, when the account is deleted).
+    pub(crate) fn forget_rate(&self, key: &RateKey) {
+        self.attempts().rates.remove(&CounterKey::Rate(key.clone()));
+    }
+
     /// Drops ended login and rate windows and lapsed holds.
     pub(crate) fn purge_throttle(&self, now: Timestamp) {
         let mut limiters = self.attempts();

@@ -59,6 +59,7 @@ pub(crate) fn account_fixed_keys(user: UserId) -> Vec<String> {
         todo_creations_key(user),
         phone_code_key(user),
         reset_code_key(user),
+        reset_codes_key(user),
     ];
     keys.extend(sms_user_keys(user, true));
     keys
@@ -74,6 +75,7 @@ pub(crate) fn rate_key(key: &RateKey) -> String {
     match key {
         RateKey::Registration(client) => format!("{{rate:{client}}}:register"),
         RateKey::PasswordReset(client) => format!("{{rate:{client}}}:reset"),
+        RateKey::ResetCodes(user) => reset_codes_key(*user),
     }
 }
 
@@ -127,6 +129,11 @@ pub(crate) fn login_keys(attempt: &LoginAttempt) -> [String; 4] {
     let holds = [format!("{pair}:holds"), format!("{whole}:holds")];
     let [pair_holds, whole_holds] = holds;
     [pair, whole, pair_holds, whole_holds]
+}
+
+/// Reset codes texted to the user in the current window.
+pub(crate) fn reset_codes_key(user: UserId) -> String {
+    format!("{{u:{user}}}:reset_codes")
 }
 
 /// The user's pending password-reset code.

@@ -50,6 +50,7 @@
 //! | `{login:<client>}:pair:<name>:holds`, `{login:<client>}:client:holds` | sorted sets | login attempts admitted and not settled yet, scored by when each hold lapses | with the last hold |
 //! | `{rate:<client>}:register` | string | registrations from one client | at the end of its window |
 //! | `{rate:<client>}:reset` | string | password-reset requests and confirmations from one client | at the end of its window |
+//! | `{u:<uid>}:reset_codes` | string | password-reset codes texted to the user | at the end of its window |
 //! | `jwt-todo:readiness-probe` | string | the readiness check's test write | 60 s |
 //!
 //! `<client>` is an IPv4 address or an IPv6 /64 (`2001:db8::/64`); both counters of a client

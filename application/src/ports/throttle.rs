@@ -114,6 +114,8 @@ pub enum RateKey {
     Registration(ClientAddress),
     /// Password-reset requests and confirmations from one client address.
     PasswordReset(ClientAddress),
+    /// Password-reset codes texted to one account, whoever asked.
+    ResetCodes(domain::UserId),
 }
 
 /// Fixed-window rate limits shared through the store, so every replica sees one count.

@@ -75,6 +75,8 @@ pub enum ResetRequested {
     NoVerifiedPhone,
     /// The cooldown or an SMS cap refused it.
     OverSmsLimit(SmsLimit),
+    /// The account had as many reset codes texted as it may in the window.
+    OverCodeLimit,
 }
 
 /// The per-client limit of reset requests and confirmations, counted in the store.
@@ -108,6 +110,7 @@ pub struct RequestPasswordReset {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     limit: ResetLimit,
+    codes_per_user: WindowLimit,
     sms: SmsGate,
     in_flight: Arc<AtomicUsize>,
 }
@@ -121,7 +124,12 @@ impl std::fmt::Debug for RequestPasswordReset {
 }
 
 impl RequestPasswordReset {
-    pub(crate) fn new(ports: &Ports, per_client: WindowLimit, sms: SmsGate) -> Self {
+    pub(crate) fn new(
+        ports: &Ports,
+        per_client: WindowLimit,
+        codes_per_user: WindowLimit,
+        sms: SmsGate,
+    ) -> Self {
         Self {
             users: ports.users.clone(),
             resets: ports.resets.clone(),
@@ -132,6 +140,7 @@ impl RequestPasswordReset {
                 rate: ports.rate_limiter.clone(),
                 per_client,
             },
+            codes_per_user,
             sms,
             in_flight: Arc::default(),
         }
@@ -179,6 +188,17 @@ impl RequestPasswordReset {
             tracing::info!(user_id = %user.id, "password reset without a verified number");
             return Ok(ResetRequested::NoVerifiedPhone);
         };
+        // Before the SMS caps: whoever asks in the owner's name gets a few codes sent, and
+        // never the account's whole SMS budget.
+        if let Admission::Refused { .. } = self
+            .limit
+            .rate
+            .hit(&RateKey::ResetCodes(user.id), self.codes_per_user)
+            .await?
+        {
+            tracing::info!(user_id = %user.id, "password reset code refused: the account's daily codes are used");
+            return Ok(ResetRequested::OverCodeLimit);
+        }
         if let SmsAdmission::Refused { limit, .. } = self
             .sms
             .admit_code(SmsKind::PasswordReset, user.id, &phone)

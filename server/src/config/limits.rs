@@ -12,8 +12,8 @@ use super::values::{Span, count, span_in};
 use super::vars::{
     LOGIN_CLIENT_LIMIT, LOGIN_CLIENT_WINDOW, LOGIN_PAIR_LIMIT, LOGIN_PAIR_WINDOW,
     MAX_SESSIONS_PER_USER, MAX_TODOS_PER_USER, PASSWORD_RESET_CLIENT_LIMIT,
-    PASSWORD_RESET_CLIENT_WINDOW, REGISTER_CLIENT_LIMIT, REGISTER_CLIENT_WINDOW, TODO_CREATE_LIMIT,
-    TODO_CREATE_WINDOW,
+    PASSWORD_RESET_CLIENT_WINDOW, PASSWORD_RESET_USER_LIMIT, PASSWORD_RESET_USER_WINDOW,
+    REGISTER_CLIENT_LIMIT, REGISTER_CLIENT_WINDOW, TODO_CREATE_LIMIT, TODO_CREATE_WINDOW,
 };
 
 /// Largest count a window may allow.
@@ -83,6 +83,18 @@ pub struct LimitArgs {
         value_parser = window)]
     pub password_reset_client_window: Span,
 
+    /// Password-reset codes texted to one account per window, whoever asks (1 to 1000000).
+    #[arg(long, env = PASSWORD_RESET_USER_LIMIT, value_name = "N",
+        default_value_t = Limits::default().password_reset_codes_per_user.max,
+        value_parser = count::<u32, 1, LIMIT>)]
+    pub password_reset_user_limit: u32,
+
+    /// The window PASSWORD_RESET_USER_LIMIT counts in (1s to 24h).
+    #[arg(long, env = PASSWORD_RESET_USER_WINDOW, value_name = "DURATION",
+        default_value_t = Span(Limits::default().password_reset_codes_per_user.window),
+        value_parser = window)]
+    pub password_reset_user_window: Span,
+
     /// Sessions one user may hold; a login beyond it ends the oldest (1 to 1000000;
     /// listing and revoking all of a user's sessions read them all, so keep it small).
     #[arg(long, env = MAX_SESSIONS_PER_USER, value_name = "N",
@@ -143,6 +155,10 @@ impl LimitArgs {
             password_resets_per_client: WindowLimit {
                 max: self.password_reset_client_limit,
                 window: self.password_reset_client_window.0,
+            },
+            password_reset_codes_per_user: WindowLimit {
+                max: self.password_reset_user_limit,
+                window: self.password_reset_user_window.0,
             },
             idempotency_ttl: Limits::default().idempotency_ttl,
         };

@@ -605,6 +605,7 @@ fn per_user_and_per_client_limits_are_read() {
                 window: Duration::from_secs(600)
             },
             password_resets_per_client: Limits::default().password_resets_per_client,
+            password_reset_codes_per_user: Limits::default().password_reset_codes_per_user,
             idempotency_ttl: Limits::default().idempotency_ttl,
         }
     );

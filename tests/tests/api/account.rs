@@ -676,4 +676,44 @@ mod reset {
         );
         app.login_ok("guessed", PASSWORD).await;
     }
+
+    /// Anyone may ask for a reset in an account's name, from any number of addresses: the
+    /// account gets a few codes a day (PASSWORD_RESET_USER_LIMIT), never its whole SMS
+    /// budget, and its own todo SMS still go out.
+    #[tokio::test]
+    async fn strangers_asking_in_an_accounts_name_cannot_use_up_its_sms() {
+        let (app, fake) = spawn(
+            &[],
+            &[
+                ("PASSWORD_RESET_USER_LIMIT", "2"),
+                ("PASSWORD_RESET_CLIENT_LIMIT", "1000"),
+                ("SMS_USER_HOURLY_CAP", "4"),
+            ],
+        )
+        .await;
+        let owner = verified_user(&app, &fake, "targeted", PHONE).await;
+        for _ in 0..4 {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            assert_eq!(
+                request_reset(&app, "targeted").await.status(),
+                StatusCode::ACCEPTED
+            );
+        }
+        nth_reset_code(&fake, PHONE, 2).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(reset_codes(&fake, PHONE).len(), 2, "two codes, not four");
+        // The verification code and two reset codes: one SMS of the hour is left for a todo.
+        assert_eq!(
+            app.create_todo(&owner.access, "still texted")
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+        eventually(Duration::from_secs(10), "the todo SMS", || async {
+            fake.requests()
+                .iter()
+                .any(|r| r.text().contains("a todo was created"))
+        })
+        .await;
+    }
 }

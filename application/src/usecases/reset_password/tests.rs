@@ -25,6 +25,23 @@ fn per_client() -> WindowLimit {
     }
 }
 
+fn codes_per_user() -> WindowLimit {
+    WindowLimit {
+        max: 2,
+        window: Duration::from_secs(24 * 3600),
+    }
+}
+
+/// The account's reset-code limit answers `answer`.
+fn code_limit(mocks: &mut Mocks, answer: Admission) {
+    mocks
+        .rate_limiter
+        .expect_hit()
+        .with(eq(RateKey::ResetCodes(USER_ID)), eq(codes_per_user()))
+        .times(1)
+        .returning(move |_, _| Ok(answer));
+}
+
 fn verified() -> User {
     User {
         phone: Some(phone()),
@@ -52,7 +69,10 @@ fn requester(mocks: Mocks) -> (RequestPasswordReset, Arc<SmsStats>) {
     let stats = Arc::new(SmsStats::default());
     let ports = mocks.into_ports();
     let gate = SmsGate::new(&ports, policy(), Arc::clone(&stats));
-    (RequestPasswordReset::new(&ports, per_client(), gate), stats)
+    (
+        RequestPasswordReset::new(&ports, per_client(), codes_per_user(), gate),
+        stats,
+    )
 }
 
 fn resetter(mocks: Mocks) -> ResetPassword {
@@ -146,6 +166,7 @@ async fn requests_in_flight_are_bounded_and_their_places_given_back() {
 async fn a_code_goes_to_the_verified_number_and_only_its_digest_is_stored() {
     let mut mocks = Mocks::new();
     finds(&mut mocks, Some(verified()));
+    code_limit(&mut mocks, Admission::Admitted);
     mocks
         .sms_quota
         .expect_admit()
@@ -226,6 +247,7 @@ async fn nobody_and_an_unverified_number_get_nothing() {
 async fn the_sms_caps_and_cooldown_hold_for_reset_codes() {
     let mut mocks = Mocks::new();
     finds(&mut mocks, Some(verified()));
+    code_limit(&mut mocks, Admission::Admitted);
     mocks
         .sms_quota
         .expect_admit()
@@ -245,6 +267,28 @@ async fn the_sms_caps_and_cooldown_hold_for_reset_codes() {
         ResetRequested::OverSmsLimit(SmsLimit::Cooldown)
     );
     assert_eq!(stats.get(SmsKind::PasswordReset, SmsOutcome::Cooldown), 1);
+}
+
+#[tokio::test]
+async fn whoever_asks_gets_only_a_few_codes_sent_to_an_account() {
+    let mut mocks = Mocks::new();
+    finds(&mut mocks, Some(verified()));
+    code_limit(
+        &mut mocks,
+        Admission::Refused {
+            retry_after: Duration::from_secs(3600),
+        },
+    );
+    // The account's SMS budget is not touched: its todo SMS still go out.
+    mocks.sms_quota.expect_admit().never();
+    mocks.resets.expect_start_reset().never();
+    mocks.outbox.expect_enqueue().never();
+    let (request, _) = requester(mocks);
+
+    assert_eq!(
+        request.execute("alice").await.expect("done"),
+        ResetRequested::OverCodeLimit
+    );
 }
 
 fn reset_request(username: &str, code: &str, new: &str) -> ResetPasswordRequest {
