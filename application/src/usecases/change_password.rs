@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use domain::{NewPassword, PasswordError, PasswordInput, User};
 
-use super::password_check::{Judged, PasswordCheck, ThrottleRefusal};
+use super::password_check::{ConfirmError, PasswordCheck};
 use super::shared::{Principal, hash_failures, store_failures};
-use crate::ports::{AccountStore, AccountWrite, Clock, Ports, Settlement, ThrottleLimits};
+use crate::ports::{AccountStore, AccountWrite, Clock, Ports, ThrottleLimits};
 
 /// How long after a change a request presenting the new password (with a stale current
 /// one) is taken for the retry of that change.
@@ -70,13 +70,17 @@ store_failures!(ChangePasswordError);
 
 hash_failures!(ChangePasswordError);
 
-impl Judged for Result<u64, ChangePasswordError> {
-    fn settlement(&self) -> Settlement {
-        match self {
-            Ok(_) => Settlement::Succeeded,
-            Err(ChangePasswordError::WrongPassword) => Settlement::Failed,
-            Err(_) => Settlement::Unjudged,
-        }
+impl ConfirmError for ChangePasswordError {
+    fn user_gone() -> Self {
+        ChangePasswordError::UserGone
+    }
+
+    fn throttled(retry_after: Duration) -> Self {
+        ChangePasswordError::Throttled { retry_after }
+    }
+
+    fn is_wrong_password(&self) -> bool {
+        matches!(self, ChangePasswordError::WrongPassword)
     }
 }
 
@@ -114,26 +118,12 @@ impl ChangePassword {
     ) -> Result<u64, ChangePasswordError> {
         let new = NewPassword::parse(request.new_password)
             .map_err(ChangePasswordError::InvalidNewPassword)?;
-        let user = self
-            .check
-            .users()
-            .find_by_id(principal.user_id)
-            .await?
-            .ok_or(ChangePasswordError::UserGone)?;
         let current = request.current_password;
-        let outcome = self
-            .check
-            .throttled(&user, request.client, || {
-                self.check_and_set(user.clone(), current, new, principal)
+        self.check
+            .confirmed(principal.user_id, request.client, |user| {
+                self.check_and_set(user, current, new, principal)
             })
-            .await;
-        match outcome {
-            Ok(result) => result,
-            Err(ThrottleRefusal::Refused { retry_after }) => {
-                Err(ChangePasswordError::Throttled { retry_after })
-            }
-            Err(ThrottleRefusal::Store(e)) => Err(e.into()),
-        }
+            .await
     }
 
     async fn check_and_set(

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use domain::{PasswordInput, User};
 
-use super::password_check::{Judged, PasswordCheck, ThrottleRefusal};
+use super::password_check::{ConfirmError, PasswordCheck};
 use super::shared::{Principal, hash_failures, store_failures};
-use crate::ports::{AccountStore, AccountWrite, Ports, Settlement, ThrottleLimits};
+use crate::ports::{AccountStore, AccountWrite, Ports, ThrottleLimits};
 
 /// Rounds of "read the record, act on it" before a deletion reports the store busy.
 const ROUNDS: usize = 3;
@@ -58,13 +58,17 @@ store_failures!(DeleteAccountError);
 
 hash_failures!(DeleteAccountError);
 
-impl Judged for Result<(), DeleteAccountError> {
-    fn settlement(&self) -> Settlement {
-        match self {
-            Ok(()) => Settlement::Succeeded,
-            Err(DeleteAccountError::WrongPassword) => Settlement::Failed,
-            Err(_) => Settlement::Unjudged,
-        }
+impl ConfirmError for DeleteAccountError {
+    fn user_gone() -> Self {
+        DeleteAccountError::UserGone
+    }
+
+    fn throttled(retry_after: Duration) -> Self {
+        DeleteAccountError::Throttled { retry_after }
+    }
+
+    fn is_wrong_password(&self) -> bool {
+        matches!(self, DeleteAccountError::WrongPassword)
     }
 }
 
@@ -95,26 +99,12 @@ impl DeleteAccount {
         principal: Principal,
         request: DeleteAccountRequest,
     ) -> Result<(), DeleteAccountError> {
-        let user = self
-            .check
-            .users()
-            .find_by_id(principal.user_id)
-            .await?
-            .ok_or(DeleteAccountError::UserGone)?;
         let password = request.password;
-        let outcome = self
-            .check
-            .throttled(&user, request.client, || {
-                self.check_and_delete(user.clone(), password)
+        self.check
+            .confirmed(principal.user_id, request.client, |user| {
+                self.check_and_delete(user, password)
             })
-            .await;
-        match outcome {
-            Ok(result) => result,
-            Err(ThrottleRefusal::Refused { retry_after }) => {
-                Err(DeleteAccountError::Throttled { retry_after })
-            }
-            Err(ThrottleRefusal::Store(e)) => Err(e.into()),
-        }
+            .await
     }
 
     async fn check_and_delete(

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{ClientAddress, PasswordInput, User};
+use domain::{ClientAddress, PasswordInput, User, UserId};
 
 use crate::ports::{
     Admission, HashError, IdGenerator, LoginAttempt, LoginThrottle, PasswordHasher, Ports,
@@ -22,9 +22,15 @@ pub(crate) struct PasswordCheck {
     limits: ThrottleLimits,
 }
 
-/// What a [`PasswordCheck`] run reports to the throttle.
-pub(crate) trait Judged {
-    fn settlement(&self) -> Settlement;
+/// The errors of an operation confirmed by the password: how [`PasswordCheck::confirmed`]
+/// answers for it, and how it tells the throttle what its answer was.
+pub(crate) trait ConfirmError: From<StoreError> {
+    /// The caller's account is gone.
+    fn user_gone() -> Self;
+    /// The throttle refused the check: too many failures.
+    fn throttled(retry_after: Duration) -> Self;
+    /// A wrong password: a failure the throttle counts.
+    fn is_wrong_password(&self) -> bool;
 }
 
 impl PasswordCheck {
@@ -38,37 +44,50 @@ impl PasswordCheck {
         }
     }
 
-    /// Runs `work` on the user's record under the login throttle: admitted first (or
-    /// `Err(retry_after)` without any work), settled by what `work` answered.
-    pub(crate) async fn throttled<T, E, F, Fut>(
+    /// Reads the caller's record and runs `work` on it under the login throttle: admitted
+    /// first (or refused without any work), settled by what `work` answered (a wrong
+    /// password counts as a failed login, success clears the pair's failures, anything
+    /// else counts nothing).
+    ///
+    /// # Errors
+    /// `E::user_gone()` for a deleted caller, `E::throttled` when refused, a store
+    /// failure, or what `work` answered.
+    pub(crate) async fn confirmed<T, E, F, Fut>(
         &self,
-        user: &User,
+        user: UserId,
         client: IpAddr,
         work: F,
-    ) -> Result<Result<T, E>, ThrottleRefusal>
+    ) -> Result<T, E>
     where
-        F: FnOnce() -> Fut,
+        E: ConfirmError,
+        F: FnOnce(User) -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
-        Result<T, E>: Judged,
     {
+        let user = self
+            .users
+            .find_by_id(user)
+            .await?
+            .ok_or_else(E::user_gone)?;
         let attempt = LoginAttempt {
             id: self.ids.new_uuid(),
             username: Some(user.username.clone()),
             client: ClientAddress::from_ip(client),
         };
-        match self.throttle.admit(&attempt, &self.limits).await {
-            Err(e) => return Err(ThrottleRefusal::Store(e)),
-            Ok(Admission::Refused { retry_after }) => {
-                tracing::info!(
-                    retry_after_secs = retry_after.as_secs(),
-                    "password check throttled"
-                );
-                return Err(ThrottleRefusal::Refused { retry_after });
-            }
-            Ok(Admission::Admitted) => {}
+        if let Admission::Refused { retry_after } =
+            self.throttle.admit(&attempt, &self.limits).await?
+        {
+            tracing::info!(
+                retry_after_secs = retry_after.as_secs(),
+                "password check throttled"
+            );
+            return Err(E::throttled(retry_after));
         }
-        let outcome = work().await;
-        let settlement = outcome.settlement();
+        let outcome = work(user).await;
+        let settlement = match &outcome {
+            Ok(_) => Settlement::Succeeded,
+            Err(e) if e.is_wrong_password() => Settlement::Failed,
+            Err(_) => Settlement::Unjudged,
+        };
         if let Err(e) = self
             .throttle
             .settle(&attempt, &self.limits, settlement)
@@ -77,7 +96,7 @@ impl PasswordCheck {
             // The hold lapses uncounted, as at login.
             tracing::warn!(error = %e, ?settlement, "could not settle a password check");
         }
-        Ok(outcome)
+        outcome
     }
 
     /// Whether `password` is the user's.
@@ -98,14 +117,4 @@ impl PasswordCheck {
     pub(crate) fn hasher(&self) -> &dyn PasswordHasher {
         self.hasher.as_ref()
     }
-
-    pub(crate) fn users(&self) -> &dyn UserRepository {
-        self.users.as_ref()
-    }
-}
-
-/// Why [`PasswordCheck::throttled`] did no work.
-pub(crate) enum ThrottleRefusal {
-    Refused { retry_after: Duration },
-    Store(StoreError),
 }

@@ -1,7 +1,7 @@
 use mockall::predicate::eq;
 
 use super::*;
-use crate::ports::{Admission, ThrottleLimits};
+use crate::ports::{Admission, Settlement, ThrottleLimits};
 use crate::usecases::testkit::*;
 
 const CLIENT: &str = "198.51.100.4";
