@@ -27,10 +27,10 @@ pub use usecases::{Caller, Principal, SmsPolicy};
 
 use ports::ThrottleLimits;
 use usecases::{
-    Authenticate, ChangePassword, CreateTodo, DeleteAccount, DeleteTodo, GetTodo, Introspect,
-    ListSessions, ListTodos, Login, Logout, Readiness, Refresh, Register, RequestPasswordReset,
-    ResetPassword, RevokeSession, RevokeToken, SetPhone, SmsGate, SmsStats, UpdateTodo,
-    VerifyPhone,
+    Audit, AuditStats, Authenticate, ChangePassword, CreateTodo, DeleteAccount, DeleteTodo,
+    GetTodo, Introspect, ListEvents, ListSessions, ListTodos, Login, Logout, Readiness, Refresh,
+    Register, RequestPasswordReset, ResetPassword, RevokeSession, RevokeToken, SetPhone, SmsGate,
+    SmsStats, UpdateTodo, VerifyPhone,
 };
 
 /// Every use case, ready to execute.
@@ -59,6 +59,10 @@ pub struct Services {
     pub delete_account: DeleteAccount,
     pub request_password_reset: RequestPasswordReset,
     pub reset_password: ResetPassword,
+    /// The caller's own audit trail.
+    pub list_events: ListEvents,
+    /// What became of the audit events, for the metrics.
+    pub audit_stats: Arc<AuditStats>,
     /// What the SMS gate decided, for the metrics.
     pub sms_stats: Arc<SmsStats>,
 }
@@ -73,11 +77,13 @@ impl Services {
     ) -> Self {
         let sms_stats = Arc::new(SmsStats::default());
         let sms = SmsGate::new(ports, sms, Arc::clone(&sms_stats));
+        let audit_stats = Arc::new(AuditStats::default());
+        let audit = Audit::new(ports, limits.audit, Arc::clone(&audit_stats));
         Self {
             register: Register::new(ports, limits, Arc::clone(&sms.policy)),
-            login: Login::new(ports, policy, throttle, limits),
-            refresh: Refresh::new(ports, policy),
-            logout: Logout::new(ports, policy),
+            login: Login::new(ports, policy, throttle, limits).with_audit(audit.clone()),
+            refresh: Refresh::new(ports, policy).with_audit(audit.clone()),
+            logout: Logout::new(ports, policy).with_audit(audit.clone()),
             authenticate: Authenticate::new(ports),
             create_todo: CreateTodo::new(ports, limits, sms.clone()),
             list_todos: ListTodos::new(ports),
@@ -85,9 +91,9 @@ impl Services {
             update_todo: UpdateTodo::new(ports),
             delete_todo: DeleteTodo::new(ports),
             list_sessions: ListSessions::new(ports),
-            revoke_session: RevokeSession::new(ports),
+            revoke_session: RevokeSession::new(ports).with_audit(audit.clone()),
             introspect: Introspect::new(ports),
-            revoke_token: RevokeToken::new(ports, policy),
+            revoke_token: RevokeToken::new(ports, policy).with_audit(audit.clone()),
             readiness: Readiness::new(ports),
             request_password_reset: RequestPasswordReset::new(
                 ports,
@@ -95,10 +101,13 @@ impl Services {
                 limits.password_reset_codes_per_user,
                 sms.clone(),
             ),
-            reset_password: ResetPassword::new(ports, limits.password_resets_per_client),
+            reset_password: ResetPassword::new(ports, limits.password_resets_per_client)
+                .with_audit(audit.clone()),
+            list_events: ListEvents::new(ports, limits.audit),
+            audit_stats,
             set_phone: SetPhone::new(ports, sms),
-            verify_phone: VerifyPhone::new(ports),
-            change_password: ChangePassword::new(ports, throttle),
+            verify_phone: VerifyPhone::new(ports).with_audit(audit.clone()),
+            change_password: ChangePassword::new(ports, throttle).with_audit(audit),
             delete_account: DeleteAccount::new(ports, throttle),
             sms_stats,
         }

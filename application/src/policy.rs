@@ -59,6 +59,8 @@ pub struct Limits {
     pub password_resets_per_client: WindowLimit,
     /// Password-reset codes texted per account per window, whoever asks.
     pub password_reset_codes_per_user: WindowLimit,
+    /// How much of each account's audit trail is kept.
+    pub audit: crate::ports::AuditRetention,
     /// How long an `Idempotency-Key` and its first answer are remembered.
     pub idempotency_ttl: Duration,
 }
@@ -71,7 +73,9 @@ pub struct Limits {
 /// password-reset requests or confirmations an hour from one address are more than a
 /// person forgetting a password needs, and each confirmation costs a hash; 5 reset codes a
 /// day per account are plenty for its owner, and hold anyone asking for them in the
-/// owner's name to a few of the account's SMS; keys
+/// owner's name to a few of the account's SMS; an audit trail keeps 90 days and at most
+/// 1,000 events per account, of which failed and throttled logins (anyone's to cause) at
+/// most 20 an hour, so flushing an owner's history takes days, not a script's minute; keys
 /// live 24 hours, as the idempotency-key draft suggests.
 impl Default for Limits {
     fn default() -> Self {
@@ -93,6 +97,14 @@ impl Default for Limits {
             password_reset_codes_per_user: WindowLimit {
                 max: 5,
                 window: Duration::from_secs(24 * 3600),
+            },
+            audit: crate::ports::AuditRetention {
+                max_age: Duration::from_secs(90 * 24 * 3600),
+                max_events: 1000,
+                noise: WindowLimit {
+                    max: 20,
+                    window: Duration::from_secs(3600),
+                },
             },
             idempotency_ttl: Duration::from_secs(24 * 3600),
         }

@@ -13,6 +13,7 @@
 //! - [`notification`]: the SMS a user gets (a todo was created, a phone code), as an
 //!   outbox entry.
 //! - [`phone`]: the one-time code that proves a phone number, and country codes.
+//! - [`audit`]: the events of an account's audit trail.
 //! - [`client`]: a client's network address as login throttling counts it.
 //! - [`oauth`]: the id of a registered OAuth 2.0 client, which tokens name.
 //! - [`idempotency`]: idempotency keys, a client's name for one logical write.
@@ -22,6 +23,7 @@
 //! The crate depends on no async runtime, web framework, store or JWT library; the
 //! workspace's manifests enforce that direction (`domain <- application <- adapters <- server`).
 
+pub mod audit;
 pub mod client;
 pub mod idempotency;
 pub mod ids;
@@ -34,6 +36,7 @@ pub mod time;
 pub mod todo;
 pub mod user;
 
+pub use audit::{AuditEvent, AuditKind};
 pub use client::ClientAddress;
 pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use ids::{NotificationId, SessionId, TodoId, TokenId, UserId};

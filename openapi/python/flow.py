@@ -8,7 +8,7 @@ into a git-ignored folder on PYTHONPATH, starts a server and runs:
 Logs in, creates a todo (and retries a creation with its Idempotency-Key), pages through
 the todos, sets a phone number and tries a wrong code, refreshes, replays the spent refresh token, logs in again, logs out and checks the
 token is refused; registers a fresh account, changes its password (its other session
-ends) and deletes it; then reads the OAuth metadata and runs a password grant through the
+ends), reads its audit trail page by page and deletes it; then reads the OAuth metadata and runs a password grant through the
 generated OAuth operations (an OAuth library drives them in oauth_flow.py): every status
 and every parsed body comes from the generated client.
 """
@@ -27,6 +27,7 @@ from jwt_todo_client.api.todos import create_todo, list_todos
 from jwt_todo_client.api.users import (
     change_password,
     delete_account,
+    list_events,
     me,
     register,
     set_phone,
@@ -38,6 +39,7 @@ from jwt_todo_client.models import (
     ChangePasswordRequest,
     CreateTodoRequest,
     DeleteAccountRequest,
+    EventPage,
     LoginRequest,
     LogoutResponse,
     MeProblem,
@@ -138,6 +140,20 @@ def account(base_url: str, anonymous: Client) -> None:
     )
     expect(me.sync_detailed(client=other), HTTPStatus.UNAUTHORIZED, MeProblem, "the other session ended")
     expect(me.sync_detailed(client=caller), HTTPStatus.OK, UserResponse, "the caller's goes on")
+    trail = expect(
+        list_events.sync_detailed(client=caller, limit=2),
+        HTTPStatus.OK,
+        EventPage,
+        "read the audit trail",
+    )
+    assert [e.kind for e in trail.items] == ["password_changed", "login_succeeded"], trail
+    older = expect(
+        list_events.sync_detailed(client=caller, cursor=trail.next_),
+        HTTPStatus.OK,
+        EventPage,
+        "read its next page",
+    )
+    assert [e.kind for e in older.items] == ["login_succeeded"], older
     no_content(
         delete_account.sync_detailed(client=caller, body=DeleteAccountRequest(password=second)),
         "delete the account",

@@ -59,6 +59,7 @@ fn services(rt: &tokio::runtime::Runtime, tokens: Arc<JwtCodec>) -> (Arc<Service
         sessions: store.clone(),
         accounts: store.clone(),
         resets: store.clone(),
+        audit: store.clone(),
         tokens,
         hasher: Arc::new(Argon2Hasher::new().expect("hasher")),
         clock,

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use adapter_redis::RedisStore;
-use application::usecases::{DeliveryError, DeliveryOutcome, SmsKind, SmsOutcome, SmsStats};
+use application::usecases::{
+    AuditStats, DeliveryError, DeliveryOutcome, SmsKind, SmsOutcome, SmsStats,
+};
+use domain::AuditKind;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 /// What the notification worker reports: outcome counters, store errors, and whether it
@@ -240,5 +243,75 @@ impl prometheus::core::Collector for SmsCollector {
             }
         }
         self.counters.collect()
+    }
+}
+
+/// The audit trail's events, by kind, and those not stored (noise past an account's
+/// budget, a failing store), from [`AuditStats`].
+pub(crate) struct AuditCollector {
+    stats: Arc<AuditStats>,
+    events: IntCounterVec,
+    unstored: IntCounterVec,
+}
+
+impl AuditCollector {
+    pub(crate) fn register(
+        stats: Arc<AuditStats>,
+        ops: &mut adapter_http::Operations,
+    ) -> anyhow::Result<()> {
+        let events = IntCounterVec::new(
+            Opts::new(
+                "jwt_todo_audit_events_total",
+                "Security events recorded in the accounts' audit trails, by kind (login_succeeded, login_failed, refreshed, reuse_detected, logged_out, session_revoked, password_changed, password_reset, phone_verified).",
+            ),
+            &["kind"],
+        )?;
+        let unstored = IntCounterVec::new(
+            Opts::new(
+                "jwt_todo_audit_events_unstored_total",
+                "Audit events logged but not stored in the trail: over_budget (failed logins past an account's hourly budget) or lost (the store failed).",
+            ),
+            &["reason"],
+        )?;
+        ops.registry.register(Box::new(Self {
+            stats,
+            events,
+            unstored,
+        }))?;
+        Ok(())
+    }
+}
+
+impl prometheus::core::Collector for AuditCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        let mut descs = self.events.desc();
+        descs.extend(self.unstored.desc());
+        descs
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        // As the SMS counters: each appears with its first event, and only this collector
+        // moves it, so it catches up by the difference.
+        let catch_up = |counter: prometheus::IntCounter, now: u64| {
+            counter.inc_by(now.saturating_sub(counter.get()));
+        };
+        for kind in AuditKind::ALL {
+            let now = self.stats.recorded(kind);
+            if now > 0 {
+                catch_up(self.events.with_label_values(&[kind.as_str()]), now);
+            }
+        }
+        for (reason, count) in [
+            ("over_budget", &self.stats.over_budget),
+            ("lost", &self.stats.lost),
+        ] {
+            let now = count.load(Ordering::Relaxed);
+            if now > 0 {
+                catch_up(self.unstored.with_label_values(&[reason]), now);
+            }
+        }
+        let mut families = self.events.collect();
+        families.extend(self.unstored.collect());
+        families
     }
 }

@@ -13,9 +13,9 @@ use adapter_redis::RedisStore;
 use adapter_vonage::{LogNotifier, VonageNotifier};
 use anyhow::Context;
 use application::ports::{
-    AccountStore, Clock, IdempotencyStore, LoginThrottle, Notifier, Outbox, PasswordHasher,
-    PasswordResets, PhoneVerifications, RateLimiter, SessionStore, SmsQuota, TodoRepository,
-    UserRepository,
+    AccountStore, AuditLog, Clock, IdempotencyStore, LoginThrottle, Notifier, Outbox,
+    PasswordHasher, PasswordResets, PhoneVerifications, RateLimiter, SessionStore, SmsQuota,
+    TodoRepository, UserRepository,
 };
 use application::usecases::DeliverNotification;
 use application::{Ports, Services};
@@ -25,7 +25,9 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 use crate::config::{Config, Environment, NotificationSettings};
-use crate::metrics::{RedisPoolCollector, SessionCacheCollector, SmsCollector, WorkerTelemetry};
+use crate::metrics::{
+    AuditCollector, RedisPoolCollector, SessionCacheCollector, SmsCollector, WorkerTelemetry,
+};
 use crate::serve::{ConnectionLimits, ConnectionMetrics};
 use crate::worker::RunningGuard;
 
@@ -132,6 +134,7 @@ impl Application {
             sessions: stores.sessions,
             accounts: stores.accounts,
             resets: stores.resets,
+            audit: stores.audit,
             tokens: Arc::new(tokens),
             hasher: hasher.clone(),
             clock: clock.clone(),
@@ -158,6 +161,8 @@ impl Application {
         ));
         let mut ops = adapter_http::Operations::new().context("metrics registry")?;
         let worker = WorkerTelemetry::register(&mut ops).context("metrics registry")?;
+        AuditCollector::register(Arc::clone(&services.audit_stats), &mut ops)
+            .context("metrics registry")?;
         SmsCollector::register(Arc::clone(&services.sms_stats), &mut ops)
             .context("metrics registry")?;
         if let Some(store) = &redis {
@@ -369,6 +374,7 @@ struct Stores {
     sessions: Arc<dyn SessionStore>,
     accounts: Arc<dyn AccountStore>,
     resets: Arc<dyn PasswordResets>,
+    audit: Arc<dyn AuditLog>,
     outbox: Arc<dyn Outbox>,
     throttle: Arc<dyn LoginThrottle>,
     rate_limiter: Arc<dyn RateLimiter>,
@@ -385,6 +391,7 @@ impl Stores {
             + SessionStore
             + AccountStore
             + PasswordResets
+            + AuditLog
             + Outbox
             + LoginThrottle
             + RateLimiter
@@ -399,6 +406,7 @@ impl Stores {
             sessions: store.clone(),
             accounts: store.clone(),
             resets: store.clone(),
+            audit: store.clone(),
             outbox: store.clone(),
             throttle: store.clone(),
             rate_limiter: store.clone(),

@@ -551,6 +551,8 @@ operations! {
         INTERNAL,
         UNAVAILABLE,
     ];
+    /// `GET /me/events`.
+    ListEvents = "ListEventsProblem" [BAD_PARAMETER, UNAUTHENTICATED, INTERNAL, UNAVAILABLE];
     /// `GET /sessions`.
     ListSessions = "ListSessionsProblem" [
         BAD_PARAMETER,
@@ -595,6 +597,7 @@ mod tests {
             ListTodos,
             TodoById,
             UpdateTodo,
+            ListEvents,
             ListSessions,
             RevokeSession,
             Readiness

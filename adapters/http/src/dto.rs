@@ -2,11 +2,11 @@
 //! Field names follow the seed tutorial (`access_token`, `refresh_token`, `user_id`,
 //! `title`) so its clients keep working; everything else is additive.
 
-use application::ports::{SessionCursor, TodoCursor};
+use application::ports::{AuditCursor, SessionCursor, TodoCursor};
 use application::usecases::{CodeSent, LogoutScope, SessionView};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::{Session, SessionId, Timestamp, Todo, TokenPair, User};
+use domain::{AuditEvent, Session, SessionId, Timestamp, Todo, TokenPair, User};
 use poem_openapi::registry::MetaSchemaRef;
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{Enum, Object};
@@ -510,6 +510,50 @@ pub struct SessionPage {
     pub next: Option<String>,
 }
 
+/// One event of the caller's audit trail.
+#[derive(Debug, Object)]
+pub struct EventResponse {
+    /// What happened: `login_succeeded`, `login_failed`, `refreshed`, `reuse_detected`,
+    /// `logged_out`, `session_revoked`, `password_changed`, `password_reset`,
+    /// `phone_verified`.
+    pub kind: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// The session it happened in or to.
+    #[oai(skip_serializing_if_is_none)]
+    pub session_id: Option<Uuid>,
+    /// The client's address.
+    #[oai(skip_serializing_if_is_none)]
+    pub client: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub user_agent: Option<String>,
+    /// More about it, e.g. `scope=others ended=2`.
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+}
+
+impl From<AuditEvent> for EventResponse {
+    fn from(event: AuditEvent) -> Self {
+        Self {
+            kind: event.kind.as_str().to_owned(),
+            at: event.at.unix_seconds(),
+            session_id: event.session_id.map(|s| *s.as_uuid()),
+            client: event.client,
+            user_agent: event.user_agent,
+            detail: event.detail,
+        }
+    }
+}
+
+/// One page of the caller's audit trail, newest first.
+#[derive(Debug, Object)]
+pub struct EventPage {
+    pub items: Vec<EventResponse>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page. Opaque.
+    #[oai(skip_serializing_if_is_none)]
+    pub next: Option<String>,
+}
+
 /// Page cursors on the wire: opaque to clients (base64url of a tagged position), so the
 /// stores' positions can change without breaking them. A cursor names a position only in
 /// the caller's own listing, so one that was tampered with moves within that listing at
@@ -519,6 +563,20 @@ pub mod cursor {
 
     const TODO: &str = "todo:";
     const SESSION: &str = "session:";
+    const EVENT: &str = "event:";
+
+    pub fn event(cursor: AuditCursor) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{EVENT}{}", cursor.0))
+    }
+
+    /// `None` for anything [`event`] did not make (a store position: digits and `-`).
+    pub fn parse_event(raw: &str) -> Option<AuditCursor> {
+        let position = decode(raw, EVENT)?;
+        (!position.is_empty()
+            && position.len() <= 40
+            && position.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
+        .then_some(AuditCursor(position))
+    }
 
     pub fn todo(cursor: TodoCursor) -> String {
         URL_SAFE_NO_PAD.encode(format!("{TODO}{}", cursor.0))

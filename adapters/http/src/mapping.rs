@@ -6,9 +6,10 @@
 use application::ports::SmsLimit;
 use application::usecases::{
     AuthError, ChangePasswordError, CreateTodoError, DeleteAccountError, DeleteTodoError, Field,
-    GetTodoError, IntrospectError, ListSessionsError, ListTodosError, LoginError, LogoutError,
-    ReadinessError, RefreshError, RegisterError, ResetPasswordError, ResetRequestError,
-    RevokeSessionError, RevokeTokenError, SetPhoneError, UpdateTodoError, VerifyPhoneError,
+    GetTodoError, IntrospectError, ListEventsError, ListSessionsError, ListTodosError, LoginError,
+    LogoutError, ReadinessError, RefreshError, RegisterError, ResetPasswordError,
+    ResetRequestError, RevokeSessionError, RevokeTokenError, SetPhoneError, UpdateTodoError,
+    VerifyPhoneError,
 };
 
 use crate::problem::{Failure, Kind};
@@ -211,7 +212,7 @@ macro_rules! listing {
     )*};
 }
 
-listing!(ListTodosError, ListSessionsError);
+listing!(ListTodosError, ListSessionsError, ListEventsError);
 
 impl From<IntrospectError> for Failure {
     fn from(err: IntrospectError) -> Self {

@@ -63,6 +63,7 @@ impl AccountStore for MemoryStore {
         // The account's own rate counters, under their own lock, the state's released first.
         drop(state);
         self.forget_rate(&RateKey::ResetCodes(id));
+        self.forget_trail(id);
         Ok(AccountWrite::Done(()))
     }
 }

@@ -9,7 +9,7 @@
 //! # Layout
 //! - Here: [`MemoryStore`], its locks and the state they guard, and
 //!   [`MemoryStore::purge_expired`].
-//! - One module per port: `users`, `accounts`, `todos`, `sessions`, `throttle` (login throttle and rate
+//! - One module per port: `users`, `accounts`, `audit`, `todos`, `sessions`, `throttle` (login throttle and rate
 //!   limits), `idempotency` (registrations' keys), `outbox`, `phone` (verification and SMS
 //!   caps).
 //! - `system`: [`SystemClock`] and [`RandomIds`].
@@ -46,6 +46,7 @@ use application::ports::{Clock, IdempotencyRecord, PendingCode};
 use domain::{IdempotencyKey, PhoneNumber, SessionId, Timestamp, Todo, User, UserId, Username};
 
 mod accounts;
+mod audit;
 mod idempotency;
 mod outbox;
 mod phone;
@@ -142,6 +143,8 @@ pub struct MemoryStore {
     /// Pending password-reset codes, one per user; locked after `state`, never before.
     resets: Mutex<HashMap<UserId, CodeRecord>>,
     sms_counters: Mutex<HashMap<SmsCounter, Counter>>,
+    /// Each account's audit trail; a lock of its own, never held with another.
+    trails: Mutex<audit::Trails>,
     attempts: Mutex<throttle::Limiters>,
     clock: Arc<dyn Clock>,
 }
@@ -161,6 +164,10 @@ impl MemoryStore {
         self.resets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    pub(crate) fn trails(&self) -> MutexGuard<'_, audit::Trails> {
+        self.trails.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn sms_counters(&self) -> MutexGuard<'_, HashMap<SmsCounter, Counter>> {
         self.sms_counters
             .lock()
@@ -174,6 +181,7 @@ impl MemoryStore {
             codes: Mutex::default(),
             resets: Mutex::default(),
             sms_counters: Mutex::default(),
+            trails: Mutex::default(),
             attempts: Mutex::new(throttle::Limiters::default()),
             clock,
         }

@@ -60,6 +60,8 @@ pub(crate) fn account_fixed_keys(user: UserId) -> Vec<String> {
         phone_code_key(user),
         reset_code_key(user),
         reset_codes_key(user),
+        events_key(user),
+        audit_noise_key(user),
     ];
     keys.extend(sms_user_keys(user, true));
     keys
@@ -129,6 +131,16 @@ pub(crate) fn login_keys(attempt: &LoginAttempt) -> [String; 4] {
     let holds = [format!("{pair}:holds"), format!("{whole}:holds")];
     let [pair_holds, whole_holds] = holds;
     [pair, whole, pair_holds, whole_holds]
+}
+
+/// The user's audit trail (a stream).
+pub(crate) fn events_key(user: UserId) -> String {
+    format!("{{u:{user}}}:events")
+}
+
+/// Noise events stored in the user's trail in the current window.
+pub(crate) fn audit_noise_key(user: UserId) -> String {
+    format!("{{u:{user}}}:audit_noise")
 }
 
 /// Reset codes texted to the user in the current window.

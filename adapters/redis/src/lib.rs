@@ -14,6 +14,7 @@
 //! - `records`: the JSON records stored (user, todo, notification, dead letter) and how
 //!   those written by older versions read.
 //! - One module per port: `users`, `accounts` (new passwords, deletion, reset codes),
+//!   `audit` (each account's trail),
 //!   `sessions`, `todos`, `throttle` (login throttle and rate
 //!   limits), `idempotency` (registrations' keys), `outbox`, `phone` (verification and SMS
 //!   caps).
@@ -51,6 +52,8 @@
 //! | `{rate:<client>}:register` | string | registrations from one client | at the end of its window |
 //! | `{rate:<client>}:reset` | string | password-reset requests and confirmations from one client | at the end of its window |
 //! | `{u:<uid>}:reset_codes` | string | password-reset codes texted to the user | at the end of its window |
+//! | `{u:<uid>}:events` | stream | the account's audit trail: `kind`, `at`, `session`, `client`, `user_agent`, `detail` per entry (see `audit`) | trimmed by `AUDIT_MAX_EVENTS` and `AUDIT_RETENTION`; the whole stream `AUDIT_RETENTION` after its last event |
+//! | `{u:<uid>}:audit_noise` | string | failed logins stored in the trail in the current hour | at the end of its window |
 //! | `jwt-todo:readiness-probe` | string | the readiness check's test write | 60 s |
 //!
 //! `<client>` is an IPv4 address or an IPv6 /64 (`2001:db8::/64`); both counters of a client
@@ -99,6 +102,7 @@ macro_rules! lua {
 }
 
 mod accounts;
+mod audit;
 mod cache;
 mod connection;
 mod deployment;

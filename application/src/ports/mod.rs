@@ -21,6 +21,7 @@
 //!   [`TodoRepository`], [`SessionStore`]), with the cursors of their listings;
 //! - `accounts`: steps on a whole account, atomic in the store ([`AccountStore`]: a new
 //!   password with its sessions ended, deletion; [`PasswordResets`]: reset codes);
+//! - `audit`: each account's trail of security events ([`AuditLog`]);
 //! - `throttle`: limits counted in the store ([`WindowLimit`], [`LoginThrottle`],
 //!   [`RateLimiter`]);
 //! - `idempotency`: idempotency keys of todos ([`IdempotentWrite`]) and registrations
@@ -35,6 +36,7 @@
 //! Mockall mocks of every port (`MockUserRepository`, ...) come with the `mocks` feature.
 
 mod accounts;
+mod audit;
 mod idempotency;
 mod outbox;
 mod page;
@@ -49,6 +51,7 @@ mod tokens;
 mod users;
 
 pub use accounts::*;
+pub use audit::*;
 pub use idempotency::*;
 pub use outbox::*;
 pub use page::*;
@@ -72,6 +75,7 @@ pub struct Ports {
     pub sessions: Arc<dyn SessionStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub resets: Arc<dyn PasswordResets>,
+    pub audit: Arc<dyn AuditLog>,
     pub tokens: Arc<dyn TokenCodec>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,

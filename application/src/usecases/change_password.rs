@@ -14,8 +14,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{NewPassword, PasswordError, PasswordInput, User};
+use domain::{AuditKind, NewPassword, PasswordError, PasswordInput, User};
 
+use super::audit::{Audit, Origin};
 use super::password_check::{ConfirmError, PasswordCheck};
 use super::shared::{Principal, hash_failures, store_failures};
 use crate::ports::{AccountStore, AccountWrite, Clock, Ports, ThrottleLimits};
@@ -33,6 +34,7 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
     /// The client's address (the TCP peer, or what a trusted proxy reported).
     pub client: IpAddr,
+    pub user_agent: Option<String>,
 }
 
 impl std::fmt::Debug for ChangePasswordRequest {
@@ -85,6 +87,7 @@ impl ConfirmError for ChangePasswordError {
 }
 
 pub struct ChangePassword {
+    audit: Audit,
     check: PasswordCheck,
     accounts: Arc<dyn AccountStore>,
     clock: Arc<dyn Clock>,
@@ -99,10 +102,18 @@ impl std::fmt::Debug for ChangePassword {
 impl ChangePassword {
     pub fn new(ports: &Ports, limits: ThrottleLimits) -> Self {
         Self {
+            audit: Audit::with_defaults(ports),
             check: PasswordCheck::new(ports, limits),
             accounts: ports.accounts.clone(),
             clock: ports.clock.clone(),
         }
+    }
+
+    /// Records into `audit` (the service's one trail and counters) instead of the
+    /// default's own counters.
+    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Returns how many other sessions ended (0 for a retry: they ended the first time).
@@ -118,10 +129,14 @@ impl ChangePassword {
     ) -> Result<u64, ChangePasswordError> {
         let new = NewPassword::parse(request.new_password)
             .map_err(ChangePasswordError::InvalidNewPassword)?;
+        let origin = Origin {
+            client: request.client,
+            user_agent: request.user_agent,
+        };
         let current = request.current_password;
         self.check
             .confirmed(principal.user_id, request.client, |user| {
-                self.check_and_set(user, current, new, principal)
+                self.check_and_set(user, current, new, principal, &origin)
             })
             .await
     }
@@ -132,6 +147,7 @@ impl ChangePassword {
         current: String,
         new: NewPassword,
         principal: Principal,
+        origin: &Origin,
     ) -> Result<u64, ChangePasswordError> {
         // Over-long or empty: nobody's password, refused without hashing.
         let current =
@@ -162,6 +178,15 @@ impl ChangePassword {
             {
                 AccountWrite::Done(ended) => {
                     tracing::info!(sessions_ended = ended, "password changed");
+                    self.audit
+                        .record(
+                            user.id,
+                            AuditKind::PasswordChanged,
+                            Some(principal.session_id),
+                            Some(origin),
+                            Some(format!("sessions_ended={ended}")),
+                        )
+                        .await;
                     return Ok(ended);
                 }
                 AccountWrite::Gone => return Err(ChangePasswordError::UserGone),

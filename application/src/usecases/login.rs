@@ -14,9 +14,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{ClientAddress, PasswordInput, Session, SessionId, TokenId, TokenPair, Username};
+use domain::{
+    AuditKind, ClientAddress, PasswordInput, Session, SessionId, TokenId, TokenPair, Username,
+};
 use tracing::instrument;
 
+use super::audit::{Audit, Origin};
 use super::shared::{PairFor, codec_failure, hash_failures, issue_pair, store_failures};
 use crate::policy::{Limits, TokenPolicy};
 use crate::ports::Ports;
@@ -76,6 +79,7 @@ pub struct LoggedIn {
 }
 
 pub struct Login {
+    audit: Audit,
     users: Arc<dyn UserRepository>,
     sessions: Arc<dyn SessionStore>,
     tokens: Arc<dyn TokenCodec>,
@@ -101,6 +105,7 @@ impl std::fmt::Debug for Login {
 impl Login {
     pub fn new(ports: &Ports, policy: TokenPolicy, limits: ThrottleLimits, caps: Limits) -> Self {
         Self {
+            audit: Audit::with_defaults(ports),
             users: ports.users.clone(),
             sessions: ports.sessions.clone(),
             tokens: ports.tokens.clone(),
@@ -112,6 +117,13 @@ impl Login {
             limits,
             max_sessions: caps.max_sessions_per_user,
         }
+    }
+
+    /// Records into `audit` (the service's one trail and counters) instead of the
+    /// default's own counters.
+    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// # Errors
@@ -173,9 +185,20 @@ impl Login {
             .hasher
             .verify(&password, user.as_ref().map(|u| u.password_hash.clone()))
             .await?;
+        let origin = Origin {
+            client: request.client,
+            user_agent: request.user_agent.clone(),
+        };
         let user = match user {
             Some(user) if verified => user,
-            _ => {
+            Some(user) => {
+                tracing::info!("login refused");
+                self.audit
+                    .record(user.id, AuditKind::LoginFailed, None, Some(&origin), None)
+                    .await;
+                return Err(LoginError::InvalidCredentials);
+            }
+            None => {
                 tracing::info!("login refused");
                 return Err(LoginError::InvalidCredentials);
             }
@@ -209,6 +232,15 @@ impl Login {
             tracing::info!(user_id = %user.id, evicted, "oldest sessions ended: session cap reached");
         }
         tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
+        self.audit
+            .record(
+                user.id,
+                AuditKind::LoginSucceeded,
+                Some(session.id),
+                Some(&origin),
+                request.oauth_client.map(|c| format!("client={c}")),
+            )
+            .await;
         Ok(LoggedIn { pair, evicted })
     }
 }

@@ -9,6 +9,9 @@
 
 use std::sync::Arc;
 
+use domain::AuditKind;
+
+use super::audit::{Audit, Origin};
 use super::shared::{Principal, store_failures};
 use crate::ports::{
     Clock, EndOutcome, PresentedRefresh, SessionScope, SessionStore, TokenCodec, TokenError,
@@ -28,6 +31,15 @@ pub enum LogoutScope {
 }
 
 impl LogoutScope {
+    /// The scope as the API names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogoutScope::Local => "local",
+            LogoutScope::Others => "others",
+            LogoutScope::Global => "global",
+        }
+    }
+
     /// The sessions the store ends for this scope.
     fn sessions(self) -> SessionScope {
         match self {
@@ -64,6 +76,7 @@ pub enum LogoutError {
 store_failures!(LogoutError);
 
 pub struct Logout {
+    audit: Audit,
     sessions: Arc<dyn SessionStore>,
     tokens: Arc<dyn TokenCodec>,
     clock: Arc<dyn Clock>,
@@ -79,11 +92,19 @@ impl std::fmt::Debug for Logout {
 impl Logout {
     pub fn new(ports: &Ports, policy: TokenPolicy) -> Self {
         Self {
+            audit: Audit::with_defaults(ports),
             sessions: ports.sessions.clone(),
             tokens: ports.tokens.clone(),
             clock: ports.clock.clone(),
             policy,
         }
+    }
+
+    /// Records into `audit` (the service's one trail and counters) instead of the
+    /// default's own counters.
+    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Returns how many sessions were ended.
@@ -94,6 +115,7 @@ impl Logout {
         &self,
         credential: LogoutCredential,
         scope: LogoutScope,
+        origin: Option<&Origin>,
     ) -> Result<u64, LogoutError> {
         let (principal, ended) = match credential {
             LogoutCredential::Access(principal) => {
@@ -146,12 +168,30 @@ impl Logout {
                             ?scope,
                             "spent refresh token presented to log out; session revoked"
                         );
+                        self.audit
+                            .record(
+                                claims.user_id,
+                                AuditKind::ReuseDetected,
+                                Some(claims.session_id),
+                                origin,
+                                Some("presented to log out".into()),
+                            )
+                            .await;
                         return Err(LogoutError::Reused);
                     }
                 }
             }
         };
         tracing::info!(user_id = %principal.user_id, session_id = %principal.session_id, ?scope, ended, "logged out");
+        self.audit
+            .record(
+                principal.user_id,
+                AuditKind::LoggedOut,
+                Some(principal.session_id),
+                origin,
+                Some(format!("scope={} ended={ended}", scope.as_str())),
+            )
+            .await;
         Ok(ended)
     }
 }

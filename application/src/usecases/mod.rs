@@ -6,6 +6,7 @@
 //! code while they are small (`#[cfg(test)] mod tests { .. }`), in a sibling
 //! `<use_case>/tests.rs` once they outgrow it (`login/tests.rs`, ...).
 
+mod audit;
 mod authenticate;
 mod change_password;
 mod create_todo;
@@ -33,6 +34,8 @@ pub(crate) mod testkit;
 mod update_todo;
 mod verify_phone;
 
+pub(crate) use audit::Audit;
+pub use audit::{AuditStats, ListEvents, ListEventsError, Origin};
 pub use authenticate::{AuthError, Authenticate};
 pub use change_password::{
     ChangePassword, ChangePasswordError, ChangePasswordRequest,

@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
-use domain::{ClientId, SessionId, TokenId, TokenPair};
+use domain::{AuditKind, ClientId, SessionId, TokenId, TokenPair};
 use tracing::instrument;
 
+use super::audit::{Audit, Origin};
 use super::shared::{PairFor, codec_failure, issue_pair, store_failures};
 use crate::ports::{
     Clock, IdGenerator, Rotation, RotationOutcome, SessionStore, TokenCodec, TokenError,
@@ -32,6 +33,7 @@ pub enum RefreshError {
 store_failures!(RefreshError);
 
 pub struct Refresh {
+    audit: Audit,
     sessions: Arc<dyn SessionStore>,
     tokens: Arc<dyn TokenCodec>,
     clock: Arc<dyn Clock>,
@@ -50,12 +52,20 @@ impl std::fmt::Debug for Refresh {
 impl Refresh {
     pub fn new(ports: &Ports, policy: TokenPolicy) -> Self {
         Self {
+            audit: Audit::with_defaults(ports),
             sessions: ports.sessions.clone(),
             tokens: ports.tokens.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
             policy,
         }
+    }
+
+    /// Records into `audit` (the service's one trail and counters) instead of the
+    /// default's own counters.
+    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// The session a refresh token belongs to, if its signature and expiry check out;
@@ -80,6 +90,7 @@ impl Refresh {
         &self,
         refresh_token: &str,
         client: Option<ClientId>,
+        origin: Option<&Origin>,
     ) -> Result<TokenPair, RefreshError> {
         let now = self.clock.now();
         let claims = match self.tokens.verify_refresh(refresh_token, now) {
@@ -131,6 +142,15 @@ impl Refresh {
         match self.sessions.rotate(&rotation).await? {
             RotationOutcome::Rotated(_) => {
                 tracing::info!(user_id = %claims.user_id, session_id = %claims.session_id, "session refreshed");
+                self.audit
+                    .record(
+                        claims.user_id,
+                        AuditKind::Refreshed,
+                        Some(claims.session_id),
+                        origin,
+                        None,
+                    )
+                    .await;
                 Ok(pair)
             }
             RotationOutcome::Replayed(session) => {
@@ -156,6 +176,15 @@ impl Refresh {
                     session_id = %claims.session_id,
                     "refresh token reuse detected; session revoked"
                 );
+                self.audit
+                    .record(
+                        claims.user_id,
+                        AuditKind::ReuseDetected,
+                        Some(claims.session_id),
+                        origin,
+                        Some("presented at refresh".into()),
+                    )
+                    .await;
                 Err(RefreshError::Reused)
             }
             RotationOutcome::NotFound => Err(RefreshError::InvalidToken),

@@ -20,11 +20,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use domain::{
-    ClientAddress, NewPassword, Notification, NotificationId, NotificationKind, PasswordError,
-    PhoneCode, PhoneCodeError, Sms, User, Username,
+    AuditKind, ClientAddress, NewPassword, Notification, NotificationId, NotificationKind,
+    PasswordError, PhoneCode, PhoneCodeError, Sms, User, Username,
 };
 use tracing::instrument;
 
+use super::audit::{Audit, Origin};
 use super::shared::{hash_failures, store_failures};
 use super::sms::{SmsGate, SmsKind};
 use crate::ports::{
@@ -251,6 +252,7 @@ pub struct ResetPasswordRequest {
     pub new_password: String,
     /// The client's address (the TCP peer, or what a trusted proxy reported).
     pub client: IpAddr,
+    pub user_agent: Option<String>,
 }
 
 impl std::fmt::Debug for ResetPasswordRequest {
@@ -289,6 +291,7 @@ store_failures!(ResetPasswordError);
 hash_failures!(ResetPasswordError);
 
 pub struct ResetPassword {
+    audit: Audit,
     users: Arc<dyn UserRepository>,
     resets: Arc<dyn PasswordResets>,
     codes: Arc<dyn CodeHasher>,
@@ -306,6 +309,7 @@ impl std::fmt::Debug for ResetPassword {
 impl ResetPassword {
     pub fn new(ports: &Ports, per_client: WindowLimit) -> Self {
         Self {
+            audit: Audit::with_defaults(ports),
             users: ports.users.clone(),
             resets: ports.resets.clone(),
             codes: ports.code_hasher.clone(),
@@ -316,6 +320,13 @@ impl ResetPassword {
                 per_client,
             },
         }
+    }
+
+    /// Records into `audit` (the service's one trail and counters) instead of the
+    /// default's own counters.
+    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Sets the new password with a texted code and ends every session of the account;
@@ -360,6 +371,19 @@ impl ResetPassword {
             {
                 ResetCheck::Reset { ended } => {
                     tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
+                    let origin = Origin {
+                        client: request.client,
+                        user_agent: request.user_agent.clone(),
+                    };
+                    self.audit
+                        .record(
+                            user.id,
+                            AuditKind::PasswordReset,
+                            None,
+                            Some(&origin),
+                            Some(format!("sessions_ended={ended}")),
+                        )
+                        .await;
                     return Ok(ended);
                 }
                 ResetCheck::Wrong { attempts_left } => {

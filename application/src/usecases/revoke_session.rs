@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use domain::SessionId;
+use domain::{AuditKind, SessionId};
 
+use super::audit::{Audit, Origin};
 use super::shared::{Principal, store_failures};
 use crate::ports::Ports;
 use crate::ports::SessionStore;
@@ -21,6 +22,7 @@ pub enum RevokeSessionError {
 store_failures!(RevokeSessionError);
 
 pub struct RevokeSession {
+    audit: Audit,
     sessions: Arc<dyn SessionStore>,
 }
 
@@ -33,8 +35,16 @@ impl std::fmt::Debug for RevokeSession {
 impl RevokeSession {
     pub fn new(ports: &Ports) -> Self {
         Self {
+            audit: Audit::with_defaults(ports),
             sessions: ports.sessions.clone(),
         }
+    }
+
+    /// Records into `audit` (the service's one trail and counters) instead of the
+    /// default's own counters.
+    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// # Errors
@@ -44,9 +54,19 @@ impl RevokeSession {
         &self,
         principal: Principal,
         id: SessionId,
+        origin: Option<&Origin>,
     ) -> Result<(), RevokeSessionError> {
         if self.sessions.revoke(principal.user_id, id).await? {
             tracing::info!(user_id = %principal.user_id, session_id = %id, "session revoked");
+            self.audit
+                .record(
+                    principal.user_id,
+                    AuditKind::SessionRevoked,
+                    Some(principal.session_id),
+                    origin,
+                    Some(format!("revoked={id}")),
+                )
+                .await;
             Ok(())
         } else {
             Err(RevokeSessionError::NotFound)
@@ -77,7 +97,7 @@ mod tests {
         mocks.sessions.expect_revoke_all().never();
 
         revoke(mocks)
-            .execute(principal(), OTHER_SESSION_ID)
+            .execute(principal(), OTHER_SESSION_ID, None)
             .await
             .expect("revoked");
     }
@@ -92,7 +112,9 @@ mod tests {
             .times(1)
             .returning(|_, _| Ok(false));
 
-        let result = revoke(mocks).execute(principal(), OTHER_SESSION_ID).await;
+        let result = revoke(mocks)
+            .execute(principal(), OTHER_SESSION_ID, None)
+            .await;
 
         assert!(
             matches!(result, Err(RevokeSessionError::NotFound)),
@@ -109,7 +131,9 @@ mod tests {
             .times(1)
             .returning(|_, _| Err(unavailable()));
 
-        let result = revoke(mocks).execute(principal(), OTHER_SESSION_ID).await;
+        let result = revoke(mocks)
+            .execute(principal(), OTHER_SESSION_ID, None)
+            .await;
 
         assert!(
             matches!(result, Err(RevokeSessionError::Unavailable(_))),
@@ -126,7 +150,9 @@ mod tests {
             .times(1)
             .returning(|_, _| Err(unexpected()));
 
-        let result = revoke(mocks).execute(principal(), OTHER_SESSION_ID).await;
+        let result = revoke(mocks)
+            .execute(principal(), OTHER_SESSION_ID, None)
+            .await;
 
         assert!(
             matches!(result, Err(RevokeSessionError::Unexpected(_))),

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use domain::ClientId;
+use domain::{AuditKind, ClientId};
 use tracing::instrument;
 
+use super::audit::{Audit, Origin};
 use super::introspect::{TokenKind, verify_either};
 use super::shared::store_failures;
 use crate::policy::TokenPolicy;
@@ -38,6 +39,7 @@ pub enum RevokeTokenError {
 store_failures!(RevokeTokenError);
 
 pub struct RevokeToken {
+    audit: Audit,
     sessions: Arc<dyn SessionStore>,
     tokens: Arc<dyn TokenCodec>,
     clock: Arc<dyn Clock>,
@@ -53,11 +55,19 @@ impl std::fmt::Debug for RevokeToken {
 impl RevokeToken {
     pub fn new(ports: &Ports, policy: TokenPolicy) -> Self {
         Self {
+            audit: Audit::with_defaults(ports),
             sessions: ports.sessions.clone(),
             tokens: ports.tokens.clone(),
             clock: ports.clock.clone(),
             policy,
         }
+    }
+
+    /// Records into `audit` (the service's one trail and counters) instead of the
+    /// default's own counters.
+    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Revokes `token` (either kind; `hint` only orders the search) for `client`.
@@ -70,6 +80,7 @@ impl RevokeToken {
         token: &str,
         hint: Option<TokenKind>,
         client: ClientId,
+        origin: Option<&Origin>,
     ) -> Result<Revoked, RevokeTokenError> {
         let now = self.clock.now();
         let Some(verified) = verify_either(self.tokens.as_ref(), token, hint, now)
@@ -80,6 +91,31 @@ impl RevokeToken {
         if verified.client != Some(client) {
             return Err(RevokeTokenError::OtherClient);
         }
+        let (user_id, session_id) = (verified.user_id, verified.session_id);
+        let revoked = self.revoke(&verified, now).await?;
+        let (kind, detail) = match revoked {
+            Revoked::Nothing => return Ok(revoked),
+            Revoked::Session { reused: false } => (
+                AuditKind::LoggedOut,
+                format!("scope=local ended=1 client={client}"),
+            ),
+            Revoked::Session { reused: true } => (
+                AuditKind::ReuseDetected,
+                format!("presented for revocation by client={client}"),
+            ),
+        };
+        self.audit
+            .record(user_id, kind, Some(session_id), origin, Some(detail))
+            .await;
+        Ok(revoked)
+    }
+
+    /// Ends the session `verified` speaks for, as its kind says.
+    async fn revoke(
+        &self,
+        verified: &super::introspect::Verified,
+        now: domain::Timestamp,
+    ) -> Result<Revoked, RevokeTokenError> {
         let (user_id, session_id) = (verified.user_id, verified.session_id);
         match verified.kind {
             TokenKind::Access => {

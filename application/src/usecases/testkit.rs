@@ -20,10 +20,10 @@ use domain::{
 
 use super::shared::Principal;
 use crate::ports::{
-    MockAccountStore, MockClock, MockCodeHasher, MockIdGenerator, MockIdempotencyStore,
-    MockLoginThrottle, MockNotifier, MockOutbox, MockPasswordHasher, MockPasswordResets,
-    MockPhoneVerifications, MockRateLimiter, MockSessionStore, MockSmsQuota, MockTodoRepository,
-    MockTokenCodec, MockUserRepository, StoreError,
+    MockAccountStore, MockAuditLog, MockClock, MockCodeHasher, MockIdGenerator,
+    MockIdempotencyStore, MockLoginThrottle, MockNotifier, MockOutbox, MockPasswordHasher,
+    MockPasswordResets, MockPhoneVerifications, MockRateLimiter, MockSessionStore, MockSmsQuota,
+    MockTodoRepository, MockTokenCodec, MockUserRepository, StoreError,
 };
 use crate::{policy::TokenPolicy, ports::Ports};
 
@@ -122,6 +122,8 @@ pub(crate) struct Mocks {
     pub sessions: MockSessionStore,
     pub accounts: MockAccountStore,
     pub resets: MockPasswordResets,
+    /// Records whatever it is given (replace it to check what).
+    pub audit: MockAuditLog,
     pub tokens: MockTokenCodec,
     pub hasher: MockPasswordHasher,
     pub clock: MockClock,
@@ -144,6 +146,7 @@ impl Mocks {
             sessions: MockSessionStore::new(),
             accounts: MockAccountStore::new(),
             resets: MockPasswordResets::new(),
+            audit: recording_audit(),
             tokens: MockTokenCodec::new(),
             hasher: MockPasswordHasher::new(),
             clock: fixed_clock(NOW),
@@ -166,6 +169,7 @@ impl Mocks {
             sessions: Arc::new(self.sessions),
             accounts: Arc::new(self.accounts),
             resets: Arc::new(self.resets),
+            audit: Arc::new(self.audit),
             tokens: Arc::new(self.tokens),
             hasher: Arc::new(self.hasher),
             clock: Arc::new(self.clock),
@@ -180,6 +184,13 @@ impl Mocks {
             code_hasher: Arc::new(self.code_hasher),
         }
     }
+}
+
+/// An audit log that takes every event.
+pub(crate) fn recording_audit() -> MockAuditLog {
+    let mut audit = MockAuditLog::new();
+    audit.expect_append().returning(|_, _, _| Ok(true));
+    audit
 }
 
 pub(crate) fn fixed_clock(now: Timestamp) -> MockClock {

@@ -8,9 +8,10 @@
 
 use std::sync::Arc;
 
-use domain::{PhoneCode, User};
+use domain::{AuditKind, PhoneCode, User};
 use tracing::instrument;
 
+use super::audit::{Audit, Origin};
 use super::shared::{Caller, store_failures};
 use crate::ports::Ports;
 use crate::ports::{Clock, CodeCheck, CodeHasher, PhoneVerifications};
@@ -45,6 +46,7 @@ pub enum VerifyPhoneError {
 store_failures!(VerifyPhoneError);
 
 pub struct VerifyPhone {
+    audit: Audit,
     codes: Arc<dyn PhoneVerifications>,
     hasher: Arc<dyn CodeHasher>,
     clock: Arc<dyn Clock>,
@@ -59,10 +61,18 @@ impl std::fmt::Debug for VerifyPhone {
 impl VerifyPhone {
     pub fn new(ports: &Ports) -> Self {
         Self {
+            audit: Audit::with_defaults(ports),
             codes: ports.phone_codes.clone(),
             hasher: ports.code_hasher.clone(),
             clock: ports.clock.clone(),
         }
+    }
+
+    /// Records into `audit` (the service's one trail and counters) instead of the
+    /// default's own counters.
+    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Returns the caller's profile with the number verified.
@@ -74,6 +84,7 @@ impl VerifyPhone {
         &self,
         caller: &Caller,
         request: VerifyPhoneRequest,
+        origin: Option<&Origin>,
     ) -> Result<User, VerifyPhoneError> {
         let code = PhoneCode::parse(&request.code).map_err(VerifyPhoneError::InvalidCode)?;
         // The digest binds the number the profile (read with the session check) holds
@@ -86,6 +97,15 @@ impl VerifyPhone {
         match self.codes.confirm(user, &digest, self.clock.now()).await? {
             CodeCheck::Verified => {
                 tracing::info!("phone verified");
+                self.audit
+                    .record(
+                        user,
+                        AuditKind::PhoneVerified,
+                        Some(caller.principal.session_id),
+                        origin,
+                        None,
+                    )
+                    .await;
                 Ok(User {
                     phone_verified: true,
                     ..caller.user.clone()
@@ -157,7 +177,7 @@ mod tests {
         confirms(&mut mocks, Ok(CodeCheck::Verified));
 
         let user = verify(mocks)
-            .execute(&caller_with_phone(), request(" 123456 "))
+            .execute(&caller_with_phone(), request(" 123456 "), None)
             .await
             .expect("verified");
 
@@ -179,7 +199,7 @@ mod tests {
             );
 
             let result = verify(mocks)
-                .execute(&caller_with_phone(), request("123456"))
+                .execute(&caller_with_phone(), request("123456"), None)
                 .await;
 
             match result {
@@ -198,7 +218,7 @@ mod tests {
         confirms(&mut mocks, Ok(CodeCheck::NoCode));
 
         let result = verify(mocks)
-            .execute(&caller_with_phone(), request("123456"))
+            .execute(&caller_with_phone(), request("123456"), None)
             .await;
 
         assert!(
@@ -217,7 +237,7 @@ mod tests {
             mocks.code_hasher = hasher;
 
             let result = verify(mocks)
-                .execute(&caller_with_phone(), request(bad))
+                .execute(&caller_with_phone(), request(bad), None)
                 .await;
 
             assert!(
@@ -236,7 +256,9 @@ mod tests {
             user: user(),
         };
 
-        let result = verify(mocks).execute(&caller, request("123456")).await;
+        let result = verify(mocks)
+            .execute(&caller, request("123456"), None)
+            .await;
 
         assert!(
             matches!(result, Err(VerifyPhoneError::NoPendingCode)),
@@ -252,7 +274,7 @@ mod tests {
             confirms(&mut mocks, Err(failure));
 
             let result = verify(mocks)
-                .execute(&caller_with_phone(), request("123456"))
+                .execute(&caller_with_phone(), request("123456"), None)
                 .await;
 
             if unavailable_expected {

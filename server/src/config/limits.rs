@@ -10,8 +10,8 @@ use clap::Args;
 use super::error::{ConfigError, err};
 use super::values::{Span, count, span_in};
 use super::vars::{
-    LOGIN_CLIENT_LIMIT, LOGIN_CLIENT_WINDOW, LOGIN_PAIR_LIMIT, LOGIN_PAIR_WINDOW,
-    MAX_SESSIONS_PER_USER, MAX_TODOS_PER_USER, PASSWORD_RESET_CLIENT_LIMIT,
+    AUDIT_MAX_EVENTS, AUDIT_RETENTION, LOGIN_CLIENT_LIMIT, LOGIN_CLIENT_WINDOW, LOGIN_PAIR_LIMIT,
+    LOGIN_PAIR_WINDOW, MAX_SESSIONS_PER_USER, MAX_TODOS_PER_USER, PASSWORD_RESET_CLIENT_LIMIT,
     PASSWORD_RESET_CLIENT_WINDOW, PASSWORD_RESET_USER_LIMIT, PASSWORD_RESET_USER_WINDOW,
     REGISTER_CLIENT_LIMIT, REGISTER_CLIENT_WINDOW, TODO_CREATE_LIMIT, TODO_CREATE_WINDOW,
 };
@@ -28,6 +28,15 @@ pub const MAX_SESSIONS_CAP: u32 = 1_000_000;
 pub const MAX_TODOS_CAP: u32 = 10_000_000;
 
 const LIMIT: u64 = MAX_LOGIN_LIMIT as u64;
+
+/// How long an audit trail keeps its events: 1 second to 10 years.
+fn audit_span(raw: &str) -> Result<Span, String> {
+    span_in(
+        Duration::from_secs(1),
+        Duration::from_secs(3650 * 24 * 3600),
+        "1s and 3650d",
+    )(raw)
+}
 
 /// A window's length: 1s to 24h.
 fn window(raw: &str) -> Result<Span, String> {
@@ -95,6 +104,17 @@ pub struct LimitArgs {
         value_parser = window)]
     pub password_reset_user_window: Span,
 
+    /// How long each account's audit trail keeps its events (1s to 3650d).
+    #[arg(long, env = AUDIT_RETENTION, value_name = "DURATION",
+        default_value_t = Span(Limits::default().audit.max_age), value_parser = audit_span)]
+    pub audit_retention: Span,
+
+    /// The most events one account's audit trail keeps; the oldest go first (1 to 100000).
+    #[arg(long, env = AUDIT_MAX_EVENTS, value_name = "N",
+        default_value_t = Limits::default().audit.max_events,
+        value_parser = count::<u32, 1, 100_000>)]
+    pub audit_max_events: u32,
+
     /// Sessions one user may hold; a login beyond it ends the oldest (1 to 1000000;
     /// listing and revoking all of a user's sessions read them all, so keep it small).
     #[arg(long, env = MAX_SESSIONS_PER_USER, value_name = "N",
@@ -161,6 +181,11 @@ impl LimitArgs {
                 window: self.password_reset_user_window.0,
             },
             idempotency_ttl: Limits::default().idempotency_ttl,
+            audit: application::ports::AuditRetention {
+                max_age: self.audit_retention.0,
+                max_events: self.audit_max_events,
+                ..Limits::default().audit
+            },
         };
         Ok((throttle, limits))
     }

@@ -518,3 +518,37 @@ async fn generated_client_changes_the_password_and_deletes_the_account() {
         StatusCode::UNAUTHORIZED,
     );
 }
+
+#[tokio::test]
+async fn generated_client_reads_the_audit_trail() {
+    let app = spawn_app().await;
+    let tokens = app.new_user("client_audited").await;
+    let other = app.login_ok("client_audited", PASSWORD).await;
+    let client = authed(&app, &tokens.access);
+    client
+        .revoke_session(
+            &uuid::Uuid::parse_str(other.body["session_id"].as_str().expect("sid")).expect("uuid"),
+        )
+        .await
+        .expect("revoked");
+
+    let page = client
+        .list_events(None, Some(std::num::NonZeroU32::new(1).expect("one")))
+        .await
+        .expect("events")
+        .into_inner();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].kind, "session_revoked");
+    let next = page.next.expect("more pages");
+    let rest = client
+        .list_events(Some(&next), None)
+        .await
+        .expect("events")
+        .into_inner();
+    let kinds: Vec<&str> = rest.items.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["login_succeeded", "login_succeeded"]);
+    problem(
+        client.list_events(Some("forged"), None).await,
+        StatusCode::BAD_REQUEST,
+    );
+}

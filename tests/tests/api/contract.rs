@@ -4,17 +4,18 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use application::ports::{
-    AccountStore, AccountWrite, ActiveUser, Admission, CodeCheck, CodeDigest, DeadLetter,
-    EndOutcome, IdempotencyRecord, IdempotencyStore, IdempotentWrite, InsertUserError,
-    LoginAttempt, LoginThrottle, Outbox, PendingCode, PhoneVerifications, PresentedRefresh,
-    RateKey, RateLimiter, Rotation, RotationOutcome, SessionCursor, SessionScope, SessionStore,
-    Settlement, SmsAdmission, SmsCaps, SmsLimit, SmsQuota, ThrottleLimits, TodoCursor, TodoInsert,
-    TodoInsertRules, TodoRepository, UserRepository, WindowLimit,
+    AccountStore, AccountWrite, ActiveUser, Admission, AuditCursor, AuditLog, AuditRetention,
+    CodeCheck, CodeDigest, DeadLetter, EndOutcome, IdempotencyRecord, IdempotencyStore,
+    IdempotentWrite, InsertUserError, LoginAttempt, LoginThrottle, Outbox, PendingCode,
+    PhoneVerifications, PresentedRefresh, RateKey, RateLimiter, Rotation, RotationOutcome,
+    SessionCursor, SessionScope, SessionStore, Settlement, SmsAdmission, SmsCaps, SmsLimit,
+    SmsQuota, ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules, TodoRepository,
+    UserRepository, WindowLimit,
 };
 use domain::{
-    ClientAddress, IdempotencyKey, Notification, NotificationId, NotificationKind, PasswordHash,
-    PhoneCode, PhoneNumber, Session, SessionId, Sms, Timestamp, Todo, TodoId, TodoTitle, TokenId,
-    User, UserId, Username,
+    AuditEvent, AuditKind, ClientAddress, IdempotencyKey, Notification, NotificationId,
+    NotificationKind, PasswordHash, PhoneCode, PhoneNumber, Session, SessionId, Sms, Timestamp,
+    Todo, TodoId, TodoTitle, TokenId, User, UserId, Username,
 };
 use futures::future::join_all;
 use uuid::Uuid;
@@ -306,6 +307,92 @@ where
     );
 }
 
+/// The audit trail: newest first, in pages, bounded by count and age, noise within its
+/// budget, each account's its own.
+async fn audit_contract<S: AuditLog>(store: &S) {
+    let user = UserId::from_uuid(Uuid::new_v4());
+    let other = UserId::from_uuid(Uuid::new_v4());
+    let retention = AuditRetention {
+        max_age: HOUR,
+        max_events: 4,
+        noise: WindowLimit {
+            max: 2,
+            window: HOUR,
+        },
+    };
+    let event = |kind: AuditKind, detail: &str| AuditEvent {
+        kind,
+        at: now(),
+        session_id: Some(SessionId::from_uuid(Uuid::new_v4())),
+        client: Some("192.0.2.1".into()),
+        user_agent: None,
+        detail: Some(detail.into()),
+    };
+    let page = |before: Option<AuditCursor>, limit: usize| {
+        let before = before.clone();
+        async move {
+            store
+                .events(user, before, limit, retention.max_age, now())
+                .await
+                .expect("events")
+        }
+    };
+    for n in 0..3 {
+        assert!(
+            store
+                .append(
+                    user,
+                    &event(AuditKind::Refreshed, &format!("r{n}")),
+                    retention
+                )
+                .await
+                .expect("append")
+        );
+    }
+    assert!(
+        store
+            .append(other, &event(AuditKind::LoggedOut, "theirs"), retention)
+            .await
+            .expect("append")
+    );
+    let first = page(None, 2).await;
+    let details = |events: &[AuditEvent]| -> Vec<String> {
+        events.iter().filter_map(|e| e.detail.clone()).collect()
+    };
+    assert_eq!(details(&first.items), ["r2", "r1"], "newest first");
+    assert_eq!(first.items[0].client.as_deref(), Some("192.0.2.1"));
+    assert_eq!(first.items[0].user_agent, None);
+    let second = page(first.next.clone(), 2).await;
+    assert_eq!(details(&second.items), ["r0"]);
+    assert!(second.next.is_none(), "the last page");
+    // Noise within its budget: two of three kept.
+    let noise: Vec<AuditEvent> = (0..3)
+        .map(|n| event(AuditKind::LoginFailed, &format!("f{n}")))
+        .collect();
+    let kept: Vec<bool> = join_all(noise.iter().map(|e| store.append(user, e, retention)))
+        .await
+        .into_iter()
+        .map(|r| r.expect("append"))
+        .collect();
+    assert_eq!(kept.iter().filter(|k| **k).count(), 2, "{kept:?}");
+    // Bounded by count: the four newest of five.
+    let all = page(None, 100).await;
+    assert_eq!(all.items.len(), 4);
+    assert_eq!(details(&all.items)[2..], ["r2", "r1"]);
+    // Bounded by age: nothing older than `max_age` is listed.
+    let later = now().plus(HOUR).plus(Duration::from_secs(5));
+    let aged = store
+        .events(user, None, 100, retention.max_age, later)
+        .await
+        .expect("events");
+    assert!(aged.items.is_empty(), "{aged:?}");
+    let theirs = store
+        .events(other, None, 100, retention.max_age, now())
+        .await
+        .expect("events");
+    assert_eq!(details(&theirs.items), ["theirs"]);
+}
+
 /// A cap no contract step reaches unless it means to.
 const MANY_SESSIONS: u32 = 1_000;
 
@@ -378,9 +465,11 @@ where
         + IdempotencyStore
         + PhoneVerifications
         + SmsQuota
-        + AccountStore,
+        + AccountStore
+        + AuditLog,
 {
     account_contract(store).await;
+    audit_contract(store).await;
     outbox_contract(store).await;
     fair_outbox_contract(store).await;
     phone_contract(store).await;

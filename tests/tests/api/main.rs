@@ -5,6 +5,7 @@
 
 mod abuse;
 mod account;
+mod audit;
 mod auth;
 mod cache;
 mod client;

@@ -297,6 +297,17 @@ const ANSWERS: &[(&str, &[u16], &[&str])] = &[
         ],
     ),
     (
+        "list_events",
+        &[200, 400, 401, 500, 503],
+        &[
+            "invalid-parameter",
+            "missing-token",
+            "invalid-token",
+            "internal",
+            "unavailable",
+        ],
+    ),
+    (
         "list_sessions",
         &[200, 400, 401, 500, 503],
         &[

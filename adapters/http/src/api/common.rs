@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use application::Services;
-use application::usecases::LoginRequest;
+use application::usecases::{LoginRequest, Origin};
 use domain::{ClientId, IdempotencyKey, TokenPair};
 use poem::Request;
 use poem::web::Data;
@@ -79,8 +79,13 @@ pub(super) async fn refreshed(
     services: &Services,
     refresh_token: &str,
     client: Option<ClientId>,
+    origin: &Origin,
 ) -> Result<TokenPair, Failure> {
-    match services.refresh.execute(refresh_token, client).await {
+    match services
+        .refresh
+        .execute(refresh_token, client, Some(origin))
+        .await
+    {
         Ok(pair) => {
             metrics::refresh_outcome("success");
             Ok(pair)
@@ -94,6 +99,14 @@ pub(super) async fn refreshed(
 }
 
 const INVALID_CURSOR: &str = "Not a cursor this listing gave out; pass its 'next' unchanged";
+
+/// Where `req` came from, for the audit trail.
+pub(super) fn origin(proxies: &crate::client::TrustedProxies, req: &Request) -> Origin {
+    Origin {
+        client: proxies.client_of(req),
+        user_agent: user_agent(req),
+    }
+}
 
 pub(super) fn user_agent(req: &Request) -> Option<String> {
     req.header(poem::http::header::USER_AGENT)

@@ -14,7 +14,7 @@ use poem_openapi::auth::Basic;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
 
-use super::common::{Svc, Tag, log_in, refreshed, user_agent};
+use super::common::{Svc, Tag, log_in, origin, refreshed, user_agent};
 use crate::client::TrustedProxies;
 use crate::metrics;
 use crate::oauth::{
@@ -287,7 +287,7 @@ impl OAuthApi {
             }
             Grant::RefreshToken => {
                 let token = required(form.refresh_token.as_deref(), "refresh_token")?;
-                refreshed(&services, token, Some(client.id)).await
+                refreshed(&services, token, Some(client.id), &origin(&proxies, req)).await
             }
         }
         .map_err(oauth_failure)?;
@@ -322,6 +322,7 @@ impl OAuthApi {
         &self,
         services: Svc<'_>,
         oauth: Data<&Arc<OAuthConfig>>,
+        proxies: Data<&Arc<TrustedProxies>>,
         req: &Request,
         body: Form<RevocationRequest>,
     ) -> Result<RevocationAnswer, RevocationFailure> {
@@ -335,7 +336,7 @@ impl OAuthApi {
         let hint = hint(form.token_type_hint.as_deref());
         match services
             .revoke_token
-            .execute(&form.token, hint, client.id)
+            .execute(&form.token, hint, client.id, Some(&origin(&proxies, req)))
             .await
         {
             Ok(Revoked::Session { reused: true }) => {

@@ -1,13 +1,18 @@
 //! The caller's sessions (logged-in devices).
 
+use std::sync::Arc;
+
 use domain::SessionId;
+use poem::Request;
+use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use uuid::Uuid;
 
-use super::common::{Answer, NoContent, Svc, Tag, cursor, failed};
+use super::common::{Answer, NoContent, Svc, Tag, cursor, failed, origin};
 use crate::auth::BearerAuth;
+use crate::client::TrustedProxies;
 use crate::contract::{ListSessions, RevokeSession};
 use crate::{dto, metrics};
 
@@ -67,13 +72,19 @@ impl SessionsApi {
     async fn revoke_session(
         &self,
         services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
+        req: &Request,
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> Answer<NoContent, RevokeSession> {
         let caller = auth.caller(&services).await.map_err(failed)?;
         services
             .revoke_session
-            .execute(caller.principal, SessionId::from_uuid(id.0))
+            .execute(
+                caller.principal,
+                SessionId::from_uuid(id.0),
+                Some(&origin(&proxies, req)),
+            )
             .await
             .map_err(failed)?;
         metrics::sessions_revoked("session_delete", 1);

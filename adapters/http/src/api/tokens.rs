@@ -9,7 +9,9 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiRequest, ApiResponse, OpenApi};
 
-use super::common::{Answer, Presented, Svc, Tag, deliver, failed, log_in, refreshed, user_agent};
+use super::common::{
+    Answer, Presented, Svc, Tag, deliver, failed, log_in, origin, refreshed, user_agent,
+};
 use crate::auth::BearerAuth;
 use crate::client::TrustedProxies;
 use crate::contract::{Login, Logout, Refresh, Revoke};
@@ -195,6 +197,7 @@ impl TokensApi {
         &self,
         services: Svc<'_>,
         csrf: Data<&Arc<CsrfKeys>>,
+        proxies: Data<&Arc<TrustedProxies>>,
         req: &Request,
         body: RefreshBody,
         /// `true`: answer in cookie mode (the new refresh token as the cookie, not in the
@@ -207,7 +210,7 @@ impl TokensApi {
             (body, true) => form_token(body.refresh_token),
         }
         .map_err(failed)?;
-        let pair = refreshed(&services, presented.token(), None)
+        let pair = refreshed(&services, presented.token(), None, &origin(&proxies, req))
             .await
             .map_err(failed)?;
         // A cookie-authenticated refresh always answers with a cookie: the token must
@@ -231,6 +234,8 @@ impl TokensApi {
     async fn logout(
         &self,
         services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
+        req: &Request,
         auth: BearerAuth,
         /// Which sessions to end: `local` (the default), `others` or `global`.
         // An `Option`, not `#[oai(default)]`: a default wraps the enum's `$ref` in an
@@ -244,7 +249,11 @@ impl TokensApi {
         let scope = scope.0.unwrap_or_default();
         let ended = services
             .logout
-            .execute(LogoutCredential::Access(caller.principal), scope.into())
+            .execute(
+                LogoutCredential::Access(caller.principal),
+                scope.into(),
+                Some(&origin(&proxies, req)),
+            )
             .await
             .map_err(failed)?;
         metrics::sessions_revoked("logout", ended);
@@ -269,6 +278,7 @@ impl TokensApi {
         &self,
         services: Svc<'_>,
         csrf: Data<&Arc<CsrfKeys>>,
+        proxies: Data<&Arc<TrustedProxies>>,
         req: &Request,
         body: RevokeBody,
     ) -> Answer<LogoutResponse, Revoke> {
@@ -286,6 +296,7 @@ impl TokensApi {
             .execute(
                 LogoutCredential::Refresh(presented.into_token()),
                 scope.into(),
+                Some(&origin(&proxies, req)),
             )
             .await
             .map_err(|e| {

@@ -8,16 +8,18 @@ use application::usecases::{
 };
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::Header;
+use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
-use super::common::{Answer, Svc, Tag, failed, idempotency_key, replayed};
+use super::common::{
+    Answer, Svc, Tag, cursor, failed, idempotency_key, origin, replayed, user_agent,
+};
 use crate::auth::BearerAuth;
 use crate::client::TrustedProxies;
 use crate::contract::{
-    ChangePassword, DeleteAccount, Me, Register, RequestPasswordReset, ResetPassword, SetPhone,
-    VerifyPhone,
+    ChangePassword, DeleteAccount, ListEvents, Me, Register, RequestPasswordReset, ResetPassword,
+    SetPhone, VerifyPhone,
 };
 use crate::dto;
 
@@ -82,6 +84,12 @@ enum ResetPasswordResponse {
     /// The password is the new one and every session of the account has ended: log in.
     #[oai(status = 204)]
     Reset,
+}
+
+#[derive(ApiResponse)]
+enum ListEventsResponse {
+    #[oai(status = 200)]
+    Ok(Json<dto::EventPage>),
 }
 
 /// The one answer to a reset request.
@@ -192,6 +200,8 @@ impl UsersApi {
     async fn verify_phone(
         &self,
         services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
+        req: &Request,
         auth: BearerAuth,
         body: Json<dto::VerifyPhoneRequest>,
     ) -> Answer<VerifyPhoneResponse, VerifyPhone> {
@@ -204,6 +214,7 @@ impl UsersApi {
                 VerifyPhoneRequest {
                     code: body.0.code.0,
                 },
+                Some(&origin(&proxies, req)),
             )
             .await
             .map_err(failed)?;
@@ -243,6 +254,7 @@ impl UsersApi {
                     current_password: body.current_password.0,
                     new_password: body.new_password.0,
                     client: proxies.client_of(req),
+                    user_agent: user_agent(req),
                 },
             )
             .await
@@ -354,9 +366,47 @@ impl UsersApi {
                 code: body.code.0,
                 new_password: body.new_password.0,
                 client: proxies.client_of(req),
+                user_agent: user_agent(req),
             })
             .await
             .map_err(failed)?;
         Ok(ResetPasswordResponse::Reset)
+    }
+
+    /// The caller's audit trail
+    ///
+    /// What happened to the account's security, newest first: logins (succeeded, and
+    /// failed with a wrong password), refreshes, reuse of a spent refresh token, logouts,
+    /// sessions revoked, password changes and resets, phone verification; each with its
+    /// time, session, client address and user agent. Kept `AUDIT_RETENTION` (90 days) and
+    /// at most `AUDIT_MAX_EVENTS` (1000) events; failed logins at most 20 an hour.
+    #[oai(
+        path = "/me/events",
+        method = "get",
+        tag = "Tag::Users",
+        operation_id = "list_events"
+    )]
+    async fn list_events(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+        /// Events per page: 1 to 1000, default 100.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u32>>,
+        /// Where the page starts: the `next` of the previous page; absent for the newest.
+        #[oai(name = "cursor")]
+        before: Query<Option<String>>,
+    ) -> Answer<ListEventsResponse, ListEvents> {
+        let before = cursor(before.0.as_deref(), dto::cursor::parse_event).map_err(failed)?;
+        let caller = auth.caller(&services).await.map_err(failed)?;
+        let page = services
+            .list_events
+            .execute(caller.principal, before, limit.0)
+            .await
+            .map_err(failed)?;
+        Ok(ListEventsResponse::Ok(Json(dto::EventPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next: page.next.map(dto::cursor::event),
+        })))
     }
 }

@@ -16,6 +16,7 @@ fn request(current: &str, new: &str) -> ChangePasswordRequest {
         current_password: current.into(),
         new_password: new.into(),
         client: CLIENT.parse().expect("ip"),
+        user_agent: None,
     }
 }
 

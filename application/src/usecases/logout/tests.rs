@@ -98,7 +98,7 @@ async fn access_local_revokes_the_callers_session() {
     expect_revoke(&mut mocks, true);
 
     let ended = logout(mocks)
-        .execute(access(), LogoutScope::Local)
+        .execute(access(), LogoutScope::Local, None)
         .await
         .expect("logged out");
 
@@ -112,7 +112,7 @@ async fn access_local_on_an_already_gone_session_is_not_an_error() {
     expect_revoke(&mut mocks, false);
 
     let ended = logout(mocks)
-        .execute(access(), LogoutScope::Local)
+        .execute(access(), LogoutScope::Local, None)
         .await
         .expect("logged out");
 
@@ -126,7 +126,7 @@ async fn refresh_local_ends_the_tokens_session_in_one_checked_step() {
     expect_end(&mut mocks, SessionScope::This, EndOutcome::Ended(1));
 
     let ended = logout(mocks)
-        .execute(refresh(), LogoutScope::Local)
+        .execute(refresh(), LogoutScope::Local, None)
         .await
         .expect("logged out");
 
@@ -140,7 +140,7 @@ async fn refresh_on_a_gone_session_is_invalid_token() {
         expect_refresh_claims(&mut mocks);
         expect_end(&mut mocks, scope.sessions(), EndOutcome::NotFound);
 
-        let err = logout(mocks).execute(refresh(), scope).await;
+        let err = logout(mocks).execute(refresh(), scope, None).await;
 
         assert!(
             matches!(err, Err(LogoutError::InvalidToken)),
@@ -156,7 +156,7 @@ async fn a_spent_refresh_token_is_reuse_in_every_scope() {
         expect_refresh_claims(&mut mocks);
         expect_end(&mut mocks, scope.sessions(), EndOutcome::ReuseDetected);
 
-        let err = logout(mocks).execute(refresh(), scope).await;
+        let err = logout(mocks).execute(refresh(), scope, None).await;
 
         assert!(
             matches!(err, Err(LogoutError::Reused)),
@@ -180,7 +180,7 @@ async fn invalid_or_expired_refresh_token_is_invalid_and_touches_nothing() {
             .return_once(move |_, _| Err(failure));
         expect_untouched_store(&mut mocks);
 
-        let err = logout(mocks).execute(refresh(), scope).await;
+        let err = logout(mocks).execute(refresh(), scope, None).await;
 
         assert!(
             matches!(err, Err(LogoutError::InvalidToken)),
@@ -199,7 +199,9 @@ async fn codec_failure_is_unexpected_and_touches_nothing() {
         .returning(|_, _| Err(TokenError::Unexpected(anyhow::anyhow!("boom"))));
     expect_untouched_store(&mut mocks);
 
-    let err = logout(mocks).execute(refresh(), LogoutScope::Local).await;
+    let err = logout(mocks)
+        .execute(refresh(), LogoutScope::Local, None)
+        .await;
 
     assert!(matches!(err, Err(LogoutError::Unexpected(_))), "{err:?}");
 }
@@ -211,7 +213,7 @@ async fn access_others_revokes_all_but_the_callers_session() {
     expect_revoke_all(&mut mocks, Some(SESSION_ID), 3);
 
     let ended = logout(mocks)
-        .execute(access(), LogoutScope::Others)
+        .execute(access(), LogoutScope::Others, None)
         .await
         .expect("logged out");
 
@@ -225,7 +227,7 @@ async fn access_global_revokes_every_session() {
     expect_revoke_all(&mut mocks, None, 4);
 
     let ended = logout(mocks)
-        .execute(access(), LogoutScope::Global)
+        .execute(access(), LogoutScope::Global, None)
         .await
         .expect("logged out");
 
@@ -243,7 +245,7 @@ async fn refresh_others_and_global_end_what_they_name() {
         expect_end(&mut mocks, expected, EndOutcome::Ended(ended));
 
         let result = logout(mocks)
-            .execute(refresh(), scope)
+            .execute(refresh(), scope, None)
             .await
             .expect("logged out");
 
@@ -281,7 +283,7 @@ async fn ending_is_addressed_by_the_tokens_user() {
         .returning(|_, _| Ok(EndOutcome::Ended(1)));
 
     let ended = logout(mocks)
-        .execute(refresh(), LogoutScope::Others)
+        .execute(refresh(), LogoutScope::Others, None)
         .await
         .expect("logged out");
 
@@ -297,7 +299,9 @@ async fn store_unavailable_on_revoke_is_unavailable() {
         .times(1)
         .returning(|_, _| Err(unavailable()));
 
-    let err = logout(mocks).execute(access(), LogoutScope::Local).await;
+    let err = logout(mocks)
+        .execute(access(), LogoutScope::Local, None)
+        .await;
 
     assert!(matches!(err, Err(LogoutError::Unavailable(_))), "{err:?}");
 }
@@ -311,7 +315,9 @@ async fn store_unavailable_on_revoke_all_is_unavailable() {
         .times(1)
         .returning(|_, _| Err(unavailable()));
 
-    let err = logout(mocks).execute(access(), LogoutScope::Global).await;
+    let err = logout(mocks)
+        .execute(access(), LogoutScope::Global, None)
+        .await;
 
     assert!(matches!(err, Err(LogoutError::Unavailable(_))), "{err:?}");
 }
@@ -326,7 +332,9 @@ async fn store_unavailable_on_ending_by_refresh_is_unavailable() {
         .times(1)
         .returning(|_, _| Err(unavailable()));
 
-    let err = logout(mocks).execute(refresh(), LogoutScope::Others).await;
+    let err = logout(mocks)
+        .execute(refresh(), LogoutScope::Others, None)
+        .await;
 
     assert!(matches!(err, Err(LogoutError::Unavailable(_))), "{err:?}");
 }
@@ -340,7 +348,9 @@ async fn store_failure_is_unexpected() {
         .times(1)
         .returning(|_, _| Err(unexpected()));
 
-    let err = logout(mocks).execute(access(), LogoutScope::Local).await;
+    let err = logout(mocks)
+        .execute(access(), LogoutScope::Local, None)
+        .await;
 
     assert!(matches!(err, Err(LogoutError::Unexpected(_))), "{err:?}");
 }

@@ -126,7 +126,7 @@ async fn success_rotates_the_presented_jti_and_signs_the_new_one_first() {
         .returning(|_| Ok(RotationOutcome::Rotated(session(SESSION_ID))));
 
     let pair = refresh(mocks)
-        .execute(PRESENTED, None)
+        .execute(PRESENTED, None, None)
         .await
         .expect("refreshed");
 
@@ -145,7 +145,7 @@ async fn expired_token_is_invalid_and_never_reaches_the_store() {
     expect_verify_fails(&mut mocks, TokenError::Expired);
     expect_nothing_after_verify(&mut mocks);
 
-    let err = refresh(mocks).execute(PRESENTED, None).await;
+    let err = refresh(mocks).execute(PRESENTED, None, None).await;
 
     assert!(matches!(err, Err(RefreshError::InvalidToken)), "{err:?}");
 }
@@ -156,7 +156,7 @@ async fn invalid_token_is_invalid_and_never_reaches_the_store() {
     expect_verify_fails(&mut mocks, TokenError::Invalid);
     expect_nothing_after_verify(&mut mocks);
 
-    let err = refresh(mocks).execute("forged", None).await;
+    let err = refresh(mocks).execute("forged", None, None).await;
 
     assert!(matches!(err, Err(RefreshError::InvalidToken)), "{err:?}");
 }
@@ -180,7 +180,7 @@ async fn a_token_spends_only_where_it_was_issued_and_elsewhere_is_not_reuse() {
         });
         expect_nothing_after_verify(&mut mocks);
 
-        let err = refresh(mocks).execute(PRESENTED, presented_by).await;
+        let err = refresh(mocks).execute(PRESENTED, presented_by, None).await;
 
         assert!(
             matches!(err, Err(RefreshError::InvalidToken)),
@@ -195,7 +195,7 @@ async fn codec_failure_on_verify_is_unexpected() {
     expect_verify_fails(&mut mocks, TokenError::Unexpected(anyhow::anyhow!("boom")));
     expect_nothing_after_verify(&mut mocks);
 
-    let err = refresh(mocks).execute(PRESENTED, None).await;
+    let err = refresh(mocks).execute(PRESENTED, None, None).await;
 
     assert!(matches!(err, Err(RefreshError::Unexpected(_))), "{err:?}");
 }
@@ -207,7 +207,7 @@ async fn reuse_detected_is_reused() {
     expect_signing(&mut mocks);
     expect_rotate(&mut mocks, Ok(RotationOutcome::ReuseDetected));
 
-    let err = refresh(mocks).execute(PRESENTED, None).await;
+    let err = refresh(mocks).execute(PRESENTED, None, None).await;
 
     assert!(matches!(err, Err(RefreshError::Reused)), "{err:?}");
 }
@@ -219,7 +219,7 @@ async fn gone_session_is_invalid_token() {
     expect_signing(&mut mocks);
     expect_rotate(&mut mocks, Ok(RotationOutcome::NotFound));
 
-    let err = refresh(mocks).execute(PRESENTED, None).await;
+    let err = refresh(mocks).execute(PRESENTED, None, None).await;
 
     assert!(matches!(err, Err(RefreshError::InvalidToken)), "{err:?}");
 }
@@ -231,7 +231,7 @@ async fn store_unavailable_is_unavailable() {
     expect_signing(&mut mocks);
     expect_rotate(&mut mocks, Err(unavailable()));
 
-    let err = refresh(mocks).execute(PRESENTED, None).await;
+    let err = refresh(mocks).execute(PRESENTED, None, None).await;
 
     assert!(matches!(err, Err(RefreshError::Unavailable(_))), "{err:?}");
 }
@@ -243,7 +243,7 @@ async fn store_failure_is_unexpected() {
     expect_signing(&mut mocks);
     expect_rotate(&mut mocks, Err(unexpected()));
 
-    let err = refresh(mocks).execute(PRESENTED, None).await;
+    let err = refresh(mocks).execute(PRESENTED, None, None).await;
 
     assert!(matches!(err, Err(RefreshError::Unexpected(_))), "{err:?}");
 }
@@ -261,7 +261,7 @@ async fn signing_failure_is_unexpected_and_spends_nothing() {
     mocks.tokens.expect_issue_refresh().never();
     mocks.sessions.expect_rotate().never();
 
-    let err = refresh(mocks).execute(PRESENTED, None).await;
+    let err = refresh(mocks).execute(PRESENTED, None, None).await;
 
     assert!(matches!(err, Err(RefreshError::Unexpected(_))), "{err:?}");
 }
@@ -301,7 +301,7 @@ async fn a_grace_replay_reissues_the_refresh_token_already_issued() {
     expect_rotate(&mut mocks, Ok(RotationOutcome::Replayed(replayed)));
 
     let pair = refresh(mocks)
-        .execute(PRESENTED, None)
+        .execute(PRESENTED, None, None)
         .await
         .expect("answered");
     assert_eq!(pair.refresh_token, "already-issued-refresh");
@@ -325,7 +325,7 @@ async fn the_grace_window_of_the_policy_reaches_the_store() {
         ..policy()
     };
     Refresh::new(&mocks.into_ports(), policy)
-        .execute(PRESENTED, None)
+        .execute(PRESENTED, None, None)
         .await
         .expect("rotated");
 }
@@ -351,7 +351,7 @@ async fn refreshes_are_capped_by_the_absolute_session_lifetime() {
         ..policy()
     };
     let pair = Refresh::new(&mocks.into_ports(), policy)
-        .execute(PRESENTED, None)
+        .execute(PRESENTED, None, None)
         .await
         .expect("rotated");
     assert_eq!(pair.refresh_expires_at, cap);
@@ -370,7 +370,7 @@ async fn a_session_past_its_absolute_lifetime_cannot_be_refreshed() {
         ..policy()
     };
     let result = Refresh::new(&mocks.into_ports(), policy)
-        .execute(PRESENTED, None)
+        .execute(PRESENTED, None, None)
         .await;
     assert!(
         matches!(result, Err(RefreshError::InvalidToken)),

@@ -297,6 +297,7 @@ fn reset_request(username: &str, code: &str, new: &str) -> ResetPasswordRequest 
         code: code.into(),
         new_password: new.into(),
         client: CLIENT.parse().expect("ip"),
+        user_agent: None,
     }
 }
 

@@ -68,7 +68,7 @@ async fn an_access_token_of_the_client_ends_its_session() {
         .returning(|_, _| Ok(true));
 
     let done = revoke(mocks)
-        .execute(TOKEN, None, client("cli"))
+        .execute(TOKEN, None, client("cli"), None)
         .await
         .expect("as set up");
 
@@ -92,7 +92,7 @@ async fn a_refresh_token_ends_its_session_and_a_spent_one_counts_as_reuse() {
             .return_once(move |_, _| Ok(outcome));
 
         let done = revoke(mocks)
-            .execute(TOKEN, Some(TokenKind::Refresh), client("cli"))
+            .execute(TOKEN, Some(TokenKind::Refresh), client("cli"), None)
             .await
             .expect("as set up");
 
@@ -108,7 +108,9 @@ async fn a_token_of_another_client_or_of_the_services_own_login_is_refused_untou
         mocks.sessions.expect_end_with_refresh().never();
         mocks.sessions.expect_revoke().never();
 
-        let err = revoke(mocks).execute(TOKEN, None, client("cli")).await;
+        let err = revoke(mocks)
+            .execute(TOKEN, None, client("cli"), None)
+            .await;
 
         assert!(matches!(err, Err(RevokeTokenError::OtherClient)), "{err:?}");
     }
@@ -127,7 +129,7 @@ async fn anything_else_is_nothing_to_revoke() {
         .returning(|_, _| Err(TokenError::Invalid));
 
     let done = revoke(mocks)
-        .execute(TOKEN, None, client("cli"))
+        .execute(TOKEN, None, client("cli"), None)
         .await
         .expect("as set up");
 
