@@ -83,7 +83,7 @@ impl AuditLog for MemoryStore {
         };
         let oldest = cutoff(now, max_age);
         let trails = self.trails();
-        let mut page: Vec<(u64, AuditEvent)> = trails
+        let page: Vec<(u64, AuditEvent)> = trails
             .by_user
             .get(&user)
             .map(|trail| {
@@ -97,15 +97,11 @@ impl AuditLog for MemoryStore {
                     .collect()
             })
             .unwrap_or_default();
-        let next = if page.len() > limit {
-            page.truncate(limit);
-            page.last().map(|(seq, _)| AuditCursor(seq.to_string()))
-        } else {
-            None
-        };
-        Ok(Page {
-            items: page.into_iter().map(|(_, e)| e).collect(),
-            next,
-        })
+        Ok(Page::from_one_more(
+            page.into_iter()
+                .map(|(seq, e)| (AuditCursor(seq.to_string()), e))
+                .collect(),
+            limit,
+        ))
     }
 }

@@ -141,18 +141,9 @@ impl AuditLog for RedisStore {
             };
             // Entry ids are Redis's clock, `at` is the server's: both hold the cutoff.
             if event.at.unix_seconds() >= oldest {
-                entries.push((id, event));
+                entries.push((AuditCursor(id), event));
             }
         }
-        let next = if entries.len() > limit {
-            entries.truncate(limit);
-            entries.last().map(|(id, _)| AuditCursor(id.clone()))
-        } else {
-            None
-        };
-        Ok(Page {
-            items: entries.into_iter().map(|(_, e)| e).collect(),
-            next,
-        })
+        Ok(Page::from_one_more(entries, limit))
     }
 }

@@ -67,6 +67,25 @@ impl Audit {
         Self::new(ports, crate::Limits::default().audit, Arc::default())
     }
 
+    /// A spent refresh token of `session` was presented (`where` says where): the
+    /// session is revoked as stolen.
+    pub(crate) async fn reuse_detected(
+        &self,
+        user: UserId,
+        session: SessionId,
+        origin: Option<&Origin>,
+        presented: &str,
+    ) {
+        self.record(
+            user,
+            AuditKind::ReuseDetected,
+            Some(session),
+            origin,
+            Some(format!("presented {presented}")),
+        )
+        .await;
+    }
+
     /// Records `kind` for `user`: logged, counted and (within the budget) stored.
     pub(crate) async fn record(
         &self,

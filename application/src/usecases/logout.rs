@@ -169,13 +169,7 @@ impl Logout {
                             "spent refresh token presented to log out; session revoked"
                         );
                         self.audit
-                            .record(
-                                claims.user_id,
-                                AuditKind::ReuseDetected,
-                                Some(claims.session_id),
-                                origin,
-                                Some("presented to log out".into()),
-                            )
+                            .reuse_detected(claims.user_id, claims.session_id, origin, "to log out")
                             .await;
                         return Err(LogoutError::Reused);
                     }

@@ -177,13 +177,7 @@ impl Refresh {
                     "refresh token reuse detected; session revoked"
                 );
                 self.audit
-                    .record(
-                        claims.user_id,
-                        AuditKind::ReuseDetected,
-                        Some(claims.session_id),
-                        origin,
-                        Some("presented at refresh".into()),
-                    )
+                    .reuse_detected(claims.user_id, claims.session_id, origin, "at refresh")
                     .await;
                 Err(RefreshError::Reused)
             }

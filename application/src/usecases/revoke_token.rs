@@ -93,20 +93,27 @@ impl RevokeToken {
         }
         let (user_id, session_id) = (verified.user_id, verified.session_id);
         let revoked = self.revoke(&verified, now).await?;
-        let (kind, detail) = match revoked {
-            Revoked::Nothing => return Ok(revoked),
-            Revoked::Session { reused: false } => (
-                AuditKind::LoggedOut,
-                format!("scope=local ended=1 client={client}"),
-            ),
-            Revoked::Session { reused: true } => (
-                AuditKind::ReuseDetected,
-                format!("presented for revocation by client={client}"),
-            ),
-        };
-        self.audit
-            .record(user_id, kind, Some(session_id), origin, Some(detail))
-            .await;
+        match revoked {
+            Revoked::Nothing => {}
+            Revoked::Session { reused: false } => {
+                let detail = format!("scope=local ended=1 client={client}");
+                self.audit
+                    .record(
+                        user_id,
+                        AuditKind::LoggedOut,
+                        Some(session_id),
+                        origin,
+                        Some(detail),
+                    )
+                    .await;
+            }
+            Revoked::Session { reused: true } => {
+                let presented = format!("for revocation by client={client}");
+                self.audit
+                    .reuse_detected(user_id, session_id, origin, &presented)
+                    .await;
+            }
+        }
         Ok(revoked)
     }
 
