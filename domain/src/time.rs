@@ -25,6 +25,13 @@ impl Timestamp {
         Self(self.0.saturating_add(secs))
     }
 
+    /// `self - duration`, saturating instead of overflowing for absurd durations: the
+    /// oldest instant a retention of `duration` keeps at `self`.
+    pub fn minus(self, duration: Duration) -> Self {
+        let secs = i64::try_from(duration.as_secs()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(secs))
+    }
+
     /// Time left from `now` until `self`; zero when `self` is not in the future.
     pub fn remaining_after(self, now: Timestamp) -> Duration {
         Duration::from_secs(u64::try_from(self.0.saturating_sub(now.0)).unwrap_or(0))
@@ -45,6 +52,8 @@ mod tests {
         let t = Timestamp::from_unix_seconds(100);
         assert_eq!(t.plus(Duration::from_secs(5)).unix_seconds(), 105);
         assert_eq!(t.plus(Duration::MAX).unix_seconds(), i64::MAX);
+        assert_eq!(t.minus(Duration::from_secs(5)).unix_seconds(), 95);
+        assert_eq!(t.minus(Duration::MAX).unix_seconds(), 100 - i64::MAX);
         assert_eq!(
             t.remaining_after(Timestamp::from_unix_seconds(90)),
             Duration::from_secs(10)

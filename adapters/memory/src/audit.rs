@@ -23,12 +23,6 @@ struct Trail {
     noise: Option<Counter>,
 }
 
-/// The oldest instant `max_age` keeps at `now`.
-fn cutoff(now: Timestamp, max_age: Duration) -> i64 {
-    now.unix_seconds()
-        .saturating_sub(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX))
-}
-
 impl MemoryStore {
     /// Forgets the account's trail (its deletion).
     pub(crate) fn forget_trail(&self, user: UserId) {
@@ -57,12 +51,9 @@ impl AuditLog for MemoryStore {
             trail.noise = Some(Counter::counted(noise, retention.noise.window, now));
         }
         trail.events.push_back((seq, event.clone()));
-        let oldest = cutoff(now, retention.max_age);
+        let oldest = now.minus(retention.max_age);
         while trail.events.len() > retention.max_events as usize
-            || trail
-                .events
-                .front()
-                .is_some_and(|(_, e)| e.at.unix_seconds() < oldest)
+            || trail.events.front().is_some_and(|(_, e)| e.at < oldest)
         {
             trail.events.pop_front();
         }
@@ -81,7 +72,7 @@ impl AuditLog for MemoryStore {
             None => u64::MAX,
             Some(cursor) => cursor.0.parse().unwrap_or(0),
         };
-        let oldest = cutoff(now, max_age);
+        let oldest = now.minus(max_age);
         let trails = self.trails();
         let page: Vec<(u64, AuditEvent)> = trails
             .by_user
@@ -91,7 +82,7 @@ impl AuditLog for MemoryStore {
                     .events
                     .iter()
                     .rev()
-                    .filter(|(seq, e)| *seq < before && e.at.unix_seconds() >= oldest)
+                    .filter(|(seq, e)| *seq < before && e.at >= oldest)
                     .take(limit + 1)
                     .cloned()
                     .collect()

@@ -112,9 +112,7 @@ impl AuditLog for RedisStore {
                 }
             })
             .await?;
-        let oldest = now
-            .unix_seconds()
-            .saturating_sub(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
+        let oldest = now.minus(max_age);
         let mut entries = Vec::with_capacity(reply.len());
         for (id, fields) in reply {
             let fields = Fields(fields);
@@ -140,7 +138,7 @@ impl AuditLog for RedisStore {
                 detail: fields.get("detail"),
             };
             // Entry ids are Redis's clock, `at` is the server's: both hold the cutoff.
-            if event.at.unix_seconds() >= oldest {
+            if event.at >= oldest {
                 entries.push((AuditCursor(id), event));
             }
         }

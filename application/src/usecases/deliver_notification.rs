@@ -275,9 +275,7 @@ impl DeliverNotification {
     /// [`DeliveryError`] when the outbox cannot be trimmed now.
     pub async fn trim_dead_letters(&self) -> Result<u64, DeliveryError> {
         let now = self.clock.now();
-        let cutoff = Timestamp::from_unix_seconds(now.unix_seconds().saturating_sub(
-            i64::try_from(self.policy.dead_letter_retention.as_secs()).unwrap_or(i64::MAX),
-        ));
+        let cutoff = now.minus(self.policy.dead_letter_retention);
         Ok(self
             .outbox
             .trim_dead_letters(cutoff, self.policy.max_dead_letters)
