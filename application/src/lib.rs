@@ -81,9 +81,9 @@ impl Services {
         let audit = Audit::new(ports, limits.audit, Arc::clone(&audit_stats));
         Self {
             register: Register::new(ports, limits, Arc::clone(&sms.policy)),
-            login: Login::new(ports, policy, throttle, limits).with_audit(audit.clone()),
-            refresh: Refresh::new(ports, policy).with_audit(audit.clone()),
-            logout: Logout::new(ports, policy).with_audit(audit.clone()),
+            login: Login::new(ports, policy, throttle, limits, audit.clone()),
+            refresh: Refresh::new(ports, policy, audit.clone()),
+            logout: Logout::new(ports, policy, audit.clone()),
             authenticate: Authenticate::new(ports),
             create_todo: CreateTodo::new(ports, limits, sms.clone()),
             list_todos: ListTodos::new(ports),
@@ -91,9 +91,9 @@ impl Services {
             update_todo: UpdateTodo::new(ports),
             delete_todo: DeleteTodo::new(ports),
             list_sessions: ListSessions::new(ports),
-            revoke_session: RevokeSession::new(ports).with_audit(audit.clone()),
+            revoke_session: RevokeSession::new(ports, audit.clone()),
             introspect: Introspect::new(ports),
-            revoke_token: RevokeToken::new(ports, policy).with_audit(audit.clone()),
+            revoke_token: RevokeToken::new(ports, policy, audit.clone()),
             readiness: Readiness::new(ports),
             request_password_reset: RequestPasswordReset::new(
                 ports,
@@ -101,13 +101,16 @@ impl Services {
                 limits.password_reset_codes_per_user,
                 sms.clone(),
             ),
-            reset_password: ResetPassword::new(ports, limits.password_resets_per_client)
-                .with_audit(audit.clone()),
+            reset_password: ResetPassword::new(
+                ports,
+                limits.password_resets_per_client,
+                audit.clone(),
+            ),
             list_events: ListEvents::new(ports, limits.audit),
             audit_stats,
             set_phone: SetPhone::new(ports, sms),
-            verify_phone: VerifyPhone::new(ports).with_audit(audit.clone()),
-            change_password: ChangePassword::new(ports, throttle).with_audit(audit),
+            verify_phone: VerifyPhone::new(ports, audit.clone()),
+            change_password: ChangePassword::new(ports, throttle, audit),
             delete_account: DeleteAccount::new(ports, throttle),
             sms_stats,
         }

@@ -61,12 +61,6 @@ impl Audit {
         }
     }
 
-    /// An audit with the default retention and counters of its own: what a use case
-    /// records into until the service gives it the shared one (`with_audit`).
-    pub(crate) fn with_defaults(ports: &Ports) -> Self {
-        Self::new(ports, crate::Limits::default().audit, Arc::default())
-    }
-
     /// A spent refresh token of `session` was presented (`where` says where): the
     /// session is revoked as stolen.
     pub(crate) async fn reuse_detected(

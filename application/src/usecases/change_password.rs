@@ -100,20 +100,13 @@ impl std::fmt::Debug for ChangePassword {
 }
 
 impl ChangePassword {
-    pub fn new(ports: &Ports, limits: ThrottleLimits) -> Self {
+    pub(crate) fn new(ports: &Ports, limits: ThrottleLimits, audit: Audit) -> Self {
         Self {
-            audit: Audit::with_defaults(ports),
+            audit,
             check: PasswordCheck::new(ports, limits),
             accounts: ports.accounts.clone(),
             clock: ports.clock.clone(),
         }
-    }
-
-    /// Records into `audit` (the service's one trail and counters) instead of the
-    /// default's own counters.
-    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
-        self.audit = audit;
-        self
     }
 
     /// Returns how many other sessions ended (0 for a retry: they ended the first time).

@@ -103,9 +103,15 @@ impl std::fmt::Debug for Login {
 }
 
 impl Login {
-    pub fn new(ports: &Ports, policy: TokenPolicy, limits: ThrottleLimits, caps: Limits) -> Self {
+    pub(crate) fn new(
+        ports: &Ports,
+        policy: TokenPolicy,
+        limits: ThrottleLimits,
+        caps: Limits,
+        audit: Audit,
+    ) -> Self {
         Self {
-            audit: Audit::with_defaults(ports),
+            audit,
             users: ports.users.clone(),
             sessions: ports.sessions.clone(),
             tokens: ports.tokens.clone(),
@@ -117,13 +123,6 @@ impl Login {
             limits,
             max_sessions: caps.max_sessions_per_user,
         }
-    }
-
-    /// Records into `audit` (the service's one trail and counters) instead of the
-    /// default's own counters.
-    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
-        self.audit = audit;
-        self
     }
 
     /// # Errors

@@ -50,22 +50,15 @@ impl std::fmt::Debug for Refresh {
 }
 
 impl Refresh {
-    pub fn new(ports: &Ports, policy: TokenPolicy) -> Self {
+    pub(crate) fn new(ports: &Ports, policy: TokenPolicy, audit: Audit) -> Self {
         Self {
-            audit: Audit::with_defaults(ports),
+            audit,
             sessions: ports.sessions.clone(),
             tokens: ports.tokens.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
             policy,
         }
-    }
-
-    /// Records into `audit` (the service's one trail and counters) instead of the
-    /// default's own counters.
-    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
-        self.audit = audit;
-        self
     }
 
     /// The session a refresh token belongs to, if its signature and expiry check out;

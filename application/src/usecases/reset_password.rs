@@ -307,9 +307,9 @@ impl std::fmt::Debug for ResetPassword {
 }
 
 impl ResetPassword {
-    pub fn new(ports: &Ports, per_client: WindowLimit) -> Self {
+    pub(crate) fn new(ports: &Ports, per_client: WindowLimit, audit: Audit) -> Self {
         Self {
-            audit: Audit::with_defaults(ports),
+            audit,
             users: ports.users.clone(),
             resets: ports.resets.clone(),
             codes: ports.code_hasher.clone(),
@@ -320,13 +320,6 @@ impl ResetPassword {
                 per_client,
             },
         }
-    }
-
-    /// Records into `audit` (the service's one trail and counters) instead of the
-    /// default's own counters.
-    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
-        self.audit = audit;
-        self
     }
 
     /// Sets the new password with a texted code and ends every session of the account;

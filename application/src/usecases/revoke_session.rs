@@ -33,18 +33,11 @@ impl std::fmt::Debug for RevokeSession {
 }
 
 impl RevokeSession {
-    pub fn new(ports: &Ports) -> Self {
+    pub(crate) fn new(ports: &Ports, audit: Audit) -> Self {
         Self {
-            audit: Audit::with_defaults(ports),
+            audit,
             sessions: ports.sessions.clone(),
         }
-    }
-
-    /// Records into `audit` (the service's one trail and counters) instead of the
-    /// default's own counters.
-    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
-        self.audit = audit;
-        self
     }
 
     /// # Errors
@@ -82,7 +75,8 @@ mod tests {
     use crate::usecases::testkit::*;
 
     fn revoke(mocks: Mocks) -> RevokeSession {
-        RevokeSession::new(&mocks.into_ports())
+        let ports = mocks.into_ports();
+        RevokeSession::new(&ports, audit(&ports))
     }
 
     #[tokio::test]

@@ -53,21 +53,14 @@ impl std::fmt::Debug for RevokeToken {
 }
 
 impl RevokeToken {
-    pub fn new(ports: &Ports, policy: TokenPolicy) -> Self {
+    pub(crate) fn new(ports: &Ports, policy: TokenPolicy, audit: Audit) -> Self {
         Self {
-            audit: Audit::with_defaults(ports),
+            audit,
             sessions: ports.sessions.clone(),
             tokens: ports.tokens.clone(),
             clock: ports.clock.clone(),
             policy,
         }
-    }
-
-    /// Records into `audit` (the service's one trail and counters) instead of the
-    /// default's own counters.
-    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
-        self.audit = audit;
-        self
     }
 
     /// Revokes `token` (either kind; `hint` only orders the search) for `client`.

@@ -186,6 +186,12 @@ impl Mocks {
     }
 }
 
+/// The audit use cases record into in tests: the default retention, counters of its own,
+/// over `ports.audit` (by default a log that takes every event).
+pub(crate) fn audit(ports: &Ports) -> super::Audit {
+    super::Audit::new(ports, crate::Limits::default().audit, Arc::default())
+}
+
 /// An audit log that takes every event.
 pub(crate) fn recording_audit() -> MockAuditLog {
     let mut audit = MockAuditLog::new();

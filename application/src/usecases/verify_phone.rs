@@ -59,20 +59,13 @@ impl std::fmt::Debug for VerifyPhone {
 }
 
 impl VerifyPhone {
-    pub fn new(ports: &Ports) -> Self {
+    pub(crate) fn new(ports: &Ports, audit: Audit) -> Self {
         Self {
-            audit: Audit::with_defaults(ports),
+            audit,
             codes: ports.phone_codes.clone(),
             hasher: ports.code_hasher.clone(),
             clock: ports.clock.clone(),
         }
-    }
-
-    /// Records into `audit` (the service's one trail and counters) instead of the
-    /// default's own counters.
-    pub(crate) fn with_audit(mut self, audit: Audit) -> Self {
-        self.audit = audit;
-        self
     }
 
     /// Returns the caller's profile with the number verified.
@@ -167,7 +160,8 @@ mod tests {
     }
 
     fn verify(mocks: Mocks) -> VerifyPhone {
-        VerifyPhone::new(&mocks.into_ports())
+        let ports = mocks.into_ports();
+        VerifyPhone::new(&ports, audit(&ports))
     }
 
     #[tokio::test]

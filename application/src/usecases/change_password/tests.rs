@@ -21,7 +21,8 @@ fn request(current: &str, new: &str) -> ChangePasswordRequest {
 }
 
 fn change(mocks: Mocks) -> ChangePassword {
-    ChangePassword::new(&mocks.into_ports(), ThrottleLimits::default())
+    let ports = mocks.into_ports();
+    ChangePassword::new(&ports, ThrottleLimits::default(), audit(&ports))
 }
 
 fn expect_user(mocks: &mut Mocks, user: User) {

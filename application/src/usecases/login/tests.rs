@@ -69,7 +69,8 @@ fn login(mut mocks: Mocks) -> Login {
 
 /// Login over `mocks`, throttle included.
 fn throttled_login(mocks: Mocks) -> Login {
-    Login::new(&mocks.into_ports(), policy(), limits(), caps())
+    let ports = mocks.into_ports();
+    Login::new(&ports, policy(), limits(), caps(), audit(&ports))
 }
 
 fn expect_user(mocks: &mut Mocks, found: Option<User>) {
@@ -209,11 +210,14 @@ async fn access_token_never_outlives_the_session() {
     };
 
     mocks.throttle = admitting();
-    let pair = Login::new(&mocks.into_ports(), short, limits(), caps())
-        .execute(request("alice", PASSWORD))
-        .await
-        .expect("login succeeds")
-        .pair;
+    let pair = {
+        let ports = mocks.into_ports();
+        Login::new(&ports, short, limits(), caps(), audit(&ports))
+    }
+    .execute(request("alice", PASSWORD))
+    .await
+    .expect("login succeeds")
+    .pair;
 
     assert_eq!(pair.access_expires_at, pair.refresh_expires_at);
 }

@@ -10,7 +10,10 @@ const REFRESH: &str = "refresh-token";
 
 fn logout(mut mocks: Mocks) -> Logout {
     mocks.ids = no_ids();
-    Logout::new(&mocks.into_ports(), policy())
+    {
+        let ports = mocks.into_ports();
+        Logout::new(&ports, policy(), audit(&ports))
+    }
 }
 
 fn access() -> LogoutCredential {

@@ -22,7 +22,8 @@ fn claims() -> RefreshClaims {
 }
 
 fn refresh(mocks: Mocks) -> Refresh {
-    Refresh::new(&mocks.into_ports(), policy())
+    let ports = mocks.into_ports();
+    Refresh::new(&ports, policy(), audit(&ports))
 }
 
 fn expect_claims(mocks: &mut Mocks) {
@@ -324,10 +325,13 @@ async fn the_grace_window_of_the_policy_reaches_the_store() {
         reuse_grace: std::time::Duration::from_secs(10),
         ..policy()
     };
-    Refresh::new(&mocks.into_ports(), policy)
-        .execute(PRESENTED, None, None)
-        .await
-        .expect("rotated");
+    {
+        let ports = mocks.into_ports();
+        Refresh::new(&ports, policy, audit(&ports))
+    }
+    .execute(PRESENTED, None, None)
+    .await
+    .expect("rotated");
 }
 
 #[tokio::test]
@@ -350,10 +354,13 @@ async fn refreshes_are_capped_by_the_absolute_session_lifetime() {
         max_session_lifetime: lifetime,
         ..policy()
     };
-    let pair = Refresh::new(&mocks.into_ports(), policy)
-        .execute(PRESENTED, None, None)
-        .await
-        .expect("rotated");
+    let pair = {
+        let ports = mocks.into_ports();
+        Refresh::new(&ports, policy, audit(&ports))
+    }
+    .execute(PRESENTED, None, None)
+    .await
+    .expect("rotated");
     assert_eq!(pair.refresh_expires_at, cap);
 }
 
@@ -369,9 +376,12 @@ async fn a_session_past_its_absolute_lifetime_cannot_be_refreshed() {
         max_session_lifetime: lifetime,
         ..policy()
     };
-    let result = Refresh::new(&mocks.into_ports(), policy)
-        .execute(PRESENTED, None, None)
-        .await;
+    let result = {
+        let ports = mocks.into_ports();
+        Refresh::new(&ports, policy, audit(&ports))
+    }
+    .execute(PRESENTED, None, None)
+    .await;
     assert!(
         matches!(result, Err(RefreshError::InvalidToken)),
         "{result:?}"

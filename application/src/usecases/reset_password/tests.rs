@@ -76,7 +76,8 @@ fn requester(mocks: Mocks) -> (RequestPasswordReset, Arc<SmsStats>) {
 }
 
 fn resetter(mocks: Mocks) -> ResetPassword {
-    ResetPassword::new(&mocks.into_ports(), per_client())
+    let ports = mocks.into_ports();
+    ResetPassword::new(&ports, per_client(), audit(&ports))
 }
 
 fn finds(mocks: &mut Mocks, found: Option<User>) {
