@@ -10,10 +10,8 @@ const REFRESH: &str = "refresh-token";
 
 fn logout(mut mocks: Mocks) -> Logout {
     mocks.ids = no_ids();
-    {
-        let ports = mocks.into_ports();
-        Logout::new(&ports, policy(), audit(&ports))
-    }
+    let ports = mocks.into_ports();
+    Logout::new(&ports, policy(), audit(&ports))
 }
 
 fn access() -> LogoutCredential {

@@ -39,10 +39,8 @@ fn refresh(client: Option<ClientId>) -> RefreshClaims {
 
 fn revoke(mut mocks: Mocks) -> RevokeToken {
     mocks.ids = no_ids();
-    {
-        let ports = mocks.into_ports();
-        RevokeToken::new(&ports, policy(), audit(&ports))
-    }
+    let ports = mocks.into_ports();
+    RevokeToken::new(&ports, policy(), audit(&ports))
 }
 
 fn only_a_refresh_token(mocks: &mut Mocks, claims: RefreshClaims) {
