@@ -17,7 +17,7 @@ use std::time::Duration;
 use domain::{AuditKind, NewPassword, PasswordError, PasswordInput, User};
 
 use super::audit::{Audit, Origin};
-use super::password_check::{ConfirmError, PasswordCheck};
+use super::password_check::{PasswordCheck, confirm_failures};
 use super::shared::{Principal, hash_failures, store_failures};
 use crate::ports::{AccountStore, AccountWrite, Clock, Ports, ThrottleLimits};
 
@@ -72,19 +72,7 @@ store_failures!(ChangePasswordError);
 
 hash_failures!(ChangePasswordError);
 
-impl ConfirmError for ChangePasswordError {
-    fn user_gone() -> Self {
-        ChangePasswordError::UserGone
-    }
-
-    fn throttled(retry_after: Duration) -> Self {
-        ChangePasswordError::Throttled { retry_after }
-    }
-
-    fn is_wrong_password(&self) -> bool {
-        matches!(self, ChangePasswordError::WrongPassword)
-    }
-}
+confirm_failures!(ChangePasswordError);
 
 pub struct ChangePassword {
     audit: Audit,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use domain::{PasswordInput, User};
 
-use super::password_check::{ConfirmError, PasswordCheck};
+use super::password_check::{PasswordCheck, confirm_failures};
 use super::shared::{Principal, hash_failures, store_failures};
 use crate::ports::{AccountStore, AccountWrite, Ports, ThrottleLimits};
 
@@ -58,19 +58,7 @@ store_failures!(DeleteAccountError);
 
 hash_failures!(DeleteAccountError);
 
-impl ConfirmError for DeleteAccountError {
-    fn user_gone() -> Self {
-        DeleteAccountError::UserGone
-    }
-
-    fn throttled(retry_after: Duration) -> Self {
-        DeleteAccountError::Throttled { retry_after }
-    }
-
-    fn is_wrong_password(&self) -> bool {
-        matches!(self, DeleteAccountError::WrongPassword)
-    }
-}
+confirm_failures!(DeleteAccountError);
 
 pub struct DeleteAccount {
     check: PasswordCheck,

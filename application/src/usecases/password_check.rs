@@ -33,6 +33,27 @@ pub(crate) trait ConfirmError: From<StoreError> {
     fn is_wrong_password(&self) -> bool;
 }
 
+/// [`ConfirmError`] for a use-case error with `UserGone`, `Throttled { retry_after }` and
+/// `WrongPassword` variants, as every operation confirmed by the password has.
+macro_rules! confirm_failures {
+    ($error:ident) => {
+        impl $crate::usecases::password_check::ConfirmError for $error {
+            fn user_gone() -> Self {
+                $error::UserGone
+            }
+
+            fn throttled(retry_after: std::time::Duration) -> Self {
+                $error::Throttled { retry_after }
+            }
+
+            fn is_wrong_password(&self) -> bool {
+                matches!(self, $error::WrongPassword)
+            }
+        }
+    };
+}
+pub(crate) use confirm_failures;
+
 impl PasswordCheck {
     pub(crate) fn new(ports: &Ports, limits: ThrottleLimits) -> Self {
         Self {
