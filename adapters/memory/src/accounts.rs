@@ -7,9 +7,8 @@ use application::ports::{
 };
 use async_trait::async_trait;
 use domain::{SessionId, Timestamp, User};
-use subtle::ConstantTimeEq;
 
-use crate::{CodeRecord, MemoryStore, SmsCounter};
+use crate::{CodeRecord, MemoryStore, SmsCounter, Tried};
 
 #[async_trait]
 impl AccountStore for MemoryStore {
@@ -75,14 +74,8 @@ impl PasswordResets for MemoryStore {
         if !state.users.contains_key(&code.user_id) {
             return Ok(false);
         }
-        self.resets().insert(
-            code.user_id,
-            CodeRecord {
-                code: code.clone(),
-                attempts: 0,
-                spent: false,
-            },
-        );
+        self.resets()
+            .insert(code.user_id, CodeRecord::new(code.clone()));
         Ok(true)
     }
 
@@ -99,27 +92,12 @@ impl PasswordResets for MemoryStore {
         else {
             return Ok(ResetCheck::NoCode);
         };
-        if record.code.expires_at.has_passed(now) {
-            return Ok(ResetCheck::NoCode);
-        }
-        // Compared in constant time: timing tells nothing of how much of a digest matched.
-        let matches = bool::from(record.code.digest.0.ct_eq(&digest.0));
-        if record.spent {
+        match record.try_digest(digest, now) {
+            Tried::Dead | Tried::Spent(false) => return Ok(ResetCheck::NoCode),
             // Only the retry of the reset that spent it.
-            return Ok(if matches {
-                ResetCheck::Reset { ended: 0 }
-            } else {
-                ResetCheck::NoCode
-            });
-        }
-        if record.attempts >= record.code.max_attempts {
-            return Ok(ResetCheck::NoCode);
-        }
-        if !matches {
-            record.attempts += 1;
-            return Ok(ResetCheck::Wrong {
-                attempts_left: record.code.max_attempts - record.attempts,
-            });
+            Tried::Spent(true) => return Ok(ResetCheck::Reset { ended: 0 }),
+            Tried::Wrong { attempts_left } => return Ok(ResetCheck::Wrong { attempts_left }),
+            Tried::Right => {}
         }
         if stored != read {
             return Ok(ResetCheck::Changed);

@@ -42,7 +42,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use application::ports::{Clock, IdempotencyRecord, PendingCode};
+use application::ports::{Clock, CodeDigest, IdempotencyRecord, PendingCode};
 use domain::{IdempotencyKey, PhoneNumber, SessionId, Timestamp, Todo, User, UserId, Username};
 
 mod accounts;
@@ -121,6 +121,55 @@ pub(crate) struct CodeRecord {
     pub(crate) code: PendingCode,
     pub(crate) attempts: u32,
     pub(crate) spent: bool,
+}
+
+/// What a digest presented against a [`CodeRecord`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tried {
+    /// No live code: expired, or dead after too many wrong tries.
+    Dead,
+    /// The code is spent; `true` when the digest is the one that spent it (a retry).
+    Spent(bool),
+    /// Wrong, and counted: this many tries are left.
+    Wrong { attempts_left: u32 },
+    /// Right. Not spent yet: the caller spends it with what it does.
+    Right,
+}
+
+impl CodeRecord {
+    pub(crate) fn new(code: PendingCode) -> Self {
+        Self {
+            code,
+            attempts: 0,
+            spent: false,
+        }
+    }
+
+    /// `digest` against this code at `now`, counting a wrong one, as the Redis scripts do
+    /// (`code_prelude.lua`). Compared in constant time: timing tells nothing of how much
+    /// of a digest matched.
+    pub(crate) fn try_digest(&mut self, digest: &CodeDigest, now: Timestamp) -> Tried {
+        if self.code.expires_at.has_passed(now) {
+            return Tried::Dead;
+        }
+        let matches = bool::from(subtle::ConstantTimeEq::ct_eq(
+            &self.code.digest.0[..],
+            &digest.0[..],
+        ));
+        if self.spent {
+            return Tried::Spent(matches);
+        }
+        if self.attempts >= self.code.max_attempts {
+            return Tried::Dead;
+        }
+        if !matches {
+            self.attempts += 1;
+            return Tried::Wrong {
+                attempts_left: self.code.max_attempts - self.attempts,
+            };
+        }
+        Tried::Right
+    }
 }
 
 /// What an SMS counter counts.

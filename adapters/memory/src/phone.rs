@@ -14,9 +14,8 @@ use application::ports::{
 };
 use async_trait::async_trait;
 use domain::{PhoneNumber, Timestamp, UserId};
-use subtle::ConstantTimeEq;
 
-use crate::{CodeRecord, Counter, MemoryStore, SmsCounter};
+use crate::{CodeRecord, Counter, MemoryStore, SmsCounter, Tried};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -51,14 +50,8 @@ impl PhoneVerifications for MemoryStore {
         };
         user.phone = Some(code.phone.clone());
         user.phone_verified = false;
-        self.codes().insert(
-            code.user_id,
-            CodeRecord {
-                code: code.clone(),
-                attempts: 0,
-                spent: false,
-            },
-        );
+        self.codes()
+            .insert(code.user_id, CodeRecord::new(code.clone()));
         Ok(true)
     }
 
@@ -74,31 +67,21 @@ impl PhoneVerifications for MemoryStore {
         else {
             return Ok(CodeCheck::NoCode);
         };
-        if account.phone.as_ref() != Some(&record.code.phone)
-            || record.code.expires_at.has_passed(now)
-        {
+        // The code proves only the number it was texted to.
+        if account.phone.as_ref() != Some(&record.code.phone) {
             return Ok(CodeCheck::NoCode);
         }
-        let matches: bool = record.code.digest.0.ct_eq(&digest.0).into();
-        if record.spent {
+        Ok(match record.try_digest(digest, now) {
+            Tried::Dead => CodeCheck::NoCode,
             // Only a retry of the confirmation that spent it, on the still verified number.
-            return Ok(if matches && account.phone_verified {
+            Tried::Spent(matches) if matches && account.phone_verified => CodeCheck::Verified,
+            Tried::Spent(_) => CodeCheck::NoCode,
+            Tried::Wrong { attempts_left } => CodeCheck::Wrong { attempts_left },
+            Tried::Right => {
+                account.phone_verified = true;
+                record.spent = true;
                 CodeCheck::Verified
-            } else {
-                CodeCheck::NoCode
-            });
-        }
-        if record.attempts >= record.code.max_attempts {
-            return Ok(CodeCheck::NoCode);
-        }
-        if matches {
-            account.phone_verified = true;
-            record.spent = true;
-            return Ok(CodeCheck::Verified);
-        }
-        record.attempts += 1;
-        Ok(CodeCheck::Wrong {
-            attempts_left: record.code.max_attempts - record.attempts,
+            }
         })
     }
 }

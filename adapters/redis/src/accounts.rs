@@ -28,7 +28,8 @@ static SET_PASSWORD: LazyLock<Script> = lua!(guarded: "lua/set_password.lua");
 static DELETE_ACCOUNT: LazyLock<Script> = lua!(freeing: "lua/delete_account.lua");
 static RELEASE_USERNAME: LazyLock<Script> = lua!(freeing: "lua/release_username.lua");
 static RESET_START: LazyLock<Script> = lua!(guarded: "lua/reset_start.lua");
-static RESET_FINISH: LazyLock<Script> = lua!(guarded: "lua/reset_finish.lua");
+static RESET_FINISH: LazyLock<Script> =
+    lua!(guarded: "lua/code_prelude.lua", "lua/reset_finish.lua");
 
 /// Read-then-write rounds before a step reports the store busy: only logins (or record
 /// changes) racing the step make a round fail.

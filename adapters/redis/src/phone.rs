@@ -37,7 +37,7 @@ use crate::keys::{phone_code_key, sms_number_keys, sms_user_keys, user_key};
 use crate::records::{UserRecord, json, millis};
 
 static START: LazyLock<Script> = lua!(guarded: "lua/phone_start.lua");
-static CONFIRM: LazyLock<Script> = lua!(guarded: "lua/phone_confirm.lua");
+static CONFIRM: LazyLock<Script> = lua!(guarded: "lua/code_prelude.lua", "lua/phone_confirm.lua");
 static ADMIT: LazyLock<Script> = lua!(guarded: "lua/phone_admit.lua");
 static GIVE_BACK: LazyLock<Script> = lua!(freeing: "lua/phone_give_back.lua");
 

@@ -8,26 +8,13 @@
 -- reply was lost) answers {'done', 0} and changes nothing.
 local stored = redis.call('GET', KEYS[1])
 if not stored then return {'none'} end
-local digest, expires_at, attempts, max_attempts, spent = unpack(redis.call('HMGET',
-  KEYS[2], 'digest', 'expires_at', 'attempts', 'max_attempts', 'spent'))
-if not digest or tonumber(ARGV[4]) >= tonumber(expires_at) then return {'none'} end
--- Digests are compared without an early exit, so timing tells nothing about how much of
--- one matched.
-local diff = #digest == #ARGV[3] and 0 or 1
-for i = 1, math.min(#digest, #ARGV[3]) do
-  diff = bit.bor(diff, bit.bxor(string.byte(digest, i), string.byte(ARGV[3], i)))
-end
-if spent == '1' then
-  if diff == 0 then return {'done', 0} end
+local tried, detail = try_digest(KEYS[2], ARGV[3], ARGV[4])
+if tried == 'spent' then
+  if detail then return {'done', 0} end
   return {'none'}
 end
-attempts, max_attempts = tonumber(attempts), tonumber(max_attempts)
-if attempts >= max_attempts then return {'none'} end
-if diff ~= 0 then
-  attempts = attempts + 1
-  redis.call('HSET', KEYS[2], 'attempts', attempts)
-  return {'wrong', max_attempts - attempts}
-end
+if tried == 'wrong' then return {'wrong', detail} end
+if tried ~= 'right' then return {'none'} end
 if stored ~= ARGV[1] then return {'changed'} end
 local declared = {}
 for i = 4, #KEYS do declared[ARGV[i + 1]] = true end
