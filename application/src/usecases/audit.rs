@@ -1,7 +1,8 @@
 //! The audit trail: [`Audit`], through which the use cases record what happened to an
 //! account, and [`ListEvents`], the owner's view of it.
 //!
-//! Every event is logged as a structured line (target `audit`) and counted
+//! Every event is logged as a structured line (target `audit`; the use cases log no line of
+//! their own for what it says) and counted
 //! ([`AuditStats`], the `/metrics` counters) whatever happens to it; it is stored in the
 //! account's trail unless it is noise past the account's budget (failed and throttled
 //! logins, which anyone knowing the name can cause, may not push the owner's own events

@@ -158,7 +158,6 @@ impl ChangePassword {
                 .await?
             {
                 AccountWrite::Done(ended) => {
-                    tracing::info!(sessions_ended = ended, "password changed");
                     self.audit
                         .record(
                             user.id,

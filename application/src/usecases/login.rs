@@ -230,7 +230,6 @@ impl Login {
         if evicted > 0 {
             tracing::info!(user_id = %user.id, evicted, "oldest sessions ended: session cap reached");
         }
-        tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
         self.audit
             .record(
                 user.id,

@@ -169,7 +169,6 @@ impl Logout {
                 }
             }
         };
-        tracing::info!(user_id = %principal.user_id, session_id = %principal.session_id, ?scope, ended, "logged out");
         self.audit
             .record(
                 principal.user_id,

@@ -134,7 +134,6 @@ impl Refresh {
             .map_err(|e| RefreshError::Unexpected(codec_failure(e)))?;
         match self.sessions.rotate(&rotation).await? {
             RotationOutcome::Rotated(_) => {
-                tracing::info!(user_id = %claims.user_id, session_id = %claims.session_id, "session refreshed");
                 self.audit
                     .record(
                         claims.user_id,

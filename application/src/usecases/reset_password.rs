@@ -363,7 +363,6 @@ impl ResetPassword {
                 .await?
             {
                 ResetCheck::Reset { ended } => {
-                    tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
                     let origin = Origin {
                         client: request.client,
                         user_agent: request.user_agent.clone(),

@@ -50,7 +50,6 @@ impl RevokeSession {
         origin: Option<&Origin>,
     ) -> Result<(), RevokeSessionError> {
         if self.sessions.revoke(principal.user_id, id).await? {
-            tracing::info!(user_id = %principal.user_id, session_id = %id, "session revoked");
             self.audit
                 .record(
                     principal.user_id,

@@ -89,7 +89,6 @@ impl VerifyPhone {
         let digest = self.hasher.digest(user, phone, &code);
         match self.codes.confirm(user, &digest, self.clock.now()).await? {
             CodeCheck::Verified => {
-                tracing::info!("phone verified");
                 self.audit
                     .record(
                         user,
