@@ -19,8 +19,8 @@ use redis::{AsyncCommands, Script};
 use crate::RedisStore;
 use crate::errors::{corrupt, reply_at};
 use crate::keys::{
-    account_fixed_keys, reset_code_key, session_key_of, sessions_key, todo_keys_key, user_key,
-    username_key,
+    account_fixed_keys, reset_code_key, session_key_of, sessions_key, todo_idempotency_key_of,
+    todo_keys_key, user_key, username_key,
 };
 use crate::records::{UserRecord, json, parse_user};
 
@@ -108,7 +108,7 @@ impl RedisStore {
         for batch in names.chunks(KEY_BATCH) {
             let keys: Vec<String> = batch
                 .iter()
-                .map(|name| format!("{{u:{}}}:todo_key:{name}", read.id))
+                .map(|name| todo_idempotency_key_of(read.id, name))
                 .collect();
             self.run(|mut conn| {
                 let keys = keys.clone();

@@ -39,7 +39,12 @@ pub(crate) fn todo_creations_key(user: UserId) -> String {
 /// bounded length; the user's hash tag comes first, so it decides the slot whatever the
 /// key holds.
 pub(crate) fn todo_idempotency_key(user: UserId, key: &IdempotencyKey) -> String {
-    format!("{{u:{user}}}:todo_key:{}", key.as_str())
+    todo_idempotency_key_of(user, key.as_str())
+}
+
+/// [`todo_idempotency_key`] for a key as stored in the user's index (`todo_keys_key`).
+pub(crate) fn todo_idempotency_key_of(user: UserId, key: &str) -> String {
+    format!("{{u:{user}}}:todo_key:{key}")
 }
 
 /// The index of the user's todo idempotency records: key -> when the record expires (ms),
