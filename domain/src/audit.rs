@@ -19,10 +19,19 @@ pub enum AuditKind {
     PasswordChanged,
     PasswordReset,
     PhoneVerified,
+    /// The password was right and the account has a second factor: a challenge was
+    /// issued, which the login must complete with a code.
+    MfaChallenged,
+    /// A second factor (TOTP) was confirmed and is required at login from now on.
+    MfaEnabled,
+    /// The second factor was removed (confirmed with a fresh code).
+    MfaDisabled,
+    /// A wrong or reused second-factor code, after a right password.
+    MfaFailed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 10] = [
+    pub const ALL: [AuditKind; 14] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -33,6 +42,10 @@ impl AuditKind {
         AuditKind::PasswordChanged,
         AuditKind::PasswordReset,
         AuditKind::PhoneVerified,
+        AuditKind::MfaChallenged,
+        AuditKind::MfaEnabled,
+        AuditKind::MfaDisabled,
+        AuditKind::MfaFailed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -47,6 +60,10 @@ impl AuditKind {
             AuditKind::PasswordChanged => "password_changed",
             AuditKind::PasswordReset => "password_reset",
             AuditKind::PhoneVerified => "phone_verified",
+            AuditKind::MfaChallenged => "mfa_challenged",
+            AuditKind::MfaEnabled => "mfa_enabled",
+            AuditKind::MfaDisabled => "mfa_disabled",
+            AuditKind::MfaFailed => "mfa_failed",
         }
     }
 

@@ -13,6 +13,7 @@
 //! - [`notification`]: the SMS a user gets (a todo was created, a phone code), as an
 //!   outbox entry.
 //! - [`phone`]: the one-time code that proves a phone number, and country codes.
+//! - [`mfa`]: the second factor's codes (TOTP, recovery) and login challenges.
 //! - [`audit`]: the events of an account's audit trail.
 //! - [`client`]: a client's network address as login throttling counts it.
 //! - [`oauth`]: the id of a registered OAuth 2.0 client, which tokens name.
@@ -27,6 +28,7 @@ pub mod audit;
 pub mod client;
 pub mod idempotency;
 pub mod ids;
+pub mod mfa;
 pub mod notification;
 pub mod oauth;
 pub mod phone;
@@ -40,12 +42,13 @@ pub use audit::{AuditEvent, AuditKind};
 pub use client::ClientAddress;
 pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use ids::{NotificationId, SessionId, TodoId, TokenId, UserId};
+pub use mfa::{LoginChallenge, RecoveryCode, SecondFactorCode, SecondFactorCodeError};
 pub use notification::{Notification, NotificationKind, Sms};
 pub use oauth::{ClientId, ClientIdError};
 pub use phone::{
     CountryCode, CountryCodeError, PhoneCode, PhoneCodeError, PhoneNumber, PhoneNumberError,
 };
-pub use session::{AccessClaims, RefreshClaims, Session, TokenPair};
+pub use session::{AccessClaims, AuthMethods, RefreshClaims, Session, TokenPair};
 pub use time::Timestamp;
 pub use todo::{Todo, TodoTitle, TodoTitleError};
 pub use user::{

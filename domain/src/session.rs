@@ -30,6 +30,59 @@ pub struct Session {
     pub expires_at: Timestamp,
     /// The client's `User-Agent` at login, to help a user tell their sessions apart.
     pub user_agent: Option<String>,
+    /// How the user proved who they were at login; every token of the session says so.
+    pub amr: AuthMethods,
+}
+
+/// How a user proved who they are when a session began: the `amr` claim of its tokens
+/// (RFC 8176 §2), kept with the session so refreshes carry it on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AuthMethods {
+    /// The password alone (`["pwd"]`).
+    #[default]
+    Password,
+    /// The password and a one-time code: a TOTP code or a single-use recovery code
+    /// (`["pwd", "otp", "mfa"]`).
+    PasswordAndOtp,
+}
+
+impl AuthMethods {
+    /// The `amr` values (RFC 8176 §2).
+    pub const fn amr(self) -> &'static [&'static str] {
+        match self {
+            AuthMethods::Password => &["pwd"],
+            AuthMethods::PasswordAndOtp => &["pwd", "otp", "mfa"],
+        }
+    }
+
+    /// The inverse of [`AuthMethods::amr`], in any order; `None` for any other set.
+    pub fn from_amr<S: AsRef<str>>(values: &[S]) -> Option<Self> {
+        [AuthMethods::Password, AuthMethods::PasswordAndOtp]
+            .into_iter()
+            .find(|methods| {
+                let amr = methods.amr();
+                amr.len() == values.len() && values.iter().all(|v| amr.contains(&v.as_ref()))
+            })
+    }
+
+    /// Whether a second factor was used.
+    pub const fn is_multi_factor(self) -> bool {
+        matches!(self, AuthMethods::PasswordAndOtp)
+    }
+
+    /// The `amr` values joined by `,`, as stores keep them.
+    pub fn joined(self) -> String {
+        self.amr().join(",")
+    }
+
+    /// The inverse of [`AuthMethods::joined`]; an empty text (a record from before
+    /// `amr`) is [`AuthMethods::Password`].
+    pub fn from_joined(raw: &str) -> Option<Self> {
+        if raw.is_empty() {
+            return Some(AuthMethods::Password);
+        }
+        Self::from_amr(&raw.split(',').collect::<Vec<_>>())
+    }
 }
 
 impl Session {
@@ -61,6 +114,8 @@ pub struct AccessClaims {
     /// The OAuth 2.0 client the session was opened for (`client_id`, RFC 9068 §2.2);
     /// `None` for a session of the service's own login.
     pub client: Option<ClientId>,
+    /// How the user logged in to start this session (`amr`, RFC 8176).
+    pub amr: AuthMethods,
 }
 
 /// What a refresh token asserts. A distinct type from [`AccessClaims`] so that the
@@ -78,6 +133,8 @@ pub struct RefreshClaims {
     /// As [`AccessClaims::client`]. Only that client may spend the token (at the OAuth
     /// token endpoint); the service's own refresh spends only client-less tokens.
     pub client: Option<ClientId>,
+    /// As [`AccessClaims::amr`].
+    pub amr: AuthMethods,
 }
 
 /// An access/refresh token pair as handed to a client. `Debug` hides the tokens: they
@@ -121,6 +178,22 @@ mod tests {
             Session::clean_user_agent(Some(&"a".repeat(1000))).map(|s| s.len()),
             Some(256)
         );
+    }
+
+    #[test]
+    fn auth_methods_read_back_from_their_claims_and_their_stored_form() {
+        for methods in [AuthMethods::Password, AuthMethods::PasswordAndOtp] {
+            assert_eq!(AuthMethods::from_amr(methods.amr()), Some(methods));
+            assert_eq!(AuthMethods::from_joined(&methods.joined()), Some(methods));
+        }
+        assert_eq!(
+            AuthMethods::from_amr(&["mfa", "pwd", "otp"]),
+            Some(AuthMethods::PasswordAndOtp)
+        );
+        assert_eq!(AuthMethods::from_joined(""), Some(AuthMethods::Password));
+        assert_eq!(AuthMethods::from_amr(&["pwd", "pwd"]), None);
+        assert_eq!(AuthMethods::from_amr(&["otp"]), None);
+        assert_eq!(AuthMethods::from_joined("pwd,sms"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use adapter_jwt::{JwtCodec, JwtConfig};
 use application::ports::TokenCodec;
 use criterion::{Criterion, criterion_group, criterion_main};
 use domain::ids::Uuid;
-use domain::{AccessClaims, RefreshClaims, SessionId, Timestamp, TokenId, UserId};
+use domain::{AccessClaims, AuthMethods, RefreshClaims, SessionId, Timestamp, TokenId, UserId};
 use secrecy::SecretSlice;
 
 const NOW: i64 = 1_700_000_000;
@@ -34,6 +34,7 @@ fn access_claims() -> AccessClaims {
         expires_at: Timestamp::from_unix_seconds(NOW + 900),
         auth_time: Timestamp::from_unix_seconds(NOW),
         client: None,
+        amr: AuthMethods::Password,
     }
 }
 
@@ -47,6 +48,7 @@ fn refresh_claims() -> RefreshClaims {
         expires_at: Timestamp::from_unix_seconds(NOW + 7 * 24 * 3600),
         auth_time: a.auth_time,
         client: None,
+        amr: AuthMethods::Password,
     }
 }
 

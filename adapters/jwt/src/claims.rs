@@ -1,6 +1,8 @@
 //! The claims as the codec handles them, and as they travel in a token.
 
-use domain::{AccessClaims, ClientId, RefreshClaims, SessionId, Timestamp, TokenId, UserId};
+use domain::{
+    AccessClaims, AuthMethods, ClientId, RefreshClaims, SessionId, Timestamp, TokenId, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 /// What access and refresh claims have in common (today: everything). The domain keeps
@@ -13,12 +15,13 @@ pub(crate) struct Claims {
     pub expires_at: Timestamp,
     pub auth_time: Timestamp,
     pub client: Option<ClientId>,
+    pub amr: AuthMethods,
 }
 
 /// `From` both ways between [`Claims`] and each kind's claims, field by field.
 macro_rules! same_fields {
     ($($kind:ident),+) => {
-        $(same_fields!(@one $kind: user_id, session_id, token_id, issued_at, expires_at, auth_time, client);)+
+        $(same_fields!(@one $kind: user_id, session_id, token_id, issued_at, expires_at, auth_time, client, amr);)+
     };
     (@one $kind:ident: $($field:ident),+) => {
         impl From<&$kind> for Claims {
@@ -53,6 +56,9 @@ pub(crate) struct WireClaimsOut<'a> {
     /// service's own login.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<&'a str>,
+    /// How the user logged in (RFC 8176): `["pwd"]`, or `["pwd", "otp", "mfa"]` with a
+    /// second factor.
+    pub amr: &'static [&'static str],
 }
 
 /// The JWT payload as read back. Every field but `client_id` is required; `aud` must be
@@ -69,4 +75,7 @@ pub(crate) struct WireClaimsIn {
     pub auth_time: i64,
     #[serde(default)]
     pub client_id: Option<String>,
+    /// Absent from tokens signed before `amr` was: those sessions began with a password.
+    #[serde(default)]
+    pub amr: Option<Vec<String>>,
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use application::ports::{TokenCodec, TokenError};
 use domain::ids::Uuid;
-use domain::{AccessClaims, ClientId, RefreshClaims, SessionId, Timestamp, TokenId, UserId};
+use domain::{
+    AccessClaims, AuthMethods, ClientId, RefreshClaims, SessionId, Timestamp, TokenId, UserId,
+};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, EncodingKey, Validation};
 use secrecy::ExposeSecret;
@@ -161,6 +163,7 @@ impl JwtCodec {
             aud: &self.audience,
             auth_time: claims.auth_time.unix_seconds(),
             client_id: claims.client.as_ref().map(ClientId::as_str),
+            amr: claims.amr.amr(),
         };
         jsonwebtoken::encode(&keys.signer.header, &wire, &keys.signer.encoding)
             .map_err(|e| TokenError::Unexpected(anyhow::Error::new(e).context("signing a JWT")))
@@ -209,6 +212,10 @@ impl JwtCodec {
                 .map(ClientId::parse)
                 .transpose()
                 .map_err(|_| TokenError::Invalid)?,
+            amr: match &claims.amr {
+                None => AuthMethods::Password,
+                Some(amr) => AuthMethods::from_amr(amr).ok_or(TokenError::Invalid)?,
+            },
         };
 
         // Last: only a token that is genuine in every other respect may be called expired.

@@ -5,7 +5,7 @@
 
 use application::ports::{TokenCodec, TokenError};
 use domain::ids::Uuid;
-use domain::{AccessClaims, SessionId, Timestamp, TokenId, UserId};
+use domain::{AccessClaims, AuthMethods, SessionId, Timestamp, TokenId, UserId};
 use proptest::prelude::*;
 use secrecy::SecretSlice;
 
@@ -42,8 +42,15 @@ fn uuid() -> impl Strategy<Value = Uuid> {
 }
 
 fn access_claims() -> impl Strategy<Value = AccessClaims> {
-    (uuid(), uuid(), uuid(), 1..100_000i64, -100_000..0i64).prop_map(
-        |(user, session, jti, ttl, age)| AccessClaims {
+    (
+        uuid(),
+        uuid(),
+        uuid(),
+        1..100_000i64,
+        -100_000..0i64,
+        any::<bool>(),
+    )
+        .prop_map(|(user, session, jti, ttl, age, otp)| AccessClaims {
             user_id: UserId::from_uuid(user),
             session_id: SessionId::from_uuid(session),
             token_id: TokenId::from_uuid(jti),
@@ -51,8 +58,12 @@ fn access_claims() -> impl Strategy<Value = AccessClaims> {
             expires_at: Timestamp::from_unix_seconds(NOW + ttl),
             auth_time: Timestamp::from_unix_seconds(NOW + age),
             client: None,
-        },
-    )
+            amr: if otp {
+                AuthMethods::PasswordAndOtp
+            } else {
+                AuthMethods::Password
+            },
+        })
 }
 
 /// One edit of a token's text.

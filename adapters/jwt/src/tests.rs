@@ -7,7 +7,7 @@ use std::time::Duration;
 use application::ports::{TokenCodec, TokenError};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::{AccessClaims, RefreshClaims, Timestamp};
+use domain::{AccessClaims, AuthMethods, RefreshClaims, Timestamp};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretSlice};
@@ -63,6 +63,7 @@ fn access_claims(expires_at: i64) -> AccessClaims {
         expires_at: ts(expires_at),
         auth_time: ts(NOW - 3600),
         client: None,
+        amr: AuthMethods::Password,
     }
 }
 
@@ -75,6 +76,7 @@ fn refresh_claims(expires_at: i64) -> RefreshClaims {
         expires_at: ts(expires_at),
         auth_time: ts(NOW - 3600),
         client: None,
+        amr: AuthMethods::Password,
     }
 }
 
