@@ -7,10 +7,10 @@
 //! store (or a backup) reveals nothing about a pending code. The message binds the user
 //! and the number the code was texted to, so a digest proves nothing about any other.
 
-use application::ports::{CodeDigest, CodeHasher};
+use application::ports::{CodeDigest, CodeHasher, SecretKind};
 use domain::{PhoneCode, PhoneNumber, UserId};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -40,6 +40,29 @@ impl HmacCodeHasher {
 }
 
 impl CodeHasher for HmacCodeHasher {
+    fn secret_digest(&self, user: UserId, kind: SecretKind, secret: &str) -> CodeDigest {
+        // After the 16 bytes of the id, a phone code's message goes on with a digit; this
+        // one with `#`, then a label that ends at `/`: no message of one kind is another's.
+        let message: [&[u8]; 5] = [
+            user.as_uuid().as_bytes(),
+            b"#",
+            kind.label().as_bytes(),
+            b"/",
+            secret.as_bytes(),
+        ];
+        match kind {
+            SecretKind::LoginChallenge => CodeDigest(hmac_sha256(&self.key, &message)),
+            // 80 random bits: unkeyed, so that the digests survive a new refresh secret.
+            SecretKind::RecoveryCode => {
+                let mut hash = Sha256::new();
+                for part in message {
+                    hash.update(part);
+                }
+                CodeDigest(hash.finalize().into())
+            }
+        }
+    }
+
     fn digest(&self, user: UserId, phone: &PhoneNumber, code: &PhoneCode) -> CodeDigest {
         // The user id has a fixed length (16 bytes) and the number ends at a separator that
         // is no digit, so no two (user, number, code) triples make the same message.
@@ -55,7 +78,7 @@ impl CodeHasher for HmacCodeHasher {
     }
 }
 
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
     let mut mac = match HmacSha256::new_from_slice(key) {
         Ok(mac) => mac,

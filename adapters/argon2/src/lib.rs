@@ -65,6 +65,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 pub mod code_digest;
 pub use code_digest::HmacCodeHasher;
+pub mod totp;
+pub use totp::SealedTotpEngine;
 
 /// Argon2 cost parameters (memory in KiB, iterations, lanes), re-exported so that callers
 /// need no `argon2` dependency of their own.

@@ -51,6 +51,7 @@ impl AccountStore for MemoryStore {
         state.todo_keys.retain(|(user, _), _| *user != id);
         state.todo_creations.remove(&id);
         state.sessions.remove(&id);
+        state.mfa.remove(&id);
         // The other locks after the state's, as everywhere in this crate.
         self.codes().remove(&id);
         self.resets().remove(&id);
@@ -62,6 +63,7 @@ impl AccountStore for MemoryStore {
         // The account's own rate counters, under their own lock, the state's released first.
         drop(state);
         self.forget_rate(&RateKey::ResetCodes(id));
+        self.forget_rate(&RateKey::MfaCodes(id));
         self.forget_trail(id);
         Ok(AccountWrite::Done(()))
     }

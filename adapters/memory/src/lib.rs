@@ -9,7 +9,7 @@
 //! # Layout
 //! - Here: [`MemoryStore`], its locks and the state they guard, and
 //!   [`MemoryStore::purge_expired`].
-//! - One module per port: `users`, `accounts`, `audit`, `todos`, `sessions`, `throttle` (login throttle and rate
+//! - One module per port: `users`, `accounts`, `audit`, `mfa`, `todos`, `sessions`, `throttle` (login throttle and rate
 //!   limits), `idempotency` (registrations' keys), `outbox`, `phone` (verification and SMS
 //!   caps).
 //! - `system`: [`SystemClock`] and [`RandomIds`].
@@ -48,6 +48,7 @@ use domain::{IdempotencyKey, PhoneNumber, SessionId, Timestamp, Todo, User, User
 mod accounts;
 mod audit;
 mod idempotency;
+mod mfa;
 mod outbox;
 mod phone;
 mod sessions;
@@ -72,6 +73,8 @@ struct State {
     /// Idempotency keys of registrations.
     registration_keys: HashMap<IdempotencyKey, Remembered<IdempotencyRecord>>,
     sessions: HashMap<UserId, HashMap<SessionId, sessions::StoredSession>>,
+    /// Second factors, recovery codes and login challenges.
+    mfa: HashMap<UserId, mfa::UserMfa>,
 }
 
 /// Something kept until `expires_at`.
@@ -263,6 +266,7 @@ impl MemoryStore {
         state
             .todo_creations
             .retain(|_, counter| !counter.resets_at.has_passed(now));
+        state.mfa.retain(|_, mfa| mfa.purge_expired(now));
         let mut purged = 0;
         state.sessions.retain(|_, sessions| {
             let before = sessions.len();

@@ -191,4 +191,15 @@ impl RateLimiter for MemoryStore {
             .insert(key, Counter::counted(counter, limit.window, now));
         Ok(Admission::Admitted)
     }
+
+    async fn forgive(&self, key: &RateKey) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let key = CounterKey::Rate(key.clone());
+        let mut limiters = self.attempts();
+        if let Some(mut counter) = Counter::live(limiters.rates.get(&key), now) {
+            counter.count = counter.count.saturating_sub(1);
+            limiters.rates.insert(key, counter);
+        }
+        Ok(())
+    }
 }

@@ -67,6 +67,10 @@ pub(crate) fn account_fixed_keys(user: UserId) -> Vec<String> {
         reset_codes_key(user),
         events_key(user),
         audit_noise_key(user),
+        totp_key(user),
+        recovery_codes_key(user),
+        challenges_key(user),
+        mfa_codes_key(user),
     ];
     keys.extend(sms_user_keys(user, true));
     keys
@@ -83,7 +87,28 @@ pub(crate) fn rate_key(key: &RateKey) -> String {
         RateKey::Registration(client) => format!("{{rate:{client}}}:register"),
         RateKey::PasswordReset(client) => format!("{{rate:{client}}}:reset"),
         RateKey::ResetCodes(user) => reset_codes_key(*user),
+        RateKey::MfaCodes(user) => mfa_codes_key(*user),
     }
+}
+
+/// The user's TOTP factor (hash: sealed secret, state, last step).
+pub(crate) fn totp_key(user: UserId) -> String {
+    format!("{{u:{user}}}:totp")
+}
+
+/// The digests of the user's unused recovery codes (set).
+pub(crate) fn recovery_codes_key(user: UserId) -> String {
+    format!("{{u:{user}}}:recovery_codes")
+}
+
+/// The user's pending login challenges (hash: digest -> expiry and user agent).
+pub(crate) fn challenges_key(user: UserId) -> String {
+    format!("{{u:{user}}}:mfa_challenges")
+}
+
+/// Second-factor codes tried for the user in the current window.
+pub(crate) fn mfa_codes_key(user: UserId) -> String {
+    format!("{{u:{user}}}:mfa_codes")
 }
 
 pub(crate) fn session_key(user: UserId, session: SessionId) -> String {

@@ -29,7 +29,7 @@
 //! |---|---|---|---|
 //! | `username:<name>` | string | user id; claimed with `SET NX` (the one cross-slot write) | never (a claim not yet confirmed by registration: after 60 s) |
 //! | `{u:<uid>}:user` | string | the user record (JSON) | never |
-//! | `{u:<uid>}:session:<sid>` | hash | `refresh_jti`, `previous_jti`, `created_at`, `refreshed_at`, `expires_at`, `user_agent`, and `unanswered` after a rotation whose reply was lost | at the refresh token's `exp` |
+//! | `{u:<uid>}:session:<sid>` | hash | `refresh_jti`, `previous_jti`, `created_at`, `refreshed_at`, `expires_at`, `user_agent`, `amr` (the login's methods, `pwd,otp,mfa`; absent: `pwd`), and `unanswered` after a rotation whose reply was lost | at the refresh token's `exp` |
 //! | `{u:<uid>}:sessions` | sorted set | session ids scored by expiry, to list and revoke them | with the last session |
 //! | `{u:<uid>}:todos` | hash | todo id -> `<seq>\|<JSON>` | never |
 //! | `{u:<uid>}:todo_seq` | string | insertion counter that orders the list | never |
@@ -53,6 +53,10 @@
 //! | `{rate:<client>}:reset` | string | password-reset requests and confirmations from one client | at the end of its window |
 //! | `{u:<uid>}:reset_codes` | string | password-reset codes texted to the user | at the end of its window |
 //! | `{u:<uid>}:events` | stream | the account's audit trail: `kind`, `at`, `session`, `client`, `user_agent`, `detail` per entry (see `audit`) | trimmed by `AUDIT_MAX_EVENTS` and `AUDIT_RETENTION`; the whole stream `AUDIT_RETENTION` after its last event |
+//! | `{u:<uid>}:totp` | hash | the TOTP factor: `sealed` secret (see `mfa`), `enabled` (`0` while the enrolment waits for its first code), `last_step` accepted | a pending one at the enrolment's expiry; an enabled one never |
+//! | `{u:<uid>}:recovery_codes` | set | HMAC digests of the unused recovery codes | never (spent codes are removed) |
+//! | `{u:<uid>}:mfa_challenges` | hash | login challenges waiting for a code: digest -> `<expiry>\|<user agent>` | with its last challenge |
+//! | `{u:<uid>}:mfa_codes` | string | second-factor codes tried in the current window | at the end of its window |
 //! | `{u:<uid>}:audit_noise` | string | failed logins stored in the trail in the current hour | at the end of its window |
 //! | `jwt-todo:readiness-probe` | string | the readiness check's test write | 60 s |
 //!
@@ -109,6 +113,7 @@ mod deployment;
 mod errors;
 mod idempotency;
 mod keys;
+mod mfa;
 mod outbox;
 mod phone;
 mod records;

@@ -15,7 +15,7 @@ use application::ports::{
     SessionScope, SessionStore, StoreError,
 };
 use async_trait::async_trait;
-use domain::{Session, SessionId, Timestamp, TokenId, UserId};
+use domain::{AuthMethods, Session, SessionId, Timestamp, TokenId, UserId};
 use redis::{AsyncCommands, Script};
 
 use crate::RedisStore;
@@ -64,6 +64,7 @@ impl SessionStore for RedisStore {
             session.user_agent.clone().unwrap_or_default(),
             unix_now().to_string(),
             max_sessions.max(1).to_string(),
+            session.amr.joined(),
         ];
         let mut evicted = 0;
         for _ in 0..CREATE_ROUNDS {
@@ -357,7 +358,7 @@ impl SessionStore for RedisStore {
             .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
             .await?;
         let mut sessions = flat
-            .chunks(7)
+            .chunks(8)
             .map(|chunk| {
                 let sid: SessionId = chunk
                     .first()
@@ -480,6 +481,7 @@ pub(crate) fn session_from_fields(
         refreshed_at,
         expires_at,
         user_agent,
+        amr,
     ] = fields
     else {
         return Err(corrupt("session record with missing fields"));
@@ -501,5 +503,7 @@ pub(crate) fn session_from_fields(
         refreshed_at: number(refreshed_at)?,
         expires_at: number(expires_at)?,
         user_agent: (!user_agent.is_empty()).then(|| user_agent.clone()),
+        amr: AuthMethods::from_joined(amr)
+            .ok_or_else(|| corrupt("session record with unknown amr"))?,
     })
 }

@@ -26,6 +26,7 @@ static ADMIT: LazyLock<Script> = lua!(guarded: "lua/admit_login.lua");
 const SETTLE_SOURCE: &str = lua_source!(freeing: "lua/settle_login.lua");
 static SETTLE: LazyLock<Script> = LazyLock::new(|| Script::new(SETTLE_SOURCE));
 static RATE_HIT: LazyLock<Script> = lua!(guarded: "lua/rate_hit.lua");
+static RATE_FORGIVE: LazyLock<Script> = lua!(freeing: "lua/rate_forgive.lua");
 
 /// A limiter script's wait in milliseconds as an [`Admission`]: whole seconds for
 /// `Retry-After`, rounded up so a client that waits that long finds the window free.
@@ -132,5 +133,13 @@ impl RateLimiter for RedisStore {
             })
             .await?;
         Ok(admission(wait_ms))
+    }
+
+    async fn forgive(&self, key: &RateKey) -> Result<(), StoreError> {
+        let counter = rate_key(key);
+        let _: i64 = self
+            .run(|mut conn| async move { RATE_FORGIVE.key(counter).invoke_async(&mut conn).await })
+            .await?;
+        Ok(())
     }
 }

@@ -30,6 +30,8 @@
 //! - `outbox`: notifications kept until delivered ([`Outbox`]) and sent ([`Notifier`]);
 //! - `phone`: phone verification ([`PhoneVerifications`], [`CodeHasher`]) and the SMS caps
 //!   ([`SmsQuota`]);
+//! - `mfa`: the second factor: TOTP arithmetic ([`TotpEngine`]) and what the store keeps of
+//!   factors, recovery codes and login challenges ([`SecondFactors`]);
 //! - `system`: [`Clock`] and [`IdGenerator`];
 //! - here: [`Page`], the page of every listing.
 //!
@@ -38,6 +40,7 @@
 mod accounts;
 mod audit;
 mod idempotency;
+mod mfa;
 mod outbox;
 mod page;
 mod passwords;
@@ -53,6 +56,7 @@ mod users;
 pub use accounts::*;
 pub use audit::*;
 pub use idempotency::*;
+pub use mfa::*;
 pub use outbox::*;
 pub use page::*;
 pub use passwords::*;
@@ -88,6 +92,8 @@ pub struct Ports {
     pub phone_codes: Arc<dyn PhoneVerifications>,
     pub sms_quota: Arc<dyn SmsQuota>,
     pub code_hasher: Arc<dyn CodeHasher>,
+    pub second_factors: Arc<dyn SecondFactors>,
+    pub totp: Arc<dyn TotpEngine>,
 }
 
 impl std::fmt::Debug for Ports {

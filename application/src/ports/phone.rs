@@ -46,6 +46,29 @@ pub trait CodeHasher: Send + Sync {
     /// The digest of `code` texted to `phone` for `user`. It binds all three: a digest
     /// proves nothing about another user or another number.
     fn digest(&self, user: UserId, phone: &PhoneNumber, code: &PhoneCode) -> CodeDigest;
+
+    /// The digest of a secret of `user` that is no phone code (a recovery code, a login
+    /// challenge). It binds the user and the kind: a digest of one kind proves nothing of
+    /// another, and none is ever a phone code's. A login challenge's is keyed (it lives
+    /// minutes); a recovery code's is not (its 80 random bits need no key, and it must
+    /// outlive a rotation of the key).
+    fn secret_digest(&self, user: UserId, kind: SecretKind, secret: &str) -> CodeDigest;
+}
+
+/// Which secret [`CodeHasher::secret_digest`] hashes, for domain separation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    RecoveryCode,
+    LoginChallenge,
+}
+
+impl SecretKind {
+    pub const fn label(self) -> &'static str {
+        match self {
+            SecretKind::RecoveryCode => "recovery-code",
+            SecretKind::LoginChallenge => "login-challenge",
+        }
+    }
 }
 
 /// A code waiting to be confirmed, as the store keeps it: never the code itself.

@@ -116,6 +116,9 @@ pub enum RateKey {
     PasswordReset(ClientAddress),
     /// Password-reset codes texted to one account, whoever asked.
     ResetCodes(domain::UserId),
+    /// Second-factor codes tried for one account (logins, confirmations, disabling),
+    /// whoever tried them.
+    MfaCodes(domain::UserId),
 }
 
 /// Fixed-window rate limits shared through the store, so every replica sees one count.
@@ -129,6 +132,16 @@ pub trait RateLimiter: Send + Sync {
     /// # Errors
     /// [`StoreError`] on store failure: callers must fail closed.
     async fn hit(&self, key: &RateKey, limit: WindowLimit) -> Result<Admission, StoreError>;
+
+    /// Takes back one event [`RateLimiter::hit`] counted against `key` in its current
+    /// window, never below zero: for limits on failures, whose attempts are counted
+    /// first (so that a burst of them cannot all pass before any is counted) and forgiven
+    /// once one turns out to have succeeded.
+    ///
+    /// # Errors
+    /// [`StoreError`] on store failure; the event then stays counted (the limit errs on
+    /// the side of counting).
+    async fn forgive(&self, key: &RateKey) -> Result<(), StoreError>;
 }
 
 /// Default login throttling: 5 failures of one username from one client per 15 minutes,

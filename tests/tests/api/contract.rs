@@ -5,17 +5,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use application::ports::{
     AccountStore, AccountWrite, ActiveUser, Admission, AuditCursor, AuditLog, AuditRetention,
-    CodeCheck, CodeDigest, DeadLetter, EndOutcome, IdempotencyRecord, IdempotencyStore,
-    IdempotentWrite, InsertUserError, LoginAttempt, LoginThrottle, Outbox, PendingCode,
-    PhoneVerifications, PresentedRefresh, RateKey, RateLimiter, Rotation, RotationOutcome,
-    SessionCursor, SessionScope, SessionStore, Settlement, SmsAdmission, SmsCaps, SmsLimit,
-    SmsQuota, ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules, TodoRepository,
-    UserRepository, WindowLimit,
+    CodeCheck, CodeDigest, DeadLetter, EndOutcome, Enrolment, IdempotencyRecord, IdempotencyStore,
+    IdempotentWrite, InsertUserError, LoginAttempt, LoginThrottle, MAX_PENDING_CHALLENGES,
+    MfaChallenge, Outbox, PendingCode, PhoneVerifications, PresentedRefresh, Proof, ProofCheck,
+    RateKey, RateLimiter, Rotation, RotationOutcome, SealedSecret, SecondFactors, SessionCursor,
+    SessionScope, SessionStore, Settlement, SmsAdmission, SmsCaps, SmsLimit, SmsQuota, Spend,
+    ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules, TodoRepository, UserRepository,
+    WindowLimit,
 };
 use domain::{
-    AuditEvent, AuditKind, ClientAddress, IdempotencyKey, Notification, NotificationId,
-    NotificationKind, PasswordHash, PhoneCode, PhoneNumber, Session, SessionId, Sms, Timestamp,
-    Todo, TodoId, TodoTitle, TokenId, User, UserId, Username,
+    AuditEvent, AuditKind, AuthMethods, ClientAddress, IdempotencyKey, Notification,
+    NotificationId, NotificationKind, PasswordHash, PhoneCode, PhoneNumber, Session, SessionId,
+    Sms, Timestamp, Todo, TodoId, TodoTitle, TokenId, User, UserId, Username,
 };
 use futures::future::join_all;
 use uuid::Uuid;
@@ -62,6 +63,8 @@ fn session(owner: UserId, lifetime: Duration) -> Session {
         refreshed_at: now(),
         expires_at: now().plus(lifetime),
         user_agent: Some("contract-test".into()),
+        // Not the default, so that a store that forgot it fails the contract.
+        amr: AuthMethods::PasswordAndOtp,
     }
 }
 
@@ -96,6 +99,250 @@ async fn new_owner<S: UserRepository>(store: &S) -> UserId {
     let owner = user(&format!("owner-{}", Uuid::new_v4().simple()));
     UserRepository::insert(store, &owner).await.expect("insert");
     owner.id
+}
+
+/// The second factor: one pending enrolment, enabled once; a step or a recovery code
+/// spent once, with the challenge or the factor it is spent on; bounded, expiring
+/// challenges; a resealed secret kept; and a forgiven rate-limit event.
+async fn second_factor_contract<S: SecondFactors + UserRepository + RateLimiter>(store: &S) {
+    let sealed = |s: &str| SealedSecret(format!("v1:{s}"));
+    let digest = |b: u8| CodeDigest([b; 32]);
+    let ghost = UserId::from_uuid(Uuid::new_v4());
+    let later = now().plus(Duration::from_secs(600));
+    assert_eq!(
+        store
+            .enrol(ghost, &sealed("a"), later)
+            .await
+            .expect("enrol"),
+        Enrolment::Gone
+    );
+    let owner = new_owner(store).await;
+    assert_eq!(store.totp(owner).await.expect("read"), None);
+    for secret in ["first", "second"] {
+        assert_eq!(
+            store
+                .enrol(owner, &sealed(secret), later)
+                .await
+                .expect("enrol"),
+            Enrolment::Pending
+        );
+    }
+    let pending = store.totp(owner).await.expect("read").expect("pending");
+    assert_eq!(
+        (pending.enabled, pending.sealed.clone()),
+        (false, sealed("second"))
+    );
+    // Only the pending secret, the one replacing the first, is enabled.
+    let codes: Vec<CodeDigest> = (1..=10).map(digest).collect();
+    assert!(
+        !store
+            .enable(owner, &sealed("first"), 100, &codes)
+            .await
+            .expect("enable")
+    );
+    assert!(
+        store
+            .enable(owner, &sealed("second"), 100, &codes)
+            .await
+            .expect("enable")
+    );
+    assert!(
+        !store
+            .enable(owner, &sealed("second"), 101, &codes)
+            .await
+            .expect("enable")
+    );
+    assert_eq!(
+        store
+            .enrol(owner, &sealed("third"), later)
+            .await
+            .expect("enrol"),
+        Enrolment::AlreadyEnabled
+    );
+    let on = store.totp(owner).await.expect("read").expect("enabled");
+    assert_eq!(
+        (on.enabled, on.last_step, on.recovery_codes_left),
+        (true, Some(100), 10)
+    );
+
+    let challenge = |b: u8, expires_at| MfaChallenge {
+        user_id: owner,
+        digest: digest(b),
+        expires_at,
+        user_agent: Some("contract".into()),
+    };
+    assert!(
+        store
+            .open_challenge(&challenge(50, later))
+            .await
+            .expect("open")
+    );
+    assert_eq!(
+        store
+            .challenge(owner, &digest(50), now())
+            .await
+            .expect("read"),
+        Some(challenge(50, later))
+    );
+    let on_challenge = |b: u8, reseal: Option<SealedSecret>| Spend::Challenge {
+        digest: digest(b),
+        now: now(),
+        reseal,
+    };
+    let spend = |proof: Proof, on: Spend, secret: &'static str| {
+        let sealed = sealed(secret);
+        async move {
+            store
+                .spend(owner, &sealed, &proof, &on)
+                .await
+                .expect("spend")
+        }
+    };
+    // A step not after the last one, an unknown challenge, another secret: nothing spent.
+    assert_eq!(
+        spend(Proof::Step(100), on_challenge(50, None), "second").await,
+        ProofCheck::Reused
+    );
+    assert_eq!(
+        spend(Proof::Step(101), on_challenge(51, None), "second").await,
+        ProofCheck::NoChallenge
+    );
+    assert_eq!(
+        spend(Proof::Step(101), on_challenge(50, None), "other").await,
+        ProofCheck::Changed
+    );
+    // A later step spends itself and the challenge, and the resealed secret is kept.
+    assert_eq!(
+        spend(
+            Proof::Step(101),
+            on_challenge(50, Some(sealed("resealed"))),
+            "second"
+        )
+        .await,
+        ProofCheck::Accepted {
+            recovery_codes_left: 10
+        }
+    );
+    assert_eq!(
+        store
+            .challenge(owner, &digest(50), now())
+            .await
+            .expect("read"),
+        None
+    );
+    let on = store.totp(owner).await.expect("read").expect("enabled");
+    assert_eq!((on.sealed, on.last_step), (sealed("resealed"), Some(101)));
+    // A recovery code works once.
+    assert!(
+        store
+            .open_challenge(&challenge(52, later))
+            .await
+            .expect("open")
+    );
+    assert!(
+        store
+            .open_challenge(&challenge(53, later))
+            .await
+            .expect("open")
+    );
+    assert_eq!(
+        spend(
+            Proof::RecoveryCode(digest(3)),
+            on_challenge(52, None),
+            "resealed"
+        )
+        .await,
+        ProofCheck::Accepted {
+            recovery_codes_left: 9
+        }
+    );
+    assert_eq!(
+        spend(
+            Proof::RecoveryCode(digest(3)),
+            on_challenge(53, None),
+            "resealed"
+        )
+        .await,
+        ProofCheck::Reused
+    );
+    // An expired challenge is gone, and a user holds a bounded number of them: the oldest
+    // goes first.
+    let past = now().minus(Duration::from_secs(1));
+    assert!(
+        store
+            .open_challenge(&challenge(60, past))
+            .await
+            .expect("open")
+    );
+    assert_eq!(
+        store
+            .challenge(owner, &digest(60), now())
+            .await
+            .expect("read"),
+        None
+    );
+    for b in 0..u8::try_from(MAX_PENDING_CHALLENGES).expect("small") {
+        let expires_at = later.plus(Duration::from_secs(u64::from(b) + 1));
+        assert!(
+            store
+                .open_challenge(&challenge(100 + b, expires_at))
+                .await
+                .expect("open")
+        );
+    }
+    assert_eq!(
+        store
+            .challenge(owner, &digest(53), now())
+            .await
+            .expect("read"),
+        None
+    );
+    assert!(
+        store
+            .challenge(owner, &digest(100), now())
+            .await
+            .expect("read")
+            .is_some()
+    );
+    // Disabling spends the proof and removes the factor and its codes.
+    assert_eq!(
+        spend(Proof::Step(101), Spend::Disable, "resealed").await,
+        ProofCheck::Reused
+    );
+    assert_eq!(
+        spend(Proof::RecoveryCode(digest(4)), Spend::Disable, "resealed").await,
+        ProofCheck::Accepted {
+            recovery_codes_left: 0
+        }
+    );
+    assert_eq!(store.totp(owner).await.expect("read"), None);
+    assert_eq!(
+        spend(Proof::RecoveryCode(digest(5)), Spend::Disable, "resealed").await,
+        ProofCheck::Changed
+    );
+
+    // A forgiven event frees its place in the window, never below zero.
+    let key = RateKey::MfaCodes(owner);
+    let limit = WindowLimit {
+        max: 2,
+        window: Duration::from_secs(60),
+    };
+    store.forgive(&key).await.expect("forgive");
+    for _ in 0..2 {
+        assert_eq!(
+            store.hit(&key, limit).await.expect("hit"),
+            Admission::Admitted
+        );
+    }
+    assert!(matches!(
+        store.hit(&key, limit).await.expect("hit"),
+        Admission::Refused { .. }
+    ));
+    store.forgive(&key).await.expect("forgive");
+    assert_eq!(
+        store.hit(&key, limit).await.expect("hit"),
+        Admission::Admitted
+    );
 }
 
 /// A new password ends the sessions it should, and deleting an account leaves nothing of
@@ -466,8 +713,10 @@ where
         + PhoneVerifications
         + SmsQuota
         + AccountStore
-        + AuditLog,
+        + AuditLog
+        + SecondFactors,
 {
+    second_factor_contract(store).await;
     account_contract(store).await;
     audit_contract(store).await;
     outbox_contract(store).await;

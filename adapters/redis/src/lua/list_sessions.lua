@@ -1,6 +1,6 @@
 -- KEYS: sessions, then the session key of each member read just before.
 -- ARGV: now, after created_at ('' for the first page), after sid, limit, then the sid of
--- each of those keys. Returns the id and 6 fields of each live session after the cursor,
+-- each of those keys. Returns the id and 7 fields of each live session after the cursor,
 -- in (created_at, sid) order, at most limit + 1 of them (one more tells that a next page
 -- exists). The set holds at most the per-user cap, so sorting it here is bounded.
 prune(KEYS[1], ARGV[1])

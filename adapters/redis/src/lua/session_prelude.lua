@@ -3,8 +3,8 @@
 -- The fields of a session hash in the order the adapter reads them, '' for absent ones.
 local function session_fields(key)
   local f = redis.call('HMGET', key, 'refresh_jti', 'previous_jti', 'created_at',
-    'refreshed_at', 'expires_at', 'user_agent')
-  for i = 1, 6 do f[i] = f[i] or '' end
+    'refreshed_at', 'expires_at', 'user_agent', 'amr')
+  for i = 1, 7 do f[i] = f[i] or '' end
   return f
 end
 
