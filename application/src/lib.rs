@@ -27,10 +27,11 @@ pub use usecases::{Caller, Principal, SmsPolicy};
 
 use ports::ThrottleLimits;
 use usecases::{
-    Audit, AuditStats, Authenticate, ChangePassword, CreateTodo, DeleteAccount, DeleteTodo,
-    GetTodo, Introspect, ListEvents, ListSessions, ListTodos, Login, Logout, Readiness, Refresh,
-    Register, RequestPasswordReset, ResetPassword, RevokeSession, RevokeToken, SetPhone, SmsGate,
-    SmsStats, UpdateTodo, VerifyPhone,
+    Audit, AuditStats, Authenticate, ChangePassword, CompleteLogin, ConfirmTotp, CreateTodo,
+    DeleteAccount, DeleteTodo, DisableTotp, EnrolTotp, GetTodo, Introspect, ListEvents,
+    ListSessions, ListTodos, Login, Logout, Readiness, Refresh, Register, RequestPasswordReset,
+    ResetPassword, RevokeSession, RevokeToken, SetPhone, SmsGate, SmsStats, UpdateTodo,
+    VerifyPhone,
 };
 
 /// Every use case, ready to execute.
@@ -57,6 +58,10 @@ pub struct Services {
     pub verify_phone: VerifyPhone,
     pub change_password: ChangePassword,
     pub delete_account: DeleteAccount,
+    pub enrol_totp: EnrolTotp,
+    pub confirm_totp: ConfirmTotp,
+    pub disable_totp: DisableTotp,
+    pub complete_login: CompleteLogin,
     pub request_password_reset: RequestPasswordReset,
     pub reset_password: ResetPassword,
     /// The caller's own audit trail.
@@ -82,6 +87,10 @@ impl Services {
         Self {
             register: Register::new(ports, limits, Arc::clone(&sms.policy)),
             login: Login::new(ports, policy, throttle, limits, audit.clone()),
+            enrol_totp: EnrolTotp::new(ports),
+            confirm_totp: ConfirmTotp::new(ports, limits, audit.clone()),
+            disable_totp: DisableTotp::new(ports, limits, audit.clone()),
+            complete_login: CompleteLogin::new(ports, policy, limits, audit.clone()),
             refresh: Refresh::new(ports, policy, audit.clone()),
             logout: Logout::new(ports, policy, audit.clone()),
             authenticate: Authenticate::new(ports),

@@ -59,6 +59,9 @@ pub struct Limits {
     pub password_resets_per_client: WindowLimit,
     /// Password-reset codes texted per account per window, whoever asks.
     pub password_reset_codes_per_user: WindowLimit,
+    /// Second-factor codes tried per account per window (logins, confirmations,
+    /// disabling), whoever tries them.
+    pub mfa_codes_per_user: WindowLimit,
     /// How much of each account's audit trail is kept.
     pub audit: crate::ports::AuditRetention,
     /// How long an `Idempotency-Key` and its first answer are remembered.
@@ -73,7 +76,9 @@ pub struct Limits {
 /// password-reset requests or confirmations an hour from one address are more than a
 /// person forgetting a password needs, and each confirmation costs a hash; 5 reset codes a
 /// day per account are plenty for its owner, and hold anyone asking for them in the
-/// owner's name to a few of the account's SMS; an audit trail keeps 90 days and at most
+/// owner's name to a few of the account's SMS; 5 second-factor codes per 15 minutes per
+/// account hold someone who has the password to 480 guesses a day, each of which has 3
+/// chances in a million (the steps beside the current one count); an audit trail keeps 90 days and at most
 /// 1,000 events per account, of which failed and throttled logins (anyone's to cause) at
 /// most 20 an hour, so flushing an owner's history takes days, not a script's minute; keys
 /// live 24 hours, as the idempotency-key draft suggests.
@@ -97,6 +102,10 @@ impl Default for Limits {
             password_reset_codes_per_user: WindowLimit {
                 max: 5,
                 window: Duration::from_secs(24 * 3600),
+            },
+            mfa_codes_per_user: WindowLimit {
+                max: 5,
+                window: Duration::from_secs(15 * 60),
             },
             audit: crate::ports::AuditRetention {
                 max_age: Duration::from_secs(90 * 24 * 3600),

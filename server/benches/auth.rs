@@ -18,12 +18,12 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adapter_argon2::{Argon2Hasher, HmacCodeHasher};
+use adapter_argon2::{Argon2Hasher, HmacCodeHasher, SealedTotpEngine};
 use adapter_jwt::{JwtCodec, JwtConfig};
 use adapter_memory::{MemoryStore, RandomIds, SystemClock};
 use adapter_vonage::LogNotifier;
 use application::ports::{Clock, ThrottleLimits};
-use application::usecases::{LoginRequest, RegisterRequest};
+use application::usecases::{LoginOutcome, LoginRequest, RegisterRequest};
 use application::{Limits, Ports, Services, SmsPolicy, TokenPolicy};
 use criterion::{Criterion, criterion_group};
 use poem::test::TestClient;
@@ -70,7 +70,11 @@ fn services(rt: &tokio::runtime::Runtime, tokens: Arc<JwtCodec>) -> (Arc<Service
         rate_limiter: store.clone(),
         idempotency: store.clone(),
         phone_codes: store.clone(),
-        sms_quota: store,
+        sms_quota: store.clone(),
+        second_factors: store,
+        totp: Arc::new(
+            SealedTotpEngine::derive(b"bench-code-secret", &[], "jwt-todo").expect("totp"),
+        ),
         code_hasher: Arc::new(HmacCodeHasher::derive(b"bench-code-secret")),
     };
     let services = Arc::new(Services::new(
@@ -80,7 +84,7 @@ fn services(rt: &tokio::runtime::Runtime, tokens: Arc<JwtCodec>) -> (Arc<Service
         Limits::default(),
         SmsPolicy::default(),
     ));
-    let access_token = rt.block_on(async {
+    let logged_in = rt.block_on(async {
         services
             .register
             .execute(RegisterRequest {
@@ -103,10 +107,11 @@ fn services(rt: &tokio::runtime::Runtime, tokens: Arc<JwtCodec>) -> (Arc<Service
             })
             .await
             .expect("logged in")
-            .pair
-            .access_token
     });
-    (services, access_token)
+    let LoginOutcome::LoggedIn(logged_in) = logged_in else {
+        panic!("the bench's user has no second factor");
+    };
+    (services, logged_in.pair.access_token)
 }
 
 /// The ceiling: what poem-openapi itself costs for an authenticated read, served as the

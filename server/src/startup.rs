@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_argon2::{Argon2Hasher, HmacCodeHasher};
+use adapter_argon2::{Argon2Hasher, HmacCodeHasher, SealedTotpEngine};
+
+/// The name authenticator apps show above the account.
+const TOTP_ISSUER: &str = "jwt-todo";
 use adapter_jwt::JwtCodec;
 use adapter_memory::{MemoryStore, RandomIds, SystemClock};
 use adapter_redis::RedisStore;
@@ -14,8 +17,8 @@ use adapter_vonage::{LogNotifier, VonageNotifier};
 use anyhow::Context;
 use application::ports::{
     AccountStore, AuditLog, Clock, IdempotencyStore, LoginThrottle, Notifier, Outbox,
-    PasswordHasher, PasswordResets, PhoneVerifications, RateLimiter, SessionStore, SmsQuota,
-    TodoRepository, UserRepository,
+    PasswordHasher, PasswordResets, PhoneVerifications, RateLimiter, SecondFactors, SessionStore,
+    SmsQuota, TodoRepository, UserRepository,
 };
 use application::usecases::DeliverNotification;
 use application::{Ports, Services};
@@ -147,6 +150,19 @@ impl Application {
             phone_codes: stores.phone_codes,
             sms_quota: stores.sms_quota,
             code_hasher: Arc::new(code_hasher),
+            second_factors: stores.second_factors,
+            // Sealed under a key derived from the refresh secret too.
+            totp: Arc::new(SealedTotpEngine::derive(
+                refresh_secret,
+                &config
+                    .tokens
+                    .jwt
+                    .refresh_secrets_previous
+                    .iter()
+                    .map(|s| s.expose_secret())
+                    .collect::<Vec<_>>(),
+                TOTP_ISSUER,
+            )?),
         };
         let services = Arc::new(Services::new(
             &ports,
@@ -381,6 +397,7 @@ struct Stores {
     idempotency: Arc<dyn IdempotencyStore>,
     phone_codes: Arc<dyn PhoneVerifications>,
     sms_quota: Arc<dyn SmsQuota>,
+    second_factors: Arc<dyn SecondFactors>,
 }
 
 impl Stores {
@@ -398,6 +415,7 @@ impl Stores {
             + IdempotencyStore
             + PhoneVerifications
             + SmsQuota
+            + SecondFactors
             + 'static,
     {
         Self {
@@ -412,7 +430,8 @@ impl Stores {
             rate_limiter: store.clone(),
             idempotency: store.clone(),
             phone_codes: store.clone(),
-            sms_quota: store,
+            sms_quota: store.clone(),
+            second_factors: store,
         }
     }
 }

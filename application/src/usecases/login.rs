@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::{
-    AuditKind, ClientAddress, PasswordInput, Session, SessionId, TokenId, TokenPair, Username,
+    AuditKind, AuthMethods, ClientAddress, ClientId, LoginChallenge, PasswordInput, Session,
+    SessionId, Timestamp, TokenId, TokenPair, UserId, Username,
 };
 use tracing::instrument;
 
@@ -24,9 +25,13 @@ use super::shared::{PairFor, codec_failure, hash_failures, issue_pair, store_fai
 use crate::policy::{Limits, TokenPolicy};
 use crate::ports::Ports;
 use crate::ports::{
-    Admission, Clock, IdGenerator, LoginAttempt, LoginThrottle, PasswordHasher, SessionStore,
-    Settlement, ThrottleLimits, TokenCodec, UserRepository,
+    Admission, Clock, CodeHasher, IdGenerator, LoginAttempt, LoginThrottle, MfaChallenge,
+    PasswordHasher, SecondFactors, SecretKind, SessionStore, Settlement, StoreError,
+    ThrottleLimits, TokenCodec, UserRepository,
 };
+
+/// How long a login challenge waits for its second factor.
+pub const MFA_CHALLENGE_TTL: Duration = Duration::from_secs(5 * 60);
 
 pub struct LoginRequest {
     pub username: String,
@@ -78,26 +83,145 @@ pub struct LoggedIn {
     pub evicted: u64,
 }
 
-pub struct Login {
+/// What a right password gets.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// A session and its first pair.
+    LoggedIn(LoggedIn),
+    /// The account has a second factor: no session yet. The login goes on at
+    /// [`CompleteLogin`](super::CompleteLogin) with this challenge and a code.
+    SecondFactor(SecondFactorRequired),
+}
+
+impl LoginOutcome {
+    /// The session opened, if the login did not wait for a second factor.
+    pub fn into_logged_in(self) -> Option<LoggedIn> {
+        match self {
+            LoginOutcome::LoggedIn(logged_in) => Some(logged_in),
+            LoginOutcome::SecondFactor(_) => None,
+        }
+    }
+}
+
+/// A login waiting for its second factor.
+#[derive(Debug)]
+pub struct SecondFactorRequired {
+    /// The handle to send back with the code: single use, for this login only.
+    pub challenge: LoginChallenge,
+    pub expires_at: Timestamp,
+}
+
+/// Opening a session once the user proved who they are: shared by the password login and
+/// its completion with a second factor.
+pub(crate) struct SessionOpener {
     audit: Audit,
-    users: Arc<dyn UserRepository>,
     sessions: Arc<dyn SessionStore>,
     tokens: Arc<dyn TokenCodec>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    policy: TokenPolicy,
+    max_sessions: u32,
+}
+
+/// Why [`SessionOpener::open`] failed.
+pub(crate) enum OpenError {
+    Store(StoreError),
+    Codec(anyhow::Error),
+}
+
+/// A session to open, and how its user proved who they are.
+pub(crate) struct Opening<'a> {
+    pub user_id: UserId,
+    pub user_agent: Option<&'a str>,
+    pub oauth_client: Option<ClientId>,
+    pub amr: AuthMethods,
+    pub origin: &'a Origin,
+    /// Said in the audit event, after the methods.
+    pub detail: Option<String>,
+}
+
+impl SessionOpener {
+    pub(crate) fn new(ports: &Ports, policy: TokenPolicy, caps: Limits, audit: Audit) -> Self {
+        Self {
+            audit,
+            sessions: ports.sessions.clone(),
+            tokens: ports.tokens.clone(),
+            clock: ports.clock.clone(),
+            ids: ports.ids.clone(),
+            policy,
+            max_sessions: caps.max_sessions_per_user,
+        }
+    }
+
+    /// Opens the session and signs its first pair; `None` when the user was deleted
+    /// meanwhile (nothing is stored then).
+    pub(crate) async fn open(&self, opening: Opening<'_>) -> Result<Option<LoggedIn>, OpenError> {
+        let now = self.clock.now();
+        let session = Session {
+            id: SessionId::from_uuid(self.ids.new_uuid()),
+            user_id: opening.user_id,
+            refresh_jti: TokenId::from_uuid(self.ids.new_uuid()),
+            previous_jti: None,
+            created_at: now,
+            refreshed_at: now,
+            expires_at: self.policy.session_expiry(now, now),
+            user_agent: Session::clean_user_agent(opening.user_agent),
+            amr: opening.amr,
+        };
+        let access_jti = TokenId::from_uuid(self.ids.new_uuid());
+        let pair = issue_pair(
+            self.tokens.as_ref(),
+            self.policy,
+            &PairFor::session(&session, access_jti, opening.oauth_client),
+            now,
+        )
+        .map_err(|e| OpenError::Codec(codec_failure(e)))?;
+        let Some(evicted) = self
+            .sessions
+            .create(&session, self.max_sessions)
+            .await
+            .map_err(OpenError::Store)?
+        else {
+            // The account was deleted since it was checked: no one to log in.
+            tracing::info!(user_id = %opening.user_id, "login refused: the user was deleted meanwhile");
+            return Ok(None);
+        };
+        if evicted > 0 {
+            tracing::info!(user_id = %opening.user_id, evicted, "oldest sessions ended: session cap reached");
+        }
+        let mut detail = vec![format!("amr={}", opening.amr.joined())];
+        detail.extend(opening.oauth_client.map(|c| format!("client={c}")));
+        detail.extend(opening.detail);
+        self.audit
+            .record(
+                opening.user_id,
+                AuditKind::LoginSucceeded,
+                Some(session.id),
+                Some(opening.origin),
+                Some(detail.join(" ")),
+            )
+            .await;
+        Ok(Some(LoggedIn { pair, evicted }))
+    }
+}
+
+pub struct Login {
+    audit: Audit,
+    opener: SessionOpener,
+    users: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     throttle: Arc<dyn LoginThrottle>,
-    policy: TokenPolicy,
+    factors: Arc<dyn SecondFactors>,
+    code_hasher: Arc<dyn CodeHasher>,
     limits: ThrottleLimits,
-    max_sessions: u32,
 }
 
 impl std::fmt::Debug for Login {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Login")
-            .field("policy", &self.policy)
             .field("limits", &self.limits)
-            .field("max_sessions", &self.max_sessions)
             .finish_non_exhaustive()
     }
 }
@@ -111,17 +235,16 @@ impl Login {
         audit: Audit,
     ) -> Self {
         Self {
+            opener: SessionOpener::new(ports, policy, caps, audit.clone()),
             audit,
             users: ports.users.clone(),
-            sessions: ports.sessions.clone(),
-            tokens: ports.tokens.clone(),
             hasher: ports.hasher.clone(),
             clock: ports.clock.clone(),
             ids: ports.ids.clone(),
             throttle: ports.throttle.clone(),
-            policy,
+            factors: ports.second_factors.clone(),
+            code_hasher: ports.code_hasher.clone(),
             limits,
-            max_sessions: caps.max_sessions_per_user,
         }
     }
 
@@ -132,7 +255,7 @@ impl Login {
     // The name as typed is never logged raw (it may forge a line, or be a password typed
     // into the wrong field): `LoggedUsername` is the folded name or `invalid(len=N)`.
     #[instrument(name = "login", skip_all, fields(username = %domain::LoggedUsername::of(&request.username), client = %request.client))]
-    pub async fn execute(&self, request: LoginRequest) -> Result<LoggedIn, LoginError> {
+    pub async fn execute(&self, request: LoginRequest) -> Result<LoginOutcome, LoginError> {
         let username = Username::parse(&request.username).ok();
         let attempt = LoginAttempt {
             id: self.ids.new_uuid(),
@@ -171,7 +294,7 @@ impl Login {
         &self,
         username: Option<Username>,
         request: LoginRequest,
-    ) -> Result<LoggedIn, LoginError> {
+    ) -> Result<LoginOutcome, LoginError> {
         // An over-long password is refused without hashing it (bounded work); it cannot be
         // anyone's password, so this reveals nothing about the account.
         let password =
@@ -203,43 +326,78 @@ impl Login {
             }
         };
 
-        let now = self.clock.now();
-        let session = Session {
-            id: SessionId::from_uuid(self.ids.new_uuid()),
-            user_id: user.id,
-            refresh_jti: TokenId::from_uuid(self.ids.new_uuid()),
-            previous_jti: None,
-            created_at: now,
-            refreshed_at: now,
-            expires_at: self.policy.session_expiry(now, now),
-            user_agent: Session::clean_user_agent(request.user_agent.as_deref()),
-        };
-        let access_jti = TokenId::from_uuid(self.ids.new_uuid());
-        let pair = issue_pair(
-            self.tokens.as_ref(),
-            self.policy,
-            &PairFor::session(&session, access_jti, request.oauth_client),
-            now,
-        )
-        .map_err(|e| LoginError::Unexpected(codec_failure(e)))?;
-        let Some(evicted) = self.sessions.create(&session, self.max_sessions).await? else {
-            // The account was deleted since its password was checked: no one to log in.
-            tracing::info!(user_id = %user.id, "login refused: the user was deleted meanwhile");
-            return Err(LoginError::InvalidCredentials);
-        };
-        if evicted > 0 {
-            tracing::info!(user_id = %user.id, evicted, "oldest sessions ended: session cap reached");
+        // The password is right. An account with a second factor gets a challenge, not
+        // a session: only the code completes the login.
+        if self
+            .factors
+            .totp(user.id)
+            .await?
+            .is_some_and(|factor| factor.enabled)
+        {
+            return self.challenge(user.id, &origin, request.oauth_client).await;
         }
+        match self
+            .opener
+            .open(Opening {
+                user_id: user.id,
+                user_agent: request.user_agent.as_deref(),
+                oauth_client: request.oauth_client,
+                amr: AuthMethods::Password,
+                origin: &origin,
+                detail: None,
+            })
+            .await?
+        {
+            Some(logged_in) => Ok(LoginOutcome::LoggedIn(logged_in)),
+            None => Err(LoginError::InvalidCredentials),
+        }
+    }
+
+    /// Issues the challenge of a login whose second factor is due.
+    async fn challenge(
+        &self,
+        user: UserId,
+        origin: &Origin,
+        oauth_client: Option<ClientId>,
+    ) -> Result<LoginOutcome, LoginError> {
+        let challenge = LoginChallenge::new(user, self.ids.new_uuid());
+        let expires_at = self.clock.now().plus(MFA_CHALLENGE_TTL);
+        let stored = MfaChallenge {
+            user_id: user,
+            digest: self.code_hasher.secret_digest(
+                user,
+                SecretKind::LoginChallenge,
+                &challenge.expose_secret(),
+            ),
+            expires_at,
+            user_agent: Session::clean_user_agent(origin.user_agent.as_deref()),
+        };
+        if !self.factors.open_challenge(&stored).await? {
+            return Err(LoginError::InvalidCredentials);
+        }
+        tracing::info!(user_id = %user, "password accepted; second factor required");
         self.audit
             .record(
-                user.id,
-                AuditKind::LoginSucceeded,
-                Some(session.id),
-                Some(&origin),
-                request.oauth_client.map(|c| format!("client={c}")),
+                user,
+                AuditKind::MfaChallenged,
+                None,
+                Some(origin),
+                oauth_client.map(|c| format!("client={c}")),
             )
             .await;
-        Ok(LoggedIn { pair, evicted })
+        Ok(LoginOutcome::SecondFactor(SecondFactorRequired {
+            challenge,
+            expires_at,
+        }))
+    }
+}
+
+impl From<OpenError> for LoginError {
+    fn from(err: OpenError) -> Self {
+        match err {
+            OpenError::Store(e) => e.into(),
+            OpenError::Codec(e) => LoginError::Unexpected(e),
+        }
     }
 }
 

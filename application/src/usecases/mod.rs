@@ -19,6 +19,7 @@ mod list_sessions;
 mod list_todos;
 mod login;
 mod logout;
+mod mfa;
 mod password_check;
 mod readiness;
 mod refresh;
@@ -51,8 +52,15 @@ pub use get_todo::{GetTodo, GetTodoError};
 pub use introspect::{Introspect, IntrospectError, Introspection, LiveToken, TokenKind};
 pub use list_sessions::{ListSessions, ListSessionsError, SessionView};
 pub use list_todos::{ListTodos, ListTodosError};
-pub use login::{LoggedIn, Login, LoginError, LoginRequest};
+pub use login::{
+    LoggedIn, Login, LoginError, LoginOutcome, LoginRequest, MFA_CHALLENGE_TTL,
+    SecondFactorRequired,
+};
 pub use logout::{Logout, LogoutCredential, LogoutError, LogoutScope};
+pub use mfa::{
+    CompleteLogin, CompleteLoginRequest, ConfirmTotp, DisableTotp, ENROLMENT_TTL, EnrolTotp,
+    MfaError, RECOVERY_CODES, RecoveryCodes, TotpEnrolment,
+};
 pub use readiness::{Readiness, ReadinessError};
 pub use refresh::{Refresh, RefreshError};
 pub use register::{Register, RegisterError, RegisterRequest, Registered};

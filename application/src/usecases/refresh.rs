@@ -129,6 +129,8 @@ impl Refresh {
             auth_time: claims.auth_time,
             refresh_issued_at: now,
             client: claims.client,
+            // Signed into the refresh token at login: the session keeps how it began.
+            amr: claims.amr,
         };
         let pair = issue_pair(self.tokens.as_ref(), self.policy, &spec, now)
             .map_err(|e| RefreshError::Unexpected(codec_failure(e)))?;

@@ -2,8 +2,8 @@
 //! token pairs, and the mapping of store failures into each use case's error.
 
 use domain::{
-    AccessClaims, ClientId, RefreshClaims, Session, SessionId, Timestamp, TokenId, TokenPair,
-    UserId,
+    AccessClaims, AuthMethods, ClientId, RefreshClaims, Session, SessionId, Timestamp, TokenId,
+    TokenPair, UserId,
 };
 
 use crate::policy::TokenPolicy;
@@ -93,6 +93,8 @@ pub(crate) struct PairFor {
     pub refresh_issued_at: Timestamp,
     /// The OAuth client the session was opened for, named in both tokens.
     pub client: Option<ClientId>,
+    /// How the session's login was made, named in both tokens (`amr`).
+    pub amr: AuthMethods,
 }
 
 impl PairFor {
@@ -106,6 +108,7 @@ impl PairFor {
             auth_time: session.created_at,
             refresh_issued_at: session.refreshed_at,
             client,
+            amr: session.amr,
         }
     }
 }
@@ -126,6 +129,7 @@ pub(crate) fn issue_pair(
         expires_at: now.plus(policy.access_ttl).min(spec.session_expires_at),
         auth_time: spec.auth_time,
         client: spec.client,
+        amr: spec.amr,
     };
     let refresh = RefreshClaims {
         user_id: spec.user_id,
@@ -135,6 +139,7 @@ pub(crate) fn issue_pair(
         expires_at: spec.session_expires_at,
         auth_time: spec.auth_time,
         client: spec.client,
+        amr: spec.amr,
     };
     Ok(TokenPair {
         access_token: tokens.issue_access(&access)?,

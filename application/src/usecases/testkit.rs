@@ -22,8 +22,9 @@ use super::shared::Principal;
 use crate::ports::{
     MockAccountStore, MockAuditLog, MockClock, MockCodeHasher, MockIdGenerator,
     MockIdempotencyStore, MockLoginThrottle, MockNotifier, MockOutbox, MockPasswordHasher,
-    MockPasswordResets, MockPhoneVerifications, MockRateLimiter, MockSessionStore, MockSmsQuota,
-    MockTodoRepository, MockTokenCodec, MockUserRepository, StoreError,
+    MockPasswordResets, MockPhoneVerifications, MockRateLimiter, MockSecondFactors,
+    MockSessionStore, MockSmsQuota, MockTodoRepository, MockTokenCodec, MockTotpEngine,
+    MockUserRepository, StoreError,
 };
 use crate::{policy::TokenPolicy, ports::Ports};
 
@@ -91,6 +92,7 @@ pub(crate) fn session(id: SessionId) -> Session {
         refreshed_at: created,
         expires_at: NOW.plus(REFRESH_TTL),
         user_agent: Some("curl/8".into()),
+        amr: domain::AuthMethods::Password,
     }
 }
 
@@ -136,6 +138,9 @@ pub(crate) struct Mocks {
     pub phone_codes: MockPhoneVerifications,
     pub sms_quota: MockSmsQuota,
     pub code_hasher: MockCodeHasher,
+    /// No user has a second factor (replace it to give one).
+    pub second_factors: MockSecondFactors,
+    pub totp: MockTotpEngine,
 }
 
 impl Mocks {
@@ -159,6 +164,8 @@ impl Mocks {
             phone_codes: MockPhoneVerifications::new(),
             sms_quota: MockSmsQuota::new(),
             code_hasher: MockCodeHasher::new(),
+            second_factors: no_second_factors(),
+            totp: MockTotpEngine::new(),
         }
     }
 
@@ -182,14 +189,38 @@ impl Mocks {
             phone_codes: Arc::new(self.phone_codes),
             sms_quota: Arc::new(self.sms_quota),
             code_hasher: Arc::new(self.code_hasher),
+            second_factors: Arc::new(self.second_factors),
+            totp: Arc::new(self.totp),
         }
     }
+}
+
+/// Second factors where no user has one.
+pub(crate) fn no_second_factors() -> MockSecondFactors {
+    let mut factors = MockSecondFactors::new();
+    factors.expect_totp().returning(|_| Ok(None));
+    factors
 }
 
 /// The audit use cases record into in tests: the default retention, counters of its own,
 /// over `ports.audit` (by default a log that takes every event).
 pub(crate) fn audit(ports: &Ports) -> super::Audit {
     super::Audit::new(ports, crate::Limits::default().audit, Arc::default())
+}
+
+/// As [`audit`], with the counters of what it recorded, for the test to read.
+pub(crate) fn counted_audit(ports: &Ports) -> (super::Audit, Arc<super::AuditStats>) {
+    let stats = Arc::new(super::AuditStats::default());
+    let audit = super::Audit::new(ports, crate::Limits::default().audit, Arc::clone(&stats));
+    (audit, stats)
+}
+
+/// The kinds [`counted_audit`] recorded, in [`domain::AuditKind::ALL`]'s order.
+pub(crate) fn recorded_kinds(stats: &super::AuditStats) -> Vec<domain::AuditKind> {
+    domain::AuditKind::ALL
+        .into_iter()
+        .filter(|kind| stats.recorded(*kind) > 0)
+        .collect()
 }
 
 /// An audit log that takes every event.

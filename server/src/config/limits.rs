@@ -11,9 +11,10 @@ use super::error::{ConfigError, err};
 use super::values::{Span, count, span_in};
 use super::vars::{
     AUDIT_MAX_EVENTS, AUDIT_RETENTION, LOGIN_CLIENT_LIMIT, LOGIN_CLIENT_WINDOW, LOGIN_PAIR_LIMIT,
-    LOGIN_PAIR_WINDOW, MAX_SESSIONS_PER_USER, MAX_TODOS_PER_USER, PASSWORD_RESET_CLIENT_LIMIT,
-    PASSWORD_RESET_CLIENT_WINDOW, PASSWORD_RESET_USER_LIMIT, PASSWORD_RESET_USER_WINDOW,
-    REGISTER_CLIENT_LIMIT, REGISTER_CLIENT_WINDOW, TODO_CREATE_LIMIT, TODO_CREATE_WINDOW,
+    LOGIN_PAIR_WINDOW, MAX_SESSIONS_PER_USER, MAX_TODOS_PER_USER, MFA_CODE_LIMIT, MFA_CODE_WINDOW,
+    PASSWORD_RESET_CLIENT_LIMIT, PASSWORD_RESET_CLIENT_WINDOW, PASSWORD_RESET_USER_LIMIT,
+    PASSWORD_RESET_USER_WINDOW, REGISTER_CLIENT_LIMIT, REGISTER_CLIENT_WINDOW, TODO_CREATE_LIMIT,
+    TODO_CREATE_WINDOW,
 };
 
 /// Largest count a window may allow.
@@ -104,6 +105,19 @@ pub struct LimitArgs {
         value_parser = window)]
     pub password_reset_user_window: Span,
 
+    /// Second-factor codes tried for one account per window: logins, confirmations and
+    /// disabling, whoever tries (1 to 1000000).
+    #[arg(long, env = MFA_CODE_LIMIT, value_name = "N",
+        default_value_t = Limits::default().mfa_codes_per_user.max,
+        value_parser = count::<u32, 1, LIMIT>)]
+    pub mfa_code_limit: u32,
+
+    /// The window MFA_CODE_LIMIT counts in (1s to 24h).
+    #[arg(long, env = MFA_CODE_WINDOW, value_name = "DURATION",
+        default_value_t = Span(Limits::default().mfa_codes_per_user.window),
+        value_parser = window)]
+    pub mfa_code_window: Span,
+
     /// How long each account's audit trail keeps its events (1s to 3650d).
     #[arg(long, env = AUDIT_RETENTION, value_name = "DURATION",
         default_value_t = Span(Limits::default().audit.max_age), value_parser = audit_span)]
@@ -179,6 +193,10 @@ impl LimitArgs {
             password_reset_codes_per_user: WindowLimit {
                 max: self.password_reset_user_limit,
                 window: self.password_reset_user_window.0,
+            },
+            mfa_codes_per_user: WindowLimit {
+                max: self.mfa_code_limit,
+                window: self.mfa_code_window.0,
             },
             idempotency_ttl: Limits::default().idempotency_ttl,
             audit: application::ports::AuditRetention {

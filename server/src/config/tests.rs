@@ -606,6 +606,7 @@ fn per_user_and_per_client_limits_are_read() {
             },
             password_resets_per_client: Limits::default().password_resets_per_client,
             password_reset_codes_per_user: Limits::default().password_reset_codes_per_user,
+            mfa_codes_per_user: Limits::default().mfa_codes_per_user,
             idempotency_ttl: Limits::default().idempotency_ttl,
             audit: Limits::default().audit,
         }

@@ -18,6 +18,7 @@ fn claims() -> AccessClaims {
         expires_at: NOW.plus(ACCESS_TTL),
         auth_time: AUTH_TIME,
         client: None,
+        amr: domain::AuthMethods::Password,
     }
 }
 

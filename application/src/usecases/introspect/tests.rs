@@ -22,6 +22,7 @@ fn access(expires_at: Timestamp) -> AccessClaims {
         expires_at,
         auth_time: AUTH_TIME,
         client: Some(client()),
+        amr: domain::AuthMethods::Password,
     }
 }
 
@@ -34,6 +35,7 @@ fn refresh() -> RefreshClaims {
         expires_at: NOW.plus(REFRESH_TTL),
         auth_time: AUTH_TIME,
         client: None,
+        amr: domain::AuthMethods::Password,
     }
 }
 

@@ -123,6 +123,7 @@ async fn success_opens_a_session_and_signs_a_pair_for_it() {
             expires_at: NOW.plus(ACCESS_TTL),
             auth_time: NOW,
             client: None,
+            amr: domain::AuthMethods::Password,
         }))
         .times(1)
         .in_sequence(&mut order)
@@ -138,6 +139,7 @@ async fn success_opens_a_session_and_signs_a_pair_for_it() {
             expires_at: session_expiry,
             auth_time: NOW,
             client: None,
+            amr: domain::AuthMethods::Password,
         }))
         .times(1)
         .in_sequence(&mut order)
@@ -159,6 +161,8 @@ async fn success_opens_a_session_and_signs_a_pair_for_it() {
         .execute(request("Alice", PASSWORD))
         .await
         .expect("login succeeds")
+        .into_logged_in()
+        .expect("no second factor")
         .pair;
 
     assert_eq!(
@@ -172,6 +176,7 @@ async fn success_opens_a_session_and_signs_a_pair_for_it() {
             refreshed_at: NOW,
             expires_at: session_expiry,
             user_agent: Some("Mozilla/5.0 (X11)".into()),
+            amr: domain::AuthMethods::Password,
         }
     );
     assert_eq!(pair.access_token, "access-token");
@@ -217,6 +222,8 @@ async fn access_token_never_outlives_the_session() {
     .execute(request("alice", PASSWORD))
     .await
     .expect("login succeeds")
+    .into_logged_in()
+    .expect("no second factor")
     .pair;
 
     assert_eq!(pair.access_expires_at, pair.refresh_expires_at);
@@ -244,7 +251,12 @@ async fn missing_user_agent_is_stored_as_none() {
 
     let mut req = request("alice", PASSWORD);
     req.user_agent = Some(" \t\r\n".into());
-    login(mocks).execute(req).await.expect("login succeeds");
+    login(mocks)
+        .execute(req)
+        .await
+        .expect("login succeeds")
+        .into_logged_in()
+        .expect("no second factor");
 }
 
 #[tokio::test]
@@ -613,7 +625,9 @@ async fn the_throttle_is_asked_first_and_a_success_clears_the_pair() {
     throttled_login(mocks)
         .execute(request("ALICE", PASSWORD))
         .await
-        .expect("login succeeds");
+        .expect("login succeeds")
+        .into_logged_in()
+        .expect("no second factor");
 }
 
 #[tokio::test]
@@ -742,7 +756,9 @@ async fn a_failed_settlement_does_not_undo_a_success() {
     let logged_in = throttled_login(mocks)
         .execute(request("alice", PASSWORD))
         .await
-        .expect("login succeeds");
+        .expect("login succeeds")
+        .into_logged_in()
+        .expect("no second factor");
 
     assert_eq!(logged_in.pair.access_token, "a");
 }
@@ -793,7 +809,9 @@ async fn sessions_ended_to_stay_under_the_cap_are_reported() {
     let logged_in = login(mocks)
         .execute(request("alice", PASSWORD))
         .await
-        .expect("login succeeds");
+        .expect("login succeeds")
+        .into_logged_in()
+        .expect("no second factor");
 
     assert_eq!(logged_in.evicted, 2);
 }

@@ -38,6 +38,7 @@ fn expect_refresh_claims(mocks: &mut Mocks) {
                 expires_at: NOW.plus(REFRESH_TTL),
                 auth_time: AUTH_TIME,
                 client: None,
+                amr: domain::AuthMethods::Password,
             })
         });
 }
@@ -272,6 +273,7 @@ async fn ending_is_addressed_by_the_tokens_user() {
                 expires_at: NOW.plus(REFRESH_TTL),
                 auth_time: AUTH_TIME,
                 client: None,
+                amr: domain::AuthMethods::Password,
             })
         });
     mocks

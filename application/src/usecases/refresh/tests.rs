@@ -18,6 +18,7 @@ fn claims() -> RefreshClaims {
         expires_at: NOW.plus(std::time::Duration::from_secs(10)),
         auth_time: AUTH_TIME,
         client: None,
+        amr: domain::AuthMethods::Password,
     }
 }
 
@@ -91,6 +92,7 @@ async fn success_rotates_the_presented_jti_and_signs_the_new_one_first() {
             expires_at: NOW.plus(ACCESS_TTL),
             auth_time: AUTH_TIME,
             client: None,
+            amr: domain::AuthMethods::Password,
         }))
         .times(1)
         .in_sequence(&mut order)
@@ -106,6 +108,7 @@ async fn success_rotates_the_presented_jti_and_signs_the_new_one_first() {
             expires_at: expiry,
             auth_time: AUTH_TIME,
             client: None,
+            amr: domain::AuthMethods::Password,
         }))
         .times(1)
         .in_sequence(&mut order)
@@ -286,6 +289,7 @@ async fn a_grace_replay_reissues_the_refresh_token_already_issued() {
         expires_at: current.expires_at,
         auth_time: current.created_at,
         client: None,
+        amr: domain::AuthMethods::Password,
     };
     mocks
         .tokens

@@ -22,6 +22,7 @@ fn access(client: Option<ClientId>) -> AccessClaims {
         expires_at: NOW.plus(ACCESS_TTL),
         auth_time: AUTH_TIME,
         client,
+        amr: domain::AuthMethods::Password,
     }
 }
 
@@ -34,6 +35,7 @@ fn refresh(client: Option<ClientId>) -> RefreshClaims {
         expires_at: NOW.plus(REFRESH_TTL),
         auth_time: AUTH_TIME,
         client,
+        amr: domain::AuthMethods::Password,
     }
 }
 

@@ -1,0 +1,493 @@
+//! The second factor (TOTP, RFC 6238): enrolling, confirming, disabling, and completing a
+//! login that a right password left waiting for its code.
+//!
+//! Every code checked first counts against the account's limit of failed codes per window
+//! (`MFA_CODE_LIMIT`), whoever tries them, and is forgiven once the code turns out right:
+//! counting first means a burst of guesses sent at once cannot all pass before any is
+//! counted, and forgiving means the owner's own logins never use up the limit. Someone who
+//! has the password gets a handful of guesses per window at a 6-digit code, not a million. A code is accepted once: the store
+//! keeps the last time step accepted and takes only later ones (RFC 6238 §5.2), in the same
+//! atomic step that spends the challenge or removes the factor. Recovery codes are single
+//! use the same way (their keyed digests are removed as they are spent).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::{
+    AuditKind, AuthMethods, LoginChallenge, RecoveryCode, SecondFactorCode, Timestamp, UserId,
+};
+use tracing::instrument;
+
+use super::audit::{Audit, Origin};
+use super::login::{LoggedIn, OpenError, Opening, SessionOpener};
+use super::shared::{Caller, Field, store_failures};
+use crate::policy::{Limits, TokenPolicy};
+use crate::ports::{
+    Admission, Clock, CodeDigest, CodeHasher, Enrolment, IdGenerator, Ports, Proof, ProofCheck,
+    RateKey, RateLimiter, SecondFactors, SecretKind, Spend, TotpEngine, TotpFactor, WindowLimit,
+};
+
+/// How long an enrolment waits for its first code.
+pub const ENROLMENT_TTL: Duration = Duration::from_secs(15 * 60);
+/// Recovery codes a confirmation hands out.
+pub const RECOVERY_CODES: usize = 10;
+
+/// The failures every code check shares.
+#[derive(Debug, thiserror::Error)]
+pub enum MfaError {
+    /// The code is not 6 digits (or, where one is taken, a recovery code).
+    #[error("{0}")]
+    InvalidCode(&'static str),
+    /// Wrong, or already used within its window, or a spent recovery code.
+    #[error("wrong code")]
+    WrongCode,
+    /// Too many codes were tried for this account in the current window.
+    #[error("too many codes")]
+    Throttled { retry_after: Duration },
+    /// Enrolling: a factor is enabled already (disable it first).
+    #[error("a second factor is enabled already")]
+    AlreadyEnabled,
+    /// Confirming: no enrolment is pending (none started, expired, or confirmed already).
+    #[error("no enrolment pending")]
+    NoPendingEnrolment,
+    /// Disabling: the account has no second factor.
+    #[error("no second factor")]
+    NotEnabled,
+    /// Completing a login: the challenge is unknown, malformed, expired or spent.
+    #[error("invalid challenge")]
+    InvalidChallenge,
+    /// Enrolling: the caller's account was deleted meanwhile.
+    #[error("user gone")]
+    UserGone,
+    #[error("store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("second factor failed")]
+    Unexpected(#[source] anyhow::Error),
+}
+store_failures!(MfaError);
+
+impl MfaError {
+    /// The field a validation failure is about.
+    pub fn field(&self) -> Option<Field> {
+        matches!(self, MfaError::InvalidCode(_)).then_some(Field::Code)
+    }
+}
+
+impl From<OpenError> for MfaError {
+    fn from(err: OpenError) -> Self {
+        match err {
+            OpenError::Store(e) => e.into(),
+            OpenError::Codec(e) => MfaError::Unexpected(e),
+        }
+    }
+}
+
+/// What the code checks share: the engine, the store, the limit and the trail.
+#[derive(Clone)]
+struct Codes {
+    factors: Arc<dyn SecondFactors>,
+    totp: Arc<dyn TotpEngine>,
+    hasher: Arc<dyn CodeHasher>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    clock: Arc<dyn Clock>,
+    limit: WindowLimit,
+    audit: Audit,
+}
+
+impl Codes {
+    fn new(ports: &Ports, limit: WindowLimit, audit: Audit) -> Self {
+        Self {
+            factors: ports.second_factors.clone(),
+            totp: ports.totp.clone(),
+            hasher: ports.code_hasher.clone(),
+            rate_limiter: ports.rate_limiter.clone(),
+            clock: ports.clock.clone(),
+            limit,
+            audit,
+        }
+    }
+
+    /// Counts one code against the account's limit, before any work on it.
+    async fn admit(&self, user: UserId) -> Result<(), MfaError> {
+        match self
+            .rate_limiter
+            .hit(&RateKey::MfaCodes(user), self.limit)
+            .await?
+        {
+            Admission::Admitted => Ok(()),
+            Admission::Refused { retry_after } => {
+                tracing::info!(user_id = %user, "second-factor code refused: too many tried");
+                Err(MfaError::Throttled { retry_after })
+            }
+        }
+    }
+
+    /// What `code` proves against `factor` at `now`: the step of a right TOTP code, or the
+    /// digest of what may be one of the recovery codes (the store decides that).
+    fn proof(
+        &self,
+        user: UserId,
+        factor: &TotpFactor,
+        code: &SecondFactorCode,
+        now: Timestamp,
+    ) -> Result<Option<Proof>, MfaError> {
+        Ok(match code {
+            SecondFactorCode::Totp(digits) => self
+                .totp
+                .verify(&factor.sealed, digits, now)
+                .map_err(MfaError::Unexpected)?
+                .map(Proof::Step),
+            SecondFactorCode::Recovery(code) => {
+                Some(Proof::RecoveryCode(self.recovery_digest(user, code)))
+            }
+        })
+    }
+
+    /// Takes back the count of a code that was right: the limit is on failures.
+    async fn forgive(&self, user: UserId) {
+        if let Err(e) = self.rate_limiter.forgive(&RateKey::MfaCodes(user)).await {
+            tracing::warn!(error = %e, user_id = %user, "a right code stays counted against the limit");
+        }
+    }
+
+    fn recovery_digest(&self, user: UserId, code: &RecoveryCode) -> CodeDigest {
+        self.hasher
+            .secret_digest(user, SecretKind::RecoveryCode, code.expose())
+    }
+
+    async fn failed(&self, user: UserId, origin: Option<&Origin>, why: &str) -> MfaError {
+        tracing::info!(user_id = %user, why, "second-factor code refused");
+        self.audit
+            .record(
+                user,
+                AuditKind::MfaFailed,
+                None,
+                origin,
+                Some(why.to_owned()),
+            )
+            .await;
+        MfaError::WrongCode
+    }
+}
+
+fn parse_code(raw: &str) -> Result<SecondFactorCode, MfaError> {
+    SecondFactorCode::parse(raw).map_err(|_| {
+        MfaError::InvalidCode(
+            "code must be the 6 digits of the authenticator app, or a recovery code",
+        )
+    })
+}
+
+/// A new secret, for the user to add to an authenticator app.
+#[derive(Debug)]
+pub struct TotpEnrolment {
+    pub secret: crate::ports::NewTotp,
+    pub expires_at: Timestamp,
+}
+
+/// `POST /me/mfa/totp`: a new pending secret, replacing any pending one.
+pub struct EnrolTotp {
+    factors: Arc<dyn SecondFactors>,
+    totp: Arc<dyn TotpEngine>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for EnrolTotp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrolTotp").finish_non_exhaustive()
+    }
+}
+
+impl EnrolTotp {
+    pub(crate) fn new(ports: &Ports) -> Self {
+        Self {
+            factors: ports.second_factors.clone(),
+            totp: ports.totp.clone(),
+            clock: ports.clock.clone(),
+        }
+    }
+
+    /// # Errors
+    /// [`MfaError::AlreadyEnabled`]; store failures.
+    #[instrument(name = "enrol_totp", skip_all, fields(user_id = %caller.principal.user_id))]
+    pub async fn execute(&self, caller: &Caller) -> Result<TotpEnrolment, MfaError> {
+        let user = caller.principal.user_id;
+        let secret = self
+            .totp
+            .generate(&caller.user.username)
+            .map_err(MfaError::Unexpected)?;
+        let expires_at = self.clock.now().plus(ENROLMENT_TTL);
+        match self.factors.enrol(user, &secret.sealed, expires_at).await? {
+            Enrolment::Pending => Ok(TotpEnrolment { secret, expires_at }),
+            Enrolment::AlreadyEnabled => Err(MfaError::AlreadyEnabled),
+            // The caller's session was alive a moment ago: the account went since.
+            Enrolment::Gone => Err(MfaError::UserGone),
+        }
+    }
+}
+
+/// The recovery codes of a confirmed factor, shown to the user once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecoveryCodes(pub Vec<RecoveryCode>);
+
+impl std::fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecoveryCodes({} codes)", self.0.len())
+    }
+}
+
+/// `POST /me/mfa/totp/confirm`: the first code enables the pending factor.
+pub struct ConfirmTotp {
+    codes: Codes,
+    ids: Arc<dyn IdGenerator>,
+}
+
+impl std::fmt::Debug for ConfirmTotp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfirmTotp").finish_non_exhaustive()
+    }
+}
+
+impl ConfirmTotp {
+    pub(crate) fn new(ports: &Ports, limits: Limits, audit: Audit) -> Self {
+        Self {
+            codes: Codes::new(ports, limits.mfa_codes_per_user, audit),
+            ids: ports.ids.clone(),
+        }
+    }
+
+    /// # Errors
+    /// [`MfaError::InvalidCode`] (6 digits only), `Throttled`, `NoPendingEnrolment`,
+    /// `WrongCode`; store failures.
+    #[instrument(name = "confirm_totp", skip_all, fields(user_id = %caller.principal.user_id))]
+    pub async fn execute(
+        &self,
+        caller: &Caller,
+        code: &str,
+        origin: Option<&Origin>,
+    ) -> Result<RecoveryCodes, MfaError> {
+        let user = caller.principal.user_id;
+        let digits = SecondFactorCode::parse_totp(code).map_err(|_| {
+            MfaError::InvalidCode("code must be the 6 digits of the authenticator app")
+        })?;
+        let factor = match self.codes.factors.totp(user).await? {
+            Some(factor) if !factor.enabled => factor,
+            _ => return Err(MfaError::NoPendingEnrolment),
+        };
+        self.codes.admit(user).await?;
+        let now = self.codes.clock.now();
+        let Some(step) = self
+            .codes
+            .totp
+            .verify(&factor.sealed, &digits, now)
+            .map_err(MfaError::Unexpected)?
+        else {
+            tracing::info!(user_id = %user, "enrolment code refused");
+            return Err(MfaError::WrongCode);
+        };
+        let codes: Vec<RecoveryCode> = (0..RECOVERY_CODES)
+            .map(|_| RecoveryCode::from_random_uuid(self.ids.new_uuid()))
+            .collect();
+        let digests: Vec<CodeDigest> = codes
+            .iter()
+            .map(|c| self.codes.recovery_digest(user, c))
+            .collect();
+        if !self
+            .codes
+            .factors
+            .enable(user, &factor.sealed, step, &digests)
+            .await?
+        {
+            return Err(MfaError::NoPendingEnrolment);
+        }
+        self.codes.forgive(user).await;
+        self.codes
+            .audit
+            .record(
+                user,
+                AuditKind::MfaEnabled,
+                Some(caller.principal.session_id),
+                origin,
+                Some("totp".into()),
+            )
+            .await;
+        Ok(RecoveryCodes(codes))
+    }
+}
+
+/// `DELETE /me/mfa/totp`: removes the factor, on a fresh code (or a recovery code).
+pub struct DisableTotp {
+    codes: Codes,
+}
+
+impl std::fmt::Debug for DisableTotp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DisableTotp").finish_non_exhaustive()
+    }
+}
+
+impl DisableTotp {
+    pub(crate) fn new(ports: &Ports, limits: Limits, audit: Audit) -> Self {
+        Self {
+            codes: Codes::new(ports, limits.mfa_codes_per_user, audit),
+        }
+    }
+
+    /// # Errors
+    /// [`MfaError::InvalidCode`], `Throttled`, `NotEnabled`, `WrongCode`; store failures.
+    #[instrument(name = "disable_totp", skip_all, fields(user_id = %caller.principal.user_id))]
+    pub async fn execute(
+        &self,
+        caller: &Caller,
+        code: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), MfaError> {
+        let user = caller.principal.user_id;
+        let code = parse_code(code)?;
+        let factor = match self.codes.factors.totp(user).await? {
+            Some(factor) if factor.enabled => factor,
+            _ => return Err(MfaError::NotEnabled),
+        };
+        self.codes.admit(user).await?;
+        let now = self.codes.clock.now();
+        let Some(proof) = self.codes.proof(user, &factor, &code, now)? else {
+            return Err(self.codes.failed(user, origin, "wrong code").await);
+        };
+        match self
+            .codes
+            .factors
+            .spend(user, &factor.sealed, &proof, &Spend::Disable)
+            .await?
+        {
+            ProofCheck::Accepted { .. } => {
+                self.codes.forgive(user).await;
+                self.codes
+                    .audit
+                    .record(
+                        user,
+                        AuditKind::MfaDisabled,
+                        Some(caller.principal.session_id),
+                        origin,
+                        Some("totp".into()),
+                    )
+                    .await;
+                Ok(())
+            }
+            ProofCheck::Reused => Err(self.codes.failed(user, origin, "code used already").await),
+            ProofCheck::NoChallenge | ProofCheck::Changed => Err(MfaError::NotEnabled),
+        }
+    }
+}
+
+/// `POST /login/mfa`: a challenge and a code.
+pub struct CompleteLoginRequest {
+    pub challenge: String,
+    pub code: String,
+    pub origin: Origin,
+}
+
+impl std::fmt::Debug for CompleteLoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompleteLoginRequest")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Completes a login with its second factor: the challenge and the code are spent
+/// together, and the session opened says so (`amr`).
+pub struct CompleteLogin {
+    codes: Codes,
+    opener: SessionOpener,
+}
+
+impl std::fmt::Debug for CompleteLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompleteLogin").finish_non_exhaustive()
+    }
+}
+
+impl CompleteLogin {
+    pub(crate) fn new(ports: &Ports, policy: TokenPolicy, limits: Limits, audit: Audit) -> Self {
+        Self {
+            codes: Codes::new(ports, limits.mfa_codes_per_user, audit.clone()),
+            opener: SessionOpener::new(ports, policy, limits, audit),
+        }
+    }
+
+    /// # Errors
+    /// [`MfaError::InvalidChallenge`] (malformed, unknown, expired, spent, or the factor
+    /// is gone), `InvalidCode`, `Throttled`, `WrongCode` (the challenge stays usable
+    /// until it expires); store failures.
+    #[instrument(name = "complete_login", skip_all, fields(client = %request.origin.client))]
+    pub async fn execute(&self, request: CompleteLoginRequest) -> Result<LoggedIn, MfaError> {
+        let challenge =
+            LoginChallenge::parse(request.challenge.trim()).ok_or(MfaError::InvalidChallenge)?;
+        let code = parse_code(&request.code)?;
+        let user = challenge.user_id;
+        let digest = self.codes.hasher.secret_digest(
+            user,
+            SecretKind::LoginChallenge,
+            &challenge.expose_secret(),
+        );
+        let now = self.codes.clock.now();
+        let Some(pending) = self.codes.factors.challenge(user, &digest, now).await? else {
+            return Err(MfaError::InvalidChallenge);
+        };
+        let factor = match self.codes.factors.totp(user).await? {
+            Some(factor) if factor.enabled => factor,
+            // Disabled since the password was checked: log in again.
+            _ => return Err(MfaError::InvalidChallenge),
+        };
+        self.codes.admit(user).await?;
+        let origin = Some(&request.origin);
+        let Some(proof) = self.codes.proof(user, &factor, &code, now)? else {
+            return Err(self.codes.failed(user, origin, "wrong code").await);
+        };
+        let recovery = matches!(proof, Proof::RecoveryCode(_));
+        let reseal = self
+            .codes
+            .totp
+            .reseal(&factor.sealed)
+            .map_err(MfaError::Unexpected)?;
+        let spend = Spend::Challenge {
+            digest,
+            now,
+            reseal,
+        };
+        let left = match self
+            .codes
+            .factors
+            .spend(user, &factor.sealed, &proof, &spend)
+            .await?
+        {
+            ProofCheck::Accepted {
+                recovery_codes_left,
+            } => {
+                self.codes.forgive(user).await;
+                recovery_codes_left
+            }
+            ProofCheck::Reused => {
+                return Err(self.codes.failed(user, origin, "code used already").await);
+            }
+            ProofCheck::NoChallenge | ProofCheck::Changed => {
+                return Err(MfaError::InvalidChallenge);
+            }
+        };
+        let detail = recovery.then(|| format!("recovery_code codes_left={left}"));
+        self.opener
+            .open(Opening {
+                user_id: user,
+                user_agent: pending.user_agent.as_deref(),
+                oauth_client: None,
+                amr: AuthMethods::PasswordAndOtp,
+                origin: &request.origin,
+                detail,
+            })
+            .await?
+            .ok_or(MfaError::InvalidChallenge)
+    }
+}
+
+#[cfg(test)]
+mod tests;
