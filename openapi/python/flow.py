@@ -8,7 +8,9 @@ into a git-ignored folder on PYTHONPATH, starts a server and runs:
 Logs in, creates a todo (and retries a creation with its Idempotency-Key), pages through
 the todos, sets a phone number and tries a wrong code, refreshes, replays the spent refresh token, logs in again, logs out and checks the
 token is refused; registers a fresh account, changes its password (its other session
-ends), reads its audit trail page by page and deletes it; then reads the OAuth metadata and runs a password grant through the
+ends), reads its audit trail page by page and deletes it; enrols a second factor (TOTP, codes
+from pyotp, as an authenticator app computes them), logs in with a code, then with a recovery
+code, and disables it; then reads the OAuth metadata and runs a password grant through the
 generated OAuth operations (an OAuth library drives them in oauth_flow.py): every status
 and every parsed body comes from the generated client.
 """
@@ -16,17 +18,23 @@ and every parsed body comes from the generated client.
 from __future__ import annotations
 
 import sys
+import time
 import uuid
+
+import pyotp
 from http import HTTPStatus
 
 from jwt_todo_client import AuthenticatedClient, Client
 from jwt_todo_client.types import UNSET, Unset
-from jwt_todo_client.api.auth import login, logout, refresh_token
+from jwt_todo_client.api.auth import login, login_mfa, logout, refresh_token
 from jwt_todo_client.api.o_auth import oauth_metadata, oauth_token
 from jwt_todo_client.api.todos import create_todo, list_todos
 from jwt_todo_client.api.users import (
     change_password,
+    confirm_totp,
     delete_account,
+    disable_totp,
+    enrol_totp,
     list_events,
     me,
     register,
@@ -37,11 +45,18 @@ from jwt_todo_client.models import (
     ChangePasswordProblem,
     ChangePasswordProblemType,
     ChangePasswordRequest,
+    CompleteLoginProblem,
+    CompleteLoginProblemType,
+    CompleteLoginRequest,
     CreateTodoRequest,
     DeleteAccountRequest,
     EventPage,
     LoginRequest,
     LogoutResponse,
+    MfaCodeRequest,
+    RecoveryCodesResponse,
+    SecondFactorChallenge,
+    TotpEnrolmentResponse,
     MeProblem,
     OAuthError,
     OAuthErrorCode,
@@ -159,6 +174,100 @@ def account(base_url: str, anonymous: Client) -> None:
         "delete the account",
     )
     expect(me.sync_detailed(client=caller), HTTPStatus.UNAUTHORIZED, MeProblem, "its token is dead")
+
+
+def second_factor(base_url: str, anonymous: Client) -> None:
+    """A fresh account enrols TOTP (codes from pyotp) and logs in with it."""
+    name = f"totp-{uuid.uuid4().hex[:12]}"
+    password = "a second factor passphrase"
+    credentials = LoginRequest(username=name, password=password)
+    expect(
+        register.sync_detailed(
+            client=anonymous, body=RegisterRequest(username=name, password=password)
+        ),
+        HTTPStatus.CREATED,
+        UserResponse,
+        "register an account for TOTP",
+    )
+    tokens = expect(
+        login.sync_detailed(client=anonymous, body=credentials),
+        HTTPStatus.OK,
+        TokenResponse,
+        "log in with the password alone",
+    )
+    caller = AuthenticatedClient(
+        base_url=base_url, token=tokens.access_token, raise_on_unexpected_status=True
+    )
+    enrolment = expect(
+        enrol_totp.sync_detailed(client=caller),
+        HTTPStatus.CREATED,
+        TotpEnrolmentResponse,
+        "enrol TOTP",
+    )
+    app = pyotp.parse_uri(enrolment.otpauth_uri)
+    assert app.secret == enrolment.secret, enrolment
+    codes = expect(
+        confirm_totp.sync_detailed(client=caller, body=MfaCodeRequest(code=app.now())),
+        HTTPStatus.OK,
+        RecoveryCodesResponse,
+        "confirm it with the app's code",
+    )
+    assert len(codes.recovery_codes) == 10, codes
+
+    def challenge(step: str) -> str:
+        return expect(
+            login.sync_detailed(client=anonymous, body=credentials),
+            HTTPStatus.OK,
+            SecondFactorChallenge,
+            step,
+        ).challenge
+
+    pending = challenge("log in: a challenge, no tokens")
+    reused = expect(
+        login_mfa.sync_detailed(
+            client=anonymous, body=CompleteLoginRequest(challenge=pending, code=app.now())
+        ),
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        CompleteLoginProblem,
+        "the confirmation's code again",
+    )
+    assert reused.type_ == CompleteLoginProblemType("urn:jwt-todo:problem:wrong-code"), reused
+    # The next step's code: the server takes the step beside the current one.
+    expect(
+        login_mfa.sync_detailed(
+            client=anonymous,
+            body=CompleteLoginRequest(challenge=pending, code=app.at(time.time() + 30)),
+        ),
+        HTTPStatus.OK,
+        TokenResponse,
+        "complete it with the next code",
+    )
+    second = expect(
+        login_mfa.sync_detailed(
+            client=anonymous,
+            body=CompleteLoginRequest(
+                challenge=challenge("log in again"), code=codes.recovery_codes[0]
+            ),
+        ),
+        HTTPStatus.OK,
+        TokenResponse,
+        "complete it with a recovery code",
+    )
+    no_content(
+        disable_totp.sync_detailed(
+            client=AuthenticatedClient(
+                base_url=base_url, token=second.access_token, raise_on_unexpected_status=True
+            ),
+            body=MfaCodeRequest(code=codes.recovery_codes[1]),
+        ),
+        "disable it with another recovery code",
+    )
+    expect(
+        login.sync_detailed(client=anonymous, body=credentials),
+        HTTPStatus.OK,
+        TokenResponse,
+        "the password alone logs in again",
+    )
 
 
 def oauth(anonymous: Client, client_id: str) -> None:
@@ -302,6 +411,7 @@ def main(base_url: str, client_id: str) -> None:
     assert refused.status == 401, refused
 
     account(base_url, anonymous)
+    second_factor(base_url, anonymous)
     oauth(anonymous, client_id)
     print("Python client flow: all statuses as documented")
 

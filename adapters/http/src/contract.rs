@@ -242,6 +242,13 @@ const RESETS_THROTTLED: Documented = Documented {
                   address (`too-many-password-resets`): refused without any work. \
                   `Retry-After` gives the seconds until the window frees.",
 };
+/// 429 on an operation that checks a second-factor code.
+const MFA_THROTTLED: Documented = Documented {
+    kinds: &[Kind::TooManyCodes],
+    description: "Too many second-factor codes were tried for this account in the current \
+                  window, by anyone (`too-many-codes`): refused without checking the code. \
+                  `Retry-After` gives the seconds until the window frees.",
+};
 /// 404 on an operation on one of the caller's resources.
 const NOT_FOUND: Documented = Documented {
     kinds: &[Kind::NotFound],
@@ -331,6 +338,29 @@ operations! {
                           checking the password. `Retry-After` gives the seconds until the \
                           window frees.",
         },
+        INTERNAL,
+        UNAVAILABLE,
+    ];
+    /// `POST /login/mfa`.
+    CompleteLogin = "CompleteLoginProblem" [
+        BAD_PARAMETER,
+        Documented {
+            kinds: &[Kind::InvalidChallenge],
+            description: "The challenge is malformed, unknown, expired or used, or the \
+                          account's second factor went meanwhile (`invalid-challenge`): log \
+                          in again.",
+        },
+        BODY_TIMEOUT,
+        TOO_LARGE,
+        NOT_JSON,
+        Documented {
+            kinds: &[Kind::InvalidBody, Kind::InvalidField, Kind::WrongCode],
+            description: "The body is not JSON of the expected shape (`invalid-body`), the \
+                          code is neither 6 digits nor a recovery code (`invalid-field`), or \
+                          it is wrong or was used already (`wrong-code`); the challenge stays \
+                          usable until it expires.",
+        },
+        MFA_THROTTLED,
         INTERNAL,
         UNAVAILABLE,
     ];
@@ -463,6 +493,59 @@ operations! {
         INTERNAL,
         UNAVAILABLE,
     ];
+    /// `POST /me/mfa/totp`.
+    EnrolTotp = "EnrolTotpProblem" [
+        UNAUTHENTICATED,
+        Documented {
+            kinds: &[Kind::MfaEnabled],
+            description: "A second factor is enabled already (`mfa-enabled`): disable it \
+                          first; nothing changed.",
+        },
+        INTERNAL,
+        UNAVAILABLE,
+    ];
+    /// `POST /me/mfa/totp/confirm`.
+    ConfirmTotp = "ConfirmTotpProblem" [
+        UNAUTHENTICATED,
+        BODY_TIMEOUT,
+        TOO_LARGE,
+        NOT_JSON,
+        Documented {
+            kinds: &[
+                Kind::InvalidBody,
+                Kind::InvalidField,
+                Kind::WrongCode,
+                Kind::NoPendingCode,
+            ],
+            description: "The body is not JSON of the expected shape (`invalid-body`), the \
+                          code is not 6 digits (`invalid-field`), the code is wrong \
+                          (`wrong-code`), or no enrolment is pending (`no-pending-code`: \
+                          start one).",
+        },
+        MFA_THROTTLED,
+        INTERNAL,
+        UNAVAILABLE,
+    ];
+    /// `DELETE /me/mfa/totp`.
+    DisableTotp = "DisableTotpProblem" [
+        UNAUTHENTICATED,
+        Documented {
+            kinds: &[Kind::NotFound],
+            description: "The caller has no second factor enabled (`not-found`).",
+        },
+        BODY_TIMEOUT,
+        TOO_LARGE,
+        NOT_JSON,
+        Documented {
+            kinds: &[Kind::InvalidBody, Kind::InvalidField, Kind::WrongCode],
+            description: "The body is not JSON of the expected shape (`invalid-body`), the \
+                          code is neither 6 digits nor a recovery code (`invalid-field`), or \
+                          it is wrong or was used already (`wrong-code`); nothing changed.",
+        },
+        MFA_THROTTLED,
+        INTERNAL,
+        UNAVAILABLE,
+    ];
     /// `POST /password/reset`.
     RequestPasswordReset = "RequestPasswordResetProblem" [
         BODY_TIMEOUT,
@@ -582,6 +665,7 @@ mod tests {
         }
         table!(
             Login,
+            CompleteLogin,
             Refresh,
             Logout,
             Revoke,
@@ -591,6 +675,9 @@ mod tests {
             VerifyPhone,
             ChangePassword,
             DeleteAccount,
+            EnrolTotp,
+            ConfirmTotp,
+            DisableTotp,
             RequestPasswordReset,
             ResetPassword,
             CreateTodo,

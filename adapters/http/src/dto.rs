@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{AuditEvent, Session, SessionId, Timestamp, Todo, TokenPair, User};
 use poem_openapi::registry::MetaSchemaRef;
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
-use poem_openapi::{Enum, Object};
+use poem_openapi::{Enum, Object, Union};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -131,6 +131,86 @@ impl From<TokenPair> for TokenResponse {
             csrf_token: None,
         }
     }
+}
+
+/// What `POST /login` answers: a token pair, or, for an account with a second factor, a
+/// challenge to complete at `POST /login/mfa`. Tell them apart by `challenge`.
+#[derive(Debug, Union)]
+#[oai(one_of)]
+pub enum LoginAnswer {
+    Tokens(TokenResponse),
+    SecondFactor(SecondFactorChallenge),
+}
+
+/// The password was right; the account has a second factor. No session exists yet.
+#[derive(Debug, Object)]
+pub struct SecondFactorChallenge {
+    /// Send to `POST /login/mfa` with a code. Single use, for this login only; it is no
+    /// token and opens nothing by itself.
+    pub challenge: String,
+    /// Seconds until the challenge expires (log in again then).
+    pub expires_in: i64,
+    /// What `code` may be: `totp` (the 6 digits of the authenticator app) or
+    /// `recovery_code` (one of the codes handed out when the factor was confirmed).
+    pub methods: Vec<String>,
+}
+
+/// A login's second step.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct CompleteLoginRequest {
+    /// The `challenge` of the `POST /login` answer.
+    #[oai(validator(max_length = 128))]
+    pub challenge: Text,
+    /// The 6 digits of the authenticator app, or a recovery code.
+    #[oai(validator(max_length = 64))]
+    pub code: Text,
+}
+
+impl poem_openapi::types::Example for CompleteLoginRequest {
+    fn example() -> Self {
+        Self {
+            challenge: Text(
+                "0f8e5a3c2b1d4e6f8a9b0c1d2e3f4a5b.7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f".into(),
+            ),
+            code: Text("123456".into()),
+        }
+    }
+}
+
+/// A new TOTP secret: add it to an authenticator app, then confirm with its first code.
+#[derive(Debug, Object)]
+pub struct TotpEnrolmentResponse {
+    /// The secret in base32, to type into the app. Shown once; keep it nowhere else.
+    pub secret: String,
+    /// The same as an `otpauth://totp/...` URI, to show as a QR code.
+    pub otpauth_uri: String,
+    /// Seconds left to confirm it with `POST /me/mfa/totp/confirm`.
+    pub expires_in: i64,
+}
+
+/// A code of the second factor.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct MfaCodeRequest {
+    /// The 6 digits the authenticator app shows (to disable: or a recovery code).
+    #[oai(validator(max_length = 64))]
+    pub code: Text,
+}
+
+impl poem_openapi::types::Example for MfaCodeRequest {
+    fn example() -> Self {
+        Self {
+            code: Text("123456".into()),
+        }
+    }
+}
+
+/// The second factor is on; these codes each stand in for one code of the app, once.
+#[derive(Debug, Object)]
+pub struct RecoveryCodesResponse {
+    /// Shown only now: store them somewhere safe, apart from the device.
+    pub recovery_codes: Vec<String>,
 }
 
 /// The refresh token to spend. In cookie mode send `{}`: the token comes from the
@@ -515,7 +595,7 @@ pub struct SessionPage {
 pub struct EventResponse {
     /// What happened: `login_succeeded`, `login_failed`, `refreshed`, `reuse_detected`,
     /// `logged_out`, `session_revoked`, `password_changed`, `password_reset`,
-    /// `phone_verified`.
+    /// `phone_verified`, `mfa_challenged`, `mfa_enabled`, `mfa_disabled`, `mfa_failed`.
     pub kind: String,
     /// Unix seconds.
     pub at: i64,

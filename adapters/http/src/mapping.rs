@@ -7,7 +7,7 @@ use application::ports::SmsLimit;
 use application::usecases::{
     AuthError, ChangePasswordError, CreateTodoError, DeleteAccountError, DeleteTodoError, Field,
     GetTodoError, IntrospectError, ListEventsError, ListSessionsError, ListTodosError, LoginError,
-    LogoutError, ReadinessError, RefreshError, RegisterError, ResetPasswordError,
+    LogoutError, MfaError, ReadinessError, RefreshError, RegisterError, ResetPasswordError,
     ResetRequestError, RevokeSessionError, RevokeTokenError, SetPhoneError, UpdateTodoError,
     VerifyPhoneError,
 };
@@ -341,6 +341,35 @@ impl From<VerifyPhoneError> for Failure {
                 .at(Field::Code),
             VerifyPhoneError::Unavailable(e) => Failure::unavailable(&e),
             VerifyPhoneError::Unexpected(e) => Failure::internal(&e),
+        }
+    }
+}
+
+impl From<MfaError> for Failure {
+    fn from(err: MfaError) -> Self {
+        match err {
+            MfaError::InvalidCode(why) => Failure::invalid_field(Field::Code, why),
+            MfaError::WrongCode => Failure::new(Kind::WrongCode)
+                .detail("The code is wrong, or was used already: wait for the next one")
+                .at(Field::Code),
+            MfaError::Throttled { retry_after } => Failure::too_many(
+                Kind::TooManyCodes,
+                "Too many codes were tried for this account",
+                retry_after,
+            ),
+            MfaError::AlreadyEnabled => Failure::new(Kind::MfaEnabled)
+                .detail("A second factor is enabled already: disable it first"),
+            MfaError::NoPendingEnrolment => Failure::new(Kind::NoPendingCode)
+                .detail(
+                    "No enrolment is pending (none was started, it expired, or it was \
+                     confirmed already): start one with POST /me/mfa/totp",
+                )
+                .at(Field::Code),
+            MfaError::NotEnabled => Failure::not_found("second factor"),
+            MfaError::InvalidChallenge => Failure::invalid_challenge(),
+            MfaError::UserGone => Failure::invalid_token("The user no longer exists"),
+            MfaError::Unavailable(e) => Failure::unavailable(&e),
+            MfaError::Unexpected(e) => Failure::internal(&e),
         }
     }
 }

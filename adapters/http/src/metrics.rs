@@ -61,7 +61,7 @@ impl HttpMetrics {
         let logins = IntCounterVec::new(
             Opts::new(
                 "jwt_todo_logins_total",
-                "Login attempts by outcome: success, invalid_credentials, throttled, overloaded, unavailable, error.",
+                "Login attempts by outcome: success, second_factor (a right password answered with a challenge), invalid_credentials, throttled, overloaded, unavailable, error.",
             ),
             &["outcome"],
         )?;

@@ -32,6 +32,8 @@ pub enum Kind {
     InvalidToken,
     /// 401: unknown user or wrong password (one answer for both).
     InvalidCredentials,
+    /// 401: a login challenge that is malformed, unknown, expired or spent.
+    InvalidChallenge,
     /// 403: cookie mode without the right `X-CSRF-Token`.
     InvalidCsrfToken,
     /// 403: the password re-entered to confirm a sensitive change is wrong.
@@ -44,6 +46,8 @@ pub enum Kind {
     UsernameTaken,
     /// 409: the caller holds as many todos as it may.
     TodoQuotaExceeded,
+    /// 409: a second factor is enabled already.
+    MfaEnabled,
     /// 413: the body is larger than the server accepts.
     PayloadTooLarge,
     /// 415: the body is not `application/json`.
@@ -68,6 +72,8 @@ pub enum Kind {
     TooManySms,
     /// 429: too many password-reset requests or confirmations from this client.
     TooManyPasswordResets,
+    /// 429: too many second-factor codes tried for the account.
+    TooManyCodes,
     /// 500: an unexpected failure; the cause is logged, never sent.
     Internal,
     /// 503: the store cannot serve, or the server is saturated.
@@ -82,12 +88,14 @@ impl Kind {
             Kind::MissingToken => "missing-token",
             Kind::InvalidToken => "invalid-token",
             Kind::InvalidCredentials => "invalid-credentials",
+            Kind::InvalidChallenge => "invalid-challenge",
             Kind::InvalidCsrfToken => "invalid-csrf-token",
             Kind::WrongPassword => "wrong-password",
             Kind::NotFound => "not-found",
             Kind::RequestTimeout => "request-timeout",
             Kind::UsernameTaken => "username-taken",
             Kind::TodoQuotaExceeded => "todo-quota-exceeded",
+            Kind::MfaEnabled => "mfa-enabled",
             Kind::PayloadTooLarge => "payload-too-large",
             Kind::UnsupportedMediaType => "unsupported-media-type",
             Kind::InvalidBody => "invalid-body",
@@ -100,6 +108,7 @@ impl Kind {
             Kind::TooManyTodos => "too-many-todos",
             Kind::TooManySms => "too-many-sms",
             Kind::TooManyPasswordResets => "too-many-password-resets",
+            Kind::TooManyCodes => "too-many-codes",
             Kind::Internal => "internal",
             Kind::Unavailable => "unavailable",
         }
@@ -108,13 +117,16 @@ impl Kind {
     pub const fn status(self) -> StatusCode {
         match self {
             Kind::InvalidParameter => StatusCode::BAD_REQUEST,
-            Kind::MissingToken | Kind::InvalidToken | Kind::InvalidCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            Kind::MissingToken
+            | Kind::InvalidToken
+            | Kind::InvalidCredentials
+            | Kind::InvalidChallenge => StatusCode::UNAUTHORIZED,
             Kind::InvalidCsrfToken | Kind::WrongPassword => StatusCode::FORBIDDEN,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Kind::UsernameTaken | Kind::TodoQuotaExceeded => StatusCode::CONFLICT,
+            Kind::UsernameTaken | Kind::TodoQuotaExceeded | Kind::MfaEnabled => {
+                StatusCode::CONFLICT
+            }
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::InvalidBody
@@ -126,7 +138,8 @@ impl Kind {
             | Kind::TooManyRegistrations
             | Kind::TooManyTodos
             | Kind::TooManySms
-            | Kind::TooManyPasswordResets => StatusCode::TOO_MANY_REQUESTS,
+            | Kind::TooManyPasswordResets
+            | Kind::TooManyCodes => StatusCode::TOO_MANY_REQUESTS,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -139,12 +152,14 @@ impl Kind {
             Kind::MissingToken => "Authentication required",
             Kind::InvalidToken => "Invalid token",
             Kind::InvalidCredentials => "Invalid credentials",
+            Kind::InvalidChallenge => "Invalid login challenge",
             Kind::InvalidCsrfToken => "CSRF check failed",
             Kind::WrongPassword => "Wrong password",
             Kind::NotFound => "Not found",
             Kind::RequestTimeout => "Request Timeout",
             Kind::UsernameTaken => "Username taken",
             Kind::TodoQuotaExceeded => "Todo quota reached",
+            Kind::MfaEnabled => "Second factor enabled already",
             Kind::PayloadTooLarge => "Payload Too Large",
             Kind::UnsupportedMediaType => "Unsupported media type",
             Kind::InvalidBody | Kind::InvalidField | Kind::WrongCode | Kind::NoPendingCode => {
@@ -156,6 +171,7 @@ impl Kind {
             Kind::TooManyTodos => "Too many todos created",
             Kind::TooManySms => "Too many SMS",
             Kind::TooManyPasswordResets => "Too many password resets",
+            Kind::TooManyCodes => "Too many codes",
             Kind::Internal => "Internal server error",
             Kind::Unavailable => "Service unavailable",
         }
@@ -336,6 +352,13 @@ impl Failure {
     pub fn invalid_credentials() -> Self {
         Self::new(Kind::InvalidCredentials)
             .detail("Please provide valid login details")
+            .challenge(BearerError::Missing)
+    }
+
+    /// 401 for a login challenge that cannot be completed: no token error code either.
+    pub fn invalid_challenge() -> Self {
+        Self::new(Kind::InvalidChallenge)
+            .detail("The login challenge is invalid, expired or used: log in again")
             .challenge(BearerError::Missing)
     }
 

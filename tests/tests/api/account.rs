@@ -146,6 +146,9 @@ async fn deleting_an_account_frees_its_name_and_kills_its_tokens(app: &TestApp) 
     let doomed = app.new_user("doomed").await;
     let other = app.login_ok("doomed", PASSWORD).await;
     let id = user_id(app, &doomed.access).await;
+    // A second factor, its recovery codes and a pending login challenge go too.
+    crate::mfa::enable_totp(app, &doomed.access).await;
+    crate::mfa::challenge_of(app, "doomed").await;
     for title in ["one", "two"] {
         assert_eq!(
             app.create_todo(&doomed.access, title).await.status(),

@@ -27,6 +27,14 @@ fn credentials(username: &str, password: &str) -> types::LoginRequest {
     }
 }
 
+/// The token pair of a login without a second factor.
+fn pair(answer: types::LoginAnswer) -> types::TokenResponse {
+    match answer {
+        types::LoginAnswer::TokenResponse(tokens) => tokens,
+        types::LoginAnswer::SecondFactorChallenge(_) => panic!("a challenge, not tokens"),
+    }
+}
+
 /// Logs in as the test user, registered first if need be.
 async fn login_user(app: &TestApp, client: &Client) -> types::TokenResponse {
     app.register_user().await;
@@ -35,7 +43,7 @@ async fn login_user(app: &TestApp, client: &Client) -> types::TokenResponse {
         .await
         .expect("the test user logs in");
     assert_eq!(response.status(), StatusCode::OK);
-    let tokens = response.into_inner();
+    let tokens = pair(response.into_inner());
     // JSON mode, the default: the refresh token in the body, no cookie-mode fields.
     assert!(tokens.refresh_token.is_some());
     assert!(tokens.csrf_token.is_none());
@@ -296,13 +304,13 @@ async fn generated_client_registers_and_manages_sessions() {
     let laptop = anonymous
         .login(None, &credentials("client_user", password))
         .await
-        .expect("logged in")
-        .into_inner();
+        .map(|r| pair(r.into_inner()))
+        .expect("logged in");
     let phone = anonymous
         .login(None, &credentials("client_user", password))
         .await
-        .expect("logged in")
-        .into_inner();
+        .map(|r| pair(r.into_inner()))
+        .expect("logged in");
     let client = authed(&app, &laptop.access_token);
 
     let me = client.me().await.expect("profile").into_inner();
@@ -551,4 +559,81 @@ async fn generated_client_reads_the_audit_trail() {
         client.list_events(Some("forged"), None).await,
         StatusCode::BAD_REQUEST,
     );
+}
+
+#[tokio::test]
+async fn generated_client_enrols_totp_and_logs_in_with_it() {
+    let app = spawn_app().await;
+    let anonymous = anonymous(&app);
+    let password = "a generated second factor";
+    anonymous
+        .register(
+            None,
+            &types::RegisterRequest {
+                username: "client_totp".parse().expect("fits"),
+                password: password.parse().expect("fits"),
+                phone: None,
+            },
+        )
+        .await
+        .expect("registered");
+    let tokens = anonymous
+        .login(None, &credentials("client_totp", password))
+        .await
+        .map(|r| pair(r.into_inner()))
+        .expect("logged in");
+    let caller = authed(&app, &tokens.access_token);
+
+    let enrolment = caller.enrol_totp().await.expect("enrolled").into_inner();
+    assert!(enrolment.otpauth_uri.starts_with("otpauth://totp/"));
+    let code = |offset| crate::mfa::app_code(&enrolment.secret, offset);
+    let codes = caller
+        .confirm_totp(&types::MfaCodeRequest {
+            code: code(0).parse().expect("fits"),
+        })
+        .await
+        .expect("confirmed")
+        .into_inner();
+    assert_eq!(codes.recovery_codes.len(), 10);
+
+    let challenge = match anonymous
+        .login(None, &credentials("client_totp", password))
+        .await
+        .expect("password accepted")
+        .into_inner()
+    {
+        types::LoginAnswer::SecondFactorChallenge(challenge) => challenge,
+        types::LoginAnswer::TokenResponse(_) => panic!("tokens without a second factor"),
+    };
+    assert_eq!(challenge.methods, ["totp", "recovery_code"]);
+    problem(
+        anonymous
+            .login_mfa(
+                None,
+                &types::CompleteLoginRequest {
+                    challenge: challenge.challenge.parse().expect("fits"),
+                    code: code(0).parse().expect("fits"),
+                },
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    let second = anonymous
+        .login_mfa(
+            None,
+            &types::CompleteLoginRequest {
+                challenge: challenge.challenge.parse().expect("fits"),
+                code: code(30).parse().expect("fits"),
+            },
+        )
+        .await
+        .expect("logged in with the code")
+        .into_inner();
+    let disabled = authed(&app, &second.access_token)
+        .disable_totp(&types::MfaCodeRequest {
+            code: codes.recovery_codes[0].parse().expect("fits"),
+        })
+        .await
+        .expect("disabled");
+    assert_eq!(disabled.status(), StatusCode::NO_CONTENT);
 }

@@ -18,6 +18,7 @@ mod fuzz;
 mod helpers;
 mod hygiene;
 mod keys;
+mod mfa;
 mod notifications;
 mod oauth;
 mod openapi;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use application::Services;
-use application::usecases::{LoginRequest, Origin};
+use application::usecases::{LoggedIn, LoginOutcome, LoginRequest, Origin};
 use domain::{ClientId, IdempotencyKey, TokenPair};
 use poem::Request;
 use poem::web::Data;
@@ -55,15 +55,20 @@ pub(super) fn failed<S: Errors>(err: impl Into<Failure>) -> OpError<S> {
 
 /// A login (the service's own, or an OAuth password grant), counted in
 /// `jwt_todo_logins_total` and, for the sessions it evicted, `sessions_revoked`.
+///
+/// A right password for an account with a second factor is counted as `second_factor`;
+/// its completion (`POST /login/mfa`) as the `success`.
 pub(super) async fn log_in(
     services: &Services,
     request: LoginRequest,
-) -> Result<TokenPair, Failure> {
+) -> Result<LoginOutcome, Failure> {
     match services.login.execute(request).await {
-        Ok(logged_in) => {
-            metrics::login_outcome("success");
-            metrics::sessions_revoked("evicted", logged_in.evicted);
-            Ok(logged_in.pair)
+        Ok(LoginOutcome::LoggedIn(logged_in)) => {
+            Ok(LoginOutcome::LoggedIn(logged_in_counted(logged_in)))
+        }
+        Ok(LoginOutcome::SecondFactor(challenge)) => {
+            metrics::login_outcome("second_factor");
+            Ok(LoginOutcome::SecondFactor(challenge))
         }
         Err(e) => {
             let failure = Failure::from(e);
@@ -71,6 +76,13 @@ pub(super) async fn log_in(
             Err(failure)
         }
     }
+}
+
+/// A session opened by a login, counted.
+pub(super) fn logged_in_counted(logged_in: LoggedIn) -> LoggedIn {
+    metrics::login_outcome("success");
+    metrics::sessions_revoked("evicted", logged_in.evicted);
+    logged_in
 }
 
 /// A refresh (the service's own, or an OAuth refresh grant by `client`), counted in

@@ -5,6 +5,7 @@
 
 mod common;
 mod health;
+mod mfa;
 mod oauth;
 mod sessions;
 mod todos;
@@ -12,6 +13,7 @@ mod tokens;
 mod users;
 
 pub use health::HealthApi;
+pub use mfa::MfaApi;
 pub use oauth::OAuthApi;
 pub use sessions::SessionsApi;
 pub use todos::TodosApi;
@@ -21,6 +23,7 @@ pub use users::UsersApi;
 /// The whole API: every tag's operations, served and documented as one.
 pub type Api = (
     TokensApi,
+    MfaApi,
     OAuthApi,
     UsersApi,
     TodosApi,
@@ -31,6 +34,7 @@ pub type Api = (
 /// The API value to serve.
 pub const API: Api = (
     TokensApi,
+    MfaApi,
     OAuthApi,
     UsersApi,
     TodosApi,

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use application::clients::{Grant, OAuthClient};
-use application::usecases::{Introspection, LoginRequest, RevokeTokenError, Revoked, TokenKind};
+use application::usecases::{
+    Introspection, LoginOutcome, LoginRequest, RevokeTokenError, Revoked, TokenKind,
+};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::auth::Basic;
@@ -283,7 +285,17 @@ impl OAuthApi {
                     client: proxies.client_of(req),
                     oauth_client: Some(client.id),
                 };
-                log_in(&services, request).await
+                match log_in(&services, request).await {
+                    Ok(LoginOutcome::LoggedIn(logged_in)) => Ok(logged_in.pair),
+                    Ok(LoginOutcome::SecondFactor(_)) => {
+                        return Err(OAuthError::invalid_grant(
+                            "This account has a second factor, which the password grant cannot \
+                             carry: log in at POST /login",
+                        )
+                        .into());
+                    }
+                    Err(failure) => Err(failure),
+                }
             }
             Grant::RefreshToken => {
                 let token = required(form.refresh_token.as_deref(), "refresh_token")?;

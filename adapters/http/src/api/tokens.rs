@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use application::usecases::{LoginRequest, LogoutCredential};
+use application::usecases::{LoginOutcome, LoginRequest, LogoutCredential, MFA_CHALLENGE_TTL};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Query;
@@ -21,10 +21,11 @@ use crate::{cookie, dto, metrics};
 
 #[derive(ApiResponse)]
 enum LoginResponse {
-    /// Logged in: a new session and its first token pair.
+    /// Logged in: a new session and its first token pair. Or, for an account with a
+    /// second factor, a `challenge` (and no tokens): complete it at `POST /login/mfa`.
     #[oai(status = 200)]
     Ok(
-        Json<dto::TokenResponse>,
+        Json<dto::LoginAnswer>,
         /// Cookie mode only: the refresh token as an `HttpOnly` cookie.
         #[oai(header = "Set-Cookie")]
         Option<String>,
@@ -162,7 +163,7 @@ impl TokensApi {
         if form && cookie.0 == Some(true) {
             return Err(failed(no_cookie_mode_for_forms()));
         }
-        let pair = log_in(
+        let outcome = log_in(
             &services,
             LoginRequest {
                 username: body.username.0,
@@ -174,8 +175,21 @@ impl TokensApi {
         )
         .await
         .map_err(failed)?;
-        let (body, set_cookie) = deliver(pair, cookie.0.unwrap_or(false), &csrf);
-        Ok(LoginResponse::Ok(body, set_cookie))
+        Ok(match outcome {
+            LoginOutcome::LoggedIn(logged_in) => {
+                let (Json(body), set_cookie) =
+                    deliver(logged_in.pair, cookie.0.unwrap_or(false), &csrf);
+                LoginResponse::Ok(Json(dto::LoginAnswer::Tokens(body)), set_cookie)
+            }
+            LoginOutcome::SecondFactor(required) => LoginResponse::Ok(
+                Json(dto::LoginAnswer::SecondFactor(dto::SecondFactorChallenge {
+                    challenge: required.challenge.to_string(),
+                    expires_in: i64::try_from(MFA_CHALLENGE_TTL.as_secs()).unwrap_or(i64::MAX),
+                    methods: vec!["totp".into(), "recovery_code".into()],
+                })),
+                None,
+            ),
+        })
     }
 
     /// Refresh tokens
