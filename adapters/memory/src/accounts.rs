@@ -25,6 +25,7 @@ impl AccountStore for MemoryStore {
             Some(_) => {}
         }
         state.users.insert(read.id, updated.clone());
+        Self::forget_challenges(&mut state, read.id);
         // Only live sessions count as ended: expired ones were dead already.
         let ended =
             Self::live_sessions(&mut state, read.id, self.clock.now()).map_or(0, |sessions| {
@@ -107,6 +108,7 @@ impl PasswordResets for MemoryStore {
         record.spent = true;
         drop(resets);
         state.users.insert(read.id, updated.clone());
+        Self::forget_challenges(&mut state, read.id);
         let ended = state.sessions.remove(&read.id).map_or(0, |sessions| {
             sessions
                 .values()

@@ -45,6 +45,16 @@ impl UserMfa {
     }
 }
 
+impl MemoryStore {
+    /// Drops the user's pending login challenges: they were issued on a password that is
+    /// no longer the user's.
+    pub(crate) fn forget_challenges(state: &mut crate::State, user: UserId) {
+        if let Some(mfa) = state.mfa.get_mut(&user) {
+            mfa.challenges.clear();
+        }
+    }
+}
+
 #[async_trait]
 impl SecondFactors for MemoryStore {
     async fn totp(&self, user: UserId) -> Result<Option<TotpFactor>, StoreError> {

@@ -19,8 +19,8 @@ use redis::{AsyncCommands, Script};
 use crate::RedisStore;
 use crate::errors::{corrupt, reply_at};
 use crate::keys::{
-    account_fixed_keys, reset_code_key, session_key_of, sessions_key, todo_idempotency_key_of,
-    todo_keys_key, user_key, username_key,
+    account_fixed_keys, challenges_key, reset_code_key, session_key_of, sessions_key,
+    todo_idempotency_key_of, todo_keys_key, user_key, username_key,
 };
 use crate::records::{UserRecord, json, parse_user};
 
@@ -140,7 +140,7 @@ impl AccountStore for RedisStore {
             json(&UserRecord::from_user(updated))?,
             keep.map(|k| k.to_string()).unwrap_or_default(),
         ];
-        let keys = [sessions_key(read.id)];
+        let keys = [sessions_key(read.id), challenges_key(read.id)];
         let reply = match self.account_step(read, &SET_PASSWORD, &keys, &args).await? {
             AccountWrite::Done(reply) => reply,
             AccountWrite::Changed => return Ok(AccountWrite::Changed),
@@ -240,7 +240,11 @@ impl PasswordResets for RedisStore {
         // The record and the ended sessions are not served from this replica's cache,
         // whatever the answer.
         let _forget = self.forget_on_return(read.id, None);
-        let keys = [reset_code_key(read.id), sessions_key(read.id)];
+        let keys = [
+            reset_code_key(read.id),
+            sessions_key(read.id),
+            challenges_key(read.id),
+        ];
         let args = [
             json(&UserRecord::from_user(updated))?,
             digest.to_hex(),

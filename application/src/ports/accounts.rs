@@ -30,7 +30,8 @@ pub enum AccountWrite<T> {
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// In one atomic step: replaces the user record `read` by `updated` (the same user
-    /// with a new password hash) and ends every session of the user but `keep` (all of
+    /// with a new password hash), drops the user's pending login challenges (they were
+    /// issued on the old password) and ends every session of the user but `keep` (all of
     /// them with `None`). Returns how many sessions ended.
     ///
     /// A lost reply may have done it all: the caller's retry then finds the record
@@ -90,7 +91,8 @@ pub trait PasswordResets: Send + Sync {
 
     /// In one atomic step: checks `digest` against the user's pending reset code at
     /// `now`, and on a match replaces the user record `read` by `updated` (the new
-    /// password), spends the code and ends **every** session of the user.
+    /// password), spends the code, and ends **every** session and pending login challenge
+    /// of the user.
     ///
     /// # Errors
     /// [`StoreError`] on store failure; the reset may have happened, and a retry with the

@@ -7,11 +7,11 @@ use application::ports::{
     AccountStore, AccountWrite, ActiveUser, Admission, AuditCursor, AuditLog, AuditRetention,
     CodeCheck, CodeDigest, DeadLetter, EndOutcome, Enrolment, IdempotencyRecord, IdempotencyStore,
     IdempotentWrite, InsertUserError, LoginAttempt, LoginThrottle, MAX_PENDING_CHALLENGES,
-    MfaChallenge, Outbox, PendingCode, PhoneVerifications, PresentedRefresh, Proof, ProofCheck,
-    RateKey, RateLimiter, Rotation, RotationOutcome, SealedSecret, SecondFactors, SessionCursor,
-    SessionScope, SessionStore, Settlement, SmsAdmission, SmsCaps, SmsLimit, SmsQuota, Spend,
-    ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules, TodoRepository, UserRepository,
-    WindowLimit,
+    MfaChallenge, Outbox, PasswordResets, PendingCode, PhoneVerifications, PresentedRefresh, Proof,
+    ProofCheck, RateKey, RateLimiter, ResetCheck, Rotation, RotationOutcome, SealedSecret,
+    SecondFactors, SessionCursor, SessionScope, SessionStore, Settlement, SmsAdmission, SmsCaps,
+    SmsLimit, SmsQuota, Spend, ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules,
+    TodoRepository, UserRepository, WindowLimit,
 };
 use domain::{
     AuditEvent, AuditKind, AuthMethods, ClientAddress, IdempotencyKey, Notification,
@@ -104,7 +104,10 @@ async fn new_owner<S: UserRepository>(store: &S) -> UserId {
 /// The second factor: one pending enrolment, enabled once; a step or a recovery code
 /// spent once, with the challenge or the factor it is spent on; bounded, expiring
 /// challenges; a resealed secret kept; and a forgiven rate-limit event.
-async fn second_factor_contract<S: SecondFactors + UserRepository + RateLimiter>(store: &S) {
+async fn second_factor_contract<S>(store: &S)
+where
+    S: SecondFactors + UserRepository + RateLimiter + AccountStore + PasswordResets,
+{
     let sealed = |s: &str| SealedSecret(format!("v1:{s}"));
     let digest = |b: u8| CodeDigest([b; 32]);
     let ghost = UserId::from_uuid(Uuid::new_v4());
@@ -304,6 +307,61 @@ async fn second_factor_contract<S: SecondFactors + UserRepository + RateLimiter>
             .expect("read")
             .is_some()
     );
+    // A new password, changed or reset, voids the challenges issued on the old one.
+    let read = store.find_by_id(owner).await.expect("read").expect("user");
+    let changed = User {
+        password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3"),
+        ..read.clone()
+    };
+    assert!(
+        store
+            .open_challenge(&challenge(70, later))
+            .await
+            .expect("open")
+    );
+    assert!(matches!(
+        store.set_password(&read, &changed, None).await,
+        Ok(AccountWrite::Done(_))
+    ));
+    assert_eq!(
+        store
+            .challenge(owner, &digest(70), now())
+            .await
+            .expect("read"),
+        None
+    );
+    assert!(
+        store
+            .open_challenge(&challenge(71, later))
+            .await
+            .expect("open")
+    );
+    let reset_code = PendingCode {
+        user_id: owner,
+        phone: random_phone(),
+        digest: digest(9),
+        expires_at: later,
+        max_attempts: 3,
+    };
+    assert!(store.start_reset(&reset_code).await.expect("start"));
+    let reset = User {
+        password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$cmVzZXQ"),
+        ..changed.clone()
+    };
+    assert!(matches!(
+        store
+            .finish_reset(&changed, &digest(9), &reset, now())
+            .await,
+        Ok(ResetCheck::Reset { .. })
+    ));
+    assert_eq!(
+        store
+            .challenge(owner, &digest(71), now())
+            .await
+            .expect("read"),
+        None
+    );
+
     // Disabling spends the proof and removes the factor and its codes.
     assert_eq!(
         spend(Proof::Step(101), Spend::Disable, "resealed").await,
@@ -714,6 +772,7 @@ where
         + SmsQuota
         + AccountStore
         + AuditLog
+        + PasswordResets
         + SecondFactors,
 {
     second_factor_contract(store).await;

@@ -362,3 +362,44 @@ async fn the_password_grant_refuses_an_account_with_a_second_factor() {
     assert_eq!(body["error"], "invalid_grant", "{body}");
     assert!(body.get("access_token").is_none());
 }
+
+/// A challenge issued on a password the owner has since changed completes nothing: the
+/// owner who sees `mfa_challenged` in the trail and changes the password is safe at once.
+async fn a_new_password_voids_pending_challenges(store: &[(&str, &str)]) {
+    let app = spawn_app_with(store).await;
+    let owner = app.new_user("changes-it").await;
+    let (secret, _) = enable_totp(&app, &owner.access).await;
+    let stolen = challenge_of(&app, "changes-it").await;
+    let new_password = "a password the thief lacks";
+    let changed = app
+        .post_json(
+            "/me/password",
+            &json!({"current_password": PASSWORD, "new_password": new_password}),
+            Some(&owner.access),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+
+    let late = complete(&app, &stolen, &app_code(&secret, 30)).await;
+    assert!(
+        kind_of(late, StatusCode::UNAUTHORIZED)
+            .await
+            .ends_with(":invalid-challenge")
+    );
+    let response = app.login("changes-it", new_password).await;
+    let fresh: Value = response.json().await.expect("json");
+    let fresh = fresh["challenge"].as_str().expect("challenge");
+    let done = complete(&app, fresh, &app_code(&secret, 30)).await;
+    assert_eq!(done.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_new_password_voids_pending_challenges_in_the_embedded_store() {
+    a_new_password_voids_pending_challenges(&[]).await;
+}
+
+#[tokio::test]
+async fn a_new_password_voids_pending_challenges_over_redis() {
+    let redis = start_redis().await;
+    a_new_password_voids_pending_challenges(&[("REDIS_URL", &redis.url)]).await;
+}
