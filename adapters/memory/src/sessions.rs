@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use application::ports::{
-    ActiveUser, EndOutcome, Page, PresentedRefresh, Rotation, RotationOutcome, SessionCursor,
-    SessionScope, SessionStore, StoreError,
+    ActiveUser, AuditLog, EndOutcome, Page, PresentedRefresh, Rotation, RotationOutcome,
+    SessionCursor, SessionScope, SessionStore, StoreError,
 };
 use async_trait::async_trait;
 use domain::ids::Uuid;
@@ -145,31 +145,15 @@ impl SessionStore for MemoryStore {
     }
 
     async fn rotate(&self, rotation: &Rotation) -> Result<RotationOutcome, StoreError> {
-        let now = self.clock.now();
-        let mut state = self.write();
-        let Some(sessions) = Self::live_sessions(&mut state, rotation.user_id, now) else {
-            return Ok(RotationOutcome::NotFound);
-        };
-        let Some(stored) = sessions.get_mut(&rotation.session_id) else {
-            return Ok(RotationOutcome::NotFound);
-        };
-        if stored.session.refresh_jti != rotation.presented {
-            if stored.is_replay_of_last(rotation.presented, rotation.now, rotation.grace) {
-                if stored.unanswered == Some(rotation.presented) {
-                    stored.unanswered = None;
-                }
-                return Ok(RotationOutcome::Replayed(stored.session.clone()));
-            }
-            sessions.remove(&rotation.session_id);
-            return Ok(RotationOutcome::ReuseDetected);
+        let outcome = self.rotate_now(rotation);
+        // Nothing can fail between the rotation and this, so the event is in the trail
+        // exactly when the rotation happened, as the Redis script does it.
+        if let (RotationOutcome::Rotated(_), Some(entry)) = (&outcome, &rotation.trail) {
+            // Never fails: the embedded trail only takes its lock.
+            let _stored =
+                AuditLog::append(self, rotation.user_id, &entry.event, entry.retention).await;
         }
-        let session = &mut stored.session;
-        session.previous_jti = Some(rotation.presented);
-        session.refresh_jti = rotation.next;
-        session.refreshed_at = rotation.now;
-        session.expires_at = rotation.expires_at;
-        stored.unanswered = None;
-        Ok(RotationOutcome::Rotated(stored.session.clone()))
+        Ok(outcome)
     }
 
     async fn end_with_refresh(
@@ -264,5 +248,36 @@ fn cursor_of(session: &Session) -> SessionCursor {
     SessionCursor {
         created_at: session.created_at,
         id: session.id,
+    }
+}
+
+impl MemoryStore {
+    /// [`SessionStore::rotate`] under the lock, the trail aside.
+    fn rotate_now(&self, rotation: &Rotation) -> RotationOutcome {
+        let now = self.clock.now();
+        let mut state = self.write();
+        let Some(sessions) = Self::live_sessions(&mut state, rotation.user_id, now) else {
+            return RotationOutcome::NotFound;
+        };
+        let Some(stored) = sessions.get_mut(&rotation.session_id) else {
+            return RotationOutcome::NotFound;
+        };
+        if stored.session.refresh_jti != rotation.presented {
+            if stored.is_replay_of_last(rotation.presented, rotation.now, rotation.grace) {
+                if stored.unanswered == Some(rotation.presented) {
+                    stored.unanswered = None;
+                }
+                return RotationOutcome::Replayed(stored.session.clone());
+            }
+            sessions.remove(&rotation.session_id);
+            return RotationOutcome::ReuseDetected;
+        }
+        let session = &mut stored.session;
+        session.previous_jti = Some(rotation.presented);
+        session.refresh_jti = rotation.next;
+        session.refreshed_at = rotation.now;
+        session.expires_at = rotation.expires_at;
+        stored.unanswered = None;
+        RotationOutcome::Rotated(stored.session.clone())
     }
 }

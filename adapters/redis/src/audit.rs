@@ -17,7 +17,31 @@ use crate::errors::corrupt;
 use crate::keys::{audit_noise_key, events_key};
 use crate::records::millis;
 
-static APPEND: LazyLock<Script> = lua!(guarded: "lua/audit_append.lua");
+static APPEND: LazyLock<Script> = lua!(guarded: "lua/audit_prelude.lua", "lua/audit_append.lua");
+
+/// The arguments `append_event` (`lua/audit_prelude.lua`) takes for `event`.
+pub(crate) fn append_args(event: &AuditEvent, retention: AuditRetention) -> Vec<String> {
+    vec![
+        if event.kind.is_noise() { "1" } else { "0" }.to_owned(),
+        retention.noise.max.to_string(),
+        millis(retention.noise.window).max(1).to_string(),
+        retention.max_events.max(1).to_string(),
+        cutoff_ms(event.at, retention.max_age).to_string(),
+        millis(retention.max_age).max(1).to_string(),
+        "kind".into(),
+        event.kind.as_str().into(),
+        "at".into(),
+        event.at.unix_seconds().to_string(),
+        "session".into(),
+        event.session_id.map(|s| s.to_string()).unwrap_or_default(),
+        "client".into(),
+        event.client.clone().unwrap_or_default(),
+        "user_agent".into(),
+        event.user_agent.clone().unwrap_or_default(),
+        "detail".into(),
+        event.detail.clone().unwrap_or_default(),
+    ]
+}
 
 /// The first entry id `max_age` keeps at `now`, in milliseconds.
 fn cutoff_ms(now: Timestamp, max_age: Duration) -> u64 {
@@ -49,26 +73,7 @@ impl AuditLog for RedisStore {
         event: &AuditEvent,
         retention: AuditRetention,
     ) -> Result<bool, StoreError> {
-        let args: Vec<String> = vec![
-            if event.kind.is_noise() { "1" } else { "0" }.to_owned(),
-            retention.noise.max.to_string(),
-            millis(retention.noise.window).max(1).to_string(),
-            retention.max_events.max(1).to_string(),
-            cutoff_ms(event.at, retention.max_age).to_string(),
-            millis(retention.max_age).max(1).to_string(),
-            "kind".into(),
-            event.kind.as_str().into(),
-            "at".into(),
-            event.at.unix_seconds().to_string(),
-            "session".into(),
-            event.session_id.map(|s| s.to_string()).unwrap_or_default(),
-            "client".into(),
-            event.client.clone().unwrap_or_default(),
-            "user_agent".into(),
-            event.user_agent.clone().unwrap_or_default(),
-            "detail".into(),
-            event.detail.clone().unwrap_or_default(),
-        ];
+        let args = append_args(event, retention);
         let (stream, noise) = (events_key(user), audit_noise_key(user));
         let stored: i64 = self
             .run(|mut conn| {

@@ -21,13 +21,19 @@ use redis::{AsyncCommands, Script};
 use crate::RedisStore;
 use crate::cache::Lookup;
 use crate::errors::corrupt;
-use crate::keys::{session_key, session_key_bytes, session_key_of, sessions_key, user_key};
+use crate::keys::{
+    events_key, session_key, session_key_bytes, session_key_of, sessions_key, user_key,
+};
 use crate::records::parse_user;
 
 static CREATE: LazyLock<Script> =
     lua!(guarded: "lua/session_prelude.lua", "lua/create_session.lua");
 static EVICT: LazyLock<Script> = lua!(freeing: "lua/evict_sessions.lua");
-static ROTATE: LazyLock<Script> = lua!(guarded: "lua/session_prelude.lua", "lua/rotate.lua");
+static ROTATE: LazyLock<Script> = lua!(
+    guarded: "lua/session_prelude.lua",
+    "lua/audit_prelude.lua",
+    "lua/rotate.lua"
+);
 /// Sent whole after a lost rotation (see `RedisStore::reconcile_after`).
 const MARK_UNANSWERED: &str = lua_source!(freeing: "lua/mark_unanswered.lua");
 static END_WITH_REFRESH: LazyLock<Script> =
@@ -183,7 +189,7 @@ impl SessionStore for RedisStore {
             session_key(rotation.user_id, rotation.session_id),
             sessions_key(rotation.user_id),
         );
-        let args = [
+        let mut args = vec![
             rotation.session_id.to_string(),
             rotation.presented.to_string(),
             rotation.next.to_string(),
@@ -191,16 +197,22 @@ impl SessionStore for RedisStore {
             rotation.expires_at.unix_seconds().to_string(),
             rotation.grace.as_secs().to_string(),
         ];
+        // The trail's event rides in the same script: one round trip, and it is in the
+        // trail exactly when the rotation happened.
+        let stream = rotation.trail.as_ref().map(|entry| {
+            args.extend(crate::audit::append_args(&entry.event, entry.retention));
+            events_key(rotation.user_id)
+        });
         let reply: Result<redis::Value, StoreError> = self
             .run(|mut conn| {
                 let key = key.clone();
                 async move {
-                    ROTATE
-                        .key(key)
-                        .key(set)
-                        .arg(&args[..])
-                        .invoke_async(&mut conn)
-                        .await
+                    let mut invocation = ROTATE.key(key);
+                    invocation.key(set);
+                    if let Some(stream) = stream {
+                        invocation.key(stream);
+                    }
+                    invocation.arg(&args[..]).invoke_async(&mut conn).await
                 }
             })
             .await;

@@ -24,6 +24,14 @@ pub struct AuditRetention {
     pub noise: WindowLimit,
 }
 
+/// An event for a user's trail that another store step appends in the same step (see
+/// [`super::Rotation::trail`]), with the retention it is kept under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrailEntry {
+    pub event: domain::AuditEvent,
+    pub retention: AuditRetention,
+}
+
 /// Where a page of a trail starts: before this entry (store-specific, opaque).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditCursor(pub String);

@@ -45,6 +45,10 @@ pub struct Rotation {
     /// Reuse grace window: a replay of the token spent by the last rotation, no longer
     /// than this after it, is answered with [`RotationOutcome::Replayed`]. Zero: strict.
     pub grace: Duration,
+    /// The `refreshed` event for the user's trail: appended by the rotation itself (only
+    /// when it answers [`RotationOutcome::Rotated`], never by a replay or a retry), in the
+    /// same step where the store can, so a refresh costs no second round trip for it.
+    pub trail: Option<super::TrailEntry>,
 }
 
 /// The result of [`SessionStore::rotate`].

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use domain::{AuditEvent, AuditKind, Session, SessionId, UserId};
 
 use super::shared::{Field, Principal, page_size, store_failures};
-use crate::ports::{AuditCursor, AuditLog, AuditRetention, Clock, Page, Ports};
+use crate::ports::{AuditCursor, AuditLog, AuditRetention, Clock, Page, Ports, TrailEntry};
 
 /// Where a request came from, as the audit trail records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +81,35 @@ impl Audit {
         .await;
     }
 
+    /// The event [`Audit::record`] would store, for a store step that appends it with
+    /// what it does ([`TrailEntry`]); nothing is logged or counted until
+    /// [`Audit::stored_with`] says the step happened.
+    pub(crate) fn entry(
+        &self,
+        kind: AuditKind,
+        session: Option<SessionId>,
+        origin: Option<&Origin>,
+        detail: Option<String>,
+    ) -> TrailEntry {
+        TrailEntry {
+            event: AuditEvent {
+                kind,
+                at: self.clock.now(),
+                session_id: session,
+                client: origin.map(|o| o.client.to_string()),
+                user_agent: origin.and_then(|o| Session::clean_user_agent(o.user_agent.as_deref())),
+                detail,
+            },
+            retention: self.retention,
+        }
+    }
+
+    /// An event a store step appended with what it did (see [`Audit::entry`]): logged
+    /// and counted as [`Audit::record`] does.
+    pub(crate) fn stored_with(&self, user: UserId, entry: &TrailEntry) {
+        self.note(user, &entry.event);
+    }
+
     /// Records `kind` for `user`: logged, counted and (within the budget) stored.
     pub(crate) async fn record(
         &self,
@@ -90,14 +119,23 @@ impl Audit {
         origin: Option<&Origin>,
         detail: Option<String>,
     ) {
-        let event = AuditEvent {
-            kind,
-            at: self.clock.now(),
-            session_id: session,
-            client: origin.map(|o| o.client.to_string()),
-            user_agent: origin.and_then(|o| Session::clean_user_agent(o.user_agent.as_deref())),
-            detail,
-        };
+        let TrailEntry { event, .. } = self.entry(kind, session, origin, detail);
+        self.note(user, &event);
+        match self.log.append(user, &event, self.retention).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.stats.over_budget.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.stats.lost.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, event = kind.as_str(), user_id = %user, "an audit event was not stored; it is in this log");
+            }
+        }
+    }
+
+    /// The log line and the count of an event.
+    fn note(&self, user: UserId, event: &AuditEvent) {
+        let kind = event.kind;
         self.stats.recorded[kind as usize].fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             target: "audit",
@@ -109,16 +147,6 @@ impl Audit {
             detail = event.detail.as_deref().unwrap_or("-"),
             "audit event"
         );
-        match self.log.append(user, &event, self.retention).await {
-            Ok(true) => {}
-            Ok(false) => {
-                self.stats.over_budget.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                self.stats.lost.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, event = kind.as_str(), user_id = %user, "an audit event was not stored; it is in this log");
-            }
-        }
     }
 }
 

@@ -117,6 +117,13 @@ impl Refresh {
             now,
             expires_at,
             grace: self.policy.reuse_grace,
+            // In the trail with the rotation itself, in the same store step.
+            trail: Some(self.audit.entry(
+                AuditKind::Refreshed,
+                Some(claims.session_id),
+                origin,
+                None,
+            )),
         };
         // Sign first: once the store has rotated, the presented token is spent, so nothing
         // may fail between the rotation and the answer.
@@ -136,15 +143,9 @@ impl Refresh {
             .map_err(|e| RefreshError::Unexpected(codec_failure(e)))?;
         match self.sessions.rotate(&rotation).await? {
             RotationOutcome::Rotated(_) => {
-                self.audit
-                    .record(
-                        claims.user_id,
-                        AuditKind::Refreshed,
-                        Some(claims.session_id),
-                        origin,
-                        None,
-                    )
-                    .await;
+                if let Some(entry) = &rotation.trail {
+                    self.audit.stored_with(claims.user_id, entry);
+                }
                 Ok(pair)
             }
             RotationOutcome::Replayed(session) => {

@@ -11,7 +11,7 @@ use application::ports::{
     ProofCheck, RateKey, RateLimiter, ResetCheck, Rotation, RotationOutcome, SealedSecret,
     SecondFactors, SessionCursor, SessionScope, SessionStore, Settlement, SmsAdmission, SmsCaps,
     SmsLimit, SmsQuota, Spend, ThrottleLimits, TodoCursor, TodoInsert, TodoInsertRules,
-    TodoRepository, UserRepository, WindowLimit,
+    TodoRepository, TrailEntry, UserRepository, WindowLimit,
 };
 use domain::{
     AuditEvent, AuditKind, AuthMethods, ClientAddress, IdempotencyKey, Notification,
@@ -77,6 +77,24 @@ fn rotation(s: &Session, presented: TokenId) -> Rotation {
         now: now(),
         expires_at: now().plus(Duration::from_secs(3600)),
         grace: Duration::ZERO,
+        trail: Some(TrailEntry {
+            event: AuditEvent {
+                kind: AuditKind::Refreshed,
+                at: now(),
+                session_id: Some(s.id),
+                client: Some("203.0.113.5".into()),
+                user_agent: None,
+                detail: None,
+            },
+            retention: AuditRetention {
+                max_age: Duration::from_secs(24 * 3600),
+                max_events: 100,
+                noise: WindowLimit {
+                    max: 10,
+                    window: Duration::from_secs(3600),
+                },
+            },
+        }),
     }
 }
 
@@ -984,6 +1002,17 @@ where
             .expect("rotate"),
         RotationOutcome::NotFound
     );
+    // The rotation put its event in the trail with itself; the reuse and the miss did not.
+    let trail = store
+        .events(alice.id, None, 100, HOUR, now())
+        .await
+        .expect("trail")
+        .items;
+    let refreshed = trail
+        .iter()
+        .filter(|e| e.kind == AuditKind::Refreshed && e.session_id == Some(s1.id))
+        .count();
+    assert_eq!(refreshed, 1, "{trail:?}");
 
     // Grace window: the token spent by the last rotation, replayed within it, gets the
     // session back unchanged; any older token, or the same one without grace, revokes.

@@ -1,6 +1,9 @@
--- KEYS: session, sessions. ARGV: sid, presented, next, now, expires_at, grace seconds.
+-- KEYS: session, sessions, and the user's event stream when the rotation is to be in the
+-- trail. ARGV: sid, presented, next, now, expires_at, grace seconds, then (with the
+-- stream) the `refreshed` event as `append_event` (audit_prelude.lua) takes it.
 -- Returns 0 = not found, 1 = reuse detected (session deleted), or
--- {'rotated' | 'replayed', the session's fields}.
+-- {'rotated' | 'replayed', the session's fields}. The event is appended only by the
+-- rotation itself, in the same step: never by a replay or by the retry below.
 -- Running it again with the same arguments (a driver's retry) answers 'rotated' again:
 -- the rotation it made is recognised by its `next`.
 local current = redis.call('HGET', KEYS[1], 'refresh_jti')
@@ -28,4 +31,5 @@ redis.call('EXPIREAT', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 extend(KEYS[2], ARGV[5])
 prune(KEYS[2], ARGV[4])
+if KEYS[3] then append_event(KEYS[3], nil, 7) end
 return {'rotated', session_fields(KEYS[1])}

@@ -124,6 +124,17 @@ async fn success_rotates_the_presented_jti_and_signs_the_new_one_first() {
             now: NOW,
             expires_at: expiry,
             grace: std::time::Duration::ZERO,
+            trail: Some(crate::ports::TrailEntry {
+                event: domain::AuditEvent {
+                    kind: domain::AuditKind::Refreshed,
+                    at: NOW,
+                    session_id: Some(SESSION_ID),
+                    client: None,
+                    user_agent: None,
+                    detail: None,
+                },
+                retention: crate::Limits::default().audit,
+            }),
         }))
         .times(1)
         .in_sequence(&mut order)
