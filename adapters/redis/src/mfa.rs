@@ -16,18 +16,14 @@ use redis::{AsyncCommands, Script};
 use crate::RedisStore;
 use crate::errors::{corrupt, reply_at};
 use crate::keys::{challenges_key, recovery_codes_key, totp_key, user_key};
+use crate::records::unix_now;
 
 static ENROL: LazyLock<Script> = lua!(guarded: "lua/mfa_enrol.lua");
 static ENABLE: LazyLock<Script> = lua!(guarded: "lua/mfa_enable.lua");
 static SPEND: LazyLock<Script> = lua!(freeing: "lua/mfa_spend.lua");
-static CHALLENGE: LazyLock<Script> = lua!(guarded: "lua/mfa_challenge.lua");
-
-/// Seconds since the Unix epoch, for pruning expired challenges.
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+// The session prelude for its `extend`.
+static CHALLENGE: LazyLock<Script> =
+    lua!(guarded: "lua/session_prelude.lua", "lua/mfa_challenge.lua");
 
 #[async_trait]
 impl SecondFactors for RedisStore {

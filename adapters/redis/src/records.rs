@@ -16,6 +16,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::errors::corrupt;
 
+/// Seconds since the Unix epoch, for the scripts that prune what expired (session ids,
+/// login challenges).
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// A duration in whole milliseconds, as Redis takes it (`PX`, script arguments).
 pub(crate) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)

@@ -24,7 +24,7 @@ use crate::errors::corrupt;
 use crate::keys::{
     events_key, session_key, session_key_bytes, session_key_of, sessions_key, user_key,
 };
-use crate::records::parse_user;
+use crate::records::{parse_user, unix_now};
 
 static CREATE: LazyLock<Script> =
     lua!(guarded: "lua/session_prelude.lua", "lua/create_session.lua");
@@ -472,13 +472,6 @@ fn active_user_of(alive: bool, raw: Option<String>) -> Result<ActiveUser, StoreE
         (true, None) => Ok(ActiveUser::UserGone),
         (true, Some(raw)) => parse_user(&raw).map(ActiveUser::Active),
     }
-}
-
-/// Seconds since the Unix epoch, for pruning expired session ids.
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 pub(crate) fn session_from_fields(

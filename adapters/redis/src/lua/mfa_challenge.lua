@@ -18,9 +18,5 @@ end
 if oldest and live >= tonumber(ARGV[5]) then redis.call('HDEL', KEYS[2], oldest) end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
 -- The hash lives as long as its last challenge.
-if redis.call('TTL', KEYS[2]) == -1 then
-  redis.call('EXPIREAT', KEYS[2], ARGV[2])
-else
-  redis.call('EXPIREAT', KEYS[2], ARGV[2], 'GT')
-end
+extend(KEYS[2], ARGV[2])
 return 1
