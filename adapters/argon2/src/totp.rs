@@ -85,8 +85,8 @@ impl SealedTotpEngine {
             .map_err(|_| anyhow::anyhow!("sealing failed"))?;
         Ok(SealedSecret(format!(
             "{VERSION}{}{}",
-            hex(&nonce),
-            hex(&sealed)
+            hex::encode(nonce),
+            hex::encode(&sealed)
         )))
     }
 
@@ -95,7 +95,7 @@ impl SealedTotpEngine {
         let bytes = sealed
             .0
             .strip_prefix(VERSION)
-            .and_then(unhex)
+            .and_then(|text| hex::decode(text).ok())
             .filter(|b| b.len() > NONCE_LEN)
             .ok_or_else(|| anyhow::anyhow!("a sealed TOTP secret of an unknown form"))?;
         let (nonce, sealed) = bytes.split_at(NONCE_LEN);
@@ -164,20 +164,6 @@ impl TotpEngine for SealedTotpEngine {
             (secret, false) => self.seal(&secret).map(Some),
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
-        return None;
-    }
-    text.as_bytes()
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
