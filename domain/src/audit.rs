@@ -28,10 +28,13 @@ pub enum AuditKind {
     MfaDisabled,
     /// A wrong or reused second-factor code, after a right password.
     MfaFailed,
+    /// The recovery codes were replaced by new ones (confirmed with a fresh code): the
+    /// earlier ones stopped working.
+    RecoveryCodesRenewed,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 15] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::LoginThrottled,
@@ -46,6 +49,7 @@ impl AuditKind {
         AuditKind::MfaEnabled,
         AuditKind::MfaDisabled,
         AuditKind::MfaFailed,
+        AuditKind::RecoveryCodesRenewed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -64,6 +68,7 @@ impl AuditKind {
             AuditKind::MfaEnabled => "mfa_enabled",
             AuditKind::MfaDisabled => "mfa_disabled",
             AuditKind::MfaFailed => "mfa_failed",
+            AuditKind::RecoveryCodesRenewed => "recovery_codes_renewed",
         }
     }
 

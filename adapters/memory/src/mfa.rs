@@ -146,7 +146,7 @@ impl SecondFactors for MemoryStore {
                     None => return Ok(ProofCheck::NoChallenge),
                 }
             }
-            Spend::Disable => None,
+            Spend::Disable | Spend::Renew(_) => None,
         };
         match proof {
             Proof::Step(step) => {
@@ -172,13 +172,17 @@ impl SecondFactors for MemoryStore {
         {
             totp.sealed = resealed.clone();
         }
-        let recovery_codes_left = u32::try_from(mfa.recovery.len()).unwrap_or(u32::MAX);
-        if *spend == Spend::Disable {
-            state.mfa.remove(&user);
-            return Ok(ProofCheck::Accepted {
-                recovery_codes_left: 0,
-            });
+        match spend {
+            Spend::Disable => {
+                state.mfa.remove(&user);
+                return Ok(ProofCheck::Accepted {
+                    recovery_codes_left: 0,
+                });
+            }
+            Spend::Renew(codes) => mfa.recovery.clone_from(codes),
+            Spend::Challenge { .. } => {}
         }
+        let recovery_codes_left = u32::try_from(mfa.recovery.len()).unwrap_or(u32::MAX);
         Ok(ProofCheck::Accepted {
             recovery_codes_left,
         })

@@ -21,6 +21,8 @@ use crate::records::unix_now;
 static ENROL: LazyLock<Script> = lua!(guarded: "lua/mfa_enrol.lua");
 static ENABLE: LazyLock<Script> = lua!(guarded: "lua/mfa_enable.lua");
 static SPEND: LazyLock<Script> = lua!(freeing: "lua/mfa_spend.lua");
+// The same script where it adds what a full Redis should refuse: new recovery codes.
+static RENEW: LazyLock<Script> = lua!(guarded: "lua/mfa_spend.lua");
 // The session prelude for its `extend`.
 static CHALLENGE: LazyLock<Script> =
     lua!(guarded: "lua/session_prelude.lua", "lua/mfa_challenge.lua");
@@ -134,8 +136,13 @@ impl SecondFactors for RedisStore {
                 reseal.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
             ),
             Spend::Disable => ("disable", String::new(), 0, String::new()),
+            Spend::Renew(_) => ("renew", String::new(), 0, String::new()),
         };
-        let args = [
+        let (script, renewed): (&Script, &[CodeDigest]) = match spend {
+            Spend::Renew(codes) => (&RENEW, codes),
+            _ => (&SPEND, &[]),
+        };
+        let args: Vec<String> = [
             sealed.0.clone(),
             kind.to_owned(),
             value,
@@ -143,10 +150,13 @@ impl SecondFactors for RedisStore {
             challenge,
             now.to_string(),
             reseal,
-        ];
+        ]
+        .into_iter()
+        .chain(renewed.iter().map(CodeDigest::to_hex))
+        .collect();
         let reply: Vec<redis::Value> = self
             .run(|mut conn| async move {
-                SPEND
+                script
                     .key(&keys[..])
                     .arg(&args[..])
                     .invoke_async(&mut conn)

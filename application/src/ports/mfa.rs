@@ -108,12 +108,16 @@ pub enum Spend {
     },
     /// Removing the factor: the factor and every recovery code are deleted.
     Disable,
+    /// Replacing the recovery codes: every one left is deleted and these keyed digests
+    /// are the user's codes instead (a recovery code spent as the proof goes too).
+    Renew(Vec<CodeDigest>),
 }
 
 /// What [`SecondFactors::spend`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProofCheck {
-    /// Accepted and spent; this many recovery codes are left.
+    /// Accepted and spent; this many recovery codes are left (after [`Spend::Renew`], the
+    /// new ones).
     Accepted { recovery_codes_left: u32 },
     /// The step is not after the last one accepted, or the recovery code is not (any
     /// more) one of the user's: nothing changed.

@@ -90,6 +90,7 @@ struct Codes {
     hasher: Arc<dyn CodeHasher>,
     rate_limiter: Arc<dyn RateLimiter>,
     clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
     limit: WindowLimit,
     audit: Audit,
 }
@@ -102,8 +103,58 @@ impl Codes {
             hasher: ports.code_hasher.clone(),
             rate_limiter: ports.rate_limiter.clone(),
             clock: ports.clock.clone(),
+            ids: ports.ids.clone(),
             limit,
             audit,
+        }
+    }
+
+    /// A new set of recovery codes for `user`, and their keyed digests for the store.
+    fn fresh_recovery_codes(&self, user: UserId) -> (RecoveryCodes, Vec<CodeDigest>) {
+        let codes: Vec<RecoveryCode> = (0..RECOVERY_CODES)
+            .map(|_| RecoveryCode::from_random_uuid(self.ids.new_uuid()))
+            .collect();
+        let digests = codes
+            .iter()
+            .map(|c| self.recovery_digest(user, c))
+            .collect();
+        (RecoveryCodes(codes), digests)
+    }
+
+    /// Spends a fresh code of the caller's enabled factor (or one of its recovery codes)
+    /// on `spend`: counted against the limit first, forgiven when right, and a wrong or
+    /// reused one written to the trail. What the caller does with a factor it already has
+    /// (disable it, renew its recovery codes) goes through here.
+    async fn spend_fresh(
+        &self,
+        user: UserId,
+        code: &str,
+        origin: Option<&Origin>,
+        spend: &Spend,
+    ) -> Result<u32, MfaError> {
+        let code = parse_code(code)?;
+        let factor = match self.factors.totp(user).await? {
+            Some(factor) if factor.enabled => factor,
+            _ => return Err(MfaError::NotEnabled),
+        };
+        self.admit(user).await?;
+        let now = self.clock.now();
+        let Some(proof) = self.proof(user, &factor, &code, now)? else {
+            return Err(self.failed(user, origin, "wrong code").await);
+        };
+        match self
+            .factors
+            .spend(user, &factor.sealed, &proof, spend)
+            .await?
+        {
+            ProofCheck::Accepted {
+                recovery_codes_left,
+            } => {
+                self.forgive(user).await;
+                Ok(recovery_codes_left)
+            }
+            ProofCheck::Reused => Err(self.failed(user, origin, "code used already").await),
+            ProofCheck::NoChallenge | ProofCheck::Changed => Err(MfaError::NotEnabled),
         }
     }
 
@@ -239,7 +290,6 @@ impl std::fmt::Debug for RecoveryCodes {
 /// `POST /me/mfa/totp/confirm`: the first code enables the pending factor.
 pub struct ConfirmTotp {
     codes: Codes,
-    ids: Arc<dyn IdGenerator>,
 }
 
 impl std::fmt::Debug for ConfirmTotp {
@@ -252,7 +302,6 @@ impl ConfirmTotp {
     pub(crate) fn new(ports: &Ports, limits: Limits, audit: Audit) -> Self {
         Self {
             codes: Codes::new(ports, limits.mfa_codes_per_user, audit),
-            ids: ports.ids.clone(),
         }
     }
 
@@ -285,13 +334,7 @@ impl ConfirmTotp {
             tracing::info!(user_id = %user, "enrolment code refused");
             return Err(MfaError::WrongCode);
         };
-        let codes: Vec<RecoveryCode> = (0..RECOVERY_CODES)
-            .map(|_| RecoveryCode::from_random_uuid(self.ids.new_uuid()))
-            .collect();
-        let digests: Vec<CodeDigest> = codes
-            .iter()
-            .map(|c| self.codes.recovery_digest(user, c))
-            .collect();
+        let (codes, digests) = self.codes.fresh_recovery_codes(user);
         if !self
             .codes
             .factors
@@ -311,7 +354,7 @@ impl ConfirmTotp {
                 Some("totp".into()),
             )
             .await;
-        Ok(RecoveryCodes(codes))
+        Ok(codes)
     }
 }
 
@@ -343,39 +386,72 @@ impl DisableTotp {
         origin: Option<&Origin>,
     ) -> Result<(), MfaError> {
         let user = caller.principal.user_id;
-        let code = parse_code(code)?;
-        let factor = match self.codes.factors.totp(user).await? {
-            Some(factor) if factor.enabled => factor,
-            _ => return Err(MfaError::NotEnabled),
-        };
-        self.codes.admit(user).await?;
-        let now = self.codes.clock.now();
-        let Some(proof) = self.codes.proof(user, &factor, &code, now)? else {
-            return Err(self.codes.failed(user, origin, "wrong code").await);
-        };
-        match self
-            .codes
-            .factors
-            .spend(user, &factor.sealed, &proof, &Spend::Disable)
-            .await?
-        {
-            ProofCheck::Accepted { .. } => {
-                self.codes.forgive(user).await;
-                self.codes
-                    .audit
-                    .record(
-                        user,
-                        AuditKind::MfaDisabled,
-                        Some(caller.principal.session_id),
-                        origin,
-                        Some("totp".into()),
-                    )
-                    .await;
-                Ok(())
-            }
-            ProofCheck::Reused => Err(self.codes.failed(user, origin, "code used already").await),
-            ProofCheck::NoChallenge | ProofCheck::Changed => Err(MfaError::NotEnabled),
+        self.codes
+            .spend_fresh(user, code, origin, &Spend::Disable)
+            .await?;
+        self.codes
+            .audit
+            .record(
+                user,
+                AuditKind::MfaDisabled,
+                Some(caller.principal.session_id),
+                origin,
+                Some("totp".into()),
+            )
+            .await;
+        Ok(())
+    }
+}
+
+/// `POST /me/mfa/recovery-codes`: new recovery codes for the caller's factor, on a fresh
+/// code (or one of the old recovery codes); the old ones stop working in the same step.
+/// For a user who used most of theirs, lost them, or never saw them (the answer to the
+/// confirmation was lost).
+pub struct RenewRecoveryCodes {
+    codes: Codes,
+}
+
+impl std::fmt::Debug for RenewRecoveryCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenewRecoveryCodes").finish_non_exhaustive()
+    }
+}
+
+impl RenewRecoveryCodes {
+    pub(crate) fn new(ports: &Ports, limits: Limits, audit: Audit) -> Self {
+        Self {
+            codes: Codes::new(ports, limits.mfa_codes_per_user, audit),
         }
+    }
+
+    /// # Errors
+    /// [`MfaError::InvalidCode`], `Throttled`, `NotEnabled`, `WrongCode` (nothing
+    /// changed: the old codes still work); store failures (the codes may have been
+    /// renewed: renew again with the next code).
+    #[instrument(name = "renew_recovery_codes", skip_all, fields(user_id = %caller.principal.user_id))]
+    pub async fn execute(
+        &self,
+        caller: &Caller,
+        code: &str,
+        origin: Option<&Origin>,
+    ) -> Result<RecoveryCodes, MfaError> {
+        let user = caller.principal.user_id;
+        let (codes, digests) = self.codes.fresh_recovery_codes(user);
+        let stored = self
+            .codes
+            .spend_fresh(user, code, origin, &Spend::Renew(digests))
+            .await?;
+        self.codes
+            .audit
+            .record(
+                user,
+                AuditKind::RecoveryCodesRenewed,
+                Some(caller.principal.session_id),
+                origin,
+                Some(format!("codes={stored}")),
+            )
+            .await;
+        Ok(codes)
     }
 }
 

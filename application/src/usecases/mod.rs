@@ -59,7 +59,7 @@ pub use login::{
 pub use logout::{Logout, LogoutCredential, LogoutError, LogoutScope};
 pub use mfa::{
     CompleteLogin, CompleteLoginRequest, ConfirmTotp, DisableTotp, ENROLMENT_TTL, EnrolTotp,
-    MfaError, RECOVERY_CODES, RecoveryCodes, TotpEnrolment,
+    MfaError, RECOVERY_CODES, RecoveryCodes, RenewRecoveryCodes, TotpEnrolment,
 };
 pub use readiness::{Readiness, ReadinessError};
 pub use refresh::{Refresh, RefreshError};

@@ -120,7 +120,8 @@ async fn new_owner<S: UserRepository>(store: &S) -> UserId {
 }
 
 /// The second factor: one pending enrolment, enabled once; a step or a recovery code
-/// spent once, with the challenge or the factor it is spent on; bounded, expiring
+/// spent once, with the challenge, the factor or the recovery codes it is spent on
+/// (renewed codes replacing all the old ones); bounded, expiring
 /// challenges; a resealed secret kept; and a forgiven rate-limit event.
 async fn second_factor_contract<S>(store: &S)
 where
@@ -380,20 +381,58 @@ where
         None
     );
 
-    // Disabling spends the proof and removes the factor and its codes.
+    // Renewing spends the proof and replaces every code left with the new set; a spent
+    // proof or another secret renews nothing.
+    let renewed = |from: u8| Spend::Renew((from..from + 10).map(digest).collect());
     assert_eq!(
-        spend(Proof::Step(101), Spend::Disable, "resealed").await,
+        spend(Proof::Step(101), renewed(200), "resealed").await,
         ProofCheck::Reused
     );
     assert_eq!(
-        spend(Proof::RecoveryCode(digest(4)), Spend::Disable, "resealed").await,
+        spend(Proof::Step(102), renewed(200), "other").await,
+        ProofCheck::Changed
+    );
+    let on = store.totp(owner).await.expect("read").expect("enabled");
+    assert_eq!((on.recovery_codes_left, on.last_step), (9, Some(101)));
+    assert_eq!(
+        spend(Proof::RecoveryCode(digest(4)), renewed(200), "resealed").await,
+        ProofCheck::Accepted {
+            recovery_codes_left: 10
+        }
+    );
+    assert_eq!(
+        spend(Proof::RecoveryCode(digest(5)), renewed(220), "resealed").await,
+        ProofCheck::Reused,
+        "the old codes are gone"
+    );
+    assert_eq!(
+        spend(Proof::Step(102), renewed(230), "resealed").await,
+        ProofCheck::Accepted {
+            recovery_codes_left: 10
+        }
+    );
+    let on = store.totp(owner).await.expect("read").expect("enabled");
+    assert_eq!((on.recovery_codes_left, on.last_step), (10, Some(102)));
+
+    // Disabling spends the proof and removes the factor and its codes.
+    assert_eq!(
+        spend(Proof::Step(102), Spend::Disable, "resealed").await,
+        ProofCheck::Reused
+    );
+    assert_eq!(
+        spend(Proof::RecoveryCode(digest(201)), Spend::Disable, "resealed").await,
+        ProofCheck::Reused,
+        "a code of a replaced set"
+    );
+    assert_eq!(
+        spend(Proof::RecoveryCode(digest(230)), Spend::Disable, "resealed").await,
         ProofCheck::Accepted {
             recovery_codes_left: 0
         }
     );
     assert_eq!(store.totp(owner).await.expect("read"), None);
     assert_eq!(
-        spend(Proof::RecoveryCode(digest(5)), Spend::Disable, "resealed").await,
+        spend(Proof::RecoveryCode(digest(231)), Spend::Disable, "resealed").await,
         ProofCheck::Changed
     );
 

@@ -295,11 +295,7 @@ async fn confirming_hands_out_ten_distinct_recovery_codes_stored_as_digests() {
         .expect_secret_digest()
         .withf(|user, kind, _| *user == USER_ID && *kind == SecretKind::RecoveryCode)
         .times(10)
-        .returning(|_, _, code| {
-            let mut digest = [0; 32];
-            digest[..16].copy_from_slice(&code.as_bytes()[..16]);
-            CodeDigest(digest)
-        });
+        .returning(|_, _, code| digest_of(code));
     let ports = mocks.into_ports();
     let (audit, stats) = counted_audit(&ports);
     let use_case = ConfirmTotp::new(&ports, Limits::default(), audit);
@@ -389,4 +385,87 @@ async fn a_login_of_an_account_with_a_factor_answers_a_challenge_and_opens_nothi
     assert_eq!(required.challenge.user_id, USER_ID);
     assert_eq!(required.expires_at, NOW.plus(MFA_CHALLENGE_TTL));
     assert_eq!(recorded_kinds(&stats), vec![AuditKind::MfaChallenged]);
+}
+
+/// What the code hasher of these tests makes of a recovery code: its first 16 bytes.
+fn digest_of(code: &str) -> CodeDigest {
+    let mut digest = [0; 32];
+    digest[..16].copy_from_slice(&code.as_bytes()[..16]);
+    CodeDigest(digest)
+}
+
+#[tokio::test]
+async fn renewing_stores_the_digests_of_the_codes_it_answers_and_is_forgiven() {
+    let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut mocks = Mocks::new();
+    let mut factors = MockSecondFactors::new();
+    factors.expect_totp().returning(|_| Ok(Some(enabled())));
+    let kept = std::sync::Arc::clone(&stored);
+    factors
+        .expect_spend()
+        .withf(|user, sealed, proof, _| {
+            *user == USER_ID && sealed.0 == SEALED && *proof == Proof::Step(STEP)
+        })
+        .times(1)
+        .returning(move |_, _, _, spend| {
+            let Spend::Renew(digests) = spend else {
+                panic!("spent on {spend:?}");
+            };
+            kept.lock().expect("lock").clone_from(digests);
+            Ok(ProofCheck::Accepted {
+                recovery_codes_left: 10,
+            })
+        });
+    mocks.second_factors = factors;
+    mocks.rate_limiter = limiter(1);
+    mocks
+        .totp
+        .expect_verify()
+        .withf(|sealed, code, now| sealed.0 == SEALED && code == "123456" && *now == NOW)
+        .returning(|_, _, _| Ok(Some(STEP)));
+    mocks
+        .code_hasher
+        .expect_secret_digest()
+        .withf(|user, kind, _| *user == USER_ID && *kind == SecretKind::RecoveryCode)
+        .times(10)
+        .returning(|_, _, code| digest_of(code));
+    let ports = mocks.into_ports();
+    let (audit, stats) = counted_audit(&ports);
+    let use_case = RenewRecoveryCodes::new(&ports, Limits::default(), audit);
+
+    let codes = use_case
+        .execute(&caller(), "123456", Some(&origin()))
+        .await
+        .expect("renewed");
+
+    let answered: Vec<CodeDigest> = codes.0.iter().map(|c| digest_of(c.expose())).collect();
+    assert_eq!(answered.len(), RECOVERY_CODES);
+    assert_eq!(*stored.lock().expect("lock"), answered);
+    assert_eq!(
+        recorded_kinds(&stats),
+        vec![AuditKind::RecoveryCodesRenewed]
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_code_renews_nothing_and_stays_counted() {
+    let mut mocks = Mocks::new();
+    mocks
+        .code_hasher
+        .expect_secret_digest()
+        .returning(|_, _, code| digest_of(code));
+    let mut factors = MockSecondFactors::new();
+    factors.expect_totp().returning(|_| Ok(Some(enabled())));
+    factors.expect_spend().never();
+    mocks.second_factors = factors;
+    mocks.rate_limiter = limiter(0);
+    mocks.totp.expect_verify().returning(|_, _, _| Ok(None));
+    let ports = mocks.into_ports();
+    let (audit, stats) = counted_audit(&ports);
+    let use_case = RenewRecoveryCodes::new(&ports, Limits::default(), audit);
+
+    let wrong = use_case.execute(&caller(), "123456", None).await;
+
+    assert!(matches!(wrong, Err(MfaError::WrongCode)), "{wrong:?}");
+    assert_eq!(recorded_kinds(&stats), vec![AuditKind::MfaFailed]);
 }
