@@ -38,6 +38,7 @@ from jwt_todo_client.api.users import (
     list_events,
     me,
     register,
+    renew_recovery_codes,
     set_phone,
     verify_phone,
 )
@@ -253,14 +254,24 @@ def second_factor(base_url: str, anonymous: Client) -> None:
         TokenResponse,
         "complete it with a recovery code",
     )
+    owner = AuthenticatedClient(
+        base_url=base_url, token=second.access_token, raise_on_unexpected_status=True
+    )
+    renewed = expect(
+        renew_recovery_codes.sync_detailed(
+            client=owner, body=MfaCodeRequest(code=codes.recovery_codes[1])
+        ),
+        HTTPStatus.OK,
+        RecoveryCodesResponse,
+        "renew the recovery codes with one of them",
+    )
+    assert len(renewed.recovery_codes) == 10, renewed
+    assert not set(renewed.recovery_codes) & set(codes.recovery_codes), renewed
     no_content(
         disable_totp.sync_detailed(
-            client=AuthenticatedClient(
-                base_url=base_url, token=second.access_token, raise_on_unexpected_status=True
-            ),
-            body=MfaCodeRequest(code=codes.recovery_codes[1]),
+            client=owner, body=MfaCodeRequest(code=renewed.recovery_codes[0])
         ),
-        "disable it with another recovery code",
+        "disable it with a renewed recovery code",
     )
     expect(
         login.sync_detailed(client=anonymous, body=credentials),

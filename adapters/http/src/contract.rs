@@ -546,6 +546,27 @@ operations! {
         INTERNAL,
         UNAVAILABLE,
     ];
+    /// `POST /me/mfa/recovery-codes`.
+    RenewRecoveryCodes = "RenewRecoveryCodesProblem" [
+        UNAUTHENTICATED,
+        Documented {
+            kinds: &[Kind::NotFound],
+            description: "The caller has no second factor enabled (`not-found`).",
+        },
+        BODY_TIMEOUT,
+        TOO_LARGE,
+        NOT_JSON,
+        Documented {
+            kinds: &[Kind::InvalidBody, Kind::InvalidField, Kind::WrongCode],
+            description: "The body is not JSON of the expected shape (`invalid-body`), the \
+                          code is neither 6 digits nor a recovery code (`invalid-field`), or \
+                          it is wrong or was used already (`wrong-code`); nothing changed: \
+                          the old recovery codes still work.",
+        },
+        MFA_THROTTLED,
+        INTERNAL,
+        UNAVAILABLE,
+    ];
     /// `POST /password/reset`.
     RequestPasswordReset = "RequestPasswordResetProblem" [
         BODY_TIMEOUT,
@@ -678,6 +699,7 @@ mod tests {
             EnrolTotp,
             ConfirmTotp,
             DisableTotp,
+            RenewRecoveryCodes,
             RequestPasswordReset,
             ResetPassword,
             CreateTodo,

@@ -595,7 +595,8 @@ pub struct SessionPage {
 pub struct EventResponse {
     /// What happened: `login_succeeded`, `login_failed`, `refreshed`, `reuse_detected`,
     /// `logged_out`, `session_revoked`, `password_changed`, `password_reset`,
-    /// `phone_verified`, `mfa_challenged`, `mfa_enabled`, `mfa_disabled`, `mfa_failed`.
+    /// `phone_verified`, `mfa_challenged`, `mfa_enabled`, `mfa_disabled`, `mfa_failed`,
+    /// `recovery_codes_renewed`.
     pub kind: String,
     /// Unix seconds.
     pub at: i64,

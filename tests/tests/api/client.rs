@@ -629,9 +629,26 @@ async fn generated_client_enrols_totp_and_logs_in_with_it() {
         .await
         .expect("logged in with the code")
         .into_inner();
-    let disabled = authed(&app, &second.access_token)
-        .disable_totp(&types::MfaCodeRequest {
+    let owner = authed(&app, &second.access_token);
+    let renewed = owner
+        .renew_recovery_codes(&types::MfaCodeRequest {
             code: codes.recovery_codes[0].parse().expect("fits"),
+        })
+        .await
+        .expect("renewed")
+        .into_inner();
+    assert_eq!(renewed.recovery_codes.len(), 10);
+    problem(
+        owner
+            .disable_totp(&types::MfaCodeRequest {
+                code: codes.recovery_codes[1].parse().expect("fits"),
+            })
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    let disabled = owner
+        .disable_totp(&types::MfaCodeRequest {
+            code: renewed.recovery_codes[0].parse().expect("fits"),
         })
         .await
         .expect("disabled");

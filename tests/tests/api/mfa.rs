@@ -403,3 +403,126 @@ async fn a_new_password_voids_pending_challenges_over_redis() {
     let redis = start_redis().await;
     a_new_password_voids_pending_challenges(&[("REDIS_URL", &redis.url)]).await;
 }
+
+async fn renew(app: &TestApp, access: &str, code: &str) -> reqwest::Response {
+    app.post_json(
+        "/me/mfa/recovery-codes",
+        &json!({"code": code}),
+        Some(access),
+    )
+    .await
+}
+
+async fn codes_of(response: reqwest::Response) -> Vec<String> {
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    body["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect()
+}
+
+/// A user whose confirmation answer was lost (or who used up or lost the codes) gets a
+/// new set on a fresh code: the old set stops working in the same step, a spent code
+/// renews nothing, two renewals racing on one recovery code make one set, and an account
+/// without a factor has nothing to renew.
+async fn recovery_codes_are_renewed_on_a_fresh_code(store: &[(&str, &str)]) {
+    let app = spawn_app_with(store).await;
+    let owner = app.new_user("renews").await;
+    let (secret, old) = enable_totp(&app, &owner.access).await;
+    // The confirmation's answer never arrived: retrying it cannot show the codes again.
+    let retried = app
+        .post_json(
+            "/me/mfa/totp/confirm",
+            &json!({"code": app_code(&secret, 30)}),
+            Some(&owner.access),
+        )
+        .await;
+    assert!(
+        kind_of(retried, StatusCode::UNPROCESSABLE_ENTITY)
+            .await
+            .ends_with(":no-pending-code")
+    );
+
+    let fresh = app_code(&secret, 30);
+    let new = codes_of(renew(&app, &owner.access, &fresh).await).await;
+    assert_eq!(new.len(), 10);
+    assert!(new.iter().all(|c| !old.contains(c)), "{new:?} vs {old:?}");
+    // The code just spent renews nothing more (and the set stays the one answered).
+    let again = renew(&app, &owner.access, &fresh).await;
+    assert!(
+        kind_of(again, StatusCode::UNPROCESSABLE_ENTITY)
+            .await
+            .ends_with(":wrong-code")
+    );
+    let challenge = challenge_of(&app, "renews").await;
+    let stale = complete(&app, &challenge, &old[0]).await;
+    assert!(
+        kind_of(stale, StatusCode::UNPROCESSABLE_ENTITY)
+            .await
+            .ends_with(":wrong-code")
+    );
+    let logged_in = complete(&app, &challenge, &new[0]).await;
+    assert_eq!(logged_in.status(), StatusCode::OK);
+
+    // Two renewals racing on one recovery code: one new set, the other refused.
+    let answers =
+        futures::future::join_all((0..2).map(|_| renew(&app, &owner.access, &new[1]))).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(reqwest::Response::status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&StatusCode::UNPROCESSABLE_ENTITY),
+        "{statuses:?}"
+    );
+    let mut winner = None;
+    for answer in answers {
+        if answer.status() == StatusCode::OK {
+            winner = Some(codes_of(answer).await);
+        }
+    }
+    let latest = winner.expect("one set");
+    // The set before it is gone with it; the newest works.
+    let challenge = challenge_of(&app, "renews").await;
+    let replaced = complete(&app, &challenge, &new[2]).await;
+    assert_eq!(replaced.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        complete(&app, &challenge, &latest[0]).await.status(),
+        StatusCode::OK
+    );
+
+    let events = app.items("/me/events?limit=1000", &owner.access).await;
+    let renewals: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "recovery_codes_renewed")
+        .collect();
+    assert_eq!(renewals.len(), 2, "{events:?}");
+    assert!(
+        renewals.iter().all(|e| e["detail"] == "codes=10"),
+        "{renewals:?}"
+    );
+
+    let plain = app.new_user("no-factor").await;
+    let nothing = renew(&app, &plain.access, "123456").await;
+    assert!(
+        kind_of(nothing, StatusCode::NOT_FOUND)
+            .await
+            .ends_with(":not-found")
+    );
+}
+
+#[tokio::test]
+async fn recovery_codes_are_renewed_on_a_fresh_code_in_the_embedded_store() {
+    recovery_codes_are_renewed_on_a_fresh_code(&[]).await;
+}
+
+#[tokio::test]
+async fn recovery_codes_are_renewed_on_a_fresh_code_over_redis() {
+    let redis = start_redis().await;
+    recovery_codes_are_renewed_on_a_fresh_code(&[("REDIS_URL", &redis.url)]).await;
+}

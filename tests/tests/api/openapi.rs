@@ -82,6 +82,24 @@ const ANSWERS: &[(&str, &[u16], &[&str])] = &[
         ],
     ),
     (
+        "renew_recovery_codes",
+        &[200, 401, 404, 408, 413, 415, 422, 429, 500, 503],
+        &[
+            "missing-token",
+            "invalid-token",
+            "not-found",
+            "request-timeout",
+            "payload-too-large",
+            "unsupported-media-type",
+            "invalid-body",
+            "invalid-field",
+            "wrong-code",
+            "too-many-codes",
+            "internal",
+            "unavailable",
+        ],
+    ),
+    (
         "disable_totp",
         &[204, 401, 404, 408, 413, 415, 422, 429, 500, 503],
         &[

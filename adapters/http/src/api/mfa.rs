@@ -1,9 +1,9 @@
 //! The second factor (TOTP): a login's second step, and enrolling, confirming and
-//! disabling the caller's factor.
+//! disabling the caller's factor and renewing its recovery codes.
 
 use std::sync::Arc;
 
-use application::usecases::{CompleteLoginRequest, ENROLMENT_TTL};
+use application::usecases::{CompleteLoginRequest, ENROLMENT_TTL, RecoveryCodes};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Query;
@@ -13,7 +13,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::common::{Answer, Svc, Tag, deliver, failed, logged_in_counted, origin};
 use crate::auth::BearerAuth;
 use crate::client::TrustedProxies;
-use crate::contract::{CompleteLogin, ConfirmTotp, DisableTotp, EnrolTotp};
+use crate::contract::{CompleteLogin, ConfirmTotp, DisableTotp, EnrolTotp, RenewRecoveryCodes};
 use crate::csrf::CsrfKeys;
 use crate::dto;
 
@@ -48,6 +48,20 @@ enum DisableTotpResponse {
     /// The second factor and its recovery codes are gone; the password alone logs in.
     #[oai(status = 204)]
     Disabled,
+}
+
+#[derive(ApiResponse)]
+enum RenewRecoveryCodesResponse {
+    /// New recovery codes: the earlier ones no longer work.
+    #[oai(status = 200)]
+    Ok(Json<dto::RecoveryCodesResponse>),
+}
+
+/// Recovery codes as the user reads them, for the one answer that shows them.
+fn shown(codes: &RecoveryCodes) -> Json<dto::RecoveryCodesResponse> {
+    Json(dto::RecoveryCodesResponse {
+        recovery_codes: codes.0.iter().map(domain::RecoveryCode::display).collect(),
+    })
 }
 
 /// The second-factor operations (tags `Auth` and `Users`).
@@ -149,9 +163,38 @@ impl MfaApi {
             .execute(&caller, &body.0.code.0, Some(&origin(&proxies, req)))
             .await
             .map_err(failed)?;
-        Ok(ConfirmTotpResponse::Ok(Json(dto::RecoveryCodesResponse {
-            recovery_codes: codes.0.iter().map(domain::RecoveryCode::display).collect(),
-        })))
+        Ok(ConfirmTotpResponse::Ok(shown(&codes)))
+    }
+
+    /// Renew the recovery codes
+    ///
+    /// Replaces the recovery codes of the caller's second factor with 10 new ones, shown
+    /// only now; every earlier one stops working in the same step. Needs a fresh code of
+    /// the app (one not used before), or one of the current recovery codes, as disabling
+    /// does. For when most codes are used up or lost, or when the answer to
+    /// `POST /me/mfa/totp/confirm` never arrived. If this answer is lost, renew again with
+    /// the next code: the codes of the last answer received are the ones that work.
+    #[oai(
+        path = "/me/mfa/recovery-codes",
+        method = "post",
+        tag = "Tag::Users",
+        operation_id = "renew_recovery_codes"
+    )]
+    async fn renew_recovery_codes(
+        &self,
+        services: Svc<'_>,
+        proxies: Data<&Arc<TrustedProxies>>,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<dto::MfaCodeRequest>,
+    ) -> Answer<RenewRecoveryCodesResponse, RenewRecoveryCodes> {
+        let caller = auth.caller(&services).await.map_err(failed)?;
+        let codes = services
+            .renew_recovery_codes
+            .execute(&caller, &body.0.code.0, Some(&origin(&proxies, req)))
+            .await
+            .map_err(failed)?;
+        Ok(RenewRecoveryCodesResponse::Ok(shown(&codes)))
     }
 
     /// Disable the second factor
