@@ -29,9 +29,9 @@ use ports::ThrottleLimits;
 use usecases::{
     Audit, AuditStats, Authenticate, ChangePassword, CompleteLogin, ConfirmTotp, CreateTodo,
     DeleteAccount, DeleteTodo, DisableTotp, EnrolTotp, GetTodo, Introspect, ListEvents,
-    ListSessions, ListTodos, Login, Logout, Readiness, Refresh, Register, RenewRecoveryCodes,
-    RequestPasswordReset, ResetPassword, RevokeSession, RevokeToken, SetPhone, SmsGate, SmsStats,
-    UpdateTodo, VerifyPhone,
+    ListSessions, ListTodos, Login, Logout, MfaStatus, Readiness, Refresh, Register,
+    RenewRecoveryCodes, RequestPasswordReset, ResetPassword, RevokeSession, RevokeToken, SetPhone,
+    SmsGate, SmsStats, UpdateTodo, VerifyPhone,
 };
 
 /// Every use case, ready to execute.
@@ -62,6 +62,7 @@ pub struct Services {
     pub confirm_totp: ConfirmTotp,
     pub disable_totp: DisableTotp,
     pub renew_recovery_codes: RenewRecoveryCodes,
+    pub mfa_status: MfaStatus,
     pub complete_login: CompleteLogin,
     pub request_password_reset: RequestPasswordReset,
     pub reset_password: ResetPassword,
@@ -92,6 +93,7 @@ impl Services {
             confirm_totp: ConfirmTotp::new(ports, limits, audit.clone()),
             disable_totp: DisableTotp::new(ports, limits, audit.clone()),
             renew_recovery_codes: RenewRecoveryCodes::new(ports, limits, audit.clone()),
+            mfa_status: MfaStatus::new(ports),
             complete_login: CompleteLogin::new(ports, policy, limits, audit.clone()),
             refresh: Refresh::new(ports, policy, audit.clone()),
             logout: Logout::new(ports, policy, audit.clone()),

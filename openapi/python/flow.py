@@ -37,6 +37,7 @@ from jwt_todo_client.api.users import (
     enrol_totp,
     list_events,
     me,
+    mfa_status,
     register,
     renew_recovery_codes,
     set_phone,
@@ -55,9 +56,11 @@ from jwt_todo_client.models import (
     LoginRequest,
     LogoutResponse,
     MfaCodeRequest,
+    MfaStatusResponse,
     RecoveryCodesResponse,
     SecondFactorChallenge,
     TotpEnrolmentResponse,
+    TotpStatus,
     MeProblem,
     OAuthError,
     OAuthErrorCode,
@@ -214,6 +217,13 @@ def second_factor(base_url: str, anonymous: Client) -> None:
         "confirm it with the app's code",
     )
     assert len(codes.recovery_codes) == 10, codes
+    status = expect(
+        mfa_status.sync_detailed(client=caller),
+        HTTPStatus.OK,
+        MfaStatusResponse,
+        "the second factor is on",
+    )
+    assert status.totp == TotpStatus.ON and status.recovery_codes_left == 10, status
 
     def challenge(step: str) -> str:
         return expect(

@@ -546,6 +546,8 @@ operations! {
         INTERNAL,
         UNAVAILABLE,
     ];
+    /// `GET /me/mfa`.
+    MfaStatus = "MfaStatusProblem" [UNAUTHENTICATED, INTERNAL, UNAVAILABLE];
     /// `POST /me/mfa/recovery-codes`.
     RenewRecoveryCodes = "RenewRecoveryCodesProblem" [
         UNAUTHENTICATED,
@@ -700,6 +702,7 @@ mod tests {
             ConfirmTotp,
             DisableTotp,
             RenewRecoveryCodes,
+            MfaStatus,
             RequestPasswordReset,
             ResetPassword,
             CreateTodo,

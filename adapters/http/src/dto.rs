@@ -3,7 +3,7 @@
 //! `title`) so its clients keep working; everything else is additive.
 
 use application::ports::{AuditCursor, SessionCursor, TodoCursor};
-use application::usecases::{CodeSent, LogoutScope, SessionView};
+use application::usecases::{CodeSent, LogoutScope, SecondFactorState, SessionView};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{AuditEvent, Session, SessionId, Timestamp, Todo, TokenPair, User};
@@ -187,6 +187,43 @@ pub struct TotpEnrolmentResponse {
     pub otpauth_uri: String,
     /// Seconds left to confirm it with `POST /me/mfa/totp/confirm`.
     pub expires_in: i64,
+}
+
+/// Where the caller's TOTP factor stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum TotpStatus {
+    /// No factor: the password alone logs in.
+    Off,
+    /// Enrolled, waiting for its first code at `POST /me/mfa/totp/confirm`.
+    Pending,
+    /// On: every password login needs a code.
+    On,
+}
+
+/// The caller's second factor.
+#[derive(Debug, Object)]
+pub struct MfaStatusResponse {
+    pub totp: TotpStatus,
+    /// Recovery codes not used yet (0 unless `on`). Renew them at
+    /// `POST /me/mfa/recovery-codes` before they run out.
+    pub recovery_codes_left: u32,
+}
+
+impl From<SecondFactorState> for MfaStatusResponse {
+    fn from(state: SecondFactorState) -> Self {
+        let (totp, recovery_codes_left) = match state {
+            SecondFactorState::Off => (TotpStatus::Off, 0),
+            SecondFactorState::Pending => (TotpStatus::Pending, 0),
+            SecondFactorState::On {
+                recovery_codes_left,
+            } => (TotpStatus::On, recovery_codes_left),
+        };
+        Self {
+            totp,
+            recovery_codes_left,
+        }
+    }
 }
 
 /// A code of the second factor.

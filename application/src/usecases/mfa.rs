@@ -455,6 +455,50 @@ impl RenewRecoveryCodes {
     }
 }
 
+/// The caller's second factor, as `GET /me/mfa` tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecondFactorState {
+    /// None: the password alone logs in.
+    Off,
+    /// Enrolled, waiting for its first code (`POST /me/mfa/totp/confirm`).
+    Pending,
+    /// Every password login needs a code; this many recovery codes are unused.
+    On { recovery_codes_left: u32 },
+}
+
+/// `GET /me/mfa`: whether the caller's second factor is on, and how many recovery codes
+/// are left (the cue to renew them). One store read, off the hot path of `GET /me`.
+pub struct MfaStatus {
+    factors: Arc<dyn SecondFactors>,
+}
+
+impl std::fmt::Debug for MfaStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaStatus").finish_non_exhaustive()
+    }
+}
+
+impl MfaStatus {
+    pub(crate) fn new(ports: &Ports) -> Self {
+        Self {
+            factors: ports.second_factors.clone(),
+        }
+    }
+
+    /// # Errors
+    /// Store failures.
+    #[instrument(name = "mfa_status", skip_all, fields(user_id = %caller.principal.user_id))]
+    pub async fn execute(&self, caller: &Caller) -> Result<SecondFactorState, MfaError> {
+        Ok(match self.factors.totp(caller.principal.user_id).await? {
+            None => SecondFactorState::Off,
+            Some(factor) if !factor.enabled => SecondFactorState::Pending,
+            Some(factor) => SecondFactorState::On {
+                recovery_codes_left: factor.recovery_codes_left,
+            },
+        })
+    }
+}
+
 /// `POST /login/mfa`: a challenge and a code.
 pub struct CompleteLoginRequest {
     pub challenge: String,

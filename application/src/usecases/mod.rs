@@ -59,7 +59,8 @@ pub use login::{
 pub use logout::{Logout, LogoutCredential, LogoutError, LogoutScope};
 pub use mfa::{
     CompleteLogin, CompleteLoginRequest, ConfirmTotp, DisableTotp, ENROLMENT_TTL, EnrolTotp,
-    MfaError, RECOVERY_CODES, RecoveryCodes, RenewRecoveryCodes, TotpEnrolment,
+    MfaError, MfaStatus, RECOVERY_CODES, RecoveryCodes, RenewRecoveryCodes, SecondFactorState,
+    TotpEnrolment,
 };
 pub use readiness::{Readiness, ReadinessError};
 pub use refresh::{Refresh, RefreshError};

@@ -595,6 +595,11 @@ async fn generated_client_enrols_totp_and_logs_in_with_it() {
         .expect("confirmed")
         .into_inner();
     assert_eq!(codes.recovery_codes.len(), 10);
+    let status = caller.mfa_status().await.expect("status").into_inner();
+    assert_eq!(
+        (status.totp, status.recovery_codes_left),
+        (types::TotpStatus::On, 10)
+    );
 
     let challenge = match anonymous
         .login(None, &credentials("client_totp", password))

@@ -2,7 +2,8 @@
 //! as an authenticator app would: enrolling, the login's challenge and its completion, a
 //! code and a recovery code each accepted once (also when two requests race), the
 //! challenge no token and single use, failed codes throttled per account, disabling on a
-//! fresh code only, `amr` in the tokens and through refresh, and the trail.
+//! fresh code only, renewing the recovery codes, what `GET /me/mfa` tells, `amr` in the
+//! tokens and through refresh, and the trail.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -87,6 +88,23 @@ async fn disable(app: &TestApp, access: &str, code: &str) -> reqwest::Response {
         .expect("request sent")
 }
 
+/// `GET /me/mfa`: the factor's state and the recovery codes left.
+async fn status_of(app: &TestApp, access: &str) -> (String, u64) {
+    let response = app
+        .client
+        .get(app.url("/me/mfa"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    (
+        body["totp"].as_str().expect("totp").to_owned(),
+        body["recovery_codes_left"].as_u64().expect("count"),
+    )
+}
+
 async fn kind_of(response: reqwest::Response, status: StatusCode) -> String {
     let problem = assert_problem(response, status).await;
     problem["type"].as_str().expect("type").to_owned()
@@ -96,6 +114,7 @@ async fn the_second_factor_guards_the_login(store: &[(&str, &str)]) {
     let app = spawn_app_with(store).await;
     let before = app.new_user("two-factor").await;
     assert_eq!(amr_of(&before.access), json!(["pwd"]));
+    assert_eq!(status_of(&app, &before.access).await, ("off".into(), 0));
 
     let enrolled = app
         .post_json("/me/mfa/totp", &json!({}), Some(&before.access))
@@ -108,6 +127,7 @@ async fn the_second_factor_guards_the_login(store: &[(&str, &str)]) {
         "{uri}"
     );
     // Pending: the password alone still logs in, and a wrong first code enables nothing.
+    assert_eq!(status_of(&app, &before.access).await, ("pending".into(), 0));
     app.login_ok("two-factor", PASSWORD).await;
     let wrong = app
         .post_json(
@@ -124,6 +144,7 @@ async fn the_second_factor_guards_the_login(store: &[(&str, &str)]) {
 
     let (secret, recovery) = enable_totp(&app, &before.access).await;
     assert_eq!(recovery.len(), 10);
+    assert_eq!(status_of(&app, &before.access).await, ("on".into(), 10));
     let again = app
         .post_json("/me/mfa/totp", &json!({}), Some(&before.access))
         .await;
@@ -177,6 +198,7 @@ async fn the_second_factor_guards_the_login(store: &[(&str, &str)]) {
         amr_of(&tokens(recovered).await.access),
         json!(["pwd", "otp", "mfa"])
     );
+    assert_eq!(status_of(&app, &before.access).await, ("on".into(), 9));
     let challenge = challenge_of(&app, "two-factor").await;
     let spent = complete(&app, &challenge, &recovery[0]).await;
     assert!(
@@ -206,6 +228,7 @@ async fn the_second_factor_guards_the_login(store: &[(&str, &str)]) {
     );
     let plain = app.login_ok("two-factor", PASSWORD).await;
     assert_eq!(amr_of(&plain.access), json!(["pwd"]));
+    assert_eq!(status_of(&app, &plain.access).await, ("off".into(), 0));
 
     // The trail tells the story, newest first.
     let events = app.items("/me/events?limit=1000", &plain.access).await;
@@ -466,6 +489,7 @@ async fn recovery_codes_are_renewed_on_a_fresh_code(store: &[(&str, &str)]) {
     );
     let logged_in = complete(&app, &challenge, &new[0]).await;
     assert_eq!(logged_in.status(), StatusCode::OK);
+    assert_eq!(status_of(&app, &owner.access).await, ("on".into(), 9));
 
     // Two renewals racing on one recovery code: one new set, the other refused.
     let answers =
@@ -487,6 +511,7 @@ async fn recovery_codes_are_renewed_on_a_fresh_code(store: &[(&str, &str)]) {
         }
     }
     let latest = winner.expect("one set");
+    assert_eq!(status_of(&app, &owner.access).await, ("on".into(), 10));
     // The set before it is gone with it; the newest works.
     let challenge = challenge_of(&app, "renews").await;
     let replaced = complete(&app, &challenge, &new[2]).await;

@@ -82,6 +82,11 @@ const ANSWERS: &[(&str, &[u16], &[&str])] = &[
         ],
     ),
     (
+        "mfa_status",
+        &[200, 401, 500, 503],
+        &["missing-token", "invalid-token", "internal", "unavailable"],
+    ),
+    (
         "renew_recovery_codes",
         &[200, 401, 404, 408, 413, 415, 422, 429, 500, 503],
         &[

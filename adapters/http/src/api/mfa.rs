@@ -1,5 +1,6 @@
 //! The second factor (TOTP): a login's second step, and enrolling, confirming and
-//! disabling the caller's factor and renewing its recovery codes.
+//! disabling the caller's factor, telling where it stands, and renewing its recovery
+//! codes.
 
 use std::sync::Arc;
 
@@ -13,7 +14,9 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::common::{Answer, Svc, Tag, deliver, failed, logged_in_counted, origin};
 use crate::auth::BearerAuth;
 use crate::client::TrustedProxies;
-use crate::contract::{CompleteLogin, ConfirmTotp, DisableTotp, EnrolTotp, RenewRecoveryCodes};
+use crate::contract::{
+    CompleteLogin, ConfirmTotp, DisableTotp, EnrolTotp, MfaStatus, RenewRecoveryCodes,
+};
 use crate::csrf::CsrfKeys;
 use crate::dto;
 
@@ -55,6 +58,13 @@ enum RenewRecoveryCodesResponse {
     /// New recovery codes: the earlier ones no longer work.
     #[oai(status = 200)]
     Ok(Json<dto::RecoveryCodesResponse>),
+}
+
+#[derive(ApiResponse)]
+enum MfaStatusResponse {
+    /// Where the caller's second factor stands.
+    #[oai(status = 200)]
+    Ok(Json<dto::MfaStatusResponse>),
 }
 
 /// Recovery codes as the user reads them, for the one answer that shows them.
@@ -107,6 +117,26 @@ impl MfaApi {
         let logged_in = logged_in_counted(logged_in);
         let (body, set_cookie) = deliver(logged_in.pair, cookie.0.unwrap_or(false), &csrf);
         Ok(CompleteLoginResponse::Ok(body, set_cookie))
+    }
+
+    /// The caller's second factor
+    ///
+    /// Whether TOTP is off, pending its first code, or on, and how many recovery codes are
+    /// left: the cue to renew them at `POST /me/mfa/recovery-codes`.
+    #[oai(
+        path = "/me/mfa",
+        method = "get",
+        tag = "Tag::Users",
+        operation_id = "mfa_status"
+    )]
+    async fn status(
+        &self,
+        services: Svc<'_>,
+        auth: BearerAuth,
+    ) -> Answer<MfaStatusResponse, MfaStatus> {
+        let caller = auth.caller(&services).await.map_err(failed)?;
+        let state = services.mfa_status.execute(&caller).await.map_err(failed)?;
+        Ok(MfaStatusResponse::Ok(Json(state.into())))
     }
 
     /// Enrol a TOTP second factor
