@@ -206,6 +206,25 @@ impl Codes {
             .secret_digest(user, SecretKind::RecoveryCode, code.expose())
     }
 
+    /// Writes what the caller did to its own factor to the trail.
+    async fn record(
+        &self,
+        caller: &Caller,
+        kind: AuditKind,
+        origin: Option<&Origin>,
+        detail: String,
+    ) {
+        self.audit
+            .record(
+                caller.principal.user_id,
+                kind,
+                Some(caller.principal.session_id),
+                origin,
+                Some(detail),
+            )
+            .await;
+    }
+
     async fn failed(&self, user: UserId, origin: Option<&Origin>, why: &str) -> MfaError {
         tracing::info!(user_id = %user, why, "second-factor code refused");
         self.audit
@@ -219,6 +238,31 @@ impl Codes {
             .await;
         MfaError::WrongCode
     }
+}
+
+/// A use case that checks the caller's codes through [`Codes`], under the account's limit:
+/// the struct, its `Debug` (nothing of it is worth showing) and its constructor.
+macro_rules! code_checking {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub struct $name {
+            codes: Codes,
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+
+        impl $name {
+            pub(crate) fn new(ports: &Ports, limits: Limits, audit: Audit) -> Self {
+                Self {
+                    codes: Codes::new(ports, limits.mfa_codes_per_user, audit),
+                }
+            }
+        }
+    };
 }
 
 fn parse_code(raw: &str) -> Result<SecondFactorCode, MfaError> {
@@ -287,24 +331,12 @@ impl std::fmt::Debug for RecoveryCodes {
     }
 }
 
-/// `POST /me/mfa/totp/confirm`: the first code enables the pending factor.
-pub struct ConfirmTotp {
-    codes: Codes,
-}
-
-impl std::fmt::Debug for ConfirmTotp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfirmTotp").finish_non_exhaustive()
-    }
+code_checking! {
+    /// `POST /me/mfa/totp/confirm`: the first code enables the pending factor.
+    ConfirmTotp
 }
 
 impl ConfirmTotp {
-    pub(crate) fn new(ports: &Ports, limits: Limits, audit: Audit) -> Self {
-        Self {
-            codes: Codes::new(ports, limits.mfa_codes_per_user, audit),
-        }
-    }
-
     /// # Errors
     /// [`MfaError::InvalidCode`] (6 digits only), `Throttled`, `NoPendingEnrolment`,
     /// `WrongCode`; store failures.
@@ -345,37 +377,18 @@ impl ConfirmTotp {
         }
         self.codes.forgive(user).await;
         self.codes
-            .audit
-            .record(
-                user,
-                AuditKind::MfaEnabled,
-                Some(caller.principal.session_id),
-                origin,
-                Some("totp".into()),
-            )
+            .record(caller, AuditKind::MfaEnabled, origin, "totp".into())
             .await;
         Ok(codes)
     }
 }
 
-/// `DELETE /me/mfa/totp`: removes the factor, on a fresh code (or a recovery code).
-pub struct DisableTotp {
-    codes: Codes,
-}
-
-impl std::fmt::Debug for DisableTotp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DisableTotp").finish_non_exhaustive()
-    }
+code_checking! {
+    /// `DELETE /me/mfa/totp`: removes the factor, on a fresh code (or a recovery code).
+    DisableTotp
 }
 
 impl DisableTotp {
-    pub(crate) fn new(ports: &Ports, limits: Limits, audit: Audit) -> Self {
-        Self {
-            codes: Codes::new(ports, limits.mfa_codes_per_user, audit),
-        }
-    }
-
     /// # Errors
     /// [`MfaError::InvalidCode`], `Throttled`, `NotEnabled`, `WrongCode`; store failures.
     #[instrument(name = "disable_totp", skip_all, fields(user_id = %caller.principal.user_id))]
@@ -390,40 +403,21 @@ impl DisableTotp {
             .spend_fresh(user, code, origin, &Spend::Disable)
             .await?;
         self.codes
-            .audit
-            .record(
-                user,
-                AuditKind::MfaDisabled,
-                Some(caller.principal.session_id),
-                origin,
-                Some("totp".into()),
-            )
+            .record(caller, AuditKind::MfaDisabled, origin, "totp".into())
             .await;
         Ok(())
     }
 }
 
-/// `POST /me/mfa/recovery-codes`: new recovery codes for the caller's factor, on a fresh
-/// code (or one of the old recovery codes); the old ones stop working in the same step.
-/// For a user who used most of theirs, lost them, or never saw them (the answer to the
-/// confirmation was lost).
-pub struct RenewRecoveryCodes {
-    codes: Codes,
-}
-
-impl std::fmt::Debug for RenewRecoveryCodes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RenewRecoveryCodes").finish_non_exhaustive()
-    }
+code_checking! {
+    /// `POST /me/mfa/recovery-codes`: new recovery codes for the caller's factor, on a fresh
+    /// code (or one of the old recovery codes); the old ones stop working in the same step.
+    /// For a user who used most of theirs, lost them, or never saw them (the answer to the
+    /// confirmation was lost).
+    RenewRecoveryCodes
 }
 
 impl RenewRecoveryCodes {
-    pub(crate) fn new(ports: &Ports, limits: Limits, audit: Audit) -> Self {
-        Self {
-            codes: Codes::new(ports, limits.mfa_codes_per_user, audit),
-        }
-    }
-
     /// # Errors
     /// [`MfaError::InvalidCode`], `Throttled`, `NotEnabled`, `WrongCode` (nothing
     /// changed: the old codes still work); store failures (the codes may have been
@@ -442,13 +436,11 @@ impl RenewRecoveryCodes {
             .spend_fresh(user, code, origin, &Spend::Renew(digests))
             .await?;
         self.codes
-            .audit
             .record(
-                user,
+                caller,
                 AuditKind::RecoveryCodesRenewed,
-                Some(caller.principal.session_id),
                 origin,
-                Some(format!("codes={stored}")),
+                format!("codes={stored}"),
             )
             .await;
         Ok(codes)
