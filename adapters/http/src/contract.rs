@@ -249,6 +249,18 @@ const MFA_THROTTLED: Documented = Documented {
                   window, by anyone (`too-many-codes`): refused without checking the code. \
                   `Retry-After` gives the seconds until the window frees.",
 };
+/// 404 on an operation on the caller's enabled second factor.
+const NO_FACTOR: Documented = Documented {
+    kinds: &[Kind::NotFound],
+    description: "The caller has no second factor enabled (`not-found`).",
+};
+/// 422 on an operation that takes a fresh code of the caller's factor.
+const FRESH_CODE_BODY: Documented = Documented {
+    kinds: &[Kind::InvalidBody, Kind::InvalidField, Kind::WrongCode],
+    description: "The body is not JSON of the expected shape (`invalid-body`), the code is \
+                  neither 6 digits nor a recovery code (`invalid-field`), or it is wrong or \
+                  was used already (`wrong-code`); nothing changed.",
+};
 /// 404 on an operation on one of the caller's resources.
 const NOT_FOUND: Documented = Documented {
     kinds: &[Kind::NotFound],
@@ -529,19 +541,11 @@ operations! {
     /// `DELETE /me/mfa/totp`.
     DisableTotp = "DisableTotpProblem" [
         UNAUTHENTICATED,
-        Documented {
-            kinds: &[Kind::NotFound],
-            description: "The caller has no second factor enabled (`not-found`).",
-        },
+        NO_FACTOR,
         BODY_TIMEOUT,
         TOO_LARGE,
         NOT_JSON,
-        Documented {
-            kinds: &[Kind::InvalidBody, Kind::InvalidField, Kind::WrongCode],
-            description: "The body is not JSON of the expected shape (`invalid-body`), the \
-                          code is neither 6 digits nor a recovery code (`invalid-field`), or \
-                          it is wrong or was used already (`wrong-code`); nothing changed.",
-        },
+        FRESH_CODE_BODY,
         MFA_THROTTLED,
         INTERNAL,
         UNAVAILABLE,
@@ -551,20 +555,11 @@ operations! {
     /// `POST /me/mfa/recovery-codes`.
     RenewRecoveryCodes = "RenewRecoveryCodesProblem" [
         UNAUTHENTICATED,
-        Documented {
-            kinds: &[Kind::NotFound],
-            description: "The caller has no second factor enabled (`not-found`).",
-        },
+        NO_FACTOR,
         BODY_TIMEOUT,
         TOO_LARGE,
         NOT_JSON,
-        Documented {
-            kinds: &[Kind::InvalidBody, Kind::InvalidField, Kind::WrongCode],
-            description: "The body is not JSON of the expected shape (`invalid-body`), the \
-                          code is neither 6 digits nor a recovery code (`invalid-field`), or \
-                          it is wrong or was used already (`wrong-code`); nothing changed: \
-                          the old recovery codes still work.",
-        },
+        FRESH_CODE_BODY,
         MFA_THROTTLED,
         INTERNAL,
         UNAVAILABLE,
