@@ -122,29 +122,48 @@ impl Codes {
     }
 
     /// Spends a fresh code of the caller's enabled factor (or one of its recovery codes)
-    /// on `spend`: counted against the limit first, forgiven when right, and a wrong or
-    /// reused one written to the trail. What the caller does with a factor it already has
-    /// (disable it, renew its recovery codes) goes through here.
+    /// on `spend`. What the caller does with a factor it already has (disable it, renew
+    /// its recovery codes) goes through here.
     async fn spend_fresh(
         &self,
         user: UserId,
         code: &str,
         origin: Option<&Origin>,
-        spend: &Spend,
+        spend: Spend,
     ) -> Result<u32, MfaError> {
         let code = parse_code(code)?;
         let factor = match self.factors.totp(user).await? {
             Some(factor) if factor.enabled => factor,
             _ => return Err(MfaError::NotEnabled),
         };
+        self.spend_code(user, &factor, &code, origin, MfaError::NotEnabled, || {
+            Ok(spend)
+        })
+        .await
+    }
+
+    /// Every code checked against an enabled factor comes here: counted against the limit
+    /// first, checked at `now`, spent on what `spend` makes (asked only once the code
+    /// proved right), forgiven when the store accepts it, and a wrong or reused one written
+    /// to the trail. `gone` answers when the store finds the factor (or the challenge)
+    /// changed meanwhile. The recovery codes left are the answer.
+    async fn spend_code(
+        &self,
+        user: UserId,
+        factor: &TotpFactor,
+        code: &SecondFactorCode,
+        origin: Option<&Origin>,
+        gone: MfaError,
+        spend: impl FnOnce() -> Result<Spend, MfaError>,
+    ) -> Result<u32, MfaError> {
         self.admit(user).await?;
         let now = self.clock.now();
-        let Some(proof) = self.proof(user, &factor, &code, now)? else {
+        let Some(proof) = self.proof(user, factor, code, now)? else {
             return Err(self.failed(user, origin, "wrong code").await);
         };
         match self
             .factors
-            .spend(user, &factor.sealed, &proof, spend)
+            .spend(user, &factor.sealed, &proof, &spend()?)
             .await?
         {
             ProofCheck::Accepted {
@@ -154,7 +173,7 @@ impl Codes {
                 Ok(recovery_codes_left)
             }
             ProofCheck::Reused => Err(self.failed(user, origin, "code used already").await),
-            ProofCheck::NoChallenge | ProofCheck::Changed => Err(MfaError::NotEnabled),
+            ProofCheck::NoChallenge | ProofCheck::Changed => Err(gone),
         }
     }
 
@@ -400,7 +419,7 @@ impl DisableTotp {
     ) -> Result<(), MfaError> {
         let user = caller.principal.user_id;
         self.codes
-            .spend_fresh(user, code, origin, &Spend::Disable)
+            .spend_fresh(user, code, origin, Spend::Disable)
             .await?;
         self.codes
             .record(caller, AuditKind::MfaDisabled, origin, "totp".into())
@@ -433,7 +452,7 @@ impl RenewRecoveryCodes {
         let (codes, digests) = self.codes.fresh_recovery_codes(user);
         let stored = self
             .codes
-            .spend_fresh(user, code, origin, &Spend::Renew(digests))
+            .spend_fresh(user, code, origin, Spend::Renew(digests))
             .await?;
         self.codes
             .record(
@@ -551,41 +570,30 @@ impl CompleteLogin {
             // Disabled since the password was checked: log in again.
             _ => return Err(MfaError::InvalidChallenge),
         };
-        self.codes.admit(user).await?;
-        let origin = Some(&request.origin);
-        let Some(proof) = self.codes.proof(user, &factor, &code, now)? else {
-            return Err(self.codes.failed(user, origin, "wrong code").await);
-        };
-        let recovery = matches!(proof, Proof::RecoveryCode(_));
-        let reseal = self
+        // The challenge is spent with the code; the secret moves to the current key with it.
+        let left = self
             .codes
-            .totp
-            .reseal(&factor.sealed)
-            .map_err(MfaError::Unexpected)?;
-        let spend = Spend::Challenge {
-            digest,
-            now,
-            reseal,
-        };
-        let left = match self
-            .codes
-            .factors
-            .spend(user, &factor.sealed, &proof, &spend)
-            .await?
-        {
-            ProofCheck::Accepted {
-                recovery_codes_left,
-            } => {
-                self.codes.forgive(user).await;
-                recovery_codes_left
-            }
-            ProofCheck::Reused => {
-                return Err(self.codes.failed(user, origin, "code used already").await);
-            }
-            ProofCheck::NoChallenge | ProofCheck::Changed => {
-                return Err(MfaError::InvalidChallenge);
-            }
-        };
+            .spend_code(
+                user,
+                &factor,
+                &code,
+                Some(&request.origin),
+                MfaError::InvalidChallenge,
+                || {
+                    let reseal = self
+                        .codes
+                        .totp
+                        .reseal(&factor.sealed)
+                        .map_err(MfaError::Unexpected)?;
+                    Ok(Spend::Challenge {
+                        digest,
+                        now,
+                        reseal,
+                    })
+                },
+            )
+            .await?;
+        let recovery = matches!(code, SecondFactorCode::Recovery(_));
         let detail = recovery.then(|| format!("recovery_code codes_left={left}"));
         self.opener
             .open(Opening {
