@@ -96,6 +96,23 @@ fn hashing(mocks: &mut Mocks) {
         .returning(|_, _, _| CodeDigest([7; 32]));
 }
 
+/// What the code hasher of these tests makes of a recovery code: its first 16 bytes.
+fn digest_of(code: &str) -> CodeDigest {
+    let mut digest = [0; 32];
+    digest[..16].copy_from_slice(&code.as_bytes()[..16]);
+    CodeDigest(digest)
+}
+
+/// A hasher that expects the ten recovery codes of a new set, each hashed once.
+fn hashing_ten_recovery_codes(mocks: &mut Mocks) {
+    mocks
+        .code_hasher
+        .expect_secret_digest()
+        .withf(|user, kind, _| *user == USER_ID && *kind == SecretKind::RecoveryCode)
+        .times(RECOVERY_CODES)
+        .returning(|_, _, code| digest_of(code));
+}
+
 fn complete_login(mocks: Mocks) -> CompleteLogin {
     let ports = mocks.into_ports();
     CompleteLogin::new(&ports, policy(), Limits::default(), audit(&ports))
@@ -290,12 +307,7 @@ async fn confirming_hands_out_ten_distinct_recovery_codes_stored_as_digests() {
         .totp
         .expect_verify()
         .returning(|_, _, _| Ok(Some(STEP)));
-    mocks
-        .code_hasher
-        .expect_secret_digest()
-        .withf(|user, kind, _| *user == USER_ID && *kind == SecretKind::RecoveryCode)
-        .times(10)
-        .returning(|_, _, code| digest_of(code));
+    hashing_ten_recovery_codes(&mut mocks);
     let ports = mocks.into_ports();
     let (audit, stats) = counted_audit(&ports);
     let use_case = ConfirmTotp::new(&ports, Limits::default(), audit);
@@ -387,13 +399,6 @@ async fn a_login_of_an_account_with_a_factor_answers_a_challenge_and_opens_nothi
     assert_eq!(recorded_kinds(&stats), vec![AuditKind::MfaChallenged]);
 }
 
-/// What the code hasher of these tests makes of a recovery code: its first 16 bytes.
-fn digest_of(code: &str) -> CodeDigest {
-    let mut digest = [0; 32];
-    digest[..16].copy_from_slice(&code.as_bytes()[..16]);
-    CodeDigest(digest)
-}
-
 #[tokio::test]
 async fn renewing_stores_the_digests_of_the_codes_it_answers_and_is_forgiven() {
     let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -423,12 +428,7 @@ async fn renewing_stores_the_digests_of_the_codes_it_answers_and_is_forgiven() {
         .expect_verify()
         .withf(|sealed, code, now| sealed.0 == SEALED && code == "123456" && *now == NOW)
         .returning(|_, _, _| Ok(Some(STEP)));
-    mocks
-        .code_hasher
-        .expect_secret_digest()
-        .withf(|user, kind, _| *user == USER_ID && *kind == SecretKind::RecoveryCode)
-        .times(10)
-        .returning(|_, _, code| digest_of(code));
+    hashing_ten_recovery_codes(&mut mocks);
     let ports = mocks.into_ports();
     let (audit, stats) = counted_audit(&ports);
     let use_case = RenewRecoveryCodes::new(&ports, Limits::default(), audit);
